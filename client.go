@@ -1,0 +1,104 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenancy-go/tenancy/internal/catalog"
+	"github.com/tenancy-go/tenancy/internal/migrate"
+)
+
+var identPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// Client is the entry point: it binds units of work to tenants and manages the catalog.
+// It is safe for concurrent use.
+type Client struct {
+	pool    *pgxpool.Pool
+	admin   *pgxpool.Pool
+	appRole string
+	shared  string // the shared schema, unquoted
+	logger  *slog.Logger
+
+	sharedMigs []migrate.Migration
+	tenantMigs []migrate.Migration
+}
+
+// New validates cfg and returns a client. It does no I/O; call Init once to install or upgrade
+// the catalog.
+func New(cfg *Config) (*Client, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c := &Client{
+		pool:    cfg.Pool,
+		admin:   cfg.AdminPool,
+		appRole: cfg.Pool.Config().ConnConfig.User,
+		shared:  cfg.SharedSchema,
+		logger:  cfg.Logger,
+	}
+	if c.shared == "" {
+		c.shared = SharedSchemaDefault
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	var err error
+	if c.sharedMigs, err = migrate.Load(cfg.SharedMigrations); err != nil {
+		return nil, fmt.Errorf("tenancy: Config.SharedMigrations: %w", err)
+	}
+	if c.tenantMigs, err = migrate.Load(cfg.TenantMigrations); err != nil {
+		return nil, fmt.Errorf("tenancy: Config.TenantMigrations: %w", err)
+	}
+	return c, nil
+}
+
+// Pool returns the application role's pool.
+func (c *Client) Pool() *pgxpool.Pool { return c.pool }
+
+// LatestVersion is the version of the newest tenant migration this client knows.
+func (c *Client) LatestVersion() int64 { return migrate.Latest(c.tenantMigs) }
+
+// Init installs or upgrades the catalog, applies the shared migrations and brings the shape schema
+// to the latest tenant migration, in one transaction. It is idempotent. Existing tenants are
+// migrated by Migrate.
+func (c *Client) Init(ctx context.Context) error {
+	if c.admin == nil {
+		return ErrReadOnly
+	}
+	return catalog.Install(ctx, c.admin, catalog.InstallOpts{
+		AppRole:      c.appRole,
+		SharedSchema: c.shared,
+		Shared:       c.sharedMigs,
+		Tenant:       c.tenantMigs,
+	})
+}
+
+func (c *Client) adminPool() (*pgxpool.Pool, error) {
+	if c.admin == nil {
+		return nil, ErrReadOnly
+	}
+	return c.admin, nil
+}
+
+// isUndefinedTable reports the error of a catalog query run before Init.
+func isUndefinedTable(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000")
+}
+
+func notFoundOr(err error, sentinel error, what string) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("%w: %s", sentinel, what)
+	}
+	if isUndefinedTable(err) {
+		return ErrNotInitialised
+	}
+	return err
+}

@@ -1,0 +1,72 @@
+package tenancy
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenancy-go/tenancy/internal/catalog"
+)
+
+// SharedSchemaDefault is the schema of the application's shared tables unless Config says otherwise.
+const SharedSchemaDefault = "public"
+
+// Config configures a Client. Pool is required; everything else has a default.
+type Config struct {
+	// Pool connects as the application role: not a superuser, no BYPASSRLS, owner of no tenant
+	// table. Every tenant-bound call runs on it. Configure it with ConfigurePool.
+	Pool *pgxpool.Pool
+
+	// AdminPool connects as the owner (migrator) role, which owns the catalog and the tenant
+	// schemas and runs DDL. Nil makes a client that binds and looks tenants up but cannot
+	// create, change or migrate them (ErrReadOnly).
+	AdminPool *pgxpool.Pool
+
+	// SharedSchema holds the application's shared tables; SharedSchemaDefault if empty.
+	SharedSchema string
+
+	// SharedMigrations and TenantMigrations are the two migration lines (NNNN_name.up.sql files
+	// at the root of each FS). Nil means none.
+	SharedMigrations fs.FS
+	TenantMigrations fs.FS
+
+	// Logger receives operational messages; slog.Default() if nil.
+	Logger *slog.Logger
+}
+
+func (c *Config) validate() error {
+	if c == nil {
+		return errors.New("tenancy: Config is nil")
+	}
+	if c.Pool == nil {
+		return errors.New("tenancy: Config.Pool is required (the application role's pool)")
+	}
+	if c.SharedSchema != "" && !identPattern.MatchString(c.SharedSchema) {
+		return fmt.Errorf("tenancy: Config.SharedSchema %q is not a plain lower-case identifier", c.SharedSchema)
+	}
+	pc := c.Pool.Config().ConnConfig
+	switch pc.DefaultQueryExecMode {
+	case pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe:
+		if !strings.HasPrefix(strings.TrimSpace(pc.RuntimeParams["search_path"]), catalog.ShapeSchema) {
+			return fmt.Errorf("tenancy: Config.Pool caches statements, so its search_path must start with %s (use tenancy.ConfigurePool, or QueryExecModeExec)", catalog.ShapeSchema)
+		}
+	}
+	return nil
+}
+
+// ConfigurePool prepares a pool configuration for the application role: its connections start
+// with search_path = tenancy_shape, <shared schema>. tenancy_shape is an empty schema shaped like
+// a tenant schema that the application role cannot read, so statements are prepared (and cached
+// by pgx) against it, a bound transaction re-plans them against the tenant's schema, and a query
+// run with no tenant bound fails instead of reading anyone's rows.
+func ConfigurePool(cfg *pgxpool.Config, sharedSchema string) {
+	if sharedSchema == "" {
+		sharedSchema = SharedSchemaDefault
+	}
+	cfg.ConnConfig.RuntimeParams["search_path"] = catalog.ShapeSchema + ", " + pgx.Identifier{sharedSchema}.Sanitize()
+}

@@ -1,0 +1,121 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenancy-go/tenancy/internal/hostname"
+)
+
+// Domain maps a host name to a tenant.
+type Domain struct {
+	Host    string `json:"host"`
+	Tenant  string `json:"tenant"` // the tenant's slug
+	Primary bool   `json:"primary"`
+}
+
+// NormalizeHost returns the catalog spelling of a host name (lower case, IDNA A-labels, no
+// trailing dot, no port), or an error wrapping ErrInvalidHost.
+func NormalizeHost(host string) (string, error) {
+	h, err := hostname.Normalize(host, false)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrInvalidHost, err)
+	}
+	return h, nil
+}
+
+// DomainAddOpts are the options of DomainAdd.
+type DomainAddOpts struct {
+	Primary bool // make it the tenant's primary domain (a tenant's first domain always is)
+}
+
+// DomainAdd maps host to the tenant slug.
+func (c *Client) DomainAdd(ctx context.Context, slug, host string, opts *DomainAddOpts) (*Domain, error) {
+	admin, err := c.adminPool()
+	if err != nil {
+		return nil, err
+	}
+	h, err := NormalizeHost(host)
+	if err != nil {
+		return nil, err
+	}
+	primary := opts != nil && opts.Primary
+	err = pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
+		var id int64
+		var first bool
+		err := tx.QueryRow(ctx, `
+			SELECT t.id, NOT EXISTS (SELECT 1 FROM tenancy.domains d WHERE d.tenant_id = t.id AND d.is_primary)
+			FROM tenancy.tenants t WHERE t.slug = $1 FOR UPDATE`, slug).Scan(&id, &first)
+		if err != nil {
+			return notFoundOr(err, ErrTenantNotFound, slug)
+		}
+		primary = primary || first
+		if primary {
+			if _, err := tx.Exec(ctx, `UPDATE tenancy.domains SET is_primary = false WHERE tenant_id = $1 AND is_primary`, id); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO tenancy.domains (host, tenant_id, is_primary) VALUES ($1, $2, $3)`, h, id, primary)
+		if isUniqueViolation(err) {
+			return fmt.Errorf("%w: %s", ErrDomainExists, h)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Domain{Host: h, Tenant: slug, Primary: primary}, nil
+}
+
+// DomainRemove removes the mapping of host. If it was the tenant's primary domain, the oldest
+// remaining one becomes primary.
+func (c *Client) DomainRemove(ctx context.Context, host string) error {
+	admin, err := c.adminPool()
+	if err != nil {
+		return err
+	}
+	h, err := NormalizeHost(host)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
+		var id int64
+		var wasPrimary bool
+		err := tx.QueryRow(ctx, `DELETE FROM tenancy.domains WHERE host = $1 RETURNING tenant_id, is_primary`, h).Scan(&id, &wasPrimary)
+		if err != nil {
+			return notFoundOr(err, ErrDomainNotFound, h)
+		}
+		if wasPrimary {
+			_, err = tx.Exec(ctx, `
+				UPDATE tenancy.domains SET is_primary = true WHERE host = (
+					SELECT host FROM tenancy.domains WHERE tenant_id = $1 ORDER BY created_at, host LIMIT 1)`, id)
+		}
+		return err
+	})
+}
+
+// DomainList lists the domains of the tenant slug, or of every tenant when slug is empty.
+func (c *Client) DomainList(ctx context.Context, slug string) ([]Domain, error) {
+	rows, err := c.pool.Query(ctx, `
+		SELECT d.host, t.slug, d.is_primary FROM tenancy.domains d JOIN tenancy.tenants t ON t.id = d.tenant_id
+		WHERE $1 = '' OR t.slug = $1 ORDER BY t.slug, d.is_primary DESC, d.host`, slug)
+	if err != nil {
+		return nil, notFoundOr(err, ErrDomainNotFound, slug)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Domain, error) {
+		var d Domain
+		return d, r.Scan(&d.Host, &d.Tenant, &d.Primary)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if slug != "" && len(out) == 0 {
+		if _, err := c.TenantGet(ctx, slug); errors.Is(err, ErrTenantNotFound) {
+			return nil, err
+		}
+	}
+	return out, nil
+}

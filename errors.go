@@ -1,0 +1,31 @@
+package tenancy
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Errors returned by tenancy wrap these with the tenant's slug or the offending
+// value; test them with errors.Is.
+var (
+	ErrNoTenant         = errors.New("tenancy: no tenant bound to the context")
+	ErrTenantNotFound   = errors.New("tenancy: tenant not found")
+	ErrTenantExists     = errors.New("tenancy: tenant already exists")
+	ErrTenantSuspended  = errors.New("tenancy: tenant is suspended")
+	ErrTenantMoving     = errors.New("tenancy: tenant is being moved")
+	ErrTenantNotActive  = errors.New("tenancy: tenant is not active")
+	ErrInvalidSlug      = errors.New("tenancy: invalid slug")
+	ErrReservedSlug     = errors.New("tenancy: reserved slug")
+	ErrInvalidTier      = errors.New("tenancy: invalid tier")
+	ErrInvalidHost      = errors.New("tenancy: invalid host")
+	ErrDomainExists     = errors.New("tenancy: domain already exists")
+	ErrDomainNotFound   = errors.New("tenancy: domain not found")
+	ErrNotOwned         = errors.New("tenancy: placement was not created by tenancy")
+	ErrReadOnly         = errors.New("tenancy: this client has no AdminPool")
+	ErrNotInitialised   = errors.New("tenancy: the catalog is not installed (run Init, or `tenancy init`)")
+	ErrTierNotAvailable = errors.New("tenancy: tier not available yet")
+)
+
+func tenantErr(sentinel error, slug string) error {
+	return fmt.Errorf("%w: %s", sentinel, slug)
+}

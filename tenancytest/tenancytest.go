@@ -1,0 +1,338 @@
+// Package tenancytest gives each test a database of its own on a real PostgreSQL, migrated and
+// ready, in milliseconds: one cluster per test run, one template database per set of migrations,
+// and CREATE DATABASE ... TEMPLATE for each test. Tests run with t.Parallel() and never see each
+// other. A failed test's database is kept and its name printed.
+//
+// The cluster is TEST_DATABASE_URL when set (a role that may create roles and databases), or a
+// local cluster that tenancytest starts from the installed PostgreSQL binaries in
+// $TMPDIR/tenancy-test-<uid> and leaves running for the next run.
+//
+// Every test database has two roles, as production should: an owner role that owns the catalog
+// and the tenant schemas and runs DDL (DB.AdminPool), and an application role that is not a
+// superuser, has no BYPASSRLS and owns nothing (DB.AppPool, and the Client's binding). Isolation
+// tests must use the application role: RLS tests run as an owner or superuser prove nothing.
+package tenancytest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/internal/catalog"
+	"github.com/tenancy-go/tenancy/internal/pglocal"
+)
+
+// Role names created on the test cluster.
+const (
+	OwnerRole = "tenancy_owner"
+	AppRole   = "tenancy_app"
+)
+
+// Options describe the database a test wants.
+type Options struct {
+	SharedMigrations fs.FS
+	TenantMigrations fs.FS
+	SharedSchema     string // tenancy.SharedSchemaDefault if empty
+	// AppMaxConns caps the application role's pool; 4 if 0. Use 1 or 2 to make every
+	// transaction reuse the same connections.
+	AppMaxConns int32
+	// AppPoolConfig, if set, may adjust the application pool's configuration (exec mode, hooks).
+	AppPoolConfig func(*pgxpool.Config)
+}
+
+// DB is one test's database.
+type DB struct {
+	Name      string
+	Server    *Server
+	AdminURL  string // the owner role
+	AppURL    string // the application role
+	AdminPool *pgxpool.Pool
+	AppPool   *pgxpool.Pool
+	Client    *tenancy.Client
+}
+
+// Server is the PostgreSQL cluster that test databases live on.
+type Server struct {
+	superURL string // a role that can create roles and databases, on the maintenance database
+	ownerPW  string
+	appPW    string
+	admin    *pgxpool.Pool
+
+	mu        sync.Mutex
+	templates map[string]bool
+}
+
+var (
+	serverOnce sync.Once
+	server     *Server
+	serverErr  error
+)
+
+// Cluster returns the test run's cluster, starting it the first time.
+func Cluster(tb testing.TB) *Server {
+	tb.Helper()
+	serverOnce.Do(func() { server, serverErr = startServer(context.Background()) })
+	if serverErr != nil {
+		tb.Fatalf("tenancytest: %v", serverErr)
+	}
+	return server
+}
+
+// LocalClusterDir is where the test run's local cluster lives.
+func LocalClusterDir() string {
+	return filepath.Join(os.TempDir(), "tenancy-test-"+strconv.Itoa(os.Getuid()))
+}
+
+func startServer(ctx context.Context) (*Server, error) {
+	superURL := os.Getenv("TEST_DATABASE_URL")
+	if superURL == "" {
+		c, err := pglocal.Start(ctx, LocalClusterDir(), &pglocal.Options{Fast: true})
+		if err != nil {
+			return nil, err
+		}
+		superURL = c.URL("postgres")
+	}
+	sum := sha256.Sum256([]byte("tenancytest:" + superURL))
+	s := &Server{
+		superURL:  superURL,
+		ownerPW:   hex.EncodeToString(sum[:12]),
+		appPW:     hex.EncodeToString(sum[12:24]),
+		templates: map[string]bool{},
+	}
+	cfg, err := pgxpool.ParseConfig(superURL)
+	if err != nil {
+		return nil, fmt.Errorf("TEST_DATABASE_URL: %w", err)
+	}
+	cfg.MaxConns = 4
+	if s.admin, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return nil, err
+	}
+	// Roles are global to the cluster and other test binaries run at the same time: serialise.
+	err = pgx.BeginFunc(ctx, s.admin, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7465737401)`); err != nil {
+			return err
+		}
+		for role, attrs := range map[string]string{
+			OwnerRole: "LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS PASSWORD " + literal(s.ownerPW),
+			AppRole:   "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD " + literal(s.appPW),
+		} {
+			var exists bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
+				return err
+			}
+			verb := "CREATE"
+			if exists {
+				verb = "ALTER"
+			}
+			if _, err := tx.Exec(ctx, verb+" ROLE "+role+" "+attrs); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create test roles: %w", err)
+	}
+	return s, nil
+}
+
+func literal(s string) string { return "'" + s + "'" }
+
+// URL returns a connection string for role (OwnerRole, AppRole, or "" for the superuser) to db.
+func (s *Server) URL(role, db string) string {
+	u, _ := url.Parse(s.superURL)
+	switch role {
+	case OwnerRole:
+		u.User = url.UserPassword(OwnerRole, s.ownerPW)
+	case AppRole:
+		u.User = url.UserPassword(AppRole, s.appPW)
+	}
+	u.Path = "/" + db
+	return u.String()
+}
+
+// SuperPool is a superuser pool on the maintenance database (for pg_terminate_backend and the like).
+func (s *Server) SuperPool() *pgxpool.Pool { return s.admin }
+
+// New returns a fresh database for the test, cloned from a template that has the catalog and the
+// given migrations installed, with a Client ready to use. It is dropped when the test ends, or
+// kept (and named in the log) if the test failed.
+func New(tb testing.TB, opts *Options) *DB {
+	tb.Helper()
+	if opts == nil {
+		opts = &Options{}
+	}
+	s := Cluster(tb)
+	ctx := context.Background()
+	tpl, err := s.template(ctx, opts)
+	if err != nil {
+		tb.Fatalf("tenancytest: template: %v", err)
+	}
+	name := "test_" + randomHex(6)
+	if _, err := s.admin.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s OWNER %s`, name, tpl, OwnerRole)); err != nil {
+		tb.Fatalf("tenancytest: create database: %v", err)
+	}
+	db, err := s.open(ctx, name, opts)
+	if err != nil {
+		tb.Fatalf("tenancytest: %v", err)
+	}
+	tb.Cleanup(func() {
+		db.AdminPool.Close()
+		db.AppPool.Close()
+		if tb.Failed() {
+			tb.Logf("tenancytest: kept database %s for inspection: psql %q", name, db.AdminURL)
+			return
+		}
+		_, _ = s.admin.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+	})
+	return db
+}
+
+func (s *Server) open(ctx context.Context, name string, opts *Options) (*DB, error) {
+	db := &DB{Name: name, Server: s, AdminURL: s.URL(OwnerRole, name), AppURL: s.URL(AppRole, name)}
+	acfg, err := pgxpool.ParseConfig(db.AdminURL)
+	if err != nil {
+		return nil, err
+	}
+	acfg.MaxConns = 4
+	if db.AdminPool, err = pgxpool.NewWithConfig(ctx, acfg); err != nil {
+		return nil, err
+	}
+	pcfg, err := pgxpool.ParseConfig(db.AppURL)
+	if err != nil {
+		return nil, err
+	}
+	tenancy.ConfigurePool(pcfg, opts.SharedSchema)
+	pcfg.MaxConns = 4
+	if opts.AppMaxConns > 0 {
+		pcfg.MaxConns = opts.AppMaxConns
+	}
+	if opts.AppPoolConfig != nil {
+		opts.AppPoolConfig(pcfg)
+	}
+	if db.AppPool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+		db.AdminPool.Close()
+		return nil, err
+	}
+	db.Client, err = tenancy.New(&tenancy.Config{
+		Pool:             db.AppPool,
+		AdminPool:        db.AdminPool,
+		SharedSchema:     opts.SharedSchema,
+		SharedMigrations: opts.SharedMigrations,
+		TenantMigrations: opts.TenantMigrations,
+	})
+	if err != nil {
+		db.AdminPool.Close()
+		db.AppPool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// template returns the name of a template database with the catalog and opts' migrations
+// installed, creating it once per distinct set of migrations (across processes too).
+func (s *Server) template(ctx context.Context, opts *Options) (string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "tenancytest v1\nshared schema %s\n", opts.SharedSchema)
+	for _, part := range []struct {
+		name string
+		fsys fs.FS
+	}{{"shared", opts.SharedMigrations}, {"tenant", opts.TenantMigrations}, {"catalog", catalog.Files()}} {
+		if err := hashFS(h, part.name, part.fsys); err != nil {
+			return "", err
+		}
+	}
+	name := "tpl_" + hex.EncodeToString(h.Sum(nil))[:16]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.templates[name] {
+		return name, nil
+	}
+	conn, err := s.admin.Acquire(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Release()
+	// A session lock: CREATE DATABASE cannot run inside a transaction.
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(7465737402)`); err != nil {
+		return "", err
+	}
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7465737402)`)
+	var ready *string
+	err = conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&ready)
+	if err == nil && ready != nil && *ready == "tenancytest:ready" {
+		s.templates[name] = true
+		return name, nil
+	}
+	if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+		return "", err
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s OWNER %s`, name, OwnerRole)); err != nil {
+		return "", err
+	}
+	db, err := s.open(ctx, name, opts)
+	if err != nil {
+		return "", err
+	}
+	initErr := db.Client.Init(ctx)
+	db.AdminPool.Close()
+	db.AppPool.Close()
+	if initErr != nil {
+		return "", fmt.Errorf("install catalog and migrations: %w", initErr)
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`COMMENT ON DATABASE %s IS 'tenancytest:ready'`, name)); err != nil {
+		return "", err
+	}
+	s.templates[name] = true
+	return name, nil
+}
+
+func hashFS(h interface{ Write([]byte) (int, error) }, label string, fsys fs.FS) error {
+	if fsys == nil {
+		return nil
+	}
+	var files []string
+	err := fs.WalkDir(fsys, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sort.Strings(files)
+	for _, f := range files {
+		data, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s/%s %d\n", label, f, len(data))
+		h.Write(data)
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b) + strconv.FormatInt(time.Now().UnixNano()%1000, 36)
+}

@@ -1,0 +1,418 @@
+package tenancy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenancy-go/tenancy/internal/hostname"
+	"github.com/tenancy-go/tenancy/internal/migrate"
+)
+
+// tenantColumns is read by scanTenant. Catalog tables are always schema-qualified: the
+// application role's search_path does not name the catalog.
+const tenantColumns = `
+	t.id, t.slug, t.name, t.status, t.tier, t.settings, t.created_at, t.updated_at,
+	coalesce(p.id, 0), coalesce(p.server, ''), coalesce(p.database, ''), coalesce(p.schema, ''), coalesce(p.version, 0),
+	coalesce((SELECT array_agg(d.host ORDER BY d.is_primary DESC, d.host) FROM tenancy.domains d WHERE d.tenant_id = t.id), '{}')
+	FROM tenancy.tenants t LEFT JOIN tenancy.placements p ON p.id = t.placement_id`
+
+func scanTenant(row pgx.Row) (*Tenant, error) {
+	t := &Tenant{}
+	var settings []byte
+	err := row.Scan(&t.ID, &t.Slug, &t.Name, &t.Status, &t.Tier, &settings, &t.CreatedAt, &t.UpdatedAt,
+		&t.Placement.ID, &t.Placement.Server, &t.Placement.Database, &t.Placement.Schema, &t.Version, &t.Domains)
+	if err != nil {
+		return nil, err
+	}
+	if len(settings) > 0 && string(settings) != "{}" {
+		t.Settings = json.RawMessage(settings)
+	}
+	return t, nil
+}
+
+// TenantGet returns the tenant with the given slug.
+func (c *Client) TenantGet(ctx context.Context, slug string) (*Tenant, error) {
+	if err := ValidateSlug(slug); err != nil && !errors.Is(err, ErrReservedSlug) {
+		return nil, err
+	}
+	t, err := scanTenant(c.pool.QueryRow(ctx, `SELECT `+tenantColumns+` WHERE t.slug = $1`, slug))
+	if err != nil {
+		return nil, notFoundOr(err, ErrTenantNotFound, slug)
+	}
+	return t, nil
+}
+
+// TenantGetByID returns the tenant with the given id.
+func (c *Client) TenantGetByID(ctx context.Context, id int64) (*Tenant, error) {
+	t, err := scanTenant(c.pool.QueryRow(ctx, `SELECT `+tenantColumns+` WHERE t.id = $1`, id))
+	if err != nil {
+		return nil, notFoundOr(err, ErrTenantNotFound, "id "+strconv.FormatInt(id, 10))
+	}
+	return t, nil
+}
+
+// TenantGetByDomain returns the tenant that host (any spelling: case, trailing dot, IDNA) maps to.
+func (c *Client) TenantGetByDomain(ctx context.Context, host string) (*Tenant, error) {
+	h, err := hostname.Normalize(host, true)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidHost, err)
+	}
+	t, err := scanTenant(c.pool.QueryRow(ctx, `SELECT `+tenantColumns+` WHERE t.id = (SELECT tenant_id FROM tenancy.domains WHERE host = $1)`, h))
+	if err != nil {
+		return nil, notFoundOr(err, ErrTenantNotFound, "domain "+h)
+	}
+	return t, nil
+}
+
+// TenantListOpts filters and pages TenantList. The zero value lists the first page of all tenants.
+type TenantListOpts struct {
+	After  string // list tenants whose slug sorts after this one (the last slug of the previous page)
+	Limit  int    // at most this many; TenantListLimitDefault if 0
+	Status Status // only tenants in this status, if set
+	Tier   Tier   // only tenants in this tier, if set
+}
+
+// TenantListLimitDefault is the page size of TenantList.
+const TenantListLimitDefault = 100
+
+// TenantList returns tenants in slug order, one page at a time.
+func (c *Client) TenantList(ctx context.Context, opts *TenantListOpts) ([]*Tenant, error) {
+	if opts == nil {
+		opts = &TenantListOpts{}
+	}
+	limit := opts.Limit
+	if limit <= 0 {
+		limit = TenantListLimitDefault
+	}
+	rows, err := c.pool.Query(ctx, `SELECT `+tenantColumns+`
+		WHERE t.slug > $1 AND ($2 = '' OR t.status = $2) AND ($3 = '' OR t.tier = $3)
+		ORDER BY t.slug LIMIT $4`, opts.After, string(opts.Status), string(opts.Tier), limit)
+	if err != nil {
+		return nil, notFoundOr(err, ErrTenantNotFound, "")
+	}
+	defer rows.Close()
+	var out []*Tenant
+	for rows.Next() {
+		t, err := scanTenant(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// TenantCreateOpts are the options of TenantCreate.
+type TenantCreateOpts struct {
+	Name     string          // display name; the slug if empty
+	Tier     Tier            // TierDefault if empty
+	Settings json.RawMessage // free-form settings (plan, limits, ...), a JSON object
+}
+
+// TenantCreate creates a tenant and its placement, applies the tenant migrations there and makes
+// it active. The steps are ordered so that a crash at any point leaves either nothing or a
+// tenant in "provisioning", never served, that calling TenantCreate again (or Repair) finishes:
+// the catalog row is committed first, then the schema, its migrations, its ledger entries and
+// the status change commit together in one transaction.
+func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCreateOpts) (*Tenant, error) {
+	admin, err := c.adminPool()
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateSlug(slug); err != nil {
+		return nil, err
+	}
+	if opts == nil {
+		opts = &TenantCreateOpts{}
+	}
+	tier := opts.Tier
+	if tier == "" {
+		tier = TierDefault
+	}
+	if _, err := ParseTier(string(tier)); err != nil {
+		return nil, err
+	}
+	if tier != TierSchema {
+		return nil, fmt.Errorf("%w: %s", ErrTierNotAvailable, tier)
+	}
+	name := opts.Name
+	if name == "" {
+		name = slug
+	}
+	settings := []byte("{}")
+	if len(opts.Settings) > 0 {
+		var obj map[string]any
+		if err := json.Unmarshal(opts.Settings, &obj); err != nil {
+			return nil, fmt.Errorf("tenancy: settings of %s must be a JSON object: %w", slug, err)
+		}
+		settings = opts.Settings
+	}
+
+	var id int64
+	var status Status
+	err = pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `
+			INSERT INTO tenancy.tenants (slug, name, status, tier, settings)
+			VALUES ($1, $2, 'provisioning', $3, $4)
+			ON CONFLICT (slug) DO NOTHING RETURNING id, status`, slug, name, string(tier), settings).Scan(&id, &status)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// Taken: either a finished tenant (refused) or one a crash left half-made (finished below).
+			return tx.QueryRow(ctx, `SELECT id, status FROM tenancy.tenants WHERE slug = $1`, slug).Scan(&id, &status)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+			WITH p AS (INSERT INTO tenancy.placements (kind, schema, owned) VALUES ('schema', 'tenant_' || $1::bigint, true) RETURNING id)
+			UPDATE tenancy.tenants SET placement_id = (SELECT id FROM p) WHERE id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return nil, notFoundOr(err, ErrTenantNotFound, slug)
+	}
+	if status != StatusProvisioning {
+		return nil, tenantErr(ErrTenantExists, slug)
+	}
+	if err := c.provision(ctx, id); err != nil {
+		return nil, fmt.Errorf("tenancy: create %s: %w", slug, err)
+	}
+	return c.TenantGetByID(ctx, id)
+}
+
+// provision finishes a tenant in "provisioning": schema, migrations, grants and status change in
+// one transaction. A tenant that is no longer provisioning is left alone.
+func (c *Client) provision(ctx context.Context, id int64) error {
+	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
+		var status Status
+		var placementID int64
+		var schema string
+		err := tx.QueryRow(ctx, `
+			SELECT t.status, p.id, p.schema FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
+			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&status, &placementID, &schema)
+		if err != nil {
+			return err
+		}
+		if status != StatusProvisioning {
+			return nil
+		}
+		s := pgx.Identifier{schema}.Sanitize()
+		// CREATE SCHEMA without IF NOT EXISTS: a schema tenancy did not create is never taken over.
+		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`,
+			s, s, quoteLiteral(ownerMark(id)))); err != nil {
+			return err
+		}
+		if _, err := migrate.Apply(ctx, tx, placementID, s+", "+pgx.Identifier{c.shared}.Sanitize(), c.tenantMigs, 0); err != nil {
+			return err
+		}
+		if err := c.grantSchema(ctx, tx, s); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1`, id)
+		return err
+	})
+}
+
+// ownerMark is written as the comment of every schema tenancy creates for a tenant; hard delete
+// drops only a schema that carries it.
+func ownerMark(id int64) string { return "tenancy:tenant:" + strconv.FormatInt(id, 10) }
+
+// grantSchema gives the application role row access to every table of a tenant schema (it owns
+// none of them, so RLS applies).
+func (c *Client) grantSchema(ctx context.Context, tx pgx.Tx, quotedSchema string) error {
+	app := pgx.Identifier{c.appRole}.Sanitize()
+	_, err := tx.Exec(ctx, fmt.Sprintf(`
+		GRANT USAGE ON SCHEMA %[1]s TO %[2]s;
+		GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %[1]s TO %[2]s;
+		GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %[1]s TO %[2]s`, quotedSchema, app))
+	return err
+}
+
+// setStatus moves a tenant from one of the statuses in from to status to, or explains why not.
+func (c *Client) setStatus(ctx context.Context, slug string, to Status, from ...Status) (*Tenant, error) {
+	admin, err := c.adminPool()
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateSlug(slug); err != nil && !errors.Is(err, ErrReservedSlug) {
+		return nil, err
+	}
+	fromText := make([]string, len(from))
+	for i, s := range from {
+		fromText[i] = string(s)
+	}
+	var current Status
+	err = admin.QueryRow(ctx, `
+		WITH cur AS (SELECT id, status FROM tenancy.tenants WHERE slug = $1 FOR UPDATE),
+		upd AS (UPDATE tenancy.tenants t SET status = $2, updated_at = now() FROM cur
+		        WHERE t.id = cur.id AND cur.status = ANY($3) RETURNING t.id)
+		SELECT cur.status FROM cur`, slug, string(to), fromText).Scan(&current)
+	if err != nil {
+		return nil, notFoundOr(err, ErrTenantNotFound, slug)
+	}
+	ok := false
+	for _, s := range from {
+		ok = ok || s == current
+	}
+	if !ok && current != to {
+		return nil, fmt.Errorf("%w: %s is %s, cannot become %s", ErrTenantNotActive, slug, current, to)
+	}
+	return c.TenantGet(ctx, slug)
+}
+
+// TenantSuspend stops serving a tenant (HTTP 403) without touching its data.
+func (c *Client) TenantSuspend(ctx context.Context, slug string) (*Tenant, error) {
+	return c.setStatus(ctx, slug, StatusSuspended, StatusActive)
+}
+
+// TenantResume serves a suspended or soft-deleted tenant again.
+func (c *Client) TenantResume(ctx context.Context, slug string) (*Tenant, error) {
+	return c.setStatus(ctx, slug, StatusActive, StatusSuspended, StatusDeleted)
+}
+
+// TenantRename changes a tenant's slug. Its id, placement and data stay as they are.
+func (c *Client) TenantRename(ctx context.Context, slug, newSlug string) (*Tenant, error) {
+	admin, err := c.adminPool()
+	if err != nil {
+		return nil, err
+	}
+	if err := ValidateSlug(newSlug); err != nil {
+		return nil, err
+	}
+	tag, err := admin.Exec(ctx, `UPDATE tenancy.tenants SET slug = $2, updated_at = now() WHERE slug = $1`, slug, newSlug)
+	if isUniqueViolation(err) {
+		return nil, tenantErr(ErrTenantExists, newSlug)
+	}
+	if err != nil {
+		return nil, notFoundOr(err, ErrTenantNotFound, slug)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil, tenantErr(ErrTenantNotFound, slug)
+	}
+	return c.TenantGet(ctx, newSlug)
+}
+
+// TenantDeleteOpts are the options of TenantDelete.
+type TenantDeleteOpts struct {
+	// Hard drops the tenant's placement and removes it from the catalog. Without it the tenant is
+	// soft-deleted: kept, never served, and TenantResume brings it back.
+	Hard bool
+}
+
+// TenantDelete deletes a tenant, softly unless opts.Hard. A hard delete marks the tenant
+// "deleting" first, so that a crash leaves something Repair finishes, and drops only a schema
+// that tenancy created for this very tenant.
+func (c *Client) TenantDelete(ctx context.Context, slug string, opts *TenantDeleteOpts) error {
+	if opts == nil || !opts.Hard {
+		_, err := c.setStatus(ctx, slug, StatusDeleted, StatusActive, StatusSuspended)
+		return err
+	}
+	t, err := c.setStatus(ctx, slug, StatusDeleting, StatusActive, StatusSuspended, StatusDeleted, StatusProvisioning)
+	if err != nil {
+		return err
+	}
+	return c.dropTenant(ctx, t.ID)
+}
+
+// dropTenant finishes a hard delete of a tenant in "deleting".
+func (c *Client) dropTenant(ctx context.Context, id int64) error {
+	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
+		var slug, schema string
+		var status Status
+		var placementID int64
+		var owned bool
+		err := tx.QueryRow(ctx, `
+			SELECT t.slug, t.status, coalesce(p.id, 0), coalesce(p.schema, ''), coalesce(p.owned, false)
+			FROM tenancy.tenants t LEFT JOIN tenancy.placements p ON p.id = t.placement_id
+			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&slug, &status, &placementID, &schema, &owned)
+		if err != nil {
+			return notFoundOr(err, ErrTenantNotFound, strconv.FormatInt(id, 10))
+		}
+		if status != StatusDeleting {
+			return nil
+		}
+		if schema != "" {
+			var comment *string
+			var exists bool
+			if err := tx.QueryRow(ctx, `
+				SELECT true, obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1`, schema).Scan(&exists, &comment); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			if exists {
+				if !owned || comment == nil || *comment != ownerMark(id) {
+					return fmt.Errorf("%w: schema %s of %s", ErrNotOwned, schema, slug)
+				}
+				if _, err := tx.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+					return err
+				}
+			}
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM tenancy.tenants WHERE id = $1`, id); err != nil {
+			return err
+		}
+		if placementID != 0 {
+			_, err = tx.Exec(ctx, `DELETE FROM tenancy.placements WHERE id = $1 AND kind = 'schema'`, placementID)
+		}
+		return err
+	})
+}
+
+// RepairResult says what Repair did.
+type RepairResult struct {
+	Provisioned []string // tenants left in "provisioning" by a crash, now active
+	Deleted     []string // tenants left in "deleting" by a crash, now gone
+	Failed      map[string]error
+}
+
+// Repair finishes what crashes left half-done: tenants in "provisioning" are provisioned, tenants
+// in "deleting" are dropped. It is safe to run at any time and to run again.
+func (c *Client) Repair(ctx context.Context) (*RepairResult, error) {
+	admin, err := c.adminPool()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := admin.Query(ctx, `SELECT id, slug, status FROM tenancy.tenants WHERE status IN ('provisioning', 'deleting') ORDER BY id`)
+	if err != nil {
+		return nil, notFoundOr(err, ErrTenantNotFound, "")
+	}
+	type item struct {
+		id     int64
+		slug   string
+		status Status
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
+		var it item
+		return it, r.Scan(&it.id, &it.slug, &it.status)
+	})
+	if err != nil {
+		return nil, err
+	}
+	res := &RepairResult{Failed: map[string]error{}}
+	for _, it := range items {
+		if it.status == StatusProvisioning {
+			err = c.provision(ctx, it.id)
+			if err == nil {
+				res.Provisioned = append(res.Provisioned, it.slug)
+			}
+		} else {
+			err = c.dropTenant(ctx, it.id)
+			if err == nil {
+				res.Deleted = append(res.Deleted, it.slug)
+			}
+		}
+		if err != nil {
+			res.Failed[it.slug] = err
+		}
+	}
+	return res, nil
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
