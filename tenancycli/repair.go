@@ -1,0 +1,52 @@
+package tenancycli
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+)
+
+func repairCommand(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "repair",
+		Short: "Finish what crashes left half-done: provision tenants stuck in provisioning, drop those stuck in deleting",
+		Args:  exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := a.client(ctx, false)
+			if err != nil {
+				return err
+			}
+			if err := a.requireTenantMigrations(ctx, c); err != nil {
+				return err
+			}
+			res, err := c.Repair(ctx)
+			if err != nil {
+				return err
+			}
+			for _, s := range res.Provisioned {
+				a.printf("provisioned tenant %s", s)
+			}
+			for _, s := range res.Deleted {
+				a.printf("finished deleting tenant %s", s)
+			}
+			if len(res.Failed) == 0 {
+				if len(res.Provisioned)+len(res.Deleted) == 0 {
+					a.printf("nothing to repair")
+				}
+				return nil
+			}
+			failed := make([]string, 0, len(res.Failed))
+			for s := range res.Failed {
+				failed = append(failed, s)
+			}
+			sort.Strings(failed)
+			// One line per failed tenant, then the summary line that Run prints.
+			for _, s := range failed {
+				a.errorf("repair %s: %v", s, res.Failed[s])
+			}
+			return fmt.Errorf("repair failed for %d tenant(s)", len(failed))
+		},
+	}
+}
