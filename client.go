@@ -28,6 +28,8 @@ type Client struct {
 
 	sharedMigs []migrate.Migration
 	tenantMigs []migrate.Migration
+
+	testHook func(ctx context.Context, step string, tx pgx.Tx) error // see crashPoint; nil outside tests
 }
 
 // New validates cfg and returns a client. It does no I/O; call Init once to install or upgrade

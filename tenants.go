@@ -113,6 +113,7 @@ type TenantCreateOpts struct {
 	Name     string          // display name; the slug if empty
 	Tier     Tier            // TierDefault if empty
 	Settings json.RawMessage // free-form settings (plan, limits, ...), a JSON object
+	Pool     string          // with TierPool: the pool to join (PoolDefault if empty)
 }
 
 // TenantCreate creates a tenant and its placement, applies the tenant migrations there and makes
@@ -138,9 +139,6 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 	if _, err := ParseTier(string(tier)); err != nil {
 		return nil, err
 	}
-	if tier != TierSchema {
-		return nil, fmt.Errorf("%w: %s", ErrTierNotAvailable, tier)
-	}
 	name := opts.Name
 	if name == "" {
 		name = slug
@@ -152,6 +150,12 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 			return nil, fmt.Errorf("tenancy: settings of %s must be a JSON object: %w", slug, err)
 		}
 		settings = opts.Settings
+	}
+	switch tier {
+	case TierPool:
+		return c.createPoolTenant(ctx, slug, name, settings, opts.Pool)
+	case TierDatabase:
+		return nil, fmt.Errorf("%w: %s", ErrTierNotAvailable, tier)
 	}
 
 	var id int64
@@ -178,6 +182,9 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 	}
 	if status != StatusProvisioning {
 		return nil, tenantErr(ErrTenantExists, slug)
+	}
+	if err := c.crashPoint(ctx, "created", nil); err != nil {
+		return nil, err
 	}
 	if err := c.provision(ctx, id); err != nil {
 		return nil, fmt.Errorf("tenancy: create %s: %w", slug, err)
@@ -207,10 +214,19 @@ func (c *Client) provision(ctx context.Context, id int64) error {
 			s, s, quoteLiteral(ownerMark(id)))); err != nil {
 			return err
 		}
+		if err := c.crashPoint(ctx, "schema", tx); err != nil {
+			return err
+		}
 		if _, err := migrate.Apply(ctx, tx, placementID, s+", "+pgx.Identifier{c.shared}.Sanitize(), c.tenantMigs, 0); err != nil {
 			return err
 		}
+		if err := c.crashPoint(ctx, "migrated", tx); err != nil {
+			return err
+		}
 		if err := c.grantSchema(ctx, tx, s); err != nil {
+			return err
+		}
+		if err := c.crashPoint(ctx, "granted", tx); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1`, id)
@@ -316,6 +332,9 @@ func (c *Client) TenantDelete(ctx context.Context, slug string, opts *TenantDele
 	if err != nil {
 		return err
 	}
+	if err := c.crashPoint(ctx, "deleting", nil); err != nil {
+		return err
+	}
 	return c.dropTenant(ctx, t.ID)
 }
 
@@ -324,17 +343,26 @@ func (c *Client) dropTenant(ctx context.Context, id int64) error {
 	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
 		var slug, schema string
 		var status Status
+		var tier Tier
 		var placementID int64
 		var owned bool
 		err := tx.QueryRow(ctx, `
-			SELECT t.slug, t.status, coalesce(p.id, 0), coalesce(p.schema, ''), coalesce(p.owned, false)
+			SELECT t.slug, t.status, t.tier, coalesce(p.id, 0), coalesce(p.schema, ''), coalesce(p.owned, false)
 			FROM tenancy.tenants t LEFT JOIN tenancy.placements p ON p.id = t.placement_id
-			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&slug, &status, &placementID, &schema, &owned)
+			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&slug, &status, &tier, &placementID, &schema, &owned)
 		if err != nil {
 			return notFoundOr(err, ErrTenantNotFound, strconv.FormatInt(id, 10))
 		}
 		if status != StatusDeleting {
 			return nil
+		}
+		if tier == TierPool {
+			// The pool placement holds other tenants: remove this one's rows, keep the placement.
+			if err := deletePoolRows(ctx, tx, id, schema); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `DELETE FROM tenancy.tenants WHERE id = $1`, id)
+			return err
 		}
 		if schema != "" {
 			var comment *string
@@ -348,6 +376,9 @@ func (c *Client) dropTenant(ctx context.Context, id int64) error {
 					return fmt.Errorf("%w: schema %s of %s", ErrNotOwned, schema, slug)
 				}
 				if _, err := tx.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
+					return err
+				}
+				if err := c.crashPoint(ctx, "dropped", tx); err != nil {
 					return err
 				}
 			}
