@@ -1,0 +1,13 @@
+package tenancy
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// SetTestHook makes c call fn at each crash point of provisioning and hard deletion (see
+// crashPoint). An error from fn aborts the operation there, as a crash would.
+func SetTestHook(c *Client, fn func(ctx context.Context, step string, tx pgx.Tx) error) {
+	c.testHook = fn
+}
