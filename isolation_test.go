@@ -431,9 +431,12 @@ func (c *countingTracer) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool,
 	c.acquires.Add(1)
 	return ctx
 }
-func (c *countingTracer) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {}
+func (c *countingTracer) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.TraceAcquireEndData) {
+}
 
-func (c *countingTracer) total() int64 { return c.acquires.Load() + c.queries.Load() + c.batches.Load() }
+func (c *countingTracer) total() int64 {
+	return c.acquires.Load() + c.queries.Load() + c.batches.Load()
+}
 
 // TestNoTenant: without a tenant in the context, every binding call returns ErrNoTenant without
 // touching the pool.
