@@ -400,3 +400,34 @@ func TestConnectionFromEnvironment(t *testing.T) {
 	bad := strings.Replace(tg.db.AppURL, "@", "x@", 1)
 	wantFailure(t, cli(t, nil, "tenants", "list", "--database-url", tg.db.AdminURL, "--app-url", bad), "connect as the application role")
 }
+
+// TestEmbedded runs the commands the way an application embeds them: its own program name and
+// its migrations compiled in, no --migrations flag.
+func TestEmbedded(t *testing.T) {
+	t.Parallel()
+	tg := newTarget(t)
+	opts := &tenancycli.Options{
+		ProgramName:      "taskboard",
+		SharedMigrations: os.DirFS(migrationsDir + "/shared"),
+		TenantMigrations: os.DirFS(migrationsDir + "/tenant"),
+		Getenv:           func(string) string { return "" },
+	}
+	run := func(args ...string) result {
+		var stdout, stderr bytes.Buffer
+		args = append(args, "--database-url", tg.db.AdminURL, "--app-url", tg.db.AppURL)
+		code := tenancycli.Run(context.Background(), args, nil, &stdout, &stderr, opts)
+		return result{code, stdout.String(), stderr.String()}
+	}
+	if r := run("tenants", "create", "acme", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"version": 1`) {
+		t.Fatalf("create with compiled-in migrations: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := run("tenants", "create", "acme"); r.code != 1 || r.stderr != "taskboard: tenant already exists: acme\n" {
+		t.Fatalf("duplicate: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := run("frob"); r.code != 2 || !strings.HasPrefix(r.stderr, "taskboard: unknown command \"frob\"") || !strings.Contains(r.stderr, "Run 'taskboard --help'") {
+		t.Fatalf("unknown command: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := run("help", "tenants"); r.code != 0 || !strings.Contains(r.stdout, "taskboard tenants") {
+		t.Fatalf("help tenants: exit %d, stdout %q", r.code, r.stdout)
+	}
+}
