@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,9 +26,9 @@ var (
 // as top-level statements (the simple protocol), and its ledger row and the placement's version
 // are written in the same transaction, so DDL and ledger never disagree. It returns the new version.
 //
-// A NO TRANSACTION migration is run here statement by statement inside tx: that is what a new
-// placement (tenant creation, the shape schema) needs, and statements that refuse a transaction
-// block (CREATE INDEX CONCURRENTLY) fail. The fleet runner runs them outside a transaction.
+// A NO TRANSACTION migration is run here statement by statement inside tx, which is what a new
+// placement (tenant creation, the shape schema) needs; its CONCURRENTLY index statements run in
+// their plain form (see inTxForm). The fleet runner runs them outside a transaction.
 func Apply(ctx context.Context, tx pgx.Tx, placementID int64, searchPath string, migs []Migration, target int64) (int64, error) {
 	v, _, err := apply(ctx, tx, placementID, searchPath, migs, target, false)
 	return v, err
@@ -60,7 +61,7 @@ func apply(ctx context.Context, tx pgx.Tx, placementID int64, searchPath string,
 		start := time.Now()
 		if m.NoTx {
 			for _, s := range m.Statements {
-				if _, err := tx.Exec(ctx, s, pgx.QueryExecModeSimpleProtocol); err != nil {
+				if _, err := tx.Exec(ctx, inTxForm(s), pgx.QueryExecModeSimpleProtocol); err != nil {
 					return current, nil, fmt.Errorf("migration %s: %w", m.label(), err)
 				}
 			}
@@ -120,4 +121,14 @@ func Verify(ctx context.Context, tx pgx.Tx, placementID, current int64, migs []M
 		return fmt.Errorf("%w: version %d", ErrMissing, v)
 	}
 	return nil
+}
+
+var concurrently = regexp.MustCompile(`(?is)^((?:\s*--[^\n]*\n)*\s*(?:CREATE\s+(?:UNIQUE\s+)?INDEX|DROP\s+INDEX|REINDEX\s+(?:\(.*?\)\s*)?(?:INDEX|TABLE|SCHEMA))\s+)CONCURRENTLY\s+`)
+
+// inTxForm drops CONCURRENTLY from an index statement, which PostgreSQL refuses inside a
+// transaction block. Apply uses it for new placements and the shape schema, whose tables hold no
+// rows, so the plain form locks nothing anyone waits for. (Install also applies the shared line
+// this way; Migrate applies it outside a transaction, which is what a big shared table wants.)
+func inTxForm(stmt string) string {
+	return concurrently.ReplaceAllString(stmt, "$1")
 }
