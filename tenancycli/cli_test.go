@@ -431,3 +431,41 @@ func TestEmbedded(t *testing.T) {
 		t.Fatalf("help tenants: exit %d, stdout %q", r.code, r.stdout)
 	}
 }
+
+// TestListPages lists more tenants than one page holds. The rows are written straight into the
+// catalog: only the paging of the listing is under test.
+func TestListPages(t *testing.T) {
+	t.Parallel()
+	tg := newTarget(t)
+	const n = 2345
+	if _, err := tg.db.AdminPool.Exec(context.Background(), `
+		INSERT INTO tenancy.tenants (slug, name, status, tier)
+		SELECT 't' || lpad(g::text, 5, '0'), 'Tenant ' || g, 'active', 'schema' FROM generate_series(1, $1) g`, n); err != nil {
+		t.Fatal(err)
+	}
+	slugs := func(args ...string) []string {
+		t.Helper()
+		var ts []struct{ Slug string }
+		if err := json.Unmarshal([]byte(tg.ok(t, append([]string{"tenants", "list", "--json"}, args...)...)), &ts); err != nil {
+			t.Fatal(err)
+		}
+		out := make([]string, len(ts))
+		for i, x := range ts {
+			out[i] = x.Slug
+		}
+		return out
+	}
+	all := slugs()
+	if len(all) != n || all[0] != "t00001" || all[n-1] != fmt.Sprintf("t%05d", n) || !sort.StringsAreSorted(all) {
+		t.Fatalf("list --json: %d tenants, first %v", len(all), all[:min(3, len(all))])
+	}
+	for _, limit := range []int{1, 1000, 1001, 2000, n + 10} {
+		got := slugs("--limit", fmt.Sprint(limit))
+		if want := all[:min(limit, n)]; !reflect.DeepEqual(got, want) {
+			t.Fatalf("--limit %d: %d tenants, want %d", limit, len(got), len(want))
+		}
+	}
+	if lines := strings.Count(tg.ok(t, "tenants", "list"), "\n"); lines != n+1 {
+		t.Fatalf("table: %d lines, want %d and a header", lines, n)
+	}
+}

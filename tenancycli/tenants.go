@@ -2,6 +2,7 @@ package tenancycli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -73,6 +74,7 @@ left half-made by a crash finishes it; creating an existing one fails and change
 
 func tenantsListCommand(a *app) *cobra.Command {
 	var status, tier string
+	var limit int
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "list",
@@ -87,6 +89,9 @@ func tenantsListCommand(a *app) *cobra.Command {
 				}
 				opts.Tier = t
 			}
+			if limit < 0 {
+				return usagef(cmd, "--limit must be 0 (all) or more")
+			}
 			if status != "" && !knownStatus(opts.Status) {
 				return usagef(cmd, "--status: unknown status %q (want %s)", status, strings.Join(statusNames(), ", "))
 			}
@@ -95,42 +100,94 @@ func tenantsListCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			all := []*tenancy.Tenant{}
-			for {
+			// Pages are printed as they come, so that a million pool tenants do not sit in memory.
+			out := a.tenantPrinter(asJSON)
+			for n := 0; ; {
+				if limit > 0 && limit-n < opts.Limit {
+					opts.Limit = limit - n
+				}
 				page, err := c.TenantList(ctx, opts)
 				if err != nil {
 					return err
 				}
-				all = append(all, page...)
-				if len(page) < opts.Limit {
+				for _, t := range page {
+					out.add(t)
+				}
+				n += len(page)
+				if len(page) < opts.Limit || n == limit {
 					break
 				}
 				opts.After = page[len(page)-1].Slug
 			}
-			if asJSON {
-				out := make([]*tenancy.Tenant, len(all))
-				for i, t := range all {
-					out[i] = tenantJSON(t)
-				}
-				return a.printJSON(out)
-			}
-			if len(all) == 0 {
-				a.printf("no tenants")
-				return nil
-			}
-			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "SLUG\tNAME\tSTATUS\tTIER\tVERSION\tDOMAINS\tCREATED")
-			for _, t := range all {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", t.Slug, oneLine(t.Name), t.Status, t.Tier, t.Version,
-					orDash(strings.Join(t.Domains, ",")), t.CreatedAt.Local().Format(time.DateTime))
-			}
-			return w.Flush()
+			return out.close()
 		},
 	}
 	cmd.Flags().StringVar(&status, "status", "", "only tenants in this status ("+strings.Join(statusNames(), ", ")+")")
 	cmd.Flags().StringVar(&tier, "tier", "", "only tenants in this tier (pool, schema, database)")
+	cmd.Flags().IntVar(&limit, "limit", 0, "list at most this many (0: all)")
 	jsonFlag(cmd, &asJSON)
 	return cmd
+}
+
+// tenantPrinter prints tenants one at a time: a JSON array (the same bytes as printJSON of the
+// whole slice) or a table.
+type tenantPrinter struct {
+	a      *app
+	asJSON bool
+	n      int
+	table  *tabwriter.Writer
+	err    error
+}
+
+func (a *app) tenantPrinter(asJSON bool) *tenantPrinter {
+	return &tenantPrinter{a: a, asJSON: asJSON}
+}
+
+func (p *tenantPrinter) add(t *tenancy.Tenant) {
+	if p.err != nil {
+		return
+	}
+	p.n++
+	if p.asJSON {
+		data, err := json.MarshalIndent(tenantJSON(t), "  ", "  ")
+		if err != nil {
+			p.err = err
+			return
+		}
+		sep := ",\n  "
+		if p.n == 1 {
+			sep = "[\n  "
+		}
+		_, p.err = fmt.Fprintf(p.a.stdout, "%s%s", sep, data)
+		return
+	}
+	if p.table == nil {
+		p.table = tabwriter.NewWriter(p.a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(p.table, "SLUG\tNAME\tSTATUS\tTIER\tVERSION\tDOMAINS\tCREATED")
+	}
+	fmt.Fprintf(p.table, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", t.Slug, oneLine(t.Name), t.Status, t.Tier, t.Version,
+		orDash(strings.Join(t.Domains, ",")), t.CreatedAt.Local().Format(time.DateTime))
+	if p.n%1000 == 0 {
+		p.err = p.table.Flush() // bounded memory; columns may shift between blocks
+	}
+}
+
+func (p *tenantPrinter) close() error {
+	if p.err != nil {
+		return p.err
+	}
+	switch {
+	case p.asJSON && p.n == 0:
+		_, err := fmt.Fprint(p.a.stdout, "[]\n")
+		return err
+	case p.asJSON:
+		_, err := fmt.Fprint(p.a.stdout, "\n]\n")
+		return err
+	case p.n == 0:
+		p.a.printf("no tenants")
+		return nil
+	}
+	return p.table.Flush()
 }
 
 func tenantsShowCommand(a *app) *cobra.Command {
