@@ -1,0 +1,394 @@
+package tenancyhttp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/internal/hostname"
+)
+
+// Defaults of CacheConfig.
+const (
+	CacheTTLDefault                = time.Minute
+	CacheNegativeTTLDefault        = 5 * time.Second
+	CacheMaxNegativeDefault        = 10_000
+	CacheMaxConcurrentLoadsDefault = 8
+	CacheUnlistenedTTLDefault      = time.Second
+	CacheHealthIntervalDefault     = 15 * time.Second
+	CacheLoadTimeoutDefault        = 10 * time.Second
+)
+
+// CacheConfig configures a Cache. The zero value (or nil) is ready to use.
+type CacheConfig struct {
+	// TTL bounds how long a tenant is served from memory without asking the catalog again: the
+	// safety net behind notifications. CacheTTLDefault if 0.
+	TTL time.Duration
+
+	// NegativeTTL is how long "no such tenant" is remembered for a host, slug or id, so that
+	// requests for unknown names do not each cost a query. CacheNegativeTTLDefault if 0.
+	NegativeTTL time.Duration
+
+	// MaxNegative bounds the number of remembered unknown names; the oldest are forgotten first,
+	// so random Host headers cannot grow memory. CacheMaxNegativeDefault if 0.
+	MaxNegative int
+
+	// MaxConcurrentLoads bounds the catalog queries that misses run at once (the rest wait), so a
+	// flood of unknown names cannot take every connection of the pool.
+	// CacheMaxConcurrentLoadsDefault if 0.
+	MaxConcurrentLoads int
+
+	// UnlistenedTTL replaces TTL, if shorter, while a started cache has lost its listener
+	// connection and is reconnecting: changes are missed meanwhile, so entries live briefly.
+	// CacheUnlistenedTTLDefault if 0.
+	UnlistenedTTL time.Duration
+
+	// HealthInterval is how often an idle listener connection is pinged, so that a connection
+	// dropped without a word (a network partition) is noticed. CacheHealthIntervalDefault if 0.
+	HealthInterval time.Duration
+
+	// Listen is the connection the listener opens. Nil means a copy of the Client pool's
+	// configuration; set it when that pool goes through a transaction-mode pooler (PgBouncer),
+	// which does not support LISTEN.
+	Listen *pgx.ConnConfig
+
+	// Logger receives listener disconnections and reconnections; slog.Default() if nil.
+	Logger *slog.Logger
+}
+
+// Cache is an in-process copy of the catalog's tenant lookups: by host, slug and id. A hit
+// takes no lock and sends no query. Misses are loaded from the catalog (one query each, with
+// concurrent misses for the same name sharing it), and "no such tenant" is remembered briefly.
+//
+// Started (Start), the cache listens on the catalog's notification channel on a connection of its
+// own and drops a tenant's entries as soon as the tenant or one of its domains changes, in every
+// process that runs one. If that connection drops, the cache drops everything, reconnects and
+// starts again, since notifications may have been missed meanwhile. Entries expire after TTL in
+// any case.
+//
+// Tenants returned by the cache are shared between requests: treat them as read-only.
+// A Cache is safe for concurrent use; it satisfies Source and tenancy.TenantLoader.
+type Cache struct {
+	client *tenancy.Client
+	cfg    CacheConfig
+	log    *slog.Logger
+	epoch  time.Time // entries expire at a monotonic offset from it
+
+	hosts sync.Map // normalized host -> *entry
+	slugs sync.Map // slug -> *entry
+	ids   sync.Map // int64 -> *entry
+
+	// mu orders stores after invalidations: a load that began before an invalidation is not stored.
+	mu    sync.Mutex
+	gen   atomic.Uint64
+	neg   []negRef // ring of negative entries, oldest at negNext once full
+	negAt int
+
+	loads    chan struct{} // semaphore of concurrent loads
+	flightMu sync.Mutex
+	flight   map[string]*call
+
+	state     atomic.Int32 // stateStopped, stateListening, stateReconnecting
+	stats     struct{ loads, invalidations, purges, reconnects, notifications atomic.Uint64 }
+	stop      context.CancelFunc
+	done      chan struct{}
+	startOnce sync.Once
+}
+
+const (
+	stateStopped int32 = iota
+	stateListening
+	stateReconnecting
+)
+
+type entry struct {
+	t       *tenancy.Tenant // nil: no such tenant
+	err     error           // returned for a negative entry
+	expires time.Duration   // since epoch
+}
+
+type negRef struct {
+	m   *sync.Map
+	key any
+	e   *entry
+}
+
+type call struct {
+	done chan struct{}
+	t    *tenancy.Tenant
+	err  error
+}
+
+// NewCache returns a cache of client's catalog. It does no I/O; call Start to receive
+// invalidations, or use it unstarted with TTL as the only bound on staleness.
+func NewCache(client *tenancy.Client, cfg *CacheConfig) *Cache {
+	if client == nil {
+		panic("tenancyhttp: NewCache needs a *tenancy.Client")
+	}
+	c := &Cache{client: client, epoch: time.Now(), flight: map[string]*call{}}
+	if cfg != nil {
+		c.cfg = *cfg
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.cfg.TTL, CacheTTLDefault)
+	def(&c.cfg.NegativeTTL, CacheNegativeTTLDefault)
+	def(&c.cfg.UnlistenedTTL, CacheUnlistenedTTLDefault)
+	def(&c.cfg.HealthInterval, CacheHealthIntervalDefault)
+	if c.cfg.MaxNegative <= 0 {
+		c.cfg.MaxNegative = CacheMaxNegativeDefault
+	}
+	if c.cfg.MaxConcurrentLoads <= 0 {
+		c.cfg.MaxConcurrentLoads = CacheMaxConcurrentLoadsDefault
+	}
+	c.log = c.cfg.Logger
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	c.neg = make([]negRef, 0, c.cfg.MaxNegative)
+	c.loads = make(chan struct{}, c.cfg.MaxConcurrentLoads)
+	return c
+}
+
+// TenantGetByDomain returns the tenant that host (any spelling) maps to.
+func (c *Cache) TenantGetByDomain(ctx context.Context, host string) (*tenancy.Tenant, error) {
+	h, err := hostname.Normalize(host, true)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", tenancy.ErrInvalidHost, err)
+	}
+	return c.byHost(ctx, h)
+}
+
+// byHost is TenantGetByDomain for a host already normalized.
+func (c *Cache) byHost(ctx context.Context, h string) (*tenancy.Tenant, error) {
+	if e, ok := c.hosts.Load(h); ok {
+		if e := e.(*entry); c.now() < e.expires {
+			return e.t, e.err
+		}
+	}
+	return c.load(ctx, &c.hosts, h, "h"+h, func(ctx context.Context) (*tenancy.Tenant, error) {
+		return c.client.TenantGetByDomain(ctx, h)
+	})
+}
+
+// TenantGet returns the tenant with the given slug.
+func (c *Cache) TenantGet(ctx context.Context, slug string) (*tenancy.Tenant, error) {
+	if e, ok := c.slugs.Load(slug); ok {
+		if e := e.(*entry); c.now() < e.expires {
+			return e.t, e.err
+		}
+	}
+	return c.load(ctx, &c.slugs, slug, "s"+slug, func(ctx context.Context) (*tenancy.Tenant, error) {
+		return c.client.TenantGet(ctx, slug)
+	})
+}
+
+// TenantGetByID returns the tenant with the given id.
+func (c *Cache) TenantGetByID(ctx context.Context, id int64) (*tenancy.Tenant, error) {
+	if e, ok := c.ids.Load(id); ok {
+		if e := e.(*entry); c.now() < e.expires {
+			return e.t, e.err
+		}
+	}
+	return c.load(ctx, &c.ids, id, "i"+strconv.FormatInt(id, 10), func(ctx context.Context) (*tenancy.Tenant, error) {
+		return c.client.TenantGetByID(ctx, id)
+	})
+}
+
+func (c *Cache) now() time.Duration { return time.Since(c.epoch) }
+
+// load runs fn once for all concurrent misses of the same key and stores its answer, unless the
+// cache was invalidated while it ran (its answer may predate the change).
+func (c *Cache) load(ctx context.Context, m *sync.Map, key any, flightKey string, fn func(context.Context) (*tenancy.Tenant, error)) (*tenancy.Tenant, error) {
+	c.flightMu.Lock()
+	cl, waiting := c.flight[flightKey]
+	if !waiting {
+		cl = &call{done: make(chan struct{})}
+		c.flight[flightKey] = cl
+	}
+	c.flightMu.Unlock()
+	if !waiting {
+		// The load outlives a caller that gives up, since others may be waiting for it.
+		go c.run(context.WithoutCancel(ctx), cl, m, key, flightKey, fn)
+	}
+	select {
+	case <-cl.done:
+		return cl.t, cl.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Cache) run(ctx context.Context, cl *call, m *sync.Map, key any, flightKey string, fn func(context.Context) (*tenancy.Tenant, error)) {
+	defer func() {
+		c.flightMu.Lock()
+		delete(c.flight, flightKey)
+		c.flightMu.Unlock()
+		close(cl.done)
+	}()
+	ctx, cancel := context.WithTimeout(ctx, CacheLoadTimeoutDefault)
+	defer cancel()
+	select {
+	case c.loads <- struct{}{}:
+	case <-ctx.Done():
+		cl.err = ctx.Err()
+		return
+	}
+	gen := c.gen.Load()
+	cl.t, cl.err = fn(ctx)
+	<-c.loads
+	c.stats.loads.Add(1)
+	switch {
+	case cl.err == nil:
+		c.storeTenant(gen, cl.t, m, key)
+	case errors.Is(cl.err, tenancy.ErrTenantNotFound), errors.Is(cl.err, tenancy.ErrInvalidSlug):
+		c.storeNegative(gen, m, key, cl.err)
+	}
+}
+
+func (c *Cache) ttl(d time.Duration) time.Duration {
+	if c.state.Load() == stateReconnecting && c.cfg.UnlistenedTTL < d {
+		return c.cfg.UnlistenedTTL
+	}
+	return d
+}
+
+// storeTenant stores t under the key it was asked for, its id, slug and domains.
+func (c *Cache) storeTenant(gen uint64, t *tenancy.Tenant, m *sync.Map, key any) {
+	e := &entry{t: t, expires: c.now() + c.ttl(c.cfg.TTL)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	if m != nil {
+		m.Store(key, e)
+	}
+	c.ids.Store(t.ID, e)
+	c.slugs.Store(t.Slug, e)
+	for _, h := range t.Domains {
+		c.hosts.Store(h, e)
+	}
+}
+
+// storeNegative remembers that key names no tenant, forgetting the oldest such entry if full.
+func (c *Cache) storeNegative(gen uint64, m *sync.Map, key any, err error) {
+	e := &entry{err: err, expires: c.now() + c.ttl(c.cfg.NegativeTTL)}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	ref := negRef{m, key, e}
+	if len(c.neg) < cap(c.neg) {
+		c.neg = append(c.neg, ref)
+	} else {
+		old := c.neg[c.negAt]
+		old.m.CompareAndDelete(old.key, old.e)
+		c.neg[c.negAt] = ref
+		c.negAt = (c.negAt + 1) % len(c.neg)
+	}
+	m.Store(key, e)
+}
+
+// Preload loads every tenant of the catalog into the cache, a page at a time, so that a process
+// starts with a warm cache. It returns the number of tenants loaded.
+func (c *Cache) Preload(ctx context.Context) (int, error) {
+	n := 0
+	opts := &tenancy.TenantListOpts{Limit: 1000}
+	for {
+		gen := c.gen.Load()
+		page, err := c.client.TenantList(ctx, opts)
+		if err != nil {
+			return n, err
+		}
+		for _, t := range page {
+			c.storeTenant(gen, t, nil, nil)
+		}
+		n += len(page)
+		if len(page) < opts.Limit {
+			return n, nil
+		}
+		opts.After = page[len(page)-1].Slug
+	}
+}
+
+// Purge drops every entry.
+func (c *Cache) Purge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen.Add(1)
+	c.hosts.Clear()
+	c.slugs.Clear()
+	c.ids.Clear()
+	c.neg = c.neg[:0]
+	c.negAt = 0
+	c.stats.purges.Add(1)
+}
+
+// Invalidate drops the entries of one tenant: its id, its slugs and its domains (as cached),
+// plus the given slugs and hosts (names it had or has just taken). The listener calls it for
+// every notification; call it yourself after a change made outside the catalog's triggers.
+func (c *Cache) Invalidate(id int64, slugs []string, hosts []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen.Add(1)
+	c.stats.invalidations.Add(1)
+	drop := func(t *tenancy.Tenant) {
+		c.slugs.Delete(t.Slug)
+		for _, h := range t.Domains {
+			c.hosts.Delete(h)
+		}
+	}
+	if v, ok := c.ids.Load(id); ok && v.(*entry).t != nil {
+		drop(v.(*entry).t)
+	}
+	c.ids.Delete(id)
+	for _, s := range slugs {
+		if v, ok := c.slugs.Load(s); ok && v.(*entry).t != nil {
+			drop(v.(*entry).t)
+		}
+		c.slugs.Delete(s)
+	}
+	for _, h := range hosts {
+		if v, ok := c.hosts.Load(h); ok && v.(*entry).t != nil {
+			drop(v.(*entry).t)
+		}
+		c.hosts.Delete(h)
+		c.hosts.Delete("www." + h)
+	}
+}
+
+// CacheStats counts what a cache has done since it was made. Hits are not counted: counting them
+// would make every hit write to memory shared by all cores.
+type CacheStats struct {
+	Loads         uint64 // catalog queries run for misses
+	Notifications uint64 // catalog notifications received
+	Invalidations uint64
+	Purges        uint64 // whole-cache drops (on start, disconnect and reconnect)
+	Reconnects    uint64 // listener connections reopened after a drop
+	Listening     bool   // the listener is connected now
+}
+
+// Stats returns the cache's counters.
+func (c *Cache) Stats() CacheStats {
+	return CacheStats{
+		Loads:         c.stats.loads.Load(),
+		Notifications: c.stats.notifications.Load(),
+		Invalidations: c.stats.invalidations.Load(),
+		Purges:        c.stats.purges.Load(),
+		Reconnects:    c.stats.reconnects.Load(),
+		Listening:     c.state.Load() == stateListening,
+	}
+}
