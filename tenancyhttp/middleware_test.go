@@ -201,19 +201,27 @@ func TestConfigPanics(t *testing.T) {
 	db, _ := newDB(t)
 	cache := tenancyhttp.NewCache(db.Client, nil)
 	for name, f := range map[string]func(){
-		"nil config":    func() { tenancyhttp.Middleware(nil) },
-		"no tenants":    func() { tenancyhttp.Middleware(&tenancyhttp.Config{Resolvers: []tenancyhttp.Resolver{tenancyhttp.Domain()}}) },
-		"no resolvers":  func() { tenancyhttp.Middleware(&tenancyhttp.Config{Tenants: cache}) },
-		"zero resolver": func() { tenancyhttp.Middleware(&tenancyhttp.Config{Tenants: cache, Resolvers: []tenancyhttp.Resolver{{}}}) },
+		"nil config": func() { tenancyhttp.Middleware(nil) },
+		"no tenants": func() {
+			tenancyhttp.Middleware(&tenancyhttp.Config{Resolvers: []tenancyhttp.Resolver{tenancyhttp.Domain()}})
+		},
+		"no resolvers": func() { tenancyhttp.Middleware(&tenancyhttp.Config{Tenants: cache}) },
+		"zero resolver": func() {
+			tenancyhttp.Middleware(&tenancyhttp.Config{Tenants: cache, Resolvers: []tenancyhttp.Resolver{{}}})
+		},
 		"bad public": func() {
 			tenancyhttp.Middleware(&tenancyhttp.Config{Tenants: cache, Resolvers: []tenancyhttp.Resolver{tenancyhttp.Domain()}, PublicHosts: []string{"a..b"}})
 		},
-		"bad base":      func() { tenancyhttp.Subdomain("-x") },
-		"bad header":    func() { tenancyhttp.TrustedHeader("X Tenant") },
-		"bad prefix":    func() { tenancyhttp.PathPrefix("t") },
-		"nil func":      func() { tenancyhttp.Func(nil) },
-		"nil handler":   func() { tenancyhttp.NewRouter(&tenancyhttp.Config{Tenants: cache, Resolvers: []tenancyhttp.Resolver{tenancyhttp.Domain()}}, nil, echo) },
-		"nil next":      func() { tenancyhttp.Middleware(&tenancyhttp.Config{Tenants: cache, Resolvers: []tenancyhttp.Resolver{tenancyhttp.Domain()}})(nil) },
+		"bad base":   func() { tenancyhttp.Subdomain("-x") },
+		"bad header": func() { tenancyhttp.TrustedHeader("X Tenant") },
+		"bad prefix": func() { tenancyhttp.PathPrefix("t") },
+		"nil func":   func() { tenancyhttp.Func(nil) },
+		"nil handler": func() {
+			tenancyhttp.NewRouter(&tenancyhttp.Config{Tenants: cache, Resolvers: []tenancyhttp.Resolver{tenancyhttp.Domain()}}, nil, echo)
+		},
+		"nil next": func() {
+			tenancyhttp.Middleware(&tenancyhttp.Config{Tenants: cache, Resolvers: []tenancyhttp.Resolver{tenancyhttp.Domain()}})(nil)
+		},
 		"nil cache src": func() { tenancyhttp.NewCache(nil, nil) },
 	} {
 		func() {
