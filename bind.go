@@ -10,6 +10,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 // The binding (DESIGN §2): for one transaction, search_path = the tenant's schema, then the shared
@@ -47,12 +49,12 @@ func (c *Client) bindingFor(t *Tenant) (binding, error) {
 	}, nil
 }
 
-// poolFor returns the pool that reaches t's placement.
-func (c *Client) poolFor(t *Tenant) (*pgxpool.Pool, error) {
-	if t.Tier != TierSchema && t.Tier != "" {
-		return nil, fmt.Errorf("%w: %s", ErrTierNotAvailable, t.Tier)
+// poolFor returns the pool that reaches t's placement, and a func to call when done with it.
+func (c *Client) poolFor(ctx context.Context, t *Tenant) (*pgxpool.Pool, func(), error) {
+	if t.Tier != TierDatabase && t.Placement.Server == "" {
+		return c.pool, func() {}, nil
 	}
-	return c.pool, nil
+	return c.placements.Acquire(ctx, placement.Key{Server: t.Placement.Server, Database: t.Placement.Database})
 }
 
 // beginSQL opens a transaction and binds it in one simple-protocol round trip.
@@ -110,10 +112,11 @@ func (c *Client) TxFor(ctx context.Context, t *Tenant, opts pgx.TxOptions, fn fu
 	if err != nil {
 		return err
 	}
-	pool, err := c.poolFor(t)
+	pool, release, err := c.poolFor(ctx, t)
 	if err != nil {
 		return err
 	}
+	defer release()
 	opts.BeginQuery = b.beginSQL(opts)
 	ctx = WithTenant(ctx, t)
 	err = runTx(ctx, pool, opts, fn)
@@ -195,7 +198,7 @@ func (c *Client) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 
 // sendBound sends [bind, statement] as one pipelined batch. The batch is one implicit transaction
 // (a single Sync), so the transaction-local settings apply to the statement and vanish after it.
-func (c *Client) sendBound(ctx context.Context, sql string, args []any) (*pgxpool.Conn, pgx.BatchResults, error) {
+func (c *Client) sendBound(ctx context.Context, sql string, args []any) (*boundConn, pgx.BatchResults, error) {
 	t, ok := FromContext(ctx)
 	if !ok {
 		return nil, nil, ErrNoTenant
@@ -204,14 +207,16 @@ func (c *Client) sendBound(ctx context.Context, sql string, args []any) (*pgxpoo
 	if err != nil {
 		return nil, nil, err
 	}
-	pool, err := c.poolFor(t)
+	pool, release, err := c.poolFor(ctx, t)
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := pool.Acquire(ctx)
+	pc, err := pool.Acquire(ctx)
 	if err != nil {
+		release()
 		return nil, nil, err
 	}
+	conn := &boundConn{Conn: pc, release: release}
 	batch := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
 	batch.Queue(bindSQL, b.searchPath, b.tenantID)
 	batch.Queue(sql, args...)
@@ -224,11 +229,22 @@ func (c *Client) sendBound(ctx context.Context, sql string, args []any) (*pgxpoo
 	return conn, br, nil
 }
 
+// boundConn returns its connection to the pool and lets go of the pool itself.
+type boundConn struct {
+	*pgxpool.Conn
+	release func()
+}
+
+func (c *boundConn) Release() {
+	c.Conn.Release()
+	c.release()
+}
+
 // boundRows releases the batch and the connection when the rows are closed.
 type boundRows struct {
 	pgx.Rows
 	br       pgx.BatchResults
-	conn     *pgxpool.Conn
+	conn     *boundConn
 	closed   bool
 	closeErr error
 }

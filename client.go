@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/migrate"
+	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 var identPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -28,6 +30,12 @@ type Client struct {
 
 	sharedMigs []migrate.Migration
 	tenantMigs []migrate.Migration
+
+	placements *placement.Registry // pools of database-tier placements
+
+	dbNameOnce sync.Once
+	dbName     string
+	dbNameErr  error
 
 	testHook func(ctx context.Context, step string, tx pgx.Tx) error // see crashPoint; nil outside tests
 }
@@ -51,6 +59,11 @@ func New(cfg *Config) (*Client, error) {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
+	c.placements = placement.NewRegistry(c.openPlacement, placement.Limits{
+		MaxPools:        cfg.MaxPlacementPools,
+		MaxConnsPerPool: cfg.PlacementPoolConns,
+		IdleTimeout:     cfg.PlacementIdleTimeout,
+	})
 	var err error
 	if c.sharedMigs, err = migrate.Load(cfg.SharedMigrations); err != nil {
 		return nil, fmt.Errorf("tenancy: Config.SharedMigrations: %w", err)
@@ -60,6 +73,10 @@ func New(cfg *Config) (*Client, error) {
 	}
 	return c, nil
 }
+
+// Close closes the pools the client opened itself (those of database-tier placements). The
+// pools passed in Config belong to the caller.
+func (c *Client) Close() { c.placements.Close() }
 
 // Pool returns the application role's pool.
 func (c *Client) Pool() *pgxpool.Pool { return c.pool }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -37,6 +38,16 @@ type Config struct {
 
 	// Logger receives operational messages; slog.Default() if nil.
 	Logger *slog.Logger
+
+	// MaxPlacementPools caps the connection pools open at once to database-tier placements
+	// (one per tenant database in use); PlacementPoolConns caps each (so at most
+	// MaxPlacementPools*PlacementPoolConns such connections in all). The least recently used
+	// idle pool is closed to make room; with every pool busy, a call waits for one, until its
+	// context ends (then placement.ErrBusy). Defaults: 50 pools of 4 connections.
+	MaxPlacementPools  int
+	PlacementPoolConns int32
+	// PlacementIdleTimeout closes a database-tier pool unused this long; 5 minutes if 0.
+	PlacementIdleTimeout time.Duration
 }
 
 func (c *Config) validate() error {

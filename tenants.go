@@ -154,8 +154,10 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 	switch tier {
 	case TierPool:
 		return c.createPoolTenant(ctx, slug, name, settings, opts.Pool)
-	case TierDatabase:
-		return nil, fmt.Errorf("%w: %s", ErrTierNotAvailable, tier)
+	}
+	catalogDB, err := c.catalogDatabase(ctx)
+	if err != nil {
+		return nil, notFoundOr(err, ErrTenantNotFound, slug)
 	}
 
 	var id int64
@@ -172,9 +174,14 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 		if err != nil {
 			return err
 		}
+		// Placement names derive from the tenant id, never from user input.
+		kind, database, schema := "schema", "", "tenant_"+strconv.FormatInt(id, 10)
+		if tier == TierDatabase {
+			kind, database, schema = "database", tenantDatabaseName(catalogDB, id), databaseSchema
+		}
 		_, err = tx.Exec(ctx, `
-			WITH p AS (INSERT INTO tenancy.placements (kind, schema, owned) VALUES ('schema', 'tenant_' || $1::bigint, true) RETURNING id)
-			UPDATE tenancy.tenants SET placement_id = (SELECT id FROM p) WHERE id = $1`, id)
+			WITH p AS (INSERT INTO tenancy.placements (kind, database, schema, owned) VALUES ($2, $3, $4, true) RETURNING id)
+			UPDATE tenancy.tenants SET placement_id = (SELECT id FROM p) WHERE id = $1`, id, kind, database, schema)
 		return err
 	})
 	if err != nil {
@@ -195,6 +202,16 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 // provision finishes a tenant in "provisioning": schema, migrations, grants and status change in
 // one transaction. A tenant that is no longer provisioning is left alone.
 func (c *Client) provision(ctx context.Context, id int64) error {
+	var kind, database string
+	var placementID int64
+	if err := c.admin.QueryRow(ctx, `
+		SELECT p.kind, p.database, p.id FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
+		WHERE t.id = $1`, id).Scan(&kind, &database, &placementID); err != nil {
+		return err
+	}
+	if kind == "database" {
+		return c.provisionDatabase(ctx, id, database, placementID)
+	}
 	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
 		var status Status
 		var placementID int64
@@ -341,20 +358,29 @@ func (c *Client) TenantDelete(ctx context.Context, slug string, opts *TenantDele
 // dropTenant finishes a hard delete of a tenant in "deleting".
 func (c *Client) dropTenant(ctx context.Context, id int64) error {
 	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
-		var slug, schema string
+		var slug, schema, database string
 		var status Status
 		var tier Tier
 		var placementID int64
 		var owned bool
 		err := tx.QueryRow(ctx, `
-			SELECT t.slug, t.status, t.tier, coalesce(p.id, 0), coalesce(p.schema, ''), coalesce(p.owned, false)
+			SELECT t.slug, t.status, t.tier, coalesce(p.id, 0), coalesce(p.schema, ''), coalesce(p.database, ''), coalesce(p.owned, false)
 			FROM tenancy.tenants t LEFT JOIN tenancy.placements p ON p.id = t.placement_id
-			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&slug, &status, &tier, &placementID, &schema, &owned)
+			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&slug, &status, &tier, &placementID, &schema, &database, &owned)
 		if err != nil {
 			return notFoundOr(err, ErrTenantNotFound, strconv.FormatInt(id, 10))
 		}
 		if status != StatusDeleting {
 			return nil
+		}
+		if tier == TierDatabase {
+			if err := c.dropDatabase(ctx, id, database); err != nil {
+				return err
+			}
+			if err := c.crashPoint(ctx, "dropped", tx); err != nil {
+				return err
+			}
+			schema = ""
 		}
 		if tier == TierPool {
 			// The pool placement holds other tenants: remove this one's rows, keep the placement.
@@ -387,7 +413,7 @@ func (c *Client) dropTenant(ctx context.Context, id int64) error {
 			return err
 		}
 		if placementID != 0 {
-			_, err = tx.Exec(ctx, `DELETE FROM tenancy.placements WHERE id = $1 AND kind = 'schema'`, placementID)
+			_, err = tx.Exec(ctx, `DELETE FROM tenancy.placements WHERE id = $1 AND kind IN ('schema', 'database')`, placementID)
 		}
 		return err
 	})
