@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"reflect"
 	"sort"
@@ -467,5 +468,29 @@ func TestListPages(t *testing.T) {
 	}
 	if lines := strings.Count(tg.ok(t, "tenants", "list"), "\n"); lines != n+1 {
 		t.Fatalf("table: %d lines, want %d and a header", lines, n)
+	}
+}
+
+// TestConnectionFromPGVariables names the owner with the libpq variables alone. Not parallel:
+// it sets the process environment, which pgx reads.
+func TestConnectionFromPGVariables(t *testing.T) {
+	tg := newTarget(t)
+	tg.ok(t, "tenants", "create", "acme")
+	u, err := url.Parse(tg.db.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, _ := u.User.Password()
+	env := map[string]string{
+		"PGHOST": u.Hostname(), "PGPORT": u.Port(), "PGUSER": u.User.Username(), "PGPASSWORD": pw,
+		"PGDATABASE": strings.TrimPrefix(u.Path, "/"), "PGSSLMODE": "disable",
+		"TENANCY_APP_DATABASE_URL": tg.db.AppURL,
+	}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	r := cli(t, env, "tenants", "list", "--json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"slug": "acme"`) {
+		t.Fatalf("with PG*: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
