@@ -8,7 +8,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -64,6 +66,15 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		a.opts.Getenv = os.Getenv
 	}
 	defer a.close()
+
+	// The first interrupt cancels ctx, so that a long command stops cleanly (transactions roll
+	// back, partial results are reported); a second one kills as usual.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 
 	root := a.rootCommand()
 	if args == nil {

@@ -129,6 +129,9 @@ func (a *app) poolConfigs(ctx context.Context, forInit bool) (owner, app *pgxpoo
 		}
 	}
 	if !explicit {
+		if a.flags.appURL != "" {
+			return nil, nil, "", errors.New("--app-url needs --database-url (or DATABASE_URL, or PG*) for the owner role")
+		}
 		return a.localConfigs(ctx, forInit)
 	}
 	// An empty string makes pgx read the PG* variables, as libpq would.

@@ -295,10 +295,11 @@ func tenantsDeleteCommand(a *app) *cobra.Command {
 	var hard, yes bool
 	cmd := &cobra.Command{
 		Use:   "delete SLUG",
-		Short: "Delete a tenant: softly (kept, never served, resumable), or --hard --yes (drops its schema)",
+		Short: "Delete a tenant: softly (kept, never served, resumable), or --hard --yes (its data is dropped)",
 		Long: `delete marks a tenant deleted: it is kept and never served, and 'tenants resume' brings it back.
-With --hard it drops the tenant's schema and removes it from the catalog; that cannot be undone,
-so it also needs --yes. A hard delete drops only a schema tenancy created for that very tenant.`,
+With --hard it drops the tenant's data (its schema or database; in the pool tier, its rows) and
+removes it from the catalog; that cannot be undone, so it also needs --yes. A hard delete drops
+only what tenancy created for that very tenant.`,
 		Args: exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if hard && !yes {
@@ -313,14 +314,14 @@ so it also needs --yes. A hard delete drops only a schema tenancy created for th
 				return err
 			}
 			if hard {
-				a.printf("deleted tenant %s and dropped its schema", args[0])
+				a.printf("deleted tenant %s and its data for good", args[0])
 			} else {
 				a.printf("deleted tenant %s (soft: its data is kept; `%s tenants resume %s` brings it back)", args[0], a.prog, args[0])
 			}
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&hard, "hard", false, "drop the tenant's schema and data, and remove it from the catalog")
+	cmd.Flags().BoolVar(&hard, "hard", false, "drop the tenant's data and remove it from the catalog")
 	cmd.Flags().BoolVar(&yes, "yes", false, "confirm --hard")
 	return cmd
 }
