@@ -384,32 +384,35 @@ var oneShotFaults = []fault{
 func TestBindingDoesNotSurvive(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
-		for _, group := range []struct {
-			name   string
-			faults []fault
-		}{{"tx", txFaults}, {"oneshot", oneShotFaults}} {
-			for _, f := range group.faults {
-				t.Run(mode.String()+"/"+group.name+"/"+f.name, func(t *testing.T) {
-					t.Parallel()
-					db := newDBMode(t, 1, mode)
-					tn := mustCreate(t, db.Client, "acme")
-					addNotes(t, db.Client, tn, "n1")
-					before := readUnbound(t, db)
-					if before.searchPath == "" || before.tenantID != "" {
-						t.Fatalf("fresh connection: %+v", before)
-					}
-					pid := f.run(t, db, tn)
-					after := assertUnbound(t, db, before, tn)
-					if f.reused && pid != 0 && after.pid != pid {
-						t.Errorf("the connection was replaced (pid %d -> %d): the check proves less than it should", pid, after.pid)
-					}
-					// The same pool still binds correctly afterwards.
-					if got := bodies(t, db.Client, tn); !slices.Equal(got, []string{"n1"}) {
-						t.Errorf("after the fault the tenant sees %q, want [n1]", got)
-					}
-				})
+		t.Run(mode.String(), func(t *testing.T) {
+			t.Parallel()
+			db := newDBMode(t, 1, mode)
+			tn := mustCreate(t, db.Client, "acme")
+			addNotes(t, db.Client, tn, "n1")
+			before := readUnbound(t, db)
+			if before.searchPath == "" || before.tenantID != "" {
+				t.Fatalf("fresh connection: %+v", before)
 			}
-		}
+			// One after the other on the same one-connection pool.
+			for _, group := range []struct {
+				name   string
+				faults []fault
+			}{{"tx", txFaults}, {"oneshot", oneShotFaults}} {
+				for _, f := range group.faults {
+					t.Run(group.name+"/"+f.name, func(t *testing.T) {
+						pid := f.run(t, db, tn)
+						after := assertUnbound(t, db, before, tn)
+						if f.reused && pid != 0 && after.pid != pid {
+							t.Errorf("the connection was replaced (pid %d -> %d): the check proves less than it should", pid, after.pid)
+						}
+						// The same pool still binds correctly afterwards.
+						if got := bodies(t, db.Client, tn); !slices.Equal(got, []string{"n1"}) {
+							t.Errorf("after the fault the tenant sees %q, want [n1]", got)
+						}
+					})
+				}
+			}
+		})
 	}
 }
 
