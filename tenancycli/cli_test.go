@@ -397,6 +397,7 @@ func TestConnectionFromEnvironment(t *testing.T) {
 	// the wrong role.
 	wantFailure(t, cli(t, map[string]string{"DATABASE_URL": tg.db.AdminURL}, "tenants", "list"), "--app-url")
 	wantFailure(t, cli(t, nil, "tenants", "list", "--database-url", tg.db.AdminURL), "TENANCY_APP_DATABASE_URL")
+	wantFailure(t, cli(t, nil, "tenants", "list", "--app-url", tg.db.AppURL, "--data-dir", t.TempDir()), "--app-url needs --database-url")
 	// A wrong password is a connection error, on one line.
 	bad := strings.Replace(tg.db.AppURL, "@", "x@", 1)
 	wantFailure(t, cli(t, nil, "tenants", "list", "--database-url", tg.db.AdminURL, "--app-url", bad), "connect as the application role")
