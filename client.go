@@ -31,7 +31,8 @@ type Client struct {
 	sharedMigs []migrate.Migration
 	tenantMigs []migrate.Migration
 
-	placements *placement.Registry // pools of database-tier placements
+	placements *placement.Registry // pools of placements outside the catalog's database
+	servers    serverCache
 
 	dbNameOnce sync.Once
 	dbName     string

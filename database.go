@@ -15,32 +15,37 @@ import (
 	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
-// The database tier (DESIGN §1): a tenant gets a database of its own, created from a template
-// database kept at the current tenant migration version, so creating one replays no migration.
+// Placements outside the catalog's database (DESIGN §1): the database tier (a database per
+// tenant, on any server) and schema-tier placements on other servers.
 //
-// Inside a tenant database, the tenant's tables live in the schema "tenant", and a small local
-// catalog (schema tenancy: current_tenant_id(), a one-row placements table and the migration
-// ledger) lets DDL and its ledger rows commit together there, exactly as in the catalog's own
-// database; the central catalog's ledger is brought level after each commit. The local
-// placements row also records which tenant the database was made for, so tenancy never takes
-// over, nor drops, a database it did not create.
+// Such a database carries a small local catalog (schema tenancy: current_tenant_id(), a
+// placements table and the migration ledger), so that DDL and its ledger rows commit together
+// there exactly as in the catalog's own database; the central ledger is brought level after each
+// commit, and a rerun copies whatever a crash left behind. The local placements rows also record
+// which tenant and which catalog a placement was made for, so tenancy never takes over, nor
+// drops, a database or schema it did not create.
+//
+// A database-tier tenant's database is copied from a template database kept at the current
+// tenant migration version, so creating one replays no migration. Its tables live in the schema
+// "tenant".
 
 // databaseSchema is the schema that holds a database-tier tenant's tables.
 const databaseSchema = "tenant"
 
-// placementCatalogSQL is installed in every template database (and so in every tenant database).
-const placementCatalogSQL = `
+// localCatalogSQL is installed in every template database (hence every tenant database) and in
+// every other server's home database.
+const localCatalogSQL = `
 CREATE SCHEMA tenancy;
 CREATE TABLE tenancy.placements (
     id         bigint PRIMARY KEY,
     kind       text NOT NULL,
     schema     text NOT NULL,
     version    bigint NOT NULL DEFAULT 0,
-    tenant_id  bigint,          -- NULL in the template; the tenant it was made for otherwise
+    tenant_id  bigint,          -- the tenant it was made for; NULL in a template
     catalog    text NOT NULL    -- the catalog database that made it
 );
 CREATE TABLE tenancy.migrations (
-    placement_id bigint NOT NULL REFERENCES tenancy.placements (id),
+    placement_id bigint NOT NULL REFERENCES tenancy.placements (id) ON DELETE CASCADE,
     version      bigint NOT NULL,
     name         text NOT NULL,
     checksum     text NOT NULL,
@@ -50,11 +55,15 @@ CREATE TABLE tenancy.migrations (
 );
 CREATE FUNCTION tenancy.current_tenant_id() RETURNS bigint
     LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT NULLIF(current_setting('tenancy.tenant_id', true), '')::bigint $$;
-CREATE SCHEMA tenant;`
+    AS $$ SELECT NULLIF(current_setting('tenancy.tenant_id', true), '')::bigint $$;`
 
-// localPlacementID is the id of the one placement row inside a tenant or template database.
-const localPlacementID = 1
+const (
+	templateCatalogSQL = localCatalogSQL + "\nCREATE SCHEMA tenant;"
+	homeCatalogSQL     = localCatalogSQL + "\nCREATE SCHEMA tenancy_shape;"
+)
+
+// templatePlacementID is the id of the one placement row inside a template or tenant database.
+const templatePlacementID = 1
 
 // catalogDatabase returns the name of the catalog's database (cached).
 func (c *Client) catalogDatabase(ctx context.Context) (string, error) {
@@ -65,7 +74,7 @@ func (c *Client) catalogDatabase(ctx context.Context) (string, error) {
 }
 
 // tenantDatabaseName derives a database-tier tenant's database name from the catalog's database
-// name and the tenant id: never from anything a user typed.
+// name and the tenant id: never from anything a user typed, and distinct per catalog.
 func tenantDatabaseName(catalogDB string, id int64) string {
 	return prefix(catalogDB) + "_t" + strconv.FormatInt(id, 10)
 }
@@ -81,62 +90,68 @@ func prefix(catalogDB string) string {
 	return catalogDB
 }
 
-// openPlacement configures a pool for a placement database: the client's own pools' settings
-// with another database, and for the application role a search_path naming the tenant schema.
-func (c *Client) openPlacement(_ context.Context, k placement.Key) (*pgxpool.Config, error) {
-	if k.Server != "" {
-		return nil, fmt.Errorf("%w: placements on server %q", ErrTierNotAvailable, k.Server)
+// applyTenantMigrations brings a local placement row's schema to the latest tenant migration.
+func (c *Client) applyTenantMigrations(ctx context.Context, tx pgx.Tx, localID int64, schema string) (int64, error) {
+	return migrate.Apply(ctx, tx, localID, pgx.Identifier{schema}.Sanitize()+", "+pgx.Identifier{c.shared}.Sanitize(), c.tenantMigs, 0)
+}
+
+// openPlacement configures a pool for a placement database (the registry's opener). The
+// application role's search_path starts with a schema of the tenant's shape that it cannot read
+// unbound (tenancy_shape in a home database), or, in a tenant's own database, with the tenant
+// schema itself, whose forced RLS shows nothing unbound.
+func (c *Client) openPlacement(ctx context.Context, k placement.Key) (*pgxpool.Config, error) {
+	sc, err := c.serverConfig(ctx, k.Server)
+	if err != nil {
+		return nil, err
 	}
-	base := c.pool
+	base := sc.app
 	if k.Admin {
-		if c.admin == nil {
+		if base = sc.owner; base == nil {
 			return nil, ErrReadOnly
 		}
-		base = c.admin
 	}
-	cfg := base.Config().Copy()
+	cfg := base.Copy()
 	cfg.ConnConfig.Database = k.Database
+	if k.Database == "" {
+		cfg.ConnConfig.Database = sc.home
+	}
 	if !k.Admin {
-		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{databaseSchema}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize()
+		first := databaseSchema
+		if k.Database == "" {
+			first = "tenancy_shape"
+		}
+		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{first}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize()
 	}
 	cfg.MinConns = 0
 	return cfg, nil
 }
 
-// connectDatabase opens a single owner connection to a placement database (DDL, no pooling).
-func (c *Client) connectDatabase(ctx context.Context, db string) (*pgx.Conn, error) {
-	cfg := c.admin.Config().ConnConfig.Copy()
-	cfg.Database = db
-	return pgx.ConnectConfig(ctx, cfg)
-}
-
-// databaseLock serialises work on one server's template: building or migrating it takes the
-// lock exclusively; copying it (CREATE DATABASE ... TEMPLATE) takes it shared, since a template
-// cannot be copied while anyone is connected to it.
+// databaseLockKey serialises work on one template: building or migrating it takes the lock
+// exclusively; copying it takes it shared, since a template cannot be copied while anyone is
+// connected to it.
 func databaseLockKey(template string) int64 {
 	h := fnv.New64a()
 	h.Write([]byte("tenancy:template:" + template))
 	return int64(h.Sum64())
 }
 
-// ensureTemplate makes sure the template database exists at the latest tenant migration.
-func (c *Client) ensureTemplate(ctx context.Context, catalogDB string) (string, error) {
-	tpl := templateDatabaseName(catalogDB)
-	conn, err := c.admin.Acquire(ctx)
+// ensureTemplate makes sure server's template database exists at the latest tenant migration.
+// Its comment says it is ours and at which version, so an up-to-date template is used without
+// connecting to it (a template cannot be copied for a moment after a connection to it closes).
+func (c *Client) ensureTemplate(ctx context.Context, server string, conn *pgx.Conn) (string, error) {
+	catalogDB, err := c.catalogDatabase(ctx)
 	if err != nil {
 		return "", err
 	}
-	defer conn.Release()
+	tpl := templateDatabaseName(catalogDB)
 	key := databaseLockKey(tpl)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
 		return "", err
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key)
 
-	// The template's comment says it is ours and at which version, so that an up-to-date
-	// template is used without connecting to it: a template cannot be copied for a few moments
-	// after a connection to it closes.
 	latest := migrate.Latest(c.tenantMigs)
+	mark := "tenancy:template:" + strconv.FormatInt(latest, 10)
 	var comment *string
 	err = conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, tpl).Scan(&comment)
 	switch {
@@ -151,114 +166,108 @@ func (c *Client) ensureTemplate(ctx context.Context, catalogDB string) (string, 
 		return "", err
 	case comment == nil || !strings.HasPrefix(*comment, "tenancy:template:"):
 		return "", fmt.Errorf("%w: database %s exists and is not a tenancy template", ErrNotOwned, tpl)
-	case *comment == "tenancy:template:"+strconv.FormatInt(latest, 10):
+	case *comment == mark:
 		return tpl, nil
 	}
 
-	tconn, err := c.connectDatabase(ctx, tpl)
+	tconn, err := c.ownerConn(ctx, server, tpl)
 	if err != nil {
 		return "", err
 	}
-	defer tconn.Close(context.WithoutCancel(ctx))
 	err = pgx.BeginFunc(ctx, tconn, func(tx pgx.Tx) error {
 		var installed bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'tenancy')`).Scan(&installed); err != nil {
 			return err
 		}
 		if !installed {
-			if _, err := tx.Exec(ctx, placementCatalogSQL); err != nil {
+			if _, err := tx.Exec(ctx, templateCatalogSQL); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, catalog) VALUES ($1, 'database', $2, $3)`,
-				localPlacementID, databaseSchema, catalogDB); err != nil {
+				templatePlacementID, databaseSchema, catalogDB); err != nil {
 				return err
 			}
 		}
-		if _, err := migrate.Apply(ctx, tx, localPlacementID, pgx.Identifier{databaseSchema}.Sanitize()+", "+pgx.Identifier{c.shared}.Sanitize(), c.tenantMigs, 0); err != nil {
+		if _, err := c.applyTenantMigrations(ctx, tx, templatePlacementID, databaseSchema); err != nil {
 			return fmt.Errorf("tenant migrations in the template database (tenant migrations that use shared tables cannot serve the database tier): %w", err)
 		}
-		app := pgx.Identifier{c.appRole}.Sanitize()
-		if _, err := tx.Exec(ctx, `GRANT USAGE ON SCHEMA tenancy TO `+app); err != nil {
-			return err
-		}
-		return c.grantSchema(ctx, tx, pgx.Identifier{databaseSchema}.Sanitize())
+		return nil
 	})
+	tconn.Close(context.WithoutCancel(ctx))
 	if err != nil {
 		return "", err
 	}
-	if _, err := conn.Exec(ctx, `COMMENT ON DATABASE `+pgx.Identifier{tpl}.Sanitize()+` IS `+quoteLiteral("tenancy:template:"+strconv.FormatInt(latest, 10))); err != nil {
+	if _, err := conn.Exec(ctx, `COMMENT ON DATABASE `+pgx.Identifier{tpl}.Sanitize()+` IS `+quoteLiteral(mark)); err != nil {
 		return "", err
 	}
 	return tpl, nil
 }
 
-// provisionDatabase finishes a database-tier tenant in "provisioning": its database from the
-// template, the ownership mark, then the catalog's ledger and status.
-func (c *Client) provisionDatabase(ctx context.Context, id int64, db string, placementID int64) error {
+// provisionRemote finishes a tenant in "provisioning" whose placement is outside the catalog's
+// database: a database of its own (copied from the template), or a schema in another server's
+// home database. The placement is made and marked, then the catalog's ledger and status follow.
+func (c *Client) provisionRemote(ctx context.Context, id int64, p Placement, kind string) error {
+	var db string // "" = the server's home database
+	if kind == "database" {
+		db = p.Database
+		conn, err := c.ownerConn(ctx, p.Server, "")
+		if err != nil {
+			return err
+		}
+		err = c.createTenantDatabase(ctx, p.Server, conn, db)
+		conn.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return err
+		}
+		if err := c.crashPoint(ctx, "database", nil); err != nil {
+			return err
+		}
+	}
 	catalogDB, err := c.catalogDatabase(ctx)
 	if err != nil {
 		return err
 	}
-	tpl, err := c.ensureTemplate(ctx, catalogDB)
-	if err != nil {
-		return err
-	}
-	var exists bool
-	if err := c.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, db).Scan(&exists); err != nil {
-		return err
-	}
-	if !exists {
-		if err := c.copyTemplate(ctx, tpl, db); err != nil {
-			return err
-		}
-	}
-	if err := c.crashPoint(ctx, "database", nil); err != nil {
-		return err
-	}
-	conn, err := c.connectDatabase(ctx, db)
+	conn, err := c.ownerConn(ctx, p.Server, db)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
+	localID := p.ID
+	if kind == "database" {
+		localID = templatePlacementID
+	}
+	sc, err := c.serverConfig(ctx, p.Server)
+	if err != nil {
+		return err
+	}
 	var ledger [][]any
 	var version int64
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		var owner *int64
-		var made string
-		if err := tx.QueryRow(ctx, `SELECT tenant_id, catalog FROM tenancy.placements WHERE id = $1 FOR UPDATE`, localPlacementID).Scan(&owner, &made); err != nil {
-			return fmt.Errorf("%w: database %s has no tenancy placement mark: %v", ErrNotOwned, db, err)
-		}
-		if (owner != nil && *owner != id) || made != catalogDB {
-			return fmt.Errorf("%w: database %s", ErrNotOwned, db)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE tenancy.placements SET tenant_id = $2 WHERE id = $1`, localPlacementID, id); err != nil {
+		if kind == "database" {
+			if err := claimTemplateCopy(ctx, tx, id, catalogDB, db); err != nil {
+				return err
+			}
+		} else if err := c.createRemoteSchema(ctx, tx, id, localID, catalogDB, p.Schema); err != nil {
 			return err
 		}
-		if version, err = migrate.Apply(ctx, tx, localPlacementID, pgx.Identifier{databaseSchema}.Sanitize()+", "+pgx.Identifier{c.shared}.Sanitize(), c.tenantMigs, 0); err != nil {
+		if version, err = c.applyTenantMigrations(ctx, tx, localID, p.Schema); err != nil {
 			return err
 		}
-		if err := c.grantSchema(ctx, tx, pgx.Identifier{databaseSchema}.Sanitize()); err != nil {
+		app := pgx.Identifier{sc.app.ConnConfig.User}.Sanitize()
+		if err := grantSchemaTo(ctx, tx, pgx.Identifier{p.Schema}.Sanitize(), app); err != nil {
 			return err
 		}
-		rows, err := tx.Query(ctx, `SELECT version, name, checksum, applied_at, duration_ms FROM tenancy.migrations WHERE placement_id = $1`, localPlacementID)
-		if err != nil {
+		if _, err := tx.Exec(ctx, `GRANT USAGE ON SCHEMA tenancy TO `+app); err != nil {
 			return err
 		}
-		ledger, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
+		ledger, err = localLedger(ctx, tx, localID)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
-		for _, row := range ledger {
-			if _, err := tx.Exec(ctx, `
-				INSERT INTO tenancy.migrations (placement_id, version, name, checksum, applied_at, duration_ms)
-				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, append([]any{placementID}, row...)...); err != nil {
-				return err
-			}
-		}
-		if _, err := tx.Exec(ctx, `UPDATE tenancy.placements SET version = $2 WHERE id = $1`, placementID, version); err != nil {
+		if err := copyLedger(ctx, tx, p.ID, version, ledger); err != nil {
 			return err
 		}
 		_, err := tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, id)
@@ -266,54 +275,138 @@ func (c *Client) provisionDatabase(ctx context.Context, id int64, db string, pla
 	})
 }
 
-// copyTemplate runs CREATE DATABASE db TEMPLATE tpl, holding the template's lock shared.
-func (c *Client) copyTemplate(ctx context.Context, tpl, db string) error {
-	conn, err := c.admin.Acquire(ctx)
+// createTenantDatabase copies the template into db unless db exists already (a rerun).
+func (c *Client) createTenantDatabase(ctx context.Context, server string, conn *pgx.Conn, db string) error {
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, db).Scan(&exists); err != nil || exists {
+		return err
+	}
+	tpl, err := c.ensureTemplate(ctx, server, conn)
 	if err != nil {
 		return err
 	}
-	defer conn.Release()
 	key := databaseLockKey(tpl)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock_shared($1)`, key); err != nil {
 		return err
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock_shared($1)`, key)
-	_, err = conn.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, pgx.Identifier{db}.Sanitize(), pgx.Identifier{tpl}.Sanitize()))
-	if err != nil {
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, pgx.Identifier{db}.Sanitize(), pgx.Identifier{tpl}.Sanitize())); err != nil {
 		return fmt.Errorf("create database %s: %w", db, err)
 	}
 	return nil
 }
 
-// dropDatabase drops a database-tier tenant's database if it exists and carries the tenant's
-// mark. Called from dropTenant with the tenant row locked; DROP DATABASE cannot run inside a
-// transaction, so it runs on a connection of its own.
-func (c *Client) dropDatabase(ctx context.Context, id int64, db string) error {
-	c.placements.Evict(placement.Key{Database: db})
-	c.placements.Evict(placement.Key{Database: db, Admin: true})
-	var exists bool
-	if err := c.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, db).Scan(&exists); err != nil {
-		return err
+// claimTemplateCopy marks a database copied from the template as the tenant's. A database with
+// another tenant's mark, or made by another catalog, is refused.
+func claimTemplateCopy(ctx context.Context, tx pgx.Tx, id int64, catalogDB, db string) error {
+	var owner *int64
+	var made string
+	if err := tx.QueryRow(ctx, `SELECT tenant_id, catalog FROM tenancy.placements WHERE id = $1 FOR UPDATE`, templatePlacementID).Scan(&owner, &made); err != nil {
+		return fmt.Errorf("%w: database %s has no tenancy placement mark", ErrNotOwned, db)
 	}
-	if !exists {
+	if (owner != nil && *owner != id) || made != catalogDB {
+		return fmt.Errorf("%w: database %s", ErrNotOwned, db)
+	}
+	_, err := tx.Exec(ctx, `UPDATE tenancy.placements SET tenant_id = $2 WHERE id = $1`, templatePlacementID, id)
+	return err
+}
+
+// createRemoteSchema creates a tenant's schema in another server's home database, or finds it
+// made by an earlier, interrupted run.
+func (c *Client) createRemoteSchema(ctx context.Context, tx pgx.Tx, id, localID int64, catalogDB, schema string) error {
+	var owner *int64
+	var made string
+	err := tx.QueryRow(ctx, `SELECT tenant_id, catalog FROM tenancy.placements WHERE id = $1 FOR UPDATE`, localID).Scan(&owner, &made)
+	if err == nil {
+		if owner == nil || *owner != id || made != catalogDB {
+			return fmt.Errorf("%w: placement %d on the remote server", ErrNotOwned, localID)
+		}
 		return nil
 	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, tenant_id, catalog) VALUES ($1, 'schema', $2, $3, $4)`,
+		localID, schema, id, catalogDB); err != nil {
+		return err
+	}
+	s := pgx.Identifier{schema}.Sanitize()
+	_, err = tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, quoteLiteral(ownerMark(id))))
+	return err
+}
+
+func localLedger(ctx context.Context, tx pgx.Tx, localID int64) ([][]any, error) {
+	rows, err := tx.Query(ctx, `SELECT version, name, checksum, applied_at, duration_ms FROM tenancy.migrations WHERE placement_id = $1`, localID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
+}
+
+// copyLedger brings the catalog's ledger of a placement level with its local ledger.
+func copyLedger(ctx context.Context, tx pgx.Tx, placementID, version int64, ledger [][]any) error {
+	for _, row := range ledger {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO tenancy.migrations (placement_id, version, name, checksum, applied_at, duration_ms)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, append([]any{placementID}, row...)...); err != nil {
+			return err
+		}
+	}
+	_, err := tx.Exec(ctx, `UPDATE tenancy.placements SET version = $2 WHERE id = $1`, placementID, version)
+	return err
+}
+
+// dropRemote removes a placement outside the catalog's database, if it exists and carries the
+// tenant's mark. DROP DATABASE cannot run inside a transaction, so it runs on its own connection
+// while the caller holds the tenant's catalog row.
+func (c *Client) dropRemote(ctx context.Context, id int64, p Placement, kind string) error {
+	c.placements.Evict(placement.Key{Server: p.Server, Database: p.Database})
 	catalogDB, err := c.catalogDatabase(ctx)
 	if err != nil {
 		return err
 	}
-	conn, err := c.connectDatabase(ctx, db)
+	home, err := c.ownerConn(ctx, p.Server, "")
+	if err != nil {
+		return err
+	}
+	defer home.Close(context.WithoutCancel(ctx))
+	if kind == "schema" {
+		return pgx.BeginFunc(ctx, home, func(tx pgx.Tx) error {
+			var owner *int64
+			var made string
+			err := tx.QueryRow(ctx, `SELECT tenant_id, catalog FROM tenancy.placements WHERE id = $1 FOR UPDATE`, p.ID).Scan(&owner, &made)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // never made, or dropped before a crash
+			}
+			if err != nil {
+				return err
+			}
+			if owner == nil || *owner != id || made != catalogDB {
+				return fmt.Errorf("%w: schema %s on server %s", ErrNotOwned, p.Schema, serverLabel(p.Server))
+			}
+			if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{p.Schema}.Sanitize()+` CASCADE`); err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `DELETE FROM tenancy.placements WHERE id = $1`, p.ID)
+			return err
+		})
+	}
+	var exists bool
+	if err := home.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, p.Database).Scan(&exists); err != nil || !exists {
+		return err
+	}
+	conn, err := c.ownerConn(ctx, p.Server, p.Database)
 	if err != nil {
 		return err
 	}
 	var owner *int64
 	var made string
-	err = conn.QueryRow(ctx, `SELECT tenant_id, catalog FROM tenancy.placements WHERE id = $1`, localPlacementID).Scan(&owner, &made)
+	err = conn.QueryRow(ctx, `SELECT tenant_id, catalog FROM tenancy.placements WHERE id = $1`, templatePlacementID).Scan(&owner, &made)
 	conn.Close(context.WithoutCancel(ctx))
-	// A database copied from the template but not yet marked (a crash in between) is ours too.
+	// A copy of the template not yet marked (a crash in between) is ours too.
 	if err != nil || (owner != nil && *owner != id) || made != catalogDB {
-		return fmt.Errorf("%w: database %s", ErrNotOwned, db)
+		return fmt.Errorf("%w: database %s on server %s", ErrNotOwned, p.Database, serverLabel(p.Server))
 	}
-	_, err = c.admin.Exec(ctx, `DROP DATABASE `+pgx.Identifier{db}.Sanitize()+` WITH (FORCE)`)
+	_, err = home.Exec(ctx, `DROP DATABASE `+pgx.Identifier{p.Database}.Sanitize()+` WITH (FORCE)`)
 	return err
 }

@@ -23,7 +23,11 @@ var (
 	ErrNotOwned         = errors.New("tenancy: placement was not created by tenancy")
 	ErrReadOnly         = errors.New("tenancy: this client has no AdminPool")
 	ErrNotInitialised   = errors.New("tenancy: the catalog is not installed (run Init, or `tenancy init`)")
-	ErrTierNotAvailable = errors.New("tenancy: tier not available yet")
+	ErrTierNotAvailable = errors.New("tenancy: tier not available")
+	ErrInvalidServer    = errors.New("tenancy: invalid server")
+	ErrServerNotFound   = errors.New("tenancy: server not found")
+	ErrServerExists     = errors.New("tenancy: server already exists")
+	ErrServerInUse      = errors.New("tenancy: server holds placements")
 )
 
 func tenantErr(sentinel error, slug string) error {

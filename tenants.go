@@ -114,6 +114,9 @@ type TenantCreateOpts struct {
 	Tier     Tier            // TierDefault if empty
 	Settings json.RawMessage // free-form settings (plan, limits, ...), a JSON object
 	Pool     string          // with TierPool: the pool to join (PoolDefault if empty)
+	// Server places a schema- or database-tier tenant on a server added with ServerAdd
+	// (ServerDefault: the catalog's own). Empty: the server holding the fewest tenants.
+	Server string
 }
 
 // TenantCreate creates a tenant and its placement, applies the tenant migrations there and makes
@@ -159,6 +162,19 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 	if err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, slug)
 	}
+	server := opts.Server
+	switch server {
+	case ServerDefault:
+		server = ""
+	case "":
+		if server, err = c.chooseServer(ctx); err != nil {
+			return nil, notFoundOr(err, ErrServerNotFound, "")
+		}
+	default:
+		if _, err := c.serverConfig(ctx, server); err != nil {
+			return nil, err
+		}
+	}
 
 	var id int64
 	var status Status
@@ -180,8 +196,8 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 			kind, database, schema = "database", tenantDatabaseName(catalogDB, id), databaseSchema
 		}
 		_, err = tx.Exec(ctx, `
-			WITH p AS (INSERT INTO tenancy.placements (kind, database, schema, owned) VALUES ($2, $3, $4, true) RETURNING id)
-			UPDATE tenancy.tenants SET placement_id = (SELECT id FROM p) WHERE id = $1`, id, kind, database, schema)
+			WITH p AS (INSERT INTO tenancy.placements (kind, server, database, schema, owned) VALUES ($2, $5, $3, $4, true) RETURNING id)
+			UPDATE tenancy.tenants SET placement_id = (SELECT id FROM p) WHERE id = $1`, id, kind, database, schema, server)
 		return err
 	})
 	if err != nil {
@@ -202,15 +218,15 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 // provision finishes a tenant in "provisioning": schema, migrations, grants and status change in
 // one transaction. A tenant that is no longer provisioning is left alone.
 func (c *Client) provision(ctx context.Context, id int64) error {
-	var kind, database string
-	var placementID int64
+	var kind string
+	var p Placement
 	if err := c.admin.QueryRow(ctx, `
-		SELECT p.kind, p.database, p.id FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
-		WHERE t.id = $1`, id).Scan(&kind, &database, &placementID); err != nil {
+		SELECT p.kind, p.id, p.server, p.database, p.schema FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
+		WHERE t.id = $1`, id).Scan(&kind, &p.ID, &p.Server, &p.Database, &p.Schema); err != nil {
 		return err
 	}
-	if kind == "database" {
-		return c.provisionDatabase(ctx, id, database, placementID)
+	if kind == "database" || p.Server != "" {
+		return c.provisionRemote(ctx, id, p, kind)
 	}
 	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
 		var status Status
@@ -258,11 +274,14 @@ func ownerMark(id int64) string { return "tenancy:tenant:" + strconv.FormatInt(i
 // grantSchema gives the application role row access to every table of a tenant schema (it owns
 // none of them, so RLS applies).
 func (c *Client) grantSchema(ctx context.Context, tx pgx.Tx, quotedSchema string) error {
-	app := pgx.Identifier{c.appRole}.Sanitize()
+	return grantSchemaTo(ctx, tx, quotedSchema, pgx.Identifier{c.appRole}.Sanitize())
+}
+
+func grantSchemaTo(ctx context.Context, tx pgx.Tx, quotedSchema, quotedRole string) error {
 	_, err := tx.Exec(ctx, fmt.Sprintf(`
 		GRANT USAGE ON SCHEMA %[1]s TO %[2]s;
 		GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %[1]s TO %[2]s;
-		GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %[1]s TO %[2]s`, quotedSchema, app))
+		GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA %[1]s TO %[2]s`, quotedSchema, quotedRole))
 	return err
 }
 
@@ -358,23 +377,28 @@ func (c *Client) TenantDelete(ctx context.Context, slug string, opts *TenantDele
 // dropTenant finishes a hard delete of a tenant in "deleting".
 func (c *Client) dropTenant(ctx context.Context, id int64) error {
 	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
-		var slug, schema, database string
+		var slug, schema, database, server, kind string
 		var status Status
 		var tier Tier
 		var placementID int64
 		var owned bool
 		err := tx.QueryRow(ctx, `
-			SELECT t.slug, t.status, t.tier, coalesce(p.id, 0), coalesce(p.schema, ''), coalesce(p.database, ''), coalesce(p.owned, false)
+			SELECT t.slug, t.status, t.tier, coalesce(p.id, 0), coalesce(p.schema, ''), coalesce(p.database, ''),
+			       coalesce(p.server, ''), coalesce(p.kind, ''), coalesce(p.owned, false)
 			FROM tenancy.tenants t LEFT JOIN tenancy.placements p ON p.id = t.placement_id
-			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&slug, &status, &tier, &placementID, &schema, &database, &owned)
+			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&slug, &status, &tier, &placementID, &schema, &database, &server, &kind, &owned)
 		if err != nil {
 			return notFoundOr(err, ErrTenantNotFound, strconv.FormatInt(id, 10))
 		}
 		if status != StatusDeleting {
 			return nil
 		}
-		if tier == TierDatabase {
-			if err := c.dropDatabase(ctx, id, database); err != nil {
+		if kind == "database" || (server != "" && kind == "schema") {
+			if !owned {
+				return fmt.Errorf("%w: placement of %s", ErrNotOwned, slug)
+			}
+			p := Placement{ID: placementID, Server: server, Database: database, Schema: schema}
+			if err := c.dropRemote(ctx, id, p, kind); err != nil {
 				return err
 			}
 			if err := c.crashPoint(ctx, "dropped", tx); err != nil {

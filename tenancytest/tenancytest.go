@@ -64,6 +64,8 @@ type DB struct {
 	AdminPool *pgxpool.Pool
 	AppPool   *pgxpool.Pool
 	Client    *tenancy.Client
+
+	others []*Server // other clusters this test placed tenants on
 }
 
 // Server is the PostgreSQL cluster that test databases live on.
@@ -107,6 +109,11 @@ func startServer(ctx context.Context) (*Server, error) {
 		}
 		superURL = c.URL("postgres")
 	}
+	return newServer(ctx, superURL)
+}
+
+// newServer prepares a cluster reached through superURL: the owner and application roles.
+func newServer(ctx context.Context, superURL string) (*Server, error) {
 	sum := sha256.Sum256([]byte("tenancytest:" + superURL))
 	s := &Server{
 		superURL:  superURL,
@@ -198,7 +205,10 @@ func New(tb testing.TB, opts *Options) *DB {
 			tb.Logf("tenancytest: kept database %s for inspection: psql %q", name, db.AdminURL)
 			return
 		}
-		_, _ = s.admin.Exec(context.Background(), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+		db.Client.Close()
+		for _, srv := range append([]*Server{s}, db.others...) {
+			srv.dropDatabases(name)
+		}
 	})
 	return db
 }
@@ -335,4 +345,18 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b) + strconv.FormatInt(time.Now().UnixNano()%1000, 36)
+}
+
+// dropDatabases drops the test database name and every database the test's catalog made from it
+// (database-tier tenants and their template are named name_...).
+func (s *Server) dropDatabases(name string) {
+	ctx := context.Background()
+	rows, err := s.admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname = $1 OR datname LIKE $1 || '\_%'`, name)
+	if err != nil {
+		return
+	}
+	names, _ := pgx.CollectRows(rows, pgx.RowTo[string])
+	for _, n := range names {
+		_, _ = s.admin.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{n}.Sanitize()+` WITH (FORCE)`)
+	}
 }

@@ -1,0 +1,288 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Server is a PostgreSQL server that placements can live on besides the catalog's own, which is
+// called ServerDefault.
+type Server struct {
+	Name    string `json:"name"`
+	URL     string `json:"url"`     // the owner role's URL, password redacted
+	AppURL  string `json:"app_url"` // the application role's URL, password redacted
+	Tenants int    `json:"tenants"` // tenants placed there
+}
+
+// ServerDefault names the catalog's own server in APIs and on the command line.
+const ServerDefault = "default"
+
+var serverNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+
+// serverConf is how to reach one server as the owner and as the application role. home is the
+// database that holds the server's schema-tier placements and its template databases' origin.
+type serverConf struct {
+	owner *pgxpool.Config
+	app   *pgxpool.Config
+	home  string
+}
+
+type serverCache struct {
+	mu    sync.Mutex
+	confs map[string]*serverConf
+}
+
+// serverConfig returns how to reach server name ("" is the catalog's own).
+func (c *Client) serverConfig(ctx context.Context, name string) (*serverConf, error) {
+	if name == "" {
+		if c.admin == nil {
+			return nil, ErrReadOnly
+		}
+		home, err := c.catalogDatabase(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &serverConf{owner: c.admin.Config(), app: c.pool.Config(), home: home}, nil
+	}
+	c.servers.mu.Lock()
+	sc, ok := c.servers.confs[name]
+	c.servers.mu.Unlock()
+	if ok {
+		return sc, nil
+	}
+	var ownerURL, appURL string
+	var err error
+	if c.admin != nil {
+		err = c.admin.QueryRow(ctx, `SELECT url, app_url FROM tenancy.servers WHERE name = $1`, name).Scan(&ownerURL, &appURL)
+	} else {
+		err = c.pool.QueryRow(ctx, `SELECT '', app_url FROM tenancy.servers WHERE name = $1`, name).Scan(&ownerURL, &appURL)
+	}
+	if err != nil {
+		return nil, notFoundOr(err, ErrServerNotFound, name)
+	}
+	sc, err = parseServer(ownerURL, appURL)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", name, err)
+	}
+	c.servers.mu.Lock()
+	if c.servers.confs == nil {
+		c.servers.confs = map[string]*serverConf{}
+	}
+	c.servers.confs[name] = sc
+	c.servers.mu.Unlock()
+	return sc, nil
+}
+
+func parseServer(ownerURL, appURL string) (*serverConf, error) {
+	sc := &serverConf{}
+	var err error
+	if ownerURL != "" {
+		if sc.owner, err = pgxpool.ParseConfig(ownerURL); err != nil {
+			return nil, fmt.Errorf("owner URL: %w", err)
+		}
+		sc.home = sc.owner.ConnConfig.Database
+	}
+	if sc.app, err = pgxpool.ParseConfig(appURL); err != nil {
+		return nil, fmt.Errorf("application URL: %w", err)
+	}
+	if sc.home == "" {
+		sc.home = sc.app.ConnConfig.Database
+	}
+	if sc.home == "" {
+		return nil, errors.New("the URL must name a database")
+	}
+	return sc, nil
+}
+
+// ownerConn opens one owner connection to db on server ("" db: the server's home database).
+func (c *Client) ownerConn(ctx context.Context, server, db string) (*pgx.Conn, error) {
+	sc, err := c.serverConfig(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	if sc.owner == nil {
+		return nil, ErrReadOnly
+	}
+	cfg := sc.owner.ConnConfig.Copy()
+	if db == "" {
+		db = sc.home
+	}
+	cfg.Database = db
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s on server %s: %w", db, serverLabel(server), err)
+	}
+	return conn, nil
+}
+
+func serverLabel(s string) string {
+	if s == "" {
+		return ServerDefault
+	}
+	return s
+}
+
+// ServerAdd records another PostgreSQL server. ownerURL connects as a role that may create
+// databases and owns what tenancy creates there; appURL as the application role (no superuser,
+// no BYPASSRLS). Both name the server's home database, which receives the small placement
+// catalog that schema-tier placements there need. Both connections are tried first.
+func (c *Client) ServerAdd(ctx context.Context, name, ownerURL, appURL string) (*Server, error) {
+	admin, err := c.adminPool()
+	if err != nil {
+		return nil, err
+	}
+	if !serverNamePattern.MatchString(name) || name == ServerDefault {
+		return nil, fmt.Errorf("%w: %q (want 1-63 of a-z, 0-9, '_' and '-', starting with a letter; not %q)", ErrInvalidServer, truncate(name, 60), ServerDefault)
+	}
+	sc, err := parseServer(ownerURL, appURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidServer, err)
+	}
+	if sc.owner == nil {
+		return nil, fmt.Errorf("%w: the owner URL is required", ErrInvalidServer)
+	}
+	if sc.owner.ConnConfig.Database != sc.app.ConnConfig.Database {
+		return nil, fmt.Errorf("%w: both URLs must name the same database", ErrInvalidServer)
+	}
+	app, err := pgx.ConnectConfig(ctx, sc.app.ConnConfig)
+	if err != nil {
+		return nil, fmt.Errorf("%w: application URL: %v", ErrInvalidServer, err)
+	}
+	var super, bypass bool
+	err = app.QueryRow(ctx, `SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&super, &bypass)
+	app.Close(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if super || bypass {
+		return nil, fmt.Errorf("%w: the application role of %s must not be a superuser nor bypass RLS", ErrInvalidServer, name)
+	}
+	owner, err := pgx.ConnectConfig(ctx, sc.owner.ConnConfig)
+	if err != nil {
+		return nil, fmt.Errorf("%w: owner URL: %v", ErrInvalidServer, err)
+	}
+	defer owner.Close(context.WithoutCancel(ctx))
+	if err := c.installHome(ctx, owner, sc.app.ConnConfig.User); err != nil {
+		return nil, fmt.Errorf("server %s: %w", name, err)
+	}
+	_, err = admin.Exec(ctx, `INSERT INTO tenancy.servers (name, url, app_url) VALUES ($1, $2, $3)`, name, ownerURL, appURL)
+	if isUniqueViolation(err) {
+		return nil, fmt.Errorf("%w: %s", ErrServerExists, name)
+	}
+	if err != nil {
+		return nil, notFoundOr(err, ErrServerNotFound, name)
+	}
+	return &Server{Name: name, URL: redact(ownerURL), AppURL: redact(appURL)}, nil
+}
+
+// installHome installs, idempotently, the placement catalog and the shape schema in a server's
+// home database, so that schema-tier placements can live there.
+func (c *Client) installHome(ctx context.Context, owner *pgx.Conn, appRole string) error {
+	catalogDB, err := c.catalogDatabase(ctx)
+	if err != nil {
+		return err
+	}
+	return pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(0x74656e616e6379)); err != nil {
+			return err
+		}
+		var installed bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'tenancy')`).Scan(&installed); err != nil {
+			return err
+		}
+		if installed {
+			var made string
+			err := tx.QueryRow(ctx, `SELECT catalog FROM tenancy.placements WHERE kind = 'shape'`).Scan(&made)
+			if err != nil || made != catalogDB {
+				return fmt.Errorf("%w: its database already has a tenancy schema of another catalog", ErrNotOwned)
+			}
+			return nil
+		}
+		if _, err := tx.Exec(ctx, homeCatalogSQL); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, catalog) VALUES (0, 'shape', 'tenancy_shape', $1)`, catalogDB); err != nil {
+			return err
+		}
+		if _, err := c.applyTenantMigrations(ctx, tx, 0, "tenancy_shape"); err != nil {
+			return fmt.Errorf("tenant migrations in the shape schema (tenant migrations that use shared tables cannot serve other servers): %w", err)
+		}
+		app := pgx.Identifier{appRole}.Sanitize()
+		_, err := tx.Exec(ctx, fmt.Sprintf(`GRANT USAGE ON SCHEMA tenancy, tenancy_shape, %s TO %s`, pgx.Identifier{c.shared}.Sanitize(), app))
+		return err
+	})
+}
+
+// ServerList lists the servers besides the default one, with how many tenants each holds.
+func (c *Client) ServerList(ctx context.Context) ([]Server, error) {
+	admin, err := c.adminPool()
+	if err != nil {
+		return nil, err
+	}
+	rows, err := admin.Query(ctx, `
+		SELECT s.name, s.url, s.app_url,
+		       (SELECT count(*) FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id WHERE p.server = s.name)
+		FROM tenancy.servers s ORDER BY s.name`)
+	if err != nil {
+		return nil, notFoundOr(err, ErrServerNotFound, "")
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Server, error) {
+		var s Server
+		err := r.Scan(&s.Name, &s.URL, &s.AppURL, &s.Tenants)
+		s.URL, s.AppURL = redact(s.URL), redact(s.AppURL)
+		return s, err
+	})
+}
+
+// ServerRemove forgets a server. It is refused while any placement lives there.
+func (c *Client) ServerRemove(ctx context.Context, name string) error {
+	admin, err := c.adminPool()
+	if err != nil {
+		return err
+	}
+	var placements int
+	err = admin.QueryRow(ctx, `
+		WITH s AS (SELECT name FROM tenancy.servers WHERE name = $1),
+		n AS (SELECT count(*) AS c FROM tenancy.placements WHERE server = $1),
+		d AS (DELETE FROM tenancy.servers WHERE name = (SELECT name FROM s) AND (SELECT c FROM n) = 0 RETURNING 1)
+		SELECT (SELECT c FROM n) FROM s`, name).Scan(&placements)
+	if err != nil {
+		return notFoundOr(err, ErrServerNotFound, name)
+	}
+	if placements > 0 {
+		return fmt.Errorf("%w: %s holds %d placements (move its tenants first)", ErrServerInUse, name, placements)
+	}
+	c.servers.mu.Lock()
+	delete(c.servers.confs, name)
+	c.servers.mu.Unlock()
+	return nil
+}
+
+// chooseServer applies the placement policy: the server holding the fewest tenants.
+func (c *Client) chooseServer(ctx context.Context) (string, error) {
+	var name string
+	err := c.admin.QueryRow(ctx, `
+		SELECT s.name FROM (SELECT '' AS name UNION ALL SELECT name FROM tenancy.servers) s
+		ORDER BY (SELECT count(*) FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
+		          WHERE p.server = s.name), s.name
+		LIMIT 1`).Scan(&name)
+	return name, err
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
