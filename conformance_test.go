@@ -1,0 +1,205 @@
+package tenancy_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/tenancytest"
+)
+
+// placementCase is one place a tenant can live: a tier, on the catalog's server or another.
+type placementCase struct {
+	name   string
+	tier   tenancy.Tier
+	second bool // on a second PostgreSQL cluster
+}
+
+var placementCases = []placementCase{
+	{"pool", tenancy.TierPool, false},
+	{"schema", tenancy.TierSchema, false},
+	{"database", tenancy.TierDatabase, false},
+	{"schema-second-server", tenancy.TierSchema, true},
+	{"database-second-server", tenancy.TierDatabase, true},
+}
+
+// conformanceDB gives a test a catalog where tenants of pc are created by create.
+func conformanceDB(t *testing.T, pc placementCase) (*tenancytest.DB, func(slug string) *tenancy.Tenant) {
+	t.Helper()
+	db := tenancytest.New(t, &tenancytest.Options{
+		SharedMigrations: os.DirFS("testdata/migrations/shared"),
+		TenantMigrations: os.DirFS("testdata/migrations/tenant"),
+		AppMaxConns:      2,
+	})
+	ctx := context.Background()
+	server := tenancy.ServerDefault
+	if pc.second {
+		owner, app := db.SecondServer(t)
+		if _, err := db.Client.ServerAdd(ctx, "second", owner, app); err != nil {
+			t.Fatal(err)
+		}
+		server = "second"
+	}
+	create := func(slug string) *tenancy.Tenant {
+		t.Helper()
+		tn, err := db.Client.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Tier: pc.tier, Server: server})
+		if err != nil {
+			t.Fatalf("create %s: %v", slug, err)
+		}
+		return tn
+	}
+	return db, create
+}
+
+// TestConformance runs the whole public API against every tier and against placements on a
+// second server, as the application role. A tier that fails any of it is not done.
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	for _, pc := range placementCases {
+		t.Run(pc.name, func(t *testing.T) {
+			t.Parallel()
+			db, create := conformanceDB(t, pc)
+			ctx := context.Background()
+			c := db.Client
+			a, b := create("alpha"), create("beta")
+
+			t.Run("created", func(t *testing.T) {
+				for _, tn := range []*tenancy.Tenant{a, b} {
+					if tn.Tier != pc.tier || tn.Status != tenancy.StatusActive || tn.Version != c.LatestVersion() {
+						t.Fatalf("%s: tier %s status %s version %d, want %s active %d", tn.Slug, tn.Tier, tn.Status, tn.Version, pc.tier, c.LatestVersion())
+					}
+					if pc.second != (tn.Placement.Server == "second") {
+						t.Fatalf("%s placed on server %q", tn.Slug, tn.Placement.Server)
+					}
+				}
+				if _, err := c.TenantCreate(ctx, "alpha", &tenancy.TenantCreateOpts{Tier: pc.tier}); !errors.Is(err, tenancy.ErrTenantExists) {
+					t.Fatalf("duplicate create: %v", err)
+				}
+			})
+
+			ctxA, ctxB := tenancy.WithTenant(ctx, a), tenancy.WithTenant(ctx, b)
+			insert := func(ctx context.Context, n int) {
+				t.Helper()
+				err := c.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+					for i := 0; i < n; i++ {
+						if _, err := tx.Exec(ctx, `INSERT INTO notes (body) VALUES ($1)`, "note"); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			count := func(ctx context.Context) int {
+				t.Helper()
+				var n int
+				if err := c.QueryRow(ctx, `SELECT count(*) FROM notes`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			insert(ctxA, 3)
+			insert(ctxB, 2)
+			if _, err := c.Exec(ctxB, `INSERT INTO notes (body) VALUES ('one-shot')`); err != nil {
+				t.Fatal(err)
+			}
+
+			t.Run("isolation", func(t *testing.T) {
+				if got := count(ctxA); got != 3 {
+					t.Fatalf("alpha sees %d notes, want 3", got)
+				}
+				if got := count(ctxB); got != 3 {
+					t.Fatalf("beta sees %d notes, want 3", got)
+				}
+				// Hand-written SQL that omits tenant_id still touches only the bound tenant.
+				tag, err := c.Exec(ctxA, `UPDATE notes SET body = 'changed'`)
+				if err != nil || tag.RowsAffected() != 3 {
+					t.Fatalf("update all as alpha: %v rows, %v", tag.RowsAffected(), err)
+				}
+				rows, err := c.Query(ctxB, `SELECT tenant_id, body FROM notes`)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for rows.Next() {
+					var id int64
+					var body string
+					if err := rows.Scan(&id, &body); err != nil {
+						t.Fatal(err)
+					}
+					if id != b.ID || body == "changed" {
+						t.Fatalf("beta read tenant %d's row %q", id, body)
+					}
+				}
+				if err := rows.Err(); err != nil {
+					t.Fatal(err)
+				}
+				// Writing a row for another tenant is refused by the policy.
+				_, err = c.Exec(ctxB, `INSERT INTO notes (tenant_id, body) VALUES ($1, 'forged')`, a.ID)
+				var pgErr *pgconn.PgError
+				if !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+					t.Fatalf("insert for another tenant: %v, want an RLS violation (42501)", err)
+				}
+				if got := count(ctxA); got != 3 {
+					t.Fatalf("alpha has %d notes after beta's forged insert, want 3", got)
+				}
+			})
+
+			t.Run("no tenant", func(t *testing.T) {
+				if _, err := c.Exec(ctx, `DELETE FROM notes`); !errors.Is(err, tenancy.ErrNoTenant) {
+					t.Fatalf("unbound Exec: %v", err)
+				}
+				err := c.Tx(ctx, func(context.Context, pgx.Tx) error { t.Fatal("ran without a tenant"); return nil })
+				if !errors.Is(err, tenancy.ErrNoTenant) {
+					t.Fatalf("unbound Tx: %v", err)
+				}
+				if count(ctxA) != 3 || count(ctxB) != 3 {
+					t.Fatal("an unbound call changed rows")
+				}
+			})
+
+			t.Run("suspend and resume", func(t *testing.T) {
+				s, err := c.TenantSuspend(ctx, "alpha")
+				if err != nil || s.Status != tenancy.StatusSuspended {
+					t.Fatalf("suspend: %v %v", s, err)
+				}
+				if _, err := c.TenantSuspend(ctx, "alpha"); err != nil {
+					t.Fatalf("suspending twice: %v", err)
+				}
+				r, err := c.TenantResume(ctx, "alpha")
+				if err != nil || r.Status != tenancy.StatusActive {
+					t.Fatalf("resume: %v %v", r, err)
+				}
+				got, err := c.TenantGet(ctx, "alpha")
+				if err != nil || got.Placement != a.Placement {
+					t.Fatalf("placement changed: %+v %v", got, err)
+				}
+			})
+
+			t.Run("hard delete", func(t *testing.T) {
+				if err := c.TenantDelete(ctx, "beta", &tenancy.TenantDeleteOpts{Hard: true}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.TenantGet(ctx, "beta"); !errors.Is(err, tenancy.ErrTenantNotFound) {
+					t.Fatalf("deleted tenant still found: %v", err)
+				}
+				if got := count(ctxA); got != 3 {
+					t.Fatalf("alpha has %d notes after beta's deletion, want 3", got)
+				}
+				// beta's rows are gone from wherever they lived: bound again to its old
+				// identity, nothing is there (or the placement itself is gone).
+				var n int
+				err := c.QueryRow(ctxB, `SELECT count(*) FROM notes`).Scan(&n)
+				if err == nil && n != 0 {
+					t.Fatalf("beta's %d rows survived its deletion", n)
+				}
+			})
+		})
+	}
+}
