@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -22,9 +23,14 @@ type Domain struct {
 func NormalizeHost(host string) (string, error) {
 	h, err := hostname.Normalize(host, false)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrInvalidHost, err)
+		return "", hostErr(err)
 	}
 	return h, nil
+}
+
+// hostErr rewraps a hostname error as ErrInvalidHost without saying "invalid host" twice.
+func hostErr(err error) error {
+	return fmt.Errorf("%w: %s", ErrInvalidHost, strings.TrimPrefix(err.Error(), hostname.ErrInvalid.Error()+": "))
 }
 
 // DomainAddOpts are the options of DomainAdd.

@@ -61,7 +61,7 @@ func (c *Client) TenantGetByID(ctx context.Context, id int64) (*Tenant, error) {
 func (c *Client) TenantGetByDomain(ctx context.Context, host string) (*Tenant, error) {
 	h, err := hostname.Normalize(host, true)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidHost, err)
+		return nil, hostErr(err)
 	}
 	t, err := scanTenant(c.pool.QueryRow(ctx, `SELECT `+tenantColumns+` WHERE t.id = (SELECT tenant_id FROM tenancy.domains WHERE host = $1)`, h))
 	if err != nil {

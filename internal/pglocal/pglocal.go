@@ -212,6 +212,10 @@ func Start(ctx context.Context, dir string, opts *Options) (*Cluster, error) {
 
 // Stop stops the cluster in dir if it is running. A folder with no cluster is not an error.
 func Stop(ctx context.Context, dir string) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
 	st, err := readState(dir)
 	if err != nil || st == nil {
 		return err
@@ -230,6 +234,9 @@ func Stop(ctx context.Context, dir string) error {
 
 // Status reports whether the cluster in dir exists and is running.
 func Status(ctx context.Context, dir string) (c *Cluster, running bool, err error) {
+	if dir, err = filepath.Abs(dir); err != nil {
+		return nil, false, err
+	}
 	st, err := readState(dir)
 	if err != nil || st == nil {
 		return nil, false, err
