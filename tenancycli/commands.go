@@ -15,6 +15,7 @@ var commands = []func(a *app) *cobra.Command{
 	initCommand,
 	tenantsCommand,
 	domainsCommand,
+	serversCommand,
 	repairCommand,
 	localCommand,
 }

@@ -29,7 +29,7 @@ func tenantsCommand(a *app) *cobra.Command {
 }
 
 func tenantsCreateCommand(a *app) *cobra.Command {
-	var name, tier string
+	var name, tier, server, pool string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "create SLUG",
@@ -55,19 +55,21 @@ left half-made by a crash finishes it; creating an existing one fails and change
 			if err := a.requireTenantMigrations(ctx, c); err != nil {
 				return err
 			}
-			ten, err := c.TenantCreate(ctx, args[0], &tenancy.TenantCreateOpts{Name: name, Tier: t})
+			ten, err := c.TenantCreate(ctx, args[0], &tenancy.TenantCreateOpts{Name: name, Tier: t, Server: server, Pool: pool})
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				return a.printJSON(tenantJSON(ten))
 			}
-			a.printf("created tenant %s (id %d, %s tier, schema %s, version %d)", ten.Slug, ten.ID, ten.Tier, ten.Placement.Schema, ten.Version)
+			a.printf("created tenant %s (id %d, %s tier, %s, version %d)", ten.Slug, ten.ID, ten.Tier, placementText(ten.Placement), ten.Version)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "display name (default: the slug)")
 	cmd.Flags().StringVar(&tier, "tier", string(tenancy.TierDefault), "pool, schema or database")
+	cmd.Flags().StringVar(&server, "server", "", "the server of a schema or database tenant (default: the one with the fewest tenants)")
+	cmd.Flags().StringVar(&pool, "pool", "", "the pool a pool tenant joins (default: "+tenancy.PoolDefault+")")
 	jsonFlag(cmd, &asJSON)
 	return cmd
 }
@@ -377,6 +379,18 @@ func statusNames() []string {
 func orDash(s string) string {
 	if s == "" {
 		return "-"
+	}
+	return s
+}
+
+// placementText says where a placement is, briefly: "schema tenant_4", "database x_t4 on s2".
+func placementText(p tenancy.Placement) string {
+	s := "schema " + p.Schema
+	if p.Database != "" {
+		s = "database " + p.Database
+	}
+	if p.Server != "" {
+		s += " on " + p.Server
 	}
 	return s
 }
