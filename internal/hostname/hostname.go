@@ -43,7 +43,7 @@ func Normalize(host string, allowPort bool) (string, error) {
 	if host == "" {
 		return "", fmt.Errorf("%w: empty", ErrInvalid)
 	}
-	if net.ParseIP(strings.Trim(host, "[]")) != nil {
+	if ipLike(host) && net.ParseIP(strings.Trim(host, "[]")) != nil {
 		return "", fmt.Errorf("%w: %q is an IP address", ErrInvalid, orig)
 	}
 	if plainASCII(host) {
@@ -104,4 +104,20 @@ func lower(s string) string {
 		}
 	}
 	return s
+}
+
+// ipLike reports whether host could parse as an IP address: only digits and dots (IPv4), or a
+// colon or bracket (IPv6). net.ParseIP allocates an error for every name it rejects, which costs
+// more than the rest of a cache hit.
+func ipLike(host string) bool {
+	numeric := true
+	for i := 0; i < len(host); i++ {
+		switch ch := host[i]; {
+		case ch == ':' || ch == '[' || ch == ']':
+			return true
+		case ch != '.' && (ch < '0' || ch > '9'):
+			numeric = false
+		}
+	}
+	return numeric
 }
