@@ -1,0 +1,331 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/app"
+	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
+	"github.com/tenancy-go/tenancy/tenancycli"
+)
+
+const prog = "taskboard"
+
+// appCommands are taskboard's own; every other command is tenancy's (tenancycli), run with
+// taskboard's migrations compiled in.
+var appCommands = map[string]bool{"serve": true, "demo": true, "tokens": true}
+
+func cliOptions(getenv func(string) string) *tenancycli.Options {
+	return &tenancycli.Options{
+		ProgramName:      prog,
+		SharedMigrations: migrations.Shared(),
+		TenantMigrations: migrations.Tenant(),
+		Getenv:           getenv,
+	}
+}
+
+// run runs one command line and returns the exit code (0 ok, 1 failure, 2 usage).
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	first := ""
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			first = a
+			break
+		}
+	}
+	if appCommands[first] {
+		return runApp(ctx, args, stdout, stderr, getenv)
+	}
+	if first == "" || first == "help" {
+		if len(args) == 0 || first == "help" || hasHelpFlag(args) {
+			fmt.Fprint(stdout, appHelp)
+		}
+	}
+	return tenancycli.Run(ctx, args, stdin, stdout, stderr, cliOptions(getenv))
+}
+
+func hasHelpFlag(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "--help" {
+			return true
+		}
+	}
+	return false
+}
+
+const appHelp = `taskboard is tenancy's reference application.
+
+Application commands:
+  demo                 Start the app with three demo organisations on a local PostgreSQL
+  serve                Serve the app (public site, organisation apps, APIs, console)
+  tokens create SLUG   Make an API token for an organisation
+
+Run 'taskboard demo --help' (or serve, tokens) for their flags.
+
+Operator commands (tenancy's, with taskboard's migrations built in) follow.
+
+`
+
+// usageError makes runApp exit with 2.
+type usageError struct{ error }
+
+type dbFlags struct {
+	databaseURL, appURL, dataDir string
+}
+
+func (f *dbFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.databaseURL, "database-url", "", "owner role connection string (default $DATABASE_URL, then PG*, then the local cluster)")
+	cmd.Flags().StringVar(&f.appURL, "app-url", "", "application role connection string (default $TENANCY_APP_DATABASE_URL)")
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", tenancycli.DataDirDefault, "folder of the local cluster used when no database is named")
+}
+
+func (f *dbFlags) connect(ctx context.Context, getenv func(string) string, init bool, stderr io.Writer) (*tenancycli.Connection, error) {
+	return tenancycli.Connect(ctx, cliOptions(getenv), &tenancycli.ConnectOpts{
+		DatabaseURL: f.databaseURL, AppURL: f.appURL, DataDir: f.dataDir, Init: init, Stderr: stderr,
+	})
+}
+
+func runApp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	root := &cobra.Command{Use: prog, SilenceErrors: true, SilenceUsage: true}
+	root.CompletionOptions.DisableDefaultCmd = true
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(serveCommand(stdout, stderr, getenv), demoCommand(stdout, stderr, getenv), tokensCommand(stdout, stderr, getenv))
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ue usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", prog, ue.error, prog)
+		return 2
+	}
+	fmt.Fprintf(stderr, "%s: %s\n", prog, strings.TrimPrefix(err.Error(), "tenancy: "))
+	return 1
+}
+
+func exactArgs(n int, names string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError{fmt.Errorf("%s wants %s", cmd.CommandPath(), names)}
+		}
+		return nil
+	}
+}
+
+type serveFlags struct {
+	db       dbFlags
+	addr     string
+	base     string
+	operator string
+}
+
+func (f *serveFlags) add(cmd *cobra.Command, getenv func(string) string) {
+	f.db.add(cmd)
+	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().StringVar(&f.base, "base-domain", app.BaseDomainDefault, "host of the public site; organisations live on its subdomains")
+	cmd.Flags().StringVar(&f.operator, "operator-password", "", "password of the operator console at /admin (default $TASKBOARD_OPERATOR_PASSWORD; empty disables it)")
+}
+
+func serveCommand(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	var f serveFlags
+	var initDB bool
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve the application",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.operator == "" {
+				f.operator = getenv("TASKBOARD_OPERATOR_PASSWORD")
+			}
+			conn, err := f.db.connect(cmd.Context(), getenv, initDB, stderr)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			return serve(cmd.Context(), conn, &f, stdout, stderr, nil)
+		},
+	}
+	f.add(cmd, getenv)
+	cmd.Flags().BoolVar(&initDB, "init", false, "install or upgrade the catalog and migrations first (as `taskboard init`)")
+	return cmd
+}
+
+func demoCommand(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	var f serveFlags
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Start taskboard with three demo organisations (local PostgreSQL unless a database is named)",
+		Long: `demo starts (or creates) the local PostgreSQL cluster in ./.tenancy unless a database is named,
+installs the catalog and taskboard's migrations, creates three demo organisations with people,
+projects, tasks and comments (kept for the next run), prints the addresses and log-ins, and
+serves until interrupted. It stops the local cluster on exit if it started it.`,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if f.operator == "" {
+				f.operator = getenv("TASKBOARD_OPERATOR_PASSWORD")
+			}
+			if f.operator == "" {
+				f.operator = "operator"
+			}
+			start := time.Now()
+			fmt.Fprintf(stderr, "%s: preparing the database...\n", prog)
+			conn, err := f.db.connect(ctx, getenv, true, stderr)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				conn.Close()
+				if conn.StartedLocal {
+					if err := conn.StopLocal(context.WithoutCancel(ctx)); err != nil {
+						fmt.Fprintf(stderr, "%s: stop the local PostgreSQL: %v\n", prog, err)
+					} else {
+						fmt.Fprintf(stderr, "%s: stopped the local PostgreSQL it started\n", prog)
+					}
+				}
+			}()
+			res, err := app.SeedDemo(ctx, conn.Client, 0)
+			if err != nil {
+				return err
+			}
+			_ = app.RevokeAPITokens(ctx, conn.Client, res.Orgs[0].Slug, "demo")
+			token, err := app.CreateAPIToken(ctx, conn.Client, res.Orgs[0].Slug, "demo")
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stderr, "%s: database ready in %s (%s)\n", prog, time.Since(start).Round(time.Millisecond), conn.Where)
+			return serve(ctx, conn, &f, stdout, stderr, func(port string) {
+				printDemo(stdout, &f, port, res, token)
+			})
+		},
+	}
+	f.add(cmd, getenv)
+	return cmd
+}
+
+func printDemo(w io.Writer, f *serveFlags, port string, res *app.DemoResult, token string) {
+	base := "http://" + f.base + ":" + port
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "\ntaskboard demo is running.\n\n")
+	fmt.Fprintf(tw, "  Public site\t%s/\t\n", base)
+	for _, o := range res.Orgs {
+		fmt.Fprintf(tw, "  %s\thttp://%s.%s:%s/\t%s tier, %s plan\n", o.Name, o.Slug, f.base, port, o.Tier, o.Plan)
+	}
+	fmt.Fprintf(tw, "  Operator console\t%s/admin\tpassword: %s\n", base, f.operator)
+	tw.Flush()
+	fmt.Fprintf(w, "\n  Log in as %s / %s (a member of every demo organisation),\n", res.Email, app.DemoPassword)
+	fmt.Fprintf(w, "  or as alice@, bob@ or carol@example.com with the same password.\n")
+	fmt.Fprintf(w, "\n  API token for %s: %s\n", res.Orgs[0].Slug, token)
+	fmt.Fprintf(w, "    curl -H 'Authorization: Bearer %s' http://%s.%s:%s/api/v1/projects\n", token, res.Orgs[0].Slug, f.base, port)
+	fmt.Fprintf(w, "    curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"query\":\"{ projects { id name } }\"}' http://%s.%s:%s/graphql\n", token, res.Orgs[0].Slug, f.base, port)
+	fmt.Fprintf(w, "\nPress Ctrl+C to stop.\n")
+}
+
+// serve listens on f.addr and serves until ctx ends or SIGINT/SIGTERM, then shuts down gracefully.
+// ready is called with the port once listening.
+func serve(ctx context.Context, conn *tenancycli.Connection, f *serveFlags, stdout, stderr io.Writer, ready func(port string)) error {
+	logger := slog.New(tenancy.NewLogHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
+	srv, err := app.New(&app.Config{Client: conn.Client, BaseDomain: f.base, OperatorPassword: f.operator, Logger: logger})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := srv.Start(ctx); err != nil {
+		return fmt.Errorf("listen for catalog changes: %w", err)
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return err
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	if ready != nil {
+		ready(port)
+	} else {
+		fmt.Fprintf(stdout, "taskboard serving http://%s:%s/ (organisations on http://<slug>.%s:%s/)\n", f.base, port, f.base, port)
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintf(stderr, "\n%s: shutting down...\n", prog)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+func tokensCommand(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
+	group := &cobra.Command{
+		Use:   "tokens",
+		Short: "Manage API tokens",
+		Args:  exactArgs(0, "a subcommand (create)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usageError{errors.New("tokens needs a subcommand: create")}
+		},
+	}
+	var db dbFlags
+	var name string
+	var asJSON bool
+	create := &cobra.Command{
+		Use:   "create SLUG",
+		Short: "Make an API token for organisation SLUG; it is printed once",
+		Args:  exactArgs(1, "SLUG"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := tenancy.ValidateSlug(args[0]); err != nil && !errors.Is(err, tenancy.ErrReservedSlug) {
+				return err
+			}
+			conn, err := db.connect(cmd.Context(), getenv, false, stderr)
+			if err != nil {
+				return err
+			}
+			defer conn.Close()
+			tok, err := app.CreateAPIToken(cmd.Context(), conn.Client, args[0], name)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return json.NewEncoder(stdout).Encode(map[string]string{"token": tok})
+			}
+			fmt.Fprintln(stdout, tok)
+			return nil
+		},
+	}
+	db.add(create)
+	create.Flags().StringVar(&name, "name", "cli", "the token's name, shown in the organisation's token list")
+	create.Flags().BoolVar(&asJSON, "json", false, `print {"token": ...}`)
+	group.AddCommand(create)
+	return group
+}

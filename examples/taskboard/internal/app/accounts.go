@@ -1,0 +1,261 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tenancy-go/tenancy"
+)
+
+// Shared tables (users, memberships, sessions, login tokens) are read and written on the
+// application role's pool: they belong to no tenant, so every query names the tenant it means.
+
+// User is a person; one user may belong to several organisations.
+type User struct {
+	ID    int64  `json:"id"`
+	Email string `json:"email"`
+	Name  string `json:"name"`
+}
+
+// Membership is a user's place in one organisation.
+type Membership struct {
+	Tenant *tenancy.Tenant
+	Role   string
+}
+
+var (
+	errEmailTaken     = errors.New("this email address is already registered: log in to add an organisation")
+	errBadCredentials = errors.New("wrong email address or password")
+)
+
+const (
+	sessionTTL    = 14 * 24 * time.Hour
+	loginTokenTTL = 2 * time.Minute
+)
+
+// newToken returns a random URL-safe token and the SHA-256 that is stored instead of it.
+func newToken(prefix string) (string, []byte) {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	tok := prefix + base64.RawURLEncoding.EncodeToString(b)
+	return tok, hashToken(tok)
+}
+
+func hashToken(tok string) []byte {
+	h := sha256.Sum256([]byte(tok))
+	return h[:]
+}
+
+func validateAccount(email, name, password string) error {
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
+		return errors.New("enter a valid email address")
+	}
+	if strings.TrimSpace(name) == "" || len(name) > 100 {
+		return errors.New("enter your name (up to 100 characters)")
+	}
+	if len(password) < 8 || len(password) > 72 {
+		return errors.New("choose a password of 8 to 72 characters")
+	}
+	return nil
+}
+
+// createUser registers a user. The email is unique regardless of case.
+func (s *Server) createUser(ctx context.Context, email, name, password string) (*User, error) {
+	email = strings.TrimSpace(email)
+	if err := validateAccount(email, name, password); err != nil {
+		return nil, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	if err != nil {
+		return nil, err
+	}
+	u := &User{Email: email, Name: strings.TrimSpace(name)}
+	err = s.db.Pool().QueryRow(ctx, `INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id`,
+		u.Email, u.Name, string(hash)).Scan(&u.ID)
+	if isUnique(err) {
+		return nil, errEmailTaken
+	}
+	return u, err
+}
+
+func (s *Server) deleteUser(ctx context.Context, id int64) error {
+	_, err := s.db.Pool().Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+	return err
+}
+
+// authenticate checks an email and password.
+func (s *Server) authenticate(ctx context.Context, email, password string) (*User, error) {
+	u := &User{}
+	var hash string
+	err := s.db.Pool().QueryRow(ctx, `SELECT id, email, name, password_hash FROM users WHERE lower(email) = lower($1)`,
+		strings.TrimSpace(email)).Scan(&u.ID, &u.Email, &u.Name, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Spend the same time as a real check, so that timing does not reveal who has an account.
+		_ = bcrypt.CompareHashAndPassword([]byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z3VoD1cGNXFJtUoDjwDq4XnO"), []byte(password))
+		return nil, errBadCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+		return nil, errBadCredentials
+	}
+	return u, nil
+}
+
+func (s *Server) userByID(ctx context.Context, id int64) (*User, error) {
+	u := &User{}
+	err := s.db.Pool().QueryRow(ctx, `SELECT id, email, name FROM users WHERE id = $1`, id).Scan(&u.ID, &u.Email, &u.Name)
+	return u, err
+}
+
+func (s *Server) addMember(ctx context.Context, userID, tenantID int64, role string) error {
+	_, err := s.db.Pool().Exec(ctx, `
+		INSERT INTO memberships (user_id, tenant_id, role) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id, tenant_id) DO NOTHING`, userID, tenantID, role)
+	return err
+}
+
+// roleIn returns the user's role in the tenant, or "" if not a member.
+func (s *Server) roleIn(ctx context.Context, userID, tenantID int64) (string, error) {
+	var role string
+	err := s.db.Pool().QueryRow(ctx, `SELECT role FROM memberships WHERE user_id = $1 AND tenant_id = $2`, userID, tenantID).Scan(&role)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	return role, err
+}
+
+// memberships lists the organisations a user belongs to, skipping those that no longer exist.
+func (s *Server) memberships(ctx context.Context, userID int64) ([]Membership, error) {
+	rows, err := s.db.Pool().Query(ctx, `SELECT tenant_id, role FROM memberships WHERE user_id = $1 ORDER BY created_at`, userID)
+	if err != nil {
+		return nil, err
+	}
+	type m struct {
+		id   int64
+		role string
+	}
+	ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (m, error) {
+		var x m
+		return x, r.Scan(&x.id, &x.role)
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []Membership
+	for _, x := range ms {
+		t, err := s.db.TenantGetByID(ctx, x.id)
+		if errors.Is(err, tenancy.ErrTenantNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if t.Status == tenancy.StatusDeleted || t.Status == tenancy.StatusDeleting {
+			continue
+		}
+		out = append(out, Membership{Tenant: t, Role: x.role})
+	}
+	return out, nil
+}
+
+// members lists the users of a tenant.
+func (s *Server) members(ctx context.Context, tenantID int64) ([]memberRow, error) {
+	rows, err := s.db.Pool().Query(ctx, `
+		SELECT u.id, u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id
+		WHERE m.tenant_id = $1 ORDER BY u.name, u.id`, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (memberRow, error) {
+		var x memberRow
+		return x, r.Scan(&x.ID, &x.Email, &x.Name, &x.Role)
+	})
+}
+
+type memberRow struct {
+	User
+	Role string
+}
+
+// session is a logged-in browser on one host.
+type session struct {
+	User     *User
+	TenantID int64 // 0 on the public host
+	CSRF     string
+}
+
+func (s *Server) createSession(ctx context.Context, userID, tenantID int64) (string, error) {
+	tok, hash := newToken("")
+	csrf, _ := newToken("")
+	var tid *int64
+	if tenantID != 0 {
+		tid = &tenantID
+	}
+	_, err := s.db.Pool().Exec(ctx, `
+		INSERT INTO sessions (token_hash, user_id, tenant_id, csrf, expires_at) VALUES ($1, $2, $3, $4, now() + $5::interval)`,
+		hash, userID, tid, csrf, fmt.Sprintf("%d seconds", int(sessionTTL.Seconds())))
+	return tok, err
+}
+
+// lookupSession returns the live session of a cookie on the given host (tenantID 0: public).
+func (s *Server) lookupSession(ctx context.Context, tok string, tenantID int64) (*session, error) {
+	se := &session{User: &User{}}
+	err := s.db.Pool().QueryRow(ctx, `
+		SELECT u.id, u.email, u.name, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id
+		WHERE s.token_hash = $1 AND coalesce(s.tenant_id, 0) = $2 AND s.expires_at > now()
+		  AND (s.tenant_id IS NULL OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = s.user_id AND m.tenant_id = s.tenant_id))`,
+		hashToken(tok), tenantID).Scan(&se.User.ID, &se.User.Email, &se.User.Name, &se.CSRF)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	se.TenantID = tenantID
+	return se, nil
+}
+
+func (s *Server) deleteSession(ctx context.Context, tok string) error {
+	_, err := s.db.Pool().Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1 OR expires_at < now()`, hashToken(tok))
+	return err
+}
+
+// createLoginToken makes the one-time token that carries a login to an organisation's host.
+func (s *Server) createLoginToken(ctx context.Context, userID, tenantID int64) (string, error) {
+	tok, hash := newToken("")
+	_, err := s.db.Pool().Exec(ctx, `
+		INSERT INTO login_tokens (token_hash, user_id, tenant_id, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
+		hash, userID, tenantID, fmt.Sprintf("%d seconds", int(loginTokenTTL.Seconds())))
+	return tok, err
+}
+
+// consumeLoginToken spends a login token for the given tenant: it works once, before it expires,
+// and only on the host of the organisation it was made for.
+func (s *Server) consumeLoginToken(ctx context.Context, tok string, tenantID int64) (int64, error) {
+	var userID int64
+	err := s.db.Pool().QueryRow(ctx, `
+		DELETE FROM login_tokens WHERE token_hash = $1 AND tenant_id = $2 AND expires_at > now() RETURNING user_id`,
+		hashToken(tok), tenantID).Scan(&userID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	return userID, err
+}
+
+func isUnique(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}

@@ -1,0 +1,215 @@
+// Package app is taskboard, the reference application of tenancy: a small multi-tenant SaaS in
+// which organisations (tenants) keep projects, tasks and comments, and people (shared users) log
+// in once and belong to several organisations.
+//
+// One handler serves every host. The base host (localhost:8080) is the public site: landing page,
+// sign-up, log-in and the operator console under /admin. Every <slug>.<base> host is one
+// organisation's app: its pages, its REST API under /api/v1 and its GraphQL API at /graphql.
+// Every request to a tenant host is bound to its tenant (tenancy.WithTenant) before any handler
+// runs, and every query on tenant tables goes through the tenancy client, so row-level security
+// and the tenant's schema apply whatever a handler does.
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/tenancyhttp"
+)
+
+// BaseDomainDefault is the public host; organisations live on its subdomains. Browsers resolve
+// every *.localhost name to the loopback address, so nothing needs configuring to try it out.
+const BaseDomainDefault = "localhost"
+
+// Config configures a Server.
+type Config struct {
+	// Client is the tenancy client: its Pool connects as the application role (shared tables,
+	// tenant-bound queries) and its AdminPool as the owner role (creating tenants).
+	Client *tenancy.Client
+
+	// BaseDomain is the public site's host name, without port; BaseDomainDefault if empty.
+	BaseDomain string
+
+	// OperatorPassword protects the console under /admin; empty disables the console.
+	OperatorPassword string
+
+	// PasswordCost is the bcrypt cost of new passwords; bcrypt.DefaultCost if 0. Tests lower it.
+	PasswordCost int
+
+	// MaxBodyBytes limits API request bodies (413 beyond); MaxBodyBytesDefault if 0.
+	MaxBodyBytes int64
+
+	Logger *slog.Logger
+}
+
+// MaxBodyBytesDefault is the largest API request body accepted.
+const MaxBodyBytesDefault = 64 << 10
+
+// Server is the application. It is an http.Handler.
+type Server struct {
+	db      *tenancy.Client
+	base    string
+	opHash  [32]byte // sha256 of the operator password; zero: console disabled
+	cost    int
+	maxBody int64
+	log     *slog.Logger
+	pages   *pages
+	gql     *gqlSchema
+
+	cache  *tenancyhttp.Cache // tenant lookups, no query on a hit
+	router http.Handler       // public host vs organisation hosts
+
+	adminMu       sync.Mutex
+	adminSessions map[[32]byte]adminSession
+}
+
+// New returns the application's handler.
+func New(cfg *Config) (*Server, error) {
+	if cfg == nil || cfg.Client == nil {
+		return nil, errors.New("app: Config.Client is required")
+	}
+	s := &Server{
+		db:            cfg.Client,
+		base:          strings.ToLower(cfg.BaseDomain),
+		cost:          cfg.PasswordCost,
+		maxBody:       cfg.MaxBodyBytes,
+		log:           cfg.Logger,
+		adminSessions: map[[32]byte]adminSession{},
+	}
+	if s.base == "" {
+		s.base = BaseDomainDefault
+	}
+	if s.cost == 0 {
+		s.cost = bcrypt.DefaultCost
+	}
+	if s.maxBody == 0 {
+		s.maxBody = MaxBodyBytesDefault
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if cfg.OperatorPassword != "" {
+		s.opHash = sha256.Sum256([]byte(cfg.OperatorPassword))
+	}
+	var err error
+	if s.pages, err = loadPages(); err != nil {
+		return nil, err
+	}
+	if s.gql, err = newGQLSchema(s); err != nil {
+		return nil, err
+	}
+	s.cache = tenancyhttp.NewCache(s.db, &tenancyhttp.CacheConfig{Logger: s.log})
+	s.router = tenancyhttp.NewRouter(&tenancyhttp.Config{
+		Tenants:      s.cache,
+		Resolvers:    []tenancyhttp.Resolver{tenancyhttp.Subdomain(s.base), tenancyhttp.Domain()},
+		PublicHosts:  []string{s.base},
+		RetryAfter:   5 * time.Second,
+		ErrorHandler: s.tenancyError,
+	}, s.publicRoutes(), s.tenantRoutes())
+	return s, nil
+}
+
+// ServeHTTP serves the request: tenancyhttp routes the public host to the public site and binds
+// every organisation host's request to its tenant (or refuses it) before the tenant handlers run.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("X-Frame-Options", "DENY")
+	w.Header().Set("Referrer-Policy", "same-origin")
+	s.router.ServeHTTP(w, r)
+}
+
+// Start starts listening to the catalog's change notifications, so that a tenant suspended or
+// renamed (by the console, the CLI or another instance) is refused or found at once. Without it
+// the tenant cache relies on its TTL.
+func (s *Server) Start(ctx context.Context) error { return s.cache.Start(ctx) }
+
+// Close stops the notification listener.
+func (s *Server) Close() { s.cache.Close() }
+
+// tenancyError answers a request tenancyhttp refused, as a page or as JSON.
+func (s *Server) tenancyError(w http.ResponseWriter, r *http.Request, err error) {
+	status := tenancyhttp.StatusCode(err)
+	msg := "No organisation lives at this address."
+	switch status {
+	case http.StatusBadRequest:
+		msg = "This address is not valid."
+	case http.StatusForbidden:
+		msg = "This organisation is suspended."
+	case http.StatusServiceUnavailable:
+		msg = "This organisation is being moved or maintained; try again in a few seconds."
+	case http.StatusInternalServerError:
+		s.internalError(w, r, err)
+		return
+	}
+	s.refuse(w, r, status, msg)
+}
+
+// isAPI reports whether a request expects JSON answers.
+func isAPI(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/api/") || r.URL.Path == "/graphql"
+}
+
+// refuse answers an error in the request's language: JSON for the APIs, a page otherwise.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if isAPI(r) {
+		writeError(w, status, codeFor(status), msg)
+		return
+	}
+	s.renderStatus(w, r, status, "error.html", map[string]any{"Title": http.StatusText(status), "Message": msg})
+}
+
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err, tenancy.LogAttr(r.Context()))
+	s.refuse(w, r, http.StatusInternalServerError, "Something went wrong on our side.")
+}
+
+// scheme is the scheme the request came in with (behind a proxy, trust only X-Forwarded-Proto
+// values we recognise).
+func scheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// portSuffix is ":PORT" of the request's Host, or "".
+func portSuffix(r *http.Request) string {
+	if _, p, err := net.SplitHostPort(r.Host); err == nil && p != "" {
+		return ":" + p
+	}
+	return ""
+}
+
+// tenantURL is the address of an organisation's app, on the same port as r.
+func (s *Server) tenantURL(r *http.Request, slug string) string {
+	return fmt.Sprintf("%s://%s.%s%s", scheme(r), slug, s.base, portSuffix(r))
+}
+
+// publicURL is the address of the public site, on the same port as r.
+func (s *Server) publicURL(r *http.Request) string {
+	return fmt.Sprintf("%s://%s%s", scheme(r), s.base, portSuffix(r))
+}
+
+// operatorOK compares a password with the operator's in constant time.
+func (s *Server) operatorOK(password string) bool {
+	if s.opHash == [32]byte{} {
+		return false
+	}
+	h := sha256.Sum256([]byte(password))
+	return subtle.ConstantTimeCompare(h[:], s.opHash[:]) == 1
+}
+
+// consoleEnabled says whether /admin is served.
+func (s *Server) consoleEnabled() bool { return s.opHash != [32]byte{} }

@@ -1,0 +1,547 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenancy-go/tenancy"
+)
+
+// Tenant data. Every function takes a context bound to the organisation (tenancy.WithTenant, done
+// by the tenant middleware) and goes through the tenancy client: reads are one bound round trip
+// (Client.Query), writes one bound transaction (Client.Tx). No SQL here names a tenant: the
+// placement's schema and the row-level security policies do.
+
+var errNotFound = errors.New("not found")
+
+// invalidError is bad input from a user; its text is shown to them.
+type invalidError struct{ msg string }
+
+func (e *invalidError) Error() string { return e.msg }
+
+func invalidf(format string, args ...any) error { return &invalidError{fmt.Sprintf(format, args...)} }
+
+// Project is a tenant's project.
+type Project struct {
+	ID          int64     `json:"id"`
+	Name        string    `json:"name"`
+	Description string    `json:"description"`
+	TaskCount   int       `json:"task_count"`
+	OpenCount   int       `json:"open_count"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+}
+
+// Task is a unit of work in a project; its assignee is a shared user.
+type Task struct {
+	ID           int64     `json:"id"`
+	ProjectID    int64     `json:"project_id"`
+	Title        string    `json:"title"`
+	Description  string    `json:"description"`
+	Status       string    `json:"status"`
+	AssigneeID   *int64    `json:"assignee_id"`
+	AssigneeName string    `json:"assignee_name,omitempty"`
+	DueDate      *string   `json:"due_date"` // YYYY-MM-DD
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// Comment is a note on a task.
+type Comment struct {
+	ID         int64     `json:"id"`
+	TaskID     int64     `json:"task_id"`
+	AuthorID   *int64    `json:"author_id"`
+	AuthorName string    `json:"author_name,omitempty"`
+	Body       string    `json:"body"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+// APIToken describes a token; the token itself is shown once, when made.
+type APIToken struct {
+	ID         int64
+	Name       string
+	Prefix     string
+	CreatedAt  time.Time
+	LastUsedAt *time.Time
+}
+
+// Activity is one line of the activity feed.
+type Activity struct {
+	UserName  string
+	Verb      string
+	Subject   string
+	CreatedAt time.Time
+}
+
+var taskStatuses = []string{"todo", "doing", "done"}
+
+func validStatus(s string) bool {
+	for _, x := range taskStatuses {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// page is keyset pagination: items after the id After, at most Limit of them.
+type page struct {
+	After int64
+	Limit int
+}
+
+// ---- projects
+
+const projectCols = `p.id, p.name, p.description, p.created_at, p.updated_at,
+	(SELECT count(*) FROM tasks t WHERE t.project_id = p.id),
+	(SELECT count(*) FROM tasks t WHERE t.project_id = p.id AND t.status <> 'done')`
+
+func scanProject(row pgx.Row) (*Project, error) {
+	p := &Project{}
+	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.CreatedAt, &p.UpdatedAt, &p.TaskCount, &p.OpenCount)
+	return p, notFound(err)
+}
+
+func notFound(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return errNotFound
+	}
+	return err
+}
+
+func (s *Server) listProjects(ctx context.Context, pg page) ([]*Project, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id > $1 ORDER BY p.id LIMIT $2`, pg.After, pg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Project, error) { return scanProject(r) })
+}
+
+func (s *Server) getProject(ctx context.Context, id int64) (*Project, error) {
+	return scanProject(s.db.QueryRow(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id = $1`, id))
+}
+
+func checkName(what, v string, max int) (string, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return "", invalidf("%s is required", what)
+	}
+	if len([]rune(v)) > max {
+		return "", invalidf("%s is longer than %d characters", what, max)
+	}
+	return v, nil
+}
+
+func (s *Server) createProject(ctx context.Context, userID int64, name, description string) (*Project, error) {
+	name, err := checkName("name", name, 200)
+	if err != nil {
+		return nil, err
+	}
+	if len(description) > 10000 {
+		return nil, invalidf("description is longer than 10000 characters")
+	}
+	var p *Project
+	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if err := s.checkPlanLimit(ctx, tx); err != nil {
+			return err
+		}
+		var id int64
+		if err := tx.QueryRow(ctx, `INSERT INTO projects (name, description, created_by) VALUES ($1, $2, $3) RETURNING id`,
+			name, description, nullID(userID)).Scan(&id); err != nil {
+			return err
+		}
+		if err := logActivity(ctx, tx, userID, "created project", name); err != nil {
+			return err
+		}
+		p, err = scanProject(tx.QueryRow(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id = $1`, id))
+		return err
+	})
+	return p, err
+}
+
+// checkPlanLimit refuses a project beyond the organisation's plan (plans are shared rows; the
+// tenant's plan is in its catalog settings).
+func (s *Server) checkPlanLimit(ctx context.Context, tx pgx.Tx) error {
+	t := tenancy.MustFromContext(ctx)
+	plan := planOf(t)
+	var max *int
+	if err := tx.QueryRow(ctx, `SELECT max_projects FROM plans WHERE id = $1`, plan).Scan(&max); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	}
+	if max == nil {
+		return nil
+	}
+	var n int
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM projects`).Scan(&n); err != nil {
+		return err
+	}
+	if n >= *max {
+		return &limitError{fmt.Sprintf("the %s plan allows %d projects", plan, *max)}
+	}
+	return nil
+}
+
+type limitError struct{ msg string }
+
+func (e *limitError) Error() string { return e.msg }
+
+func (s *Server) updateProject(ctx context.Context, userID, id int64, name, description *string) (*Project, error) {
+	if name != nil {
+		n, err := checkName("name", *name, 200)
+		if err != nil {
+			return nil, err
+		}
+		name = &n
+	}
+	if description != nil && len(*description) > 10000 {
+		return nil, invalidf("description is longer than 10000 characters")
+	}
+	var p *Project
+	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE projects SET name = coalesce($2::text, name), description = coalesce($3::text, description),
+			updated_at = now() WHERE id = $1`, id, name, description)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errNotFound
+		}
+		p, err = scanProject(tx.QueryRow(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id = $1`, id))
+		if err != nil {
+			return err
+		}
+		return logActivity(ctx, tx, userID, "updated project", p.Name)
+	})
+	return p, err
+}
+
+func (s *Server) deleteProject(ctx context.Context, userID, id int64) error {
+	return s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var name string
+		if err := tx.QueryRow(ctx, `DELETE FROM projects WHERE id = $1 RETURNING name`, id).Scan(&name); err != nil {
+			return notFound(err)
+		}
+		return logActivity(ctx, tx, userID, "deleted project", name)
+	})
+}
+
+// ---- tasks
+
+const taskCols = `t.id, t.project_id, t.title, t.description, t.status, t.assignee_id, coalesce(u.name, ''),
+	to_char(t.due_date, 'YYYY-MM-DD'), t.created_at, t.updated_at
+	FROM tasks t LEFT JOIN users u ON u.id = t.assignee_id`
+
+func scanTask(row pgx.Row) (*Task, error) {
+	t := &Task{}
+	err := row.Scan(&t.ID, &t.ProjectID, &t.Title, &t.Description, &t.Status, &t.AssigneeID, &t.AssigneeName,
+		&t.DueDate, &t.CreatedAt, &t.UpdatedAt)
+	return t, notFound(err)
+}
+
+// listTasks lists tasks, of one project if projectID is not 0, in one status if status is set.
+func (s *Server) listTasks(ctx context.Context, projectID int64, status string, pg page) ([]*Task, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+taskCols+`
+		WHERE ($1 = 0 OR t.project_id = $1) AND ($2 = '' OR t.status = $2) AND t.id > $3
+		ORDER BY t.id LIMIT $4`, projectID, status, pg.After, pg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Task, error) { return scanTask(r) })
+}
+
+func (s *Server) getTask(ctx context.Context, id int64) (*Task, error) {
+	return scanTask(s.db.QueryRow(ctx, `SELECT `+taskCols+` WHERE t.id = $1`, id))
+}
+
+// taskInput is a task's editable fields; nil means "leave as is" (update) or "default" (create).
+type taskInput struct {
+	Title       *string
+	Description *string
+	Status      *string
+	AssigneeID  *int64 // 0 clears the assignee
+	DueDate     *string
+}
+
+func (in *taskInput) check() error {
+	if in.Title != nil {
+		v, err := checkName("title", *in.Title, 200)
+		if err != nil {
+			return err
+		}
+		in.Title = &v
+	}
+	if in.Description != nil && len(*in.Description) > 10000 {
+		return invalidf("description is longer than 10000 characters")
+	}
+	if in.Status != nil && !validStatus(*in.Status) {
+		return invalidf("status must be one of %s", strings.Join(taskStatuses, ", "))
+	}
+	if in.DueDate != nil && *in.DueDate != "" {
+		if _, err := time.Parse(time.DateOnly, *in.DueDate); err != nil {
+			return invalidf("due_date must be a date, YYYY-MM-DD")
+		}
+	}
+	return nil
+}
+
+// checkAssignee refuses an assignee who is not a member of the organisation.
+func checkAssignee(ctx context.Context, tx pgx.Tx, id *int64) error {
+	if id == nil || *id == 0 {
+		return nil
+	}
+	var ok bool
+	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM memberships WHERE user_id = $1 AND tenant_id = tenancy.current_tenant_id())`, *id).Scan(&ok)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return invalidf("assignee %d is not a member of this organisation", *id)
+	}
+	return nil
+}
+
+func (s *Server) createTask(ctx context.Context, userID, projectID int64, in taskInput) (*Task, error) {
+	if in.Title == nil {
+		return nil, invalidf("title is required")
+	}
+	if err := in.check(); err != nil {
+		return nil, err
+	}
+	var t *Task
+	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var project string
+		if err := tx.QueryRow(ctx, `SELECT name FROM projects WHERE id = $1`, projectID).Scan(&project); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return invalidf("project %d does not exist", projectID)
+			}
+			return err
+		}
+		if err := checkAssignee(ctx, tx, in.AssigneeID); err != nil {
+			return err
+		}
+		var id int64
+		err := tx.QueryRow(ctx, `
+			INSERT INTO tasks (project_id, title, description, status, assignee_id, due_date)
+			VALUES ($1, $2, coalesce($3::text, ''), coalesce($4::text, 'todo'), nullif($5::bigint, 0), nullif($6::text, '')::date) RETURNING id`,
+			projectID, *in.Title, in.Description, in.Status, in.AssigneeID, in.DueDate).Scan(&id)
+		if err != nil {
+			return err
+		}
+		if err := logActivity(ctx, tx, userID, "added task", *in.Title+" to "+project); err != nil {
+			return err
+		}
+		t, err = scanTask(tx.QueryRow(ctx, `SELECT `+taskCols+` WHERE t.id = $1`, id))
+		return err
+	})
+	return t, err
+}
+
+func (s *Server) updateTask(ctx context.Context, userID, id int64, in taskInput) (*Task, error) {
+	if err := in.check(); err != nil {
+		return nil, err
+	}
+	var t *Task
+	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if err := checkAssignee(ctx, tx, in.AssigneeID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `
+			UPDATE tasks SET title = coalesce($2::text, title), description = coalesce($3::text, description),
+				status = coalesce($4::text, status),
+				assignee_id = CASE WHEN $5::bigint IS NULL THEN assignee_id ELSE nullif($5::bigint, 0) END,
+				due_date = CASE WHEN $6::text IS NULL THEN due_date ELSE nullif($6::text, '')::date END,
+				updated_at = now()
+			WHERE id = $1`, id, in.Title, in.Description, in.Status, in.AssigneeID, in.DueDate)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errNotFound
+		}
+		if t, err = scanTask(tx.QueryRow(ctx, `SELECT `+taskCols+` WHERE t.id = $1`, id)); err != nil {
+			return err
+		}
+		verb := "updated task"
+		if in.Status != nil {
+			verb = "moved task to " + *in.Status + ":"
+		}
+		return logActivity(ctx, tx, userID, verb, t.Title)
+	})
+	return t, err
+}
+
+func (s *Server) deleteTask(ctx context.Context, userID, id int64) error {
+	return s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var title string
+		if err := tx.QueryRow(ctx, `DELETE FROM tasks WHERE id = $1 RETURNING title`, id).Scan(&title); err != nil {
+			return notFound(err)
+		}
+		return logActivity(ctx, tx, userID, "deleted task", title)
+	})
+}
+
+// ---- comments
+
+const commentCols = `c.id, c.task_id, c.author_id, coalesce(u.name, ''), c.body, c.created_at, c.updated_at
+	FROM comments c LEFT JOIN users u ON u.id = c.author_id`
+
+func scanComment(row pgx.Row) (*Comment, error) {
+	c := &Comment{}
+	err := row.Scan(&c.ID, &c.TaskID, &c.AuthorID, &c.AuthorName, &c.Body, &c.CreatedAt, &c.UpdatedAt)
+	return c, notFound(err)
+}
+
+func (s *Server) listComments(ctx context.Context, taskID int64, pg page) ([]*Comment, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+commentCols+` WHERE ($1 = 0 OR c.task_id = $1) AND c.id > $2 ORDER BY c.id LIMIT $3`,
+		taskID, pg.After, pg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Comment, error) { return scanComment(r) })
+}
+
+func (s *Server) getComment(ctx context.Context, id int64) (*Comment, error) {
+	return scanComment(s.db.QueryRow(ctx, `SELECT `+commentCols+` WHERE c.id = $1`, id))
+}
+
+func checkBody(body string) (string, error) {
+	body = strings.TrimSpace(body)
+	if body == "" {
+		return "", invalidf("body is required")
+	}
+	if len(body) > 10000 {
+		return "", invalidf("body is longer than 10000 characters")
+	}
+	return body, nil
+}
+
+func (s *Server) createComment(ctx context.Context, userID, taskID int64, body string) (*Comment, error) {
+	body, err := checkBody(body)
+	if err != nil {
+		return nil, err
+	}
+	var c *Comment
+	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		var title string
+		if err := tx.QueryRow(ctx, `SELECT title FROM tasks WHERE id = $1`, taskID).Scan(&title); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return invalidf("task %d does not exist", taskID)
+			}
+			return err
+		}
+		var id int64
+		if err := tx.QueryRow(ctx, `INSERT INTO comments (task_id, author_id, body) VALUES ($1, $2, $3) RETURNING id`,
+			taskID, nullID(userID), body).Scan(&id); err != nil {
+			return err
+		}
+		if err := logActivity(ctx, tx, userID, "commented on", title); err != nil {
+			return err
+		}
+		c, err = scanComment(tx.QueryRow(ctx, `SELECT `+commentCols+` WHERE c.id = $1`, id))
+		return err
+	})
+	return c, err
+}
+
+func (s *Server) updateComment(ctx context.Context, id int64, body string) (*Comment, error) {
+	body, err := checkBody(body)
+	if err != nil {
+		return nil, err
+	}
+	var c *Comment
+	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE comments SET body = $2, updated_at = now() WHERE id = $1`, id, body)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return errNotFound
+		}
+		c, err = scanComment(tx.QueryRow(ctx, `SELECT `+commentCols+` WHERE c.id = $1`, id))
+		return err
+	})
+	return c, err
+}
+
+func (s *Server) deleteComment(ctx context.Context, id int64) error {
+	tag, err := s.db.Exec(ctx, `DELETE FROM comments WHERE id = $1`, id)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = errNotFound
+	}
+	return err
+}
+
+// ---- API tokens
+
+// createAPIToken makes a token for the organisation in ctx and returns it; only its hash is kept.
+func (s *Server) createAPIToken(ctx context.Context, userID int64, name string) (string, error) {
+	name, err := checkName("token name", name, 100)
+	if err != nil {
+		return "", err
+	}
+	tok, hash := newToken("tb_")
+	_, err = s.db.Exec(ctx, `INSERT INTO api_tokens (name, token_hash, prefix, created_by) VALUES ($1, $2, $3, $4)`,
+		name, hash, tok[:9], nullID(userID))
+	return tok, err
+}
+
+func (s *Server) listAPITokens(ctx context.Context) ([]APIToken, error) {
+	rows, err := s.db.Query(ctx, `SELECT id, name, prefix, created_at, last_used_at FROM api_tokens ORDER BY id`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIToken, error) {
+		var t APIToken
+		return t, r.Scan(&t.ID, &t.Name, &t.Prefix, &t.CreatedAt, &t.LastUsedAt)
+	})
+}
+
+func (s *Server) deleteAPIToken(ctx context.Context, id int64) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM api_tokens WHERE id = $1`, id)
+	return err
+}
+
+// checkAPIToken reports whether tok is a token of the organisation in ctx. A token of another
+// organisation is not found: the lookup runs under this organisation's binding.
+func (s *Server) checkAPIToken(ctx context.Context, tok string) (bool, error) {
+	tag, err := s.db.Exec(ctx, `UPDATE api_tokens SET last_used_at = now() WHERE token_hash = $1`, hashToken(tok))
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// ---- activity
+
+func logActivity(ctx context.Context, tx pgx.Tx, userID int64, verb, subject string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO activity (user_id, verb, subject) VALUES ($1, $2, $3)`, nullID(userID), verb, subject)
+	return err
+}
+
+func (s *Server) recentActivity(ctx context.Context, n int) ([]Activity, error) {
+	rows, err := s.db.Query(ctx, `SELECT coalesce(u.name, 'API'), a.verb, a.subject, a.created_at
+		FROM activity a LEFT JOIN users u ON u.id = a.user_id ORDER BY a.id DESC LIMIT $1`, n)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Activity, error) {
+		var a Activity
+		return a, r.Scan(&a.UserName, &a.Verb, &a.Subject, &a.CreatedAt)
+	})
+}
+
+func nullID(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}

@@ -1,0 +1,469 @@
+package app
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+
+	graphql "github.com/graph-gophers/graphql-go"
+)
+
+// The GraphQL API at /graphql: the same data and rules as the REST API (same functions, same
+// tenant binding), schema first, no code generation.
+
+const gqlSchemaText = `
+schema { query: Query mutation: Mutation }
+
+type Query {
+	projects(first: Int = 20, after: ID): [Project!]!
+	project(id: ID!): Project
+	task(id: ID!): Task
+	tasks(projectId: ID, status: TaskStatus, first: Int = 20, after: ID): [Task!]!
+}
+
+type Mutation {
+	createProject(name: String!, description: String): Project!
+	updateProject(id: ID!, name: String, description: String): Project!
+	deleteProject(id: ID!): Boolean!
+	createTask(projectId: ID!, title: String!, description: String, status: TaskStatus, assigneeId: ID, dueDate: String): Task!
+	updateTask(id: ID!, title: String, description: String, status: TaskStatus, assigneeId: ID, dueDate: String): Task!
+	deleteTask(id: ID!): Boolean!
+	createComment(taskId: ID!, body: String!): Comment!
+	updateComment(id: ID!, body: String!): Comment!
+	deleteComment(id: ID!): Boolean!
+}
+
+enum TaskStatus { todo doing done }
+
+type Project {
+	id: ID!
+	name: String!
+	description: String!
+	createdAt: String!
+	updatedAt: String!
+	taskCount: Int!
+	tasks(status: TaskStatus, first: Int = 100, after: ID): [Task!]!
+}
+
+type Task {
+	id: ID!
+	projectId: ID!
+	project: Project
+	title: String!
+	description: String!
+	status: TaskStatus!
+	assignee: User
+	dueDate: String
+	createdAt: String!
+	updatedAt: String!
+	comments(first: Int = 100, after: ID): [Comment!]!
+}
+
+type Comment {
+	id: ID!
+	taskId: ID!
+	body: String!
+	author: User
+	createdAt: String!
+	updatedAt: String!
+}
+
+type User {
+	id: ID!
+	name: String!
+}
+`
+
+type gqlSchema = graphql.Schema
+
+func newGQLSchema(s *Server) (*gqlSchema, error) {
+	return graphql.ParseSchema(gqlSchemaText, &gqlRoot{s},
+		graphql.MaxDepth(8), graphql.MaxParallelism(4), graphql.MaxQueryLength(16<<10))
+}
+
+type gqlRequest struct {
+	Query         string         `json:"query"`
+	OperationName string         `json:"operationName"`
+	Variables     map[string]any `json:"variables"`
+	Extensions    map[string]any `json:"extensions"`
+}
+
+func (s *Server) graphqlHTTP(w http.ResponseWriter, r *http.Request) {
+	var req gqlRequest
+	if !s.decode(w, r, &req) {
+		return
+	}
+	if req.Query == "" {
+		writeError(w, http.StatusBadRequest, "bad_request", "query is required")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.gql.Exec(r.Context(), req.Query, req.OperationName, req.Variables))
+}
+
+// gqlRoot resolves Query and Mutation.
+type gqlRoot struct{ s *Server }
+
+func gqlID(id int64) graphql.ID { return graphql.ID(strconv.FormatInt(id, 10)) }
+
+func parseGQLID(id graphql.ID) (int64, error) {
+	n, err := strconv.ParseInt(string(id), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, invalidf("%q is not an id", string(id))
+	}
+	return n, nil
+}
+
+func optID(id *graphql.ID) (*int64, error) {
+	if id == nil {
+		return nil, nil
+	}
+	if *id == "" || *id == "0" {
+		zero := int64(0)
+		return &zero, nil
+	}
+	n, err := parseGQLID(*id)
+	return &n, err
+}
+
+// gqlPage reads first (defaulted by the schema) and after.
+func gqlPage(first int32, after *graphql.ID) (page, error) {
+	pg := page{Limit: int(first)}
+	if first < 1 || first > 100 {
+		return pg, invalidf("first must be from 1 to 100")
+	}
+	if after != nil {
+		n, err := parseGQLID(*after)
+		if err != nil {
+			return pg, err
+		}
+		pg.After = n
+	}
+	return pg, nil
+}
+
+// gqlErr hides internal errors from clients; user errors pass through.
+func (g *gqlRoot) err(ctx context.Context, err error) error {
+	if err == nil || statusOf(err) != 0 {
+		return err
+	}
+	g.s.log.ErrorContext(ctx, "graphql", "err", err)
+	return invalidf("internal error")
+}
+
+func (g *gqlRoot) Projects(ctx context.Context, args struct {
+	First int32
+	After *graphql.ID
+}) ([]*gqlProject, error) {
+	pg, err := gqlPage(args.First, args.After)
+	if err != nil {
+		return nil, err
+	}
+	ps, err := g.s.listProjects(ctx, pg)
+	if err != nil {
+		return nil, g.err(ctx, err)
+	}
+	out := make([]*gqlProject, len(ps))
+	for i, p := range ps {
+		out[i] = &gqlProject{g, p}
+	}
+	return out, nil
+}
+
+func (g *gqlRoot) Project(ctx context.Context, args struct{ ID graphql.ID }) (*gqlProject, error) {
+	id, err := parseGQLID(args.ID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := g.s.getProject(ctx, id)
+	if err == errNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, g.err(ctx, err)
+	}
+	return &gqlProject{g, p}, nil
+}
+
+func (g *gqlRoot) Task(ctx context.Context, args struct{ ID graphql.ID }) (*gqlTask, error) {
+	id, err := parseGQLID(args.ID)
+	if err != nil {
+		return nil, err
+	}
+	t, err := g.s.getTask(ctx, id)
+	if err == errNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, g.err(ctx, err)
+	}
+	return &gqlTask{g, t}, nil
+}
+
+func (g *gqlRoot) Tasks(ctx context.Context, args struct {
+	ProjectID *graphql.ID
+	Status    *string
+	First     int32
+	After     *graphql.ID
+}) ([]*gqlTask, error) {
+	pg, err := gqlPage(args.First, args.After)
+	if err != nil {
+		return nil, err
+	}
+	var pid int64
+	if args.ProjectID != nil {
+		if pid, err = parseGQLID(*args.ProjectID); err != nil {
+			return nil, err
+		}
+	}
+	return g.tasks(ctx, pid, args.Status, pg)
+}
+
+func (g *gqlRoot) tasks(ctx context.Context, pid int64, status *string, pg page) ([]*gqlTask, error) {
+	st := ""
+	if status != nil {
+		st = *status
+	}
+	ts, err := g.s.listTasks(ctx, pid, st, pg)
+	if err != nil {
+		return nil, g.err(ctx, err)
+	}
+	out := make([]*gqlTask, len(ts))
+	for i, t := range ts {
+		out[i] = &gqlTask{g, t}
+	}
+	return out, nil
+}
+
+func (g *gqlRoot) CreateProject(ctx context.Context, args struct {
+	Name        string
+	Description *string
+}) (*gqlProject, error) {
+	desc := ""
+	if args.Description != nil {
+		desc = *args.Description
+	}
+	p, err := g.s.createProject(ctx, 0, args.Name, desc)
+	if err != nil {
+		return nil, g.err(ctx, err)
+	}
+	return &gqlProject{g, p}, nil
+}
+
+func (g *gqlRoot) UpdateProject(ctx context.Context, args struct {
+	ID          graphql.ID
+	Name        *string
+	Description *string
+}) (*gqlProject, error) {
+	id, err := parseGQLID(args.ID)
+	if err != nil {
+		return nil, err
+	}
+	p, err := g.s.updateProject(ctx, 0, id, args.Name, args.Description)
+	if err != nil {
+		return nil, g.err(ctx, err)
+	}
+	return &gqlProject{g, p}, nil
+}
+
+func (g *gqlRoot) DeleteProject(ctx context.Context, args struct{ ID graphql.ID }) (bool, error) {
+	id, err := parseGQLID(args.ID)
+	if err != nil {
+		return false, err
+	}
+	return true, g.err(ctx, g.s.deleteProject(ctx, 0, id))
+}
+
+type gqlTaskArgs struct {
+	Title       *string
+	Description *string
+	Status      *string
+	AssigneeID  *graphql.ID
+	DueDate     *string
+}
+
+func (a gqlTaskArgs) input() (taskInput, error) {
+	aid, err := optID(a.AssigneeID)
+	return taskInput{Title: a.Title, Description: a.Description, Status: a.Status, AssigneeID: aid, DueDate: a.DueDate}, err
+}
+
+func (g *gqlRoot) CreateTask(ctx context.Context, args struct {
+	ProjectID   graphql.ID
+	Title       string
+	Description *string
+	Status      *string
+	AssigneeID  *graphql.ID
+	DueDate     *string
+}) (*gqlTask, error) {
+	pid, err := parseGQLID(args.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	in, err := gqlTaskArgs{&args.Title, args.Description, args.Status, args.AssigneeID, args.DueDate}.input()
+	if err != nil {
+		return nil, err
+	}
+	t, err := g.s.createTask(ctx, 0, pid, in)
+	if err != nil {
+		return nil, g.err(ctx, err)
+	}
+	return &gqlTask{g, t}, nil
+}
+
+func (g *gqlRoot) UpdateTask(ctx context.Context, args struct {
+	ID          graphql.ID
+	Title       *string
+	Description *string
+	Status      *string
+	AssigneeID  *graphql.ID
+	DueDate     *string
+}) (*gqlTask, error) {
+	id, err := parseGQLID(args.ID)
+	if err != nil {
+		return nil, err
+	}
+	in, err := gqlTaskArgs{args.Title, args.Description, args.Status, args.AssigneeID, args.DueDate}.input()
+	if err != nil {
+		return nil, err
+	}
+	t, err := g.s.updateTask(ctx, 0, id, in)
+	if err != nil {
+		return nil, g.err(ctx, err)
+	}
+	return &gqlTask{g, t}, nil
+}
+
+func (g *gqlRoot) DeleteTask(ctx context.Context, args struct{ ID graphql.ID }) (bool, error) {
+	id, err := parseGQLID(args.ID)
+	if err != nil {
+		return false, err
+	}
+	return true, g.err(ctx, g.s.deleteTask(ctx, 0, id))
+}
+
+func (g *gqlRoot) CreateComment(ctx context.Context, args struct {
+	TaskID graphql.ID
+	Body   string
+}) (*gqlComment, error) {
+	tid, err := parseGQLID(args.TaskID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := g.s.createComment(ctx, 0, tid, args.Body)
+	if err != nil {
+		return nil, g.err(ctx, err)
+	}
+	return &gqlComment{g, c}, nil
+}
+
+func (g *gqlRoot) UpdateComment(ctx context.Context, args struct {
+	ID   graphql.ID
+	Body string
+}) (*gqlComment, error) {
+	id, err := parseGQLID(args.ID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := g.s.updateComment(ctx, id, args.Body)
+	if err != nil {
+		return nil, g.err(ctx, err)
+	}
+	return &gqlComment{g, c}, nil
+}
+
+func (g *gqlRoot) DeleteComment(ctx context.Context, args struct{ ID graphql.ID }) (bool, error) {
+	id, err := parseGQLID(args.ID)
+	if err != nil {
+		return false, err
+	}
+	return true, g.err(ctx, g.s.deleteComment(ctx, id))
+}
+
+type gqlProject struct {
+	g *gqlRoot
+	p *Project
+}
+
+func (r *gqlProject) ID() graphql.ID      { return gqlID(r.p.ID) }
+func (r *gqlProject) Name() string        { return r.p.Name }
+func (r *gqlProject) Description() string { return r.p.Description }
+func (r *gqlProject) CreatedAt() string   { return r.p.CreatedAt.UTC().Format("2006-01-02T15:04:05Z") }
+func (r *gqlProject) UpdatedAt() string   { return r.p.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z") }
+func (r *gqlProject) TaskCount() int32    { return int32(r.p.TaskCount) }
+func (r *gqlProject) Tasks(ctx context.Context, args struct {
+	Status *string
+	First  int32
+	After  *graphql.ID
+}) ([]*gqlTask, error) {
+	pg, err := gqlPage(args.First, args.After)
+	if err != nil {
+		return nil, err
+	}
+	return r.g.tasks(ctx, r.p.ID, args.Status, pg)
+}
+
+type gqlTask struct {
+	g *gqlRoot
+	t *Task
+}
+
+func (r *gqlTask) ID() graphql.ID        { return gqlID(r.t.ID) }
+func (r *gqlTask) ProjectID() graphql.ID { return gqlID(r.t.ProjectID) }
+func (r *gqlTask) Title() string         { return r.t.Title }
+func (r *gqlTask) Description() string   { return r.t.Description }
+func (r *gqlTask) Status() string        { return r.t.Status }
+func (r *gqlTask) DueDate() *string      { return r.t.DueDate }
+func (r *gqlTask) CreatedAt() string     { return r.t.CreatedAt.UTC().Format("2006-01-02T15:04:05Z") }
+func (r *gqlTask) UpdatedAt() string     { return r.t.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z") }
+func (r *gqlTask) Assignee() *gqlUser {
+	if r.t.AssigneeID == nil {
+		return nil
+	}
+	return &gqlUser{*r.t.AssigneeID, r.t.AssigneeName}
+}
+func (r *gqlTask) Project(ctx context.Context) (*gqlProject, error) {
+	return r.g.Project(ctx, struct{ ID graphql.ID }{gqlID(r.t.ProjectID)})
+}
+func (r *gqlTask) Comments(ctx context.Context, args struct {
+	First int32
+	After *graphql.ID
+}) ([]*gqlComment, error) {
+	pg, err := gqlPage(args.First, args.After)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := r.g.s.listComments(ctx, r.t.ID, pg)
+	if err != nil {
+		return nil, r.g.err(ctx, err)
+	}
+	out := make([]*gqlComment, len(cs))
+	for i, c := range cs {
+		out[i] = &gqlComment{r.g, c}
+	}
+	return out, nil
+}
+
+type gqlComment struct {
+	g *gqlRoot
+	c *Comment
+}
+
+func (r *gqlComment) ID() graphql.ID     { return gqlID(r.c.ID) }
+func (r *gqlComment) TaskID() graphql.ID { return gqlID(r.c.TaskID) }
+func (r *gqlComment) Body() string       { return r.c.Body }
+func (r *gqlComment) CreatedAt() string  { return r.c.CreatedAt.UTC().Format("2006-01-02T15:04:05Z") }
+func (r *gqlComment) UpdatedAt() string  { return r.c.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z") }
+func (r *gqlComment) Author() *gqlUser {
+	if r.c.AuthorID == nil {
+		return nil
+	}
+	return &gqlUser{*r.c.AuthorID, r.c.AuthorName}
+}
+
+// gqlUser exposes only a member's id and name: emails stay private to the organisation's pages.
+type gqlUser struct {
+	id   int64
+	name string
+}
+
+func (r *gqlUser) ID() graphql.ID { return gqlID(r.id) }
+func (r *gqlUser) Name() string   { return r.name }

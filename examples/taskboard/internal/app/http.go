@@ -1,0 +1,181 @@
+package app
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/tenancy-go/tenancy"
+)
+
+const (
+	sessionCookie  = "tb_session"
+	anonCSRFCookie = "tb_csrf" // double-submit token for forms shown before log-in
+)
+
+type ctxKey struct{ name string }
+
+var sessionKey = &ctxKey{"session"}
+
+func sessionFrom(ctx context.Context) *session {
+	se, _ := ctx.Value(sessionKey).(*session)
+	return se
+}
+
+func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// withSession loads the session of the request's host, if any. tenantID is 0 on the public host.
+func (s *Server) withSession(r *http.Request, tenantID int64) (*http.Request, error) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || c.Value == "" {
+		return r, nil
+	}
+	se, err := s.lookupSession(r.Context(), c.Value, tenantID)
+	if err != nil || se == nil {
+		return r, err
+	}
+	return r.WithContext(context.WithValue(r.Context(), sessionKey, se)), nil
+}
+
+// anonCSRF returns the double-submit token of a browser that is not logged in, setting it first.
+func anonCSRF(w http.ResponseWriter, r *http.Request) string {
+	if c, err := r.Cookie(anonCSRFCookie); err == nil && len(c.Value) >= 32 {
+		return c.Value
+	}
+	tok, _ := newToken("")
+	setCookie(w, r, anonCSRFCookie, tok, 0)
+	return tok
+}
+
+// csrfToken is the token forms on this page must send back.
+func csrfToken(w http.ResponseWriter, r *http.Request) string {
+	if se := sessionFrom(r.Context()); se != nil {
+		return se.CSRF
+	}
+	return anonCSRF(w, r)
+}
+
+// checkCSRF verifies a form post: the session's token when logged in, else the double-submit
+// cookie. Cross-site forms cannot read either, so they cannot send them.
+func checkCSRF(r *http.Request) bool {
+	sent := r.PostFormValue("csrf")
+	want := ""
+	if se := sessionFrom(r.Context()); se != nil {
+		want = se.CSRF
+	} else if c, err := r.Cookie(anonCSRFCookie); err == nil {
+		want = c.Value
+	}
+	return want != "" && subtle.ConstantTimeCompare([]byte(sent), []byte(want)) == 1
+}
+
+// csrfProtect refuses unsafe form requests without the right token.
+func (s *Server) csrfProtect(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch || r.Method == http.MethodDelete {
+			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+			if !checkCSRF(r) {
+				s.refuse(w, r, http.StatusForbidden, "This form has expired or did not come from this site. Go back, reload the page and try again.")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ---- JSON
+
+type apiError struct {
+	Error apiErrorBody `json:"error"`
+}
+
+type apiErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(true)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, apiError{apiErrorBody{Code: code, Message: msg}})
+}
+
+func codeFor(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "bad_request"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusRequestEntityTooLarge:
+		return "body_too_large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	case http.StatusUnprocessableEntity:
+		return "invalid"
+	case http.StatusServiceUnavailable:
+		return "unavailable"
+	}
+	return "internal"
+}
+
+// idParam parses the {id} path value.
+func idParam(r *http.Request) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	return id, err == nil && id > 0
+}
+
+// userID is the logged-in user's id, or 0 (API calls act as no particular user).
+func userID(ctx context.Context) int64 {
+	if se := sessionFrom(ctx); se != nil {
+		return se.User.ID
+	}
+	return 0
+}
+
+// planOf reads the organisation's plan from its catalog settings.
+func planOf(t *tenancy.Tenant) string {
+	var st struct {
+		Plan string `json:"plan"`
+	}
+	if len(t.Settings) > 0 && json.Unmarshal(t.Settings, &st) == nil && st.Plan != "" {
+		return st.Plan
+	}
+	return "free"
+}
+
+// statusOf maps a data error to an HTTP status; 0 for unexpected errors.
+func statusOf(err error) int {
+	var inv *invalidError
+	var lim *limitError
+	switch {
+	case errors.Is(err, errNotFound):
+		return http.StatusNotFound
+	case errors.As(err, &inv):
+		return http.StatusUnprocessableEntity
+	case errors.As(err, &lim):
+		return http.StatusForbidden
+	case errors.Is(err, tenancy.ErrTenantMoving):
+		return http.StatusServiceUnavailable
+	}
+	return 0
+}
