@@ -17,5 +17,8 @@ var commands = []func(a *app) *cobra.Command{
 	domainsCommand,
 	serversCommand,
 	repairCommand,
+	migrateCommand,
+	statusCommand,
+	execCommand,
 	localCommand,
 }

@@ -1,0 +1,125 @@
+package tenancycli
+
+import (
+	"fmt"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tenancy-go/tenancy"
+)
+
+func statusCommand(a *app) *cobra.Command {
+	var asJSON, tenants bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show how many tenants are at each migration version",
+		Long: `status counts the tenants at each tenant migration version (one query), and shows the
+versions of the shared and shape schemas. --tenants also lists every tenant's version.`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := a.client(ctx, false)
+			if err != nil {
+				return err
+			}
+			st, err := c.MigrateStatus(ctx)
+			if err != nil {
+				return err
+			}
+			type tenantVersion struct {
+				Slug    string         `json:"slug"`
+				Status  tenancy.Status `json:"status"`
+				Version int64          `json:"version"`
+			}
+			var list []tenantVersion
+			var table *tabwriter.Writer
+			if tenants {
+				if !asJSON {
+					table = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(table, "TENANT\tSTATUS\tVERSION")
+				}
+				opts := &tenancy.TenantListOpts{Limit: 1000}
+				for {
+					page, err := c.TenantList(ctx, opts)
+					if err != nil {
+						return err
+					}
+					for _, t := range page {
+						if table != nil {
+							fmt.Fprintf(table, "%s\t%s\t%d\n", t.Slug, t.Status, t.Version)
+						} else {
+							list = append(list, tenantVersion{t.Slug, t.Status, t.Version})
+						}
+					}
+					if len(page) < opts.Limit {
+						break
+					}
+					opts.After = page[len(page)-1].Slug
+					if table != nil {
+						_ = table.Flush() // bounded memory
+					}
+				}
+			}
+			if asJSON {
+				out := struct {
+					*tenancy.MigrateStatusResult
+					Tenants []tenantVersion `json:"tenants,omitempty"`
+				}{st, list}
+				if tenants && out.Tenants == nil {
+					out.Tenants = []tenantVersion{}
+				}
+				return a.printJSON(out)
+			}
+			if table != nil {
+				if err := table.Flush(); err != nil {
+					return err
+				}
+				a.printf("")
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "VERSION\tTENANTS\tBY STATUS\t")
+			for _, v := range st.Versions {
+				note := ""
+				if v.Version < st.Latest {
+					note = "behind"
+				}
+				fmt.Fprintf(w, "%d\t%d\t%s\t%s\n", v.Version, v.Tenants, byStatus(v.ByStatus), note)
+			}
+			if len(st.Versions) == 0 {
+				fmt.Fprintln(w, "-\t0\t")
+			}
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			a.printf("latest tenant migration %d; shape schema at %d; shared schema at %d of %d; %d tenants behind",
+				st.Latest, st.Shape, st.Shared, st.SharedLatest, st.Behind)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&tenants, "tenants", false, "also list each tenant's version")
+	jsonFlag(cmd, &asJSON)
+	return cmd
+}
+
+// byStatus writes "active 40, suspended 2" (statuses in lifecycle order).
+func byStatus(m map[tenancy.Status]int) string {
+	keys := make([]tenancy.Status, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	order := map[tenancy.Status]int{}
+	for i, s := range statuses {
+		order[s] = i
+	}
+	sort.Slice(keys, func(i, j int) bool { return order[keys[i]] < order[keys[j]] })
+	s := ""
+	for i, k := range keys {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprintf("%s %d", k, m[k])
+	}
+	return s
+}
