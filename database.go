@@ -410,3 +410,19 @@ func (c *Client) dropRemote(ctx context.Context, id int64, p Placement, kind str
 	_, err = home.Exec(ctx, `DROP DATABASE `+pgx.Identifier{p.Database}.Sanitize()+` WITH (FORCE)`)
 	return err
 }
+
+// PlacementStats describes the connection pools the client keeps for placements outside the
+// catalog's database (database-tier tenants, other servers).
+type PlacementStats struct {
+	Pools     int   `json:"pools"`      // pools open
+	Held      int   `json:"held"`       // pools in use
+	Conns     int64 `json:"conns"`      // connections open in all of them
+	PeakConns int64 `json:"peak_conns"` // the most connections open at once so far
+}
+
+// PlacementStats reports the pools and connections to placements outside the catalog's
+// database, which Config.MaxPlacementPools and Config.PlacementPoolConns cap.
+func (c *Client) PlacementStats() PlacementStats {
+	st := c.placements.Stats()
+	return PlacementStats{Pools: st.Pools, Held: st.Held, Conns: st.Conns, PeakConns: st.PeakConns}
+}

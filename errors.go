@@ -3,6 +3,8 @@ package tenancy
 import (
 	"errors"
 	"fmt"
+
+	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 // Sentinel errors. Errors returned by tenancy wrap these with the tenant's slug or the offending
@@ -28,6 +30,9 @@ var (
 	ErrServerNotFound   = errors.New("tenancy: server not found")
 	ErrServerExists     = errors.New("tenancy: server already exists")
 	ErrServerInUse      = errors.New("tenancy: server holds placements")
+	// ErrPlacementBusy: every database-tier pool allowed by Config.MaxPlacementPools is in use
+	// and the call's context ended while it waited for one.
+	ErrPlacementBusy = placement.ErrBusy
 )
 
 func tenantErr(sentinel error, slug string) error {

@@ -10,8 +10,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -52,6 +54,8 @@ type Limits struct {
 type Registry struct {
 	open   Opener
 	limits Limits
+
+	conns, peak atomic.Int64 // physical connections open in all pools, and the most at once
 
 	mu      sync.Mutex
 	entries map[Key]*entry
@@ -157,6 +161,26 @@ func (r *Registry) connect(ctx context.Context, k Key) (*pgxpool.Pool, error) {
 		cfg.MinConns = 0
 	}
 	cfg.MaxConnIdleTime = r.limits.IdleTimeout
+	// Count physical connections, so that the caps can be checked (and reported) exactly.
+	afterConnect := cfg.AfterConnect
+	cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		if afterConnect != nil {
+			if err := afterConnect(ctx, c); err != nil {
+				return err
+			}
+		}
+		n := r.conns.Add(1)
+		for p := r.peak.Load(); n > p && !r.peak.CompareAndSwap(p, n); p = r.peak.Load() {
+		}
+		return nil
+	}
+	beforeClose := cfg.BeforeClose
+	cfg.BeforeClose = func(c *pgx.Conn) {
+		if beforeClose != nil {
+			beforeClose(c)
+		}
+		r.conns.Add(-1)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", k, err)
@@ -219,16 +243,25 @@ func (r *Registry) Evict(k Key) {
 	}
 }
 
-// Stats reports the open pools and how many of them are held.
-func (r *Registry) Stats() (open, held int) {
+// Stats describes a registry at one moment.
+type Stats struct {
+	Pools     int   // pools open
+	Held      int   // pools in use by a caller
+	Conns     int64 // connections open in all pools
+	PeakConns int64 // the most connections ever open at once
+}
+
+// Stats reports the open pools and connections.
+func (r *Registry) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	st := Stats{Pools: len(r.entries), Conns: r.conns.Load(), PeakConns: r.peak.Load()}
 	for _, e := range r.entries {
 		if e.refs > 0 {
-			held++
+			st.Held++
 		}
 	}
-	return len(r.entries), held
+	return st
 }
 
 // Close closes every pool.
