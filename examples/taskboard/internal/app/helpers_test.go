@@ -1,0 +1,178 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
+	"github.com/tenancy-go/tenancy/tenancytest"
+)
+
+const testOperatorPassword = "op-secret-123"
+
+// env is one test's application: a fresh database (as the application role), the server on a
+// loopback port, and a client that sends every host name to it, as browsers do for *.localhost.
+type env struct {
+	t    *testing.T
+	db   *tenancytest.DB
+	srv  *Server
+	ts   *httptest.Server
+	port string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
+	srv, err := New(&Config{Client: db.Client, OperatorPassword: testOperatorPassword, PasswordCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	t.Cleanup(func() { ts.Close(); srv.Close() })
+	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
+	return &env{t: t, db: db, srv: srv, ts: ts, port: port}
+}
+
+// url is the address of path on host ("" for the public site, else an organisation's slug).
+func (e *env) url(slug, path string) string {
+	host := "localhost"
+	if slug != "" {
+		host = slug + ".localhost"
+	}
+	return "http://" + host + ":" + e.port + path
+}
+
+// browser returns an HTTP client with a cookie jar that reaches every host on the test server
+// and does not follow redirects.
+func (e *env) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	addr := e.ts.Listener.Addr().String()
+	return &http.Client{
+		Jar: jar,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// org creates an organisation and an API token for it.
+func (e *env) org(slug string) (*tenancy.Tenant, string) {
+	e.t.Helper()
+	ctx := context.Background()
+	t, err := e.db.Client.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Name: strings.ToUpper(slug[:1]) + slug[1:]})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	tok, err := CreateAPIToken(ctx, e.db.Client, slug, "test")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return t, tok
+}
+
+// apiResp is a decoded API answer.
+type apiResp struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    string
+}
+
+func (e *env) api(method, slug, path, token, body string, header ...string) apiResp {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, e.url(slug, path), rd)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := e.browser().Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	out := apiResp{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if err := json.Unmarshal(raw, &out.Body); err != nil {
+			e.t.Fatalf("%s %s: answer is not a JSON object (%d): %s", method, path, res.StatusCode, raw)
+		}
+	}
+	return out
+}
+
+// count counts the rows of a tenant table, bound to the tenant, as the application role.
+func (e *env) count(t *tenancy.Tenant, table string) int {
+	e.t.Helper()
+	var n int
+	if !regexp.MustCompile(`^[a-z_]+$`).MatchString(table) {
+		e.t.Fatalf("bad table %q", table)
+	}
+	if err := e.db.Client.QueryRow(tenancy.WithTenant(context.Background(), t), `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+		e.t.Fatal(err)
+	}
+	return n
+}
+
+// form posts a form with the page's CSRF token (read from the page at getPath).
+func (e *env) form(c *http.Client, slug, getPath, postPath string, values url.Values) *http.Response {
+	e.t.Helper()
+	values.Set("csrf", e.csrf(c, slug, getPath))
+	res, err := c.PostForm(e.url(slug, postPath), values)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	res.Body.Close()
+	return res
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (e *env) csrf(c *http.Client, slug, path string) string {
+	e.t.Helper()
+	body, status := e.get(c, slug, path)
+	m := csrfField.FindStringSubmatch(body)
+	if m == nil {
+		e.t.Fatalf("GET %s%s (%d): no CSRF field in the page", slug, path, status)
+	}
+	return m[1]
+}
+
+func (e *env) get(c *http.Client, slug, path string) (string, int) {
+	e.t.Helper()
+	res, err := c.Get(e.url(slug, path))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b), res.StatusCode
+}
