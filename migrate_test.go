@@ -95,7 +95,7 @@ func checkConsistent(t *testing.T, db *tenancytest.DB) int {
 	rows, err := db.AdminPool.Query(context.Background(), `
 		SELECT p.schema, p.version,
 		       EXISTS (SELECT 1 FROM tenancy.migrations m WHERE m.placement_id = p.id AND m.version = 2),
-		       (SELECT max(version) FROM tenancy.migrations m WHERE m.placement_id = p.id),
+		       (SELECT coalesce(max(version), 0) FROM tenancy.migrations m WHERE m.placement_id = p.id),
 		       EXISTS (SELECT 1 FROM information_schema.columns c
 		               WHERE c.table_schema = p.schema AND c.table_name = 'notes' AND c.column_name = 'tag'),
 		       EXISTS (SELECT 1 FROM information_schema.columns c
@@ -356,5 +356,141 @@ func TestMigrateKilledMidRun(t *testing.T) {
 	}
 	if n := checkConsistent(t, db); n != 41 {
 		t.Errorf("%d placements at version 2 after the rerun, want 41", n)
+	}
+}
+
+func TestMigrateOptions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := fleet(t, 6)
+	// A tenant that a crash left in provisioning: its placement has no schema yet.
+	if _, err := db.AdminPool.Exec(ctx, `
+		WITH p AS (INSERT INTO tenancy.placements (kind, schema) VALUES ('schema', 'tenant_999') RETURNING id)
+		INSERT INTO tenancy.tenants (id, slug, name, status, tier, placement_id) SELECT 999, 'halfmade', 'x', 'provisioning', 'schema', id FROM p`); err != nil {
+		t.Fatal(err)
+	}
+	v3 := "ALTER TABLE tags ADD COLUMN color text;\n"
+	c := clientWith(t, db, withFiles(migV1, map[string]string{"0002_tags.up.sql": v2Tags, "0003_color.up.sql": v3}), nil)
+
+	var planned []string
+	res, err := c.Migrate(ctx, &tenancy.MigrateOpts{DryRun: true, OnEvent: func(e tenancy.MigrateEvent) {
+		if e.Kind == tenancy.MigrateEventPlanned {
+			planned = append(planned, fmt.Sprintf("%s %d->%d %v", e.Tenant, e.From, e.To, e.Versions))
+		}
+	}})
+	if err != nil || len(planned) != 7 || planned[0] != "(shape) 1->3 [2 3]" || planned[1] != "t00 1->3 [2 3]" || res.Skipped != 1 {
+		t.Fatalf("dry run: %v, skipped %d, plan %q", err, res.Skipped, planned)
+	}
+	if n := checkConsistent(t, db); n != 0 {
+		t.Fatalf("the dry run migrated %d placements", n)
+	}
+
+	// Two tenants, to version 2 only: the shape goes first, to the same version.
+	res, err = c.Migrate(ctx, &tenancy.MigrateOpts{Tenants: []string{"t01", "t04"}, To: 2})
+	if err != nil || res.Applied != 3 || res.Skipped != 0 {
+		t.Fatalf("selected tenants: %v, applied %d (want 3: shape, t01, t04)", err, res.Applied)
+	}
+	st, err := c.MigrateStatus(ctx)
+	if err != nil || st.Shape != 2 || st.Behind != 7 || len(st.Versions) != 3 || st.Versions[1].Tenants != 4 || st.Versions[2].Tenants != 2 ||
+		st.Versions[0].Version != 0 || st.Versions[0].ByStatus[tenancy.StatusProvisioning] != 1 {
+		t.Fatalf("status after a partial run: %+v, %v", st, err)
+	}
+	if _, err := c.Migrate(ctx, &tenancy.MigrateOpts{To: 7}); !errors.Is(err, tenancy.ErrUnknownVersion) {
+		t.Errorf("--to an unknown version: %v", err)
+	}
+
+	// Canary: t00 fails, so the fleet beyond the first two tenants is left alone.
+	if _, err := db.AdminPool.Exec(ctx, `CREATE TABLE tenant_1.tags (x int)`); err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.Migrate(ctx, &tenancy.MigrateOpts{Canary: 2, Concurrency: 2})
+	var pe *tenancy.PartialError
+	if !errors.Is(err, tenancy.ErrCanaryFailed) || !errors.As(err, &pe) || len(pe.Failed) != 1 || pe.Failed[0].Tenant != "t00" {
+		t.Fatalf("canary: %v", err)
+	}
+	if res.Applied != 2 { // the shape and t01 (2 -> 3)
+		t.Errorf("canary run applied %d placements, want 2", res.Applied)
+	}
+	var untouched int
+	if err := db.AdminPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements WHERE kind = 'schema' AND version < 3 AND schema <> 'tenant_999'`).Scan(&untouched); err != nil || untouched != 5 {
+		t.Errorf("%d tenants below 3 after the failed canary, want 5 (t00 and the four beyond the canary): %v", untouched, err)
+	}
+
+	// Fail-fast with concurrency 1 stops at t00 and reaches nobody after it.
+	res, err = c.Migrate(ctx, &tenancy.MigrateOpts{FailFast: true, Concurrency: 1})
+	if !errors.Is(err, tenancy.ErrStopped) || res.Applied != 0 {
+		t.Errorf("fail-fast: %v, applied %d", err, res.Applied)
+	}
+	if _, err := db.AdminPool.Exec(ctx, `DROP TABLE tenant_1.tags`); err != nil {
+		t.Fatal(err)
+	}
+	if res, err = c.Migrate(ctx, nil); err != nil || res.Applied != 5 || res.Skipped != 1 {
+		t.Fatalf("final run: %v, applied %d, skipped %d", err, res.Applied, res.Skipped)
+	}
+	if st, _ := c.MigrateStatus(ctx); st.Behind != 1 {
+		t.Errorf("after the final run %d tenants are behind, want 1 (the provisioning one)", st.Behind)
+	}
+}
+
+func TestMigrateShapeMustFollowRLS(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := fleet(t, 3)
+	c := clientWith(t, db, withFiles(migV1, map[string]string{"0002_audit.up.sql": "CREATE TABLE audit (tenant_id bigint, line text);\n"}), nil)
+	_, err := c.Migrate(ctx, nil)
+	if err == nil || !strings.Contains(err.Error(), "shape") || !strings.Contains(err.Error(), "audit lacks") {
+		t.Fatalf("a tenant table without RLS: %v", err)
+	}
+	var migrated int
+	if err := db.AdminPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements WHERE kind IN ('shape', 'schema') AND version > 1`).Scan(&migrated); err != nil || migrated != 0 {
+		t.Errorf("%d placements migrated although the shape refused the migration (%v)", migrated, err)
+	}
+}
+
+func TestMigrateGooseFiles(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := fleet(t, 3)
+	files := withFiles(migV1, map[string]string{
+		"0002_body_index.sql": `-- +goose NO TRANSACTION
+-- +goose Up
+CREATE INDEX CONCURRENTLY IF NOT EXISTS notes_body ON notes (body);
+-- +goose Down
+DROP INDEX notes_body;
+`,
+		"0003_fn.sql": `-- +goose Up
+-- +goose StatementBegin
+CREATE FUNCTION note_count() RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT count(*) FROM notes);
+END
+$$;
+-- +goose StatementEnd
+-- +goose Down
+DROP FUNCTION note_count();
+`,
+	})
+	c := clientWith(t, db, files, nil)
+	res, err := c.Migrate(ctx, &tenancy.MigrateOpts{Concurrency: 2})
+	if err != nil || res.Applied != 4 {
+		t.Fatalf("Migrate: %v, applied %d", err, res.Applied)
+	}
+	// A tenant created now is born at the same version (the index is built in its plain form
+	// inside the creating transaction).
+	if _, err := c.TenantCreate(ctx, "late", nil); err != nil {
+		t.Fatal(err)
+	}
+	var indexes, functions, ledger int
+	err = db.AdminPool.QueryRow(ctx, `
+		SELECT (SELECT count(*) FROM pg_indexes WHERE indexname = 'notes_body'),
+		       (SELECT count(*) FROM pg_proc WHERE proname = 'note_count'),
+		       (SELECT count(*) FROM tenancy.migrations WHERE version IN (2, 3))`).Scan(&indexes, &functions, &ledger)
+	if err != nil || indexes != 5 || functions != 5 || ledger != 10 {
+		t.Errorf("indexes %d, functions %d, ledger rows %d; want 5, 5, 10 (shape and four tenants): %v", indexes, functions, ledger, err)
+	}
+	late, _ := c.TenantGet(ctx, "late")
+	var n int64
+	if err := c.QueryRow(tenancy.WithTenant(ctx, late), `SELECT note_count()`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("the goose function, called as the application role: %d, %v", n, err)
 	}
 }
