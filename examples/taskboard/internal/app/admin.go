@@ -167,8 +167,12 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 			behind++
 		}
 	}
+	var csrf string
+	if a, _ := s.adminSession(r); a != nil {
+		csrf = a.csrf // the console's forms carry the operator session's token
+	}
 	data := map[string]any{
-		"Title": "Console", "Admin": true, "Rows": rows, "Latest": latest, "Active": active, "Behind": behind,
+		"CSRF": csrf, "Title": "Console", "Admin": true, "Rows": rows, "Latest": latest, "Active": active, "Behind": behind,
 		"TotalSize": total, "Unavailable": unavailable, "CanMigrate": false, "Flash": flash, "Error": msg,
 		// Every tier is offered: the library refuses one it cannot place yet, and says so.
 		"Tiers": []tierOption{{"schema", true}, {"pool", true}, {"database", true}},

@@ -91,7 +91,9 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 	if data == nil {
 		data = map[string]any{}
 	}
-	data["CSRF"] = csrfToken(w, r)
+	if _, ok := data["CSRF"]; !ok {
+		data["CSRF"] = csrfToken(w, r)
+	}
 	data["PublicURL"] = s.publicURL(r)
 	if se := sessionFrom(r.Context()); se != nil {
 		data["User"] = se.User
