@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -29,6 +29,7 @@ type options struct {
 	Naive       int
 	Concurrency int
 	Fast        bool
+	Database    string // the database to (re)create; "bench_migrate" if empty
 	SuperURL    string // a superuser on any database of the server
 	PsqlDir     string // where psql is; "" means $PATH
 	Log         func(format string, args ...any)
@@ -126,6 +127,9 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
 	}
+	if o.Database == "" {
+		o.Database = "bench_migrate"
+	}
 	if o.Create > o.Tenants {
 		o.Create = o.Tenants
 	}
@@ -172,7 +176,13 @@ func (b *bench) setUp(ctx context.Context) error {
 		return err
 	}
 	b.rep.Machine = fmt.Sprintf("%d cores, %s/%s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
-	ownerPW, appPW := randomHex(12), randomHex(12)
+	// Passwords derive from the server's URL, so that concurrent runs agree on them.
+	sum := sha256.Sum256([]byte("bench/migrate:" + b.o.SuperURL))
+	ownerPW, appPW := hex.EncodeToString(sum[:12]), hex.EncodeToString(sum[12:24])
+	if _, err := super.Exec(ctx, `SELECT pg_advisory_lock(7465737403)`); err != nil {
+		return err
+	}
+	defer super.Exec(ctx, `SELECT pg_advisory_unlock(7465737403)`)
 	for role, attrs := range map[string]string{
 		"bench_owner": "LOGIN NOSUPERUSER PASSWORD '" + ownerPW + "'",
 		"bench_app":   "LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '" + appPW + "'",
@@ -189,12 +199,13 @@ func (b *bench) setUp(ctx context.Context) error {
 			return err
 		}
 	}
-	for _, sql := range []string{`DROP DATABASE IF EXISTS bench_migrate WITH (FORCE)`, `CREATE DATABASE bench_migrate OWNER bench_owner`} {
+	db := pgx.Identifier{b.o.Database}.Sanitize()
+	for _, sql := range []string{`DROP DATABASE IF EXISTS ` + db + ` WITH (FORCE)`, `CREATE DATABASE ` + db + ` OWNER bench_owner`} {
 		if _, err := super.Exec(ctx, sql); err != nil {
 			return err
 		}
 	}
-	b.ownerURL, b.appURL = withUser(b.o.SuperURL, "bench_owner", ownerPW), withUser(b.o.SuperURL, "bench_app", appPW)
+	b.ownerURL, b.appURL = withUser(b.o.SuperURL, "bench_owner", ownerPW, b.o.Database), withUser(b.o.SuperURL, "bench_app", appPW, b.o.Database)
 	if b.admin, err = pgxpool.New(ctx, b.ownerURL); err != nil {
 		return err
 	}
@@ -546,20 +557,14 @@ func (b *bench) print(w io.Writer) {
 	}
 }
 
-func withUser(raw, user, password string) string {
+func withUser(raw, user, password, db string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return raw
 	}
 	u.User = url.UserPassword(user, password)
-	u.Path = "/bench_migrate"
+	u.Path = "/" + db
 	return u.String()
-}
-
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
