@@ -11,3 +11,6 @@ import (
 func SetTestHook(c *Client, fn func(ctx context.Context, step string, tx pgx.Tx) error) {
 	c.testHook = fn
 }
+
+// BindSQL is the statement that binds one-shot queries (for benchmarks preparing it).
+const BindSQL = bindSQL
