@@ -55,6 +55,9 @@ type CacheConfig struct {
 	// dropped without a word (a network partition) is noticed. CacheHealthIntervalDefault if 0.
 	HealthInterval time.Duration
 
+	// LoadTimeout bounds one catalog query of a miss. CacheLoadTimeoutDefault if 0.
+	LoadTimeout time.Duration
+
 	// Listen is the connection the listener opens. Nil means a copy of the Client pool's
 	// configuration; set it when that pool goes through a transaction-mode pooler (PgBouncer),
 	// which does not support LISTEN.
@@ -96,11 +99,11 @@ type Cache struct {
 	flightMu sync.Mutex
 	flight   map[string]*call
 
-	state     atomic.Int32 // stateStopped, stateListening, stateReconnecting
-	stats     struct{ loads, invalidations, purges, reconnects, notifications atomic.Uint64 }
-	stop      context.CancelFunc
-	done      chan struct{}
-	startOnce sync.Once
+	state   atomic.Int32 // stateStopped, stateListening, stateReconnecting
+	stats   struct{ loads, invalidations, purges, reconnects, notifications atomic.Uint64 }
+	startMu sync.Mutex // guards stop and done
+	stop    context.CancelFunc
+	done    chan struct{}
 }
 
 const (
@@ -146,6 +149,7 @@ func NewCache(client *tenancy.Client, cfg *CacheConfig) *Cache {
 	def(&c.cfg.NegativeTTL, CacheNegativeTTLDefault)
 	def(&c.cfg.UnlistenedTTL, CacheUnlistenedTTLDefault)
 	def(&c.cfg.HealthInterval, CacheHealthIntervalDefault)
+	def(&c.cfg.LoadTimeout, CacheLoadTimeoutDefault)
 	if c.cfg.MaxNegative <= 0 {
 		c.cfg.MaxNegative = CacheMaxNegativeDefault
 	}
@@ -237,7 +241,7 @@ func (c *Cache) run(ctx context.Context, cl *call, m *sync.Map, key any, flightK
 		c.flightMu.Unlock()
 		close(cl.done)
 	}()
-	ctx, cancel := context.WithTimeout(ctx, CacheLoadTimeoutDefault)
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.LoadTimeout)
 	defer cancel()
 	select {
 	case c.loads <- struct{}{}:

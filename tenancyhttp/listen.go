@@ -31,26 +31,30 @@ type change struct {
 
 // Start connects the listener and returns once it listens; from then on catalog changes reach
 // the cache within the notification's round trip. The cache is emptied, since entries loaded
-// before may have missed changes. The listener runs until ctx ends or Close is called,
-// reconnecting with backoff whenever its connection drops. Start may be called once.
+// before may have missed changes. The listener runs until Close is called, reconnecting with
+// backoff whenever its connection drops. ctx bounds the first connection only.
 func (c *Cache) Start(ctx context.Context) error {
-	err := errors.New("tenancyhttp: Cache.Start called twice")
-	c.startOnce.Do(func() {
-		var conn *pgx.Conn
-		if conn, err = c.connect(ctx); err != nil {
-			return
-		}
-		c.Purge()
-		c.state.Store(stateListening)
-		ctx, c.stop = context.WithCancel(context.WithoutCancel(ctx))
-		c.done = make(chan struct{})
-		go c.listen(ctx, conn)
-	})
-	return err
+	c.startMu.Lock()
+	defer c.startMu.Unlock()
+	if c.stop != nil {
+		return errors.New("tenancyhttp: Cache.Start: already started")
+	}
+	conn, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	c.Purge()
+	c.state.Store(stateListening)
+	lctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	c.stop, c.done = stop, make(chan struct{})
+	go c.listen(lctx, conn)
+	return nil
 }
 
-// Close stops the listener and waits for it. The cache keeps working on TTL alone.
+// Close stops the listener and waits for it. The cache keeps working, on TTL alone.
 func (c *Cache) Close() {
+	c.startMu.Lock()
+	defer c.startMu.Unlock()
 	if c.stop == nil {
 		return
 	}

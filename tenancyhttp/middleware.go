@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -75,9 +76,13 @@ func StatusCode(err error) int {
 }
 
 // DefaultErrorHandler answers with the status code and its standard text, and nothing of err:
-// error texts carry hosts and slugs that the client should not learn from.
+// error texts carry hosts and slugs that the client should not learn from. Lookup failures (500)
+// are logged with slog.Default.
 func DefaultErrorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	code := StatusCode(err)
+	if code == http.StatusInternalServerError {
+		slog.ErrorContext(r.Context(), "tenancyhttp: tenant lookup failed", "host", r.Host, "err", err)
+	}
 	http.Error(w, http.StatusText(code), code)
 }
 
