@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/tenancyhttp"
@@ -35,9 +37,19 @@ func populate(b *testing.B, db *tenancytest.DB, n int) *tenancyhttp.Cache {
 		b.Fatal(err)
 	}
 	b.Cleanup(cache.Close)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	start := time.Now()
 	if got, err := cache.Preload(ctx); err != nil || got != n {
 		b.Fatalf("preloaded %d of %d: %v", got, n, err)
 	}
+	took := time.Since(start)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.Logf("Preload of %d tenants: %v; cache heap %.1f MB (%.0f B per tenant)", n, took.Round(time.Millisecond),
+		float64(after.HeapAlloc-before.HeapAlloc)/1e6, float64(after.HeapAlloc-before.HeapAlloc)/float64(n))
+	runtime.KeepAlive(cache)
 	return cache
 }
 

@@ -240,6 +240,8 @@ func TestRealServer(t *testing.T) {
 	t.Parallel()
 	db, _ := newDB(t)
 	create(t, db, "acme")
+	create(t, db, "mover")
+	setStatus(t, db, "mover", tenancy.StatusMoving)
 	cache := newCache(t, db.Client, nil)
 	srv := newServer(t, tenancyhttp.NewRouter(&tenancyhttp.Config{
 		Tenants:     cache,
@@ -257,10 +259,15 @@ func TestRealServer(t *testing.T) {
 		{"localhost", 200, "public /p"},
 		{"acme.localhost", 403, "Forbidden"},
 		{"zeta.localhost", 404, "Not Found"},
+		{"mover.localhost", 503, "Service Unavailable"},
+		{"a..localhost", 400, "Bad Request"},
 	} {
-		code, body := get(t, srv, tc.host, "/p")
+		code, body, hdr := getH(t, srv, tc.host, "/p")
 		if code != tc.code || body != tc.body {
 			t.Errorf("%s: got %d %q, want %d %q", tc.host, code, body, tc.code, tc.body)
+		}
+		if code == 503 && hdr.Get("Retry-After") != "30" {
+			t.Errorf("%s: Retry-After %q, want 30", tc.host, hdr.Get("Retry-After"))
 		}
 	}
 	if _, err := db.Client.TenantResume(context.Background(), "acme"); err != nil {
@@ -283,6 +290,13 @@ func waitFor(t *testing.T, limit time.Duration, ok func() bool) time.Duration {
 
 func get(t *testing.T, base, host, path string) (int, string) {
 	t.Helper()
+	code, body, _ := getH(t, base, host, path)
+	return code, body
+}
+
+// getH sends GET base+path with the given Host header over real HTTP.
+func getH(t *testing.T, base, host, path string) (int, string, http.Header) {
+	t.Helper()
 	r, err := http.NewRequest("GET", base+path, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -294,7 +308,7 @@ func get(t *testing.T, base, host, path string) (int, string) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(trimNL(b))
+	return resp.StatusCode, string(trimNL(b)), resp.Header
 }
 
 func trimNL(b []byte) []byte {
