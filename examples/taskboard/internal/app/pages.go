@@ -95,8 +95,8 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 		data["CSRF"] = csrfToken(w, r)
 	}
 	data["PublicURL"] = s.publicURL(r)
-	if se := sessionFrom(r.Context()); se != nil {
-		data["User"] = se.User
+	if se := sessionFrom(r.Context()); se != nil && data["Admin"] == nil {
+		data["User"] = se.User // the console is the operator's, not a user's
 	}
 	if t, ok := tenancy.FromContext(r.Context()); ok {
 		data["Tenant"] = t
