@@ -3,14 +3,26 @@ package app
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/tenancy-go/tenancy"
 )
+
+// The API tests run once per tier: the same requests must give the same answers whether the
+// organisation lives in a schema, in the shared pool or in a database of its own.
 
 func TestRESTCreateListGetUpdateDelete(t *testing.T) {
 	t.Parallel()
+	eachTier(t, testREST)
+}
+
+func testREST(t *testing.T, tier tenancy.Tier) {
 	e := newEnv(t)
-	acme, tok := e.org("acme")
+	acme, tok := e.orgIn("acme", tier)
+	ann := e.member(acme, "ann@example.com", "Ann Assignee")
+	outsider := e.member(nil, "out@example.com", "Olly Outsider")
 
 	r := e.api("POST", "acme", "/api/v1/projects", tok, `{"name":"Launch"}`)
 	if r.Status != http.StatusCreated || r.Body["name"] != "Launch" || r.Body["id"] == nil {
@@ -51,6 +63,21 @@ func TestRESTCreateListGetUpdateDelete(t *testing.T) {
 		t.Fatalf("create task: %d %s", r.Status, r.Raw)
 	}
 	task := fmt.Sprintf("/api/v1/tasks/%d", int(r.Body["id"].(float64)))
+
+	// Assignees are shared users, checked against the organisation's members and named from the
+	// shared tables (no join: in the database tier they live in another database).
+	if r := e.api("PATCH", "acme", task, tok, fmt.Sprintf(`{"assignee_id":%d}`, ann)); r.Status != 200 || r.Body["assignee_name"] != "Ann Assignee" {
+		t.Fatalf("assign a member: %d %s", r.Status, r.Raw)
+	}
+	if r := e.api("PATCH", "acme", task, tok, fmt.Sprintf(`{"assignee_id":%d}`, outsider)); r.Status != 422 || !strings.Contains(r.Raw, "not a member") {
+		t.Fatalf("assign a non-member: %d %s", r.Status, r.Raw)
+	}
+	if r := e.api("GET", "acme", proj+"/tasks", tok, ""); len(r.Body["items"].([]any)) != 1 || r.Body["items"].([]any)[0].(map[string]any)["assignee_name"] != "Ann Assignee" {
+		t.Fatalf("list tasks with assignee: %s", r.Raw)
+	}
+	if r := e.api("PATCH", "acme", task, tok, `{"assignee_id":0}`); r.Status != 200 || r.Body["assignee_id"] != nil || r.Body["assignee_name"] != nil {
+		t.Fatalf("unassign: %d %s", r.Status, r.Raw)
+	}
 	if r := e.api("PATCH", "acme", task, tok, `{"status":"done","due_date":""}`); r.Status != 200 || r.Body["status"] != "done" || r.Body["due_date"] != nil {
 		t.Fatalf("update task: %d %s", r.Status, r.Raw)
 	}
@@ -98,9 +125,15 @@ func TestRESTCreateListGetUpdateDelete(t *testing.T) {
 
 func TestTokensAreRefusedOnOtherOrganisations(t *testing.T) {
 	t.Parallel()
+	eachTier(t, testTokensRefused)
+}
+
+// testTokensRefused puts acme in tier and globex in the next tier, so that every pair of tiers
+// is crossed once.
+func testTokensRefused(t *testing.T, tier tenancy.Tier) {
 	e := newEnv(t)
-	acme, acmeTok := e.org("acme")
-	globex, globexTok := e.org("globex")
+	acme, acmeTok := e.orgIn("acme", tier)
+	globex, globexTok := e.orgIn("globex", nextTier(tier))
 	if r := e.api("POST", "acme", "/api/v1/projects", acmeTok, `{"name":"Secret plan"}`); r.Status != 201 {
 		t.Fatalf("create: %d %s", r.Status, r.Raw)
 	}
@@ -135,10 +168,23 @@ func TestTokensAreRefusedOnOtherOrganisations(t *testing.T) {
 	}
 }
 
+func nextTier(tier tenancy.Tier) tenancy.Tier {
+	for i, x := range tiers {
+		if x == tier {
+			return tiers[(i+1)%len(tiers)]
+		}
+	}
+	return tier
+}
+
 func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 	t.Parallel()
+	eachTier(t, testBadInput)
+}
+
+func testBadInput(t *testing.T, tier tenancy.Tier) {
 	e := newEnv(t)
-	acme, tok := e.org("acme")
+	acme, tok := e.orgIn("acme", tier)
 	r := e.api("POST", "acme", "/api/v1/projects", tok, `{"name":"Existing"}`)
 	if r.Status != 201 {
 		t.Fatalf("create: %d %s", r.Status, r.Raw)
@@ -169,6 +215,9 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 		{"graphql malformed", "POST", "/graphql", `{"query":`, nil, 400, "malformed_json"},
 		{"graphql too large", "POST", "/graphql", `{"query":"` + strings.Repeat(" ", MaxBodyBytesDefault) + `{ projects { id } }"}`, nil, 413, "body_too_large"},
 		{"graphql unknown field", "POST", "/graphql", `{"query":"{ projects { id } }","foo":1}`, nil, 400, "unknown_field"},
+		{"graphql mutation by GET", "GET", "/graphql?query=" + url.QueryEscape(`mutation { createProject(name: "x") { id } }`), "", nil, 405, "method_not_allowed"},
+		{"graphql GET bad variables", "GET", "/graphql?query=" + url.QueryEscape(`{ projects { id } }`) + "&variables=%7B", "", nil, 400, "malformed_json"},
+		{"graphql GET without query", "GET", "/graphql", "", nil, 400, "bad_request"},
 	} {
 		r := e.api(c.method, "acme", c.path, tok, c.body, c.header...)
 		if r.Status != c.status {
@@ -196,9 +245,14 @@ func TestBadInputIsRefusedAndWritesNothing(t *testing.T) {
 
 func TestGraphQL(t *testing.T) {
 	t.Parallel()
+	eachTier(t, testGraphQL)
+}
+
+func testGraphQL(t *testing.T, tier tenancy.Tier) {
 	e := newEnv(t)
-	acme, tok := e.org("acme")
-	_, globexTok := e.org("globex")
+	acme, tok := e.orgIn("acme", tier)
+	_, globexTok := e.orgIn("globex", tier)
+	ann := e.member(acme, "ann@example.com", "Ann Assignee")
 
 	r := e.api("POST", "acme", "/graphql", tok, `{"query":"{ projects { id name } }"}`)
 	if r.Status != 200 || r.Raw != `{"data":{"projects":[]}}`+"\n" {
@@ -213,9 +267,20 @@ func TestGraphQL(t *testing.T) {
 	if !strings.Contains(r.Raw, `"status":"doing"`) || !strings.Contains(r.Raw, `"name":"Roadmap"`) {
 		t.Fatalf("createTask: %s", r.Raw)
 	}
-	r = e.api("POST", "acme", "/graphql", tok, `{"query":"{ projects { id name taskCount tasks { title status } } }"}`)
-	if r.Raw != `{"data":{"projects":[{"id":"1","name":"Roadmap","taskCount":1,"tasks":[{"title":"Ship","status":"doing"}]}]}}`+"\n" {
+	r = e.api("POST", "acme", "/graphql", tok, fmt.Sprintf(`{"query":"mutation { updateTask(id: \"1\", assigneeId: \"%d\") { assignee { name } } }"}`, ann))
+	if r.Raw != `{"data":{"updateTask":{"assignee":{"name":"Ann Assignee"}}}}`+"\n" {
+		t.Fatalf("updateTask assignee: %s", r.Raw)
+	}
+	const projects = `{"data":{"projects":[{"id":"1","name":"Roadmap","taskCount":1,"tasks":[{"title":"Ship","status":"doing","assignee":{"name":"Ann Assignee"}}]}]}}` + "\n"
+	r = e.api("POST", "acme", "/graphql", tok, `{"query":"{ projects { id name taskCount tasks { title status assignee { name } } } }"}`)
+	if r.Raw != projects {
 		t.Fatalf("projects: %s", r.Raw)
+	}
+	// Queries may also be sent by GET (query, operationName and variables in the URL).
+	q := url.Values{"query": {`query P($first: Int) { projects(first: $first) { id name taskCount tasks { title status assignee { name } } } }`},
+		"variables": {`{"first": 5}`}, "operationName": {"P"}}
+	if r := e.api("GET", "acme", "/graphql?"+q.Encode(), tok, ""); r.Status != 200 || r.Raw != projects {
+		t.Fatalf("GET query: %d %s", r.Status, r.Raw)
 	}
 
 	// A refused mutation answers errors and writes nothing.
@@ -237,7 +302,23 @@ func TestGraphQL(t *testing.T) {
 	if r := e.api("POST", "globex", "/graphql", globexTok, `{"query":"{ projects { id } task(id: \"1\") { id } }"}`); r.Raw != `{"data":{"projects":[],"task":null}}`+"\n" {
 		t.Fatalf("globex sees: %s", r.Raw)
 	}
-	if r := e.api("GET", "acme", "/graphql", tok, ""); r.Status != 405 {
-		t.Fatalf("GET /graphql: %d", r.Status)
+	// Mutations are POST only, however they are dressed up; nothing is written.
+	for _, m := range []string{
+		`mutation { createProject(name: "by GET") { id } }`,
+		`# a comment first
+		  mutation M { createProject(name: "by GET") { id } }`,
+		`query Q { projects { id } } mutation M { createProject(name: "by GET") { id } }`,
+	} {
+		q := url.Values{"query": {m}}
+		if strings.Contains(m, "mutation M") {
+			q.Set("operationName", "M")
+		}
+		r := e.api("GET", "acme", "/graphql?"+q.Encode(), tok, "")
+		if r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "POST" || r.Body["error"] == nil {
+			t.Fatalf("mutation by GET %q: %d %s", m, r.Status, r.Raw)
+		}
+	}
+	if n := e.count(acme, "projects"); n != 1 {
+		t.Fatalf("projects after mutations by GET: %d, want 1", n)
 	}
 }

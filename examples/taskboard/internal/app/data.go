@@ -16,6 +16,11 @@ import (
 // by the tenant middleware) and goes through the tenancy client: reads are one bound round trip
 // (Client.Query), writes one bound transaction (Client.Tx). No SQL here names a tenant: the
 // placement's schema and the row-level security policies do.
+//
+// Tenant SQL never touches a shared table (users, memberships, plans): a database-tier tenant's
+// placement is a database of its own, perhaps on another server, where they do not exist. What a
+// page needs from them is read on the application pool (Client.Pool), unbound: user names in one
+// query per list (userNames), plan limits and memberships before the tenant's transaction.
 
 var errNotFound = errors.New("not found")
 
@@ -146,9 +151,13 @@ func (s *Server) createProject(ctx context.Context, userID int64, name, descript
 	if len(description) > 10000 {
 		return nil, invalidf("description is longer than 10000 characters")
 	}
+	max, err := s.planMaxProjects(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var p *Project
 	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		if err := s.checkPlanLimit(ctx, tx); err != nil {
+		if err := checkPlanLimit(ctx, tx, max); err != nil {
 			return err
 		}
 		var id int64
@@ -165,27 +174,35 @@ func (s *Server) createProject(ctx context.Context, userID int64, name, descript
 	return p, err
 }
 
-// checkPlanLimit refuses a project beyond the organisation's plan (plans are shared rows; the
-// tenant's plan is in its catalog settings).
-func (s *Server) checkPlanLimit(ctx context.Context, tx pgx.Tx) error {
-	t := tenancy.MustFromContext(ctx)
-	plan := planOf(t)
-	var max *int
-	if err := tx.QueryRow(ctx, `SELECT max_projects FROM plans WHERE id = $1`, plan).Scan(&max); err != nil {
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		return err
+// planLimit is the project limit of an organisation's plan.
+type planLimit struct {
+	plan string
+	max  *int // nil: unlimited
+}
+
+// planMaxProjects reads the project limit of the organisation's plan. Plans are shared rows, read
+// on the application pool (not in the tenant's transaction, whose placement may not have them);
+// the tenant's plan is in its catalog settings.
+func (s *Server) planMaxProjects(ctx context.Context) (planLimit, error) {
+	l := planLimit{plan: planOf(tenancy.MustFromContext(ctx))}
+	err := s.db.Pool().QueryRow(ctx, `SELECT max_projects FROM plans WHERE id = $1`, l.plan).Scan(&l.max)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return l, nil
 	}
-	if max == nil {
+	return l, err
+}
+
+// checkPlanLimit refuses a project beyond the plan's limit. It counts in the tenant's transaction.
+func checkPlanLimit(ctx context.Context, tx pgx.Tx, l planLimit) error {
+	if l.max == nil {
 		return nil
 	}
 	var n int
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM projects`).Scan(&n); err != nil {
 		return err
 	}
-	if n >= *max {
-		return &limitError{fmt.Sprintf("the %s plan allows %d projects", plan, *max)}
+	if n >= *l.max {
+		return &limitError{fmt.Sprintf("the %s plan allows %d projects", l.plan, *l.max)}
 	}
 	return nil
 }
@@ -236,15 +253,36 @@ func (s *Server) deleteProject(ctx context.Context, userID, id int64) error {
 
 // ---- tasks
 
-const taskCols = `t.id, t.project_id, t.title, t.description, t.status, t.assignee_id, coalesce(u.name, ''),
+const taskCols = `t.id, t.project_id, t.title, t.description, t.status, t.assignee_id,
 	to_char(t.due_date, 'YYYY-MM-DD'), t.created_at, t.updated_at
-	FROM tasks t LEFT JOIN users u ON u.id = t.assignee_id`
+	FROM tasks t`
 
+// scanTask reads a task; its assignee's name is filled in by withTaskNames.
 func scanTask(row pgx.Row) (*Task, error) {
 	t := &Task{}
-	err := row.Scan(&t.ID, &t.ProjectID, &t.Title, &t.Description, &t.Status, &t.AssigneeID, &t.AssigneeName,
+	err := row.Scan(&t.ID, &t.ProjectID, &t.Title, &t.Description, &t.Status, &t.AssigneeID,
 		&t.DueDate, &t.CreatedAt, &t.UpdatedAt)
 	return t, notFound(err)
+}
+
+// withTaskNames fills in the assignees' names, in one query on the shared tables.
+func (s *Server) withTaskNames(ctx context.Context, ts ...*Task) error {
+	ids := make([]int64, 0, len(ts))
+	for _, t := range ts {
+		if t.AssigneeID != nil {
+			ids = append(ids, *t.AssigneeID)
+		}
+	}
+	names, err := s.userNames(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, t := range ts {
+		if t.AssigneeID != nil {
+			t.AssigneeName = names.of(*t.AssigneeID)
+		}
+	}
+	return nil
 }
 
 // listTasks lists tasks, of one project if projectID is not 0, in one status if status is set.
@@ -255,11 +293,19 @@ func (s *Server) listTasks(ctx context.Context, projectID int64, status string, 
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Task, error) { return scanTask(r) })
+	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Task, error) { return scanTask(r) })
+	if err != nil {
+		return nil, err
+	}
+	return ts, s.withTaskNames(ctx, ts...)
 }
 
 func (s *Server) getTask(ctx context.Context, id int64) (*Task, error) {
-	return scanTask(s.db.QueryRow(ctx, `SELECT `+taskCols+` WHERE t.id = $1`, id))
+	t, err := scanTask(s.db.QueryRow(ctx, `SELECT `+taskCols+` WHERE t.id = $1`, id))
+	if err != nil {
+		return nil, err
+	}
+	return t, s.withTaskNames(ctx, t)
 }
 
 // taskInput is a task's editable fields; nil means "leave as is" (update) or "default" (create).
@@ -293,17 +339,19 @@ func (in *taskInput) check() error {
 	return nil
 }
 
-// checkAssignee refuses an assignee who is not a member of the organisation.
-func checkAssignee(ctx context.Context, tx pgx.Tx, id *int64) error {
+// checkAssignee refuses an assignee who is not a member of the organisation. No foreign key can
+// say so (tasks and memberships may live in different databases), so it is checked here, on the
+// shared tables, before the task is written. A member removed in between keeps the task, as a
+// member removed later does.
+func (s *Server) checkAssignee(ctx context.Context, id *int64) error {
 	if id == nil || *id == 0 {
 		return nil
 	}
-	var ok bool
-	err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM memberships WHERE user_id = $1 AND tenant_id = tenancy.current_tenant_id())`, *id).Scan(&ok)
+	role, err := s.roleIn(ctx, *id, tenancy.MustFromContext(ctx).ID)
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if role == "" {
 		return invalidf("assignee %d is not a member of this organisation", *id)
 	}
 	return nil
@@ -316,6 +364,9 @@ func (s *Server) createTask(ctx context.Context, userID, projectID int64, in tas
 	if err := in.check(); err != nil {
 		return nil, err
 	}
+	if err := s.checkAssignee(ctx, in.AssigneeID); err != nil {
+		return nil, err
+	}
 	var t *Task
 	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		var project string
@@ -323,9 +374,6 @@ func (s *Server) createTask(ctx context.Context, userID, projectID int64, in tas
 			if errors.Is(err, pgx.ErrNoRows) {
 				return invalidf("project %d does not exist", projectID)
 			}
-			return err
-		}
-		if err := checkAssignee(ctx, tx, in.AssigneeID); err != nil {
 			return err
 		}
 		var id int64
@@ -342,18 +390,21 @@ func (s *Server) createTask(ctx context.Context, userID, projectID int64, in tas
 		t, err = scanTask(tx.QueryRow(ctx, `SELECT `+taskCols+` WHERE t.id = $1`, id))
 		return err
 	})
-	return t, err
+	if err != nil {
+		return nil, err
+	}
+	return t, s.withTaskNames(ctx, t)
 }
 
 func (s *Server) updateTask(ctx context.Context, userID, id int64, in taskInput) (*Task, error) {
 	if err := in.check(); err != nil {
 		return nil, err
 	}
+	if err := s.checkAssignee(ctx, in.AssigneeID); err != nil {
+		return nil, err
+	}
 	var t *Task
 	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		if err := checkAssignee(ctx, tx, in.AssigneeID); err != nil {
-			return err
-		}
 		tag, err := tx.Exec(ctx, `
 			UPDATE tasks SET title = coalesce($2::text, title), description = coalesce($3::text, description),
 				status = coalesce($4::text, status),
@@ -376,7 +427,10 @@ func (s *Server) updateTask(ctx context.Context, userID, id int64, in taskInput)
 		}
 		return logActivity(ctx, tx, userID, verb, t.Title)
 	})
-	return t, err
+	if err != nil {
+		return nil, err
+	}
+	return t, s.withTaskNames(ctx, t)
 }
 
 func (s *Server) deleteTask(ctx context.Context, userID, id int64) error {
@@ -391,13 +445,33 @@ func (s *Server) deleteTask(ctx context.Context, userID, id int64) error {
 
 // ---- comments
 
-const commentCols = `c.id, c.task_id, c.author_id, coalesce(u.name, ''), c.body, c.created_at, c.updated_at
-	FROM comments c LEFT JOIN users u ON u.id = c.author_id`
+const commentCols = `c.id, c.task_id, c.author_id, c.body, c.created_at, c.updated_at FROM comments c`
 
+// scanComment reads a comment; its author's name is filled in by withCommentNames.
 func scanComment(row pgx.Row) (*Comment, error) {
 	c := &Comment{}
-	err := row.Scan(&c.ID, &c.TaskID, &c.AuthorID, &c.AuthorName, &c.Body, &c.CreatedAt, &c.UpdatedAt)
+	err := row.Scan(&c.ID, &c.TaskID, &c.AuthorID, &c.Body, &c.CreatedAt, &c.UpdatedAt)
 	return c, notFound(err)
+}
+
+// withCommentNames fills in the authors' names, in one query on the shared tables.
+func (s *Server) withCommentNames(ctx context.Context, cs ...*Comment) error {
+	ids := make([]int64, 0, len(cs))
+	for _, c := range cs {
+		if c.AuthorID != nil {
+			ids = append(ids, *c.AuthorID)
+		}
+	}
+	names, err := s.userNames(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if c.AuthorID != nil {
+			c.AuthorName = names.of(*c.AuthorID)
+		}
+	}
+	return nil
 }
 
 func (s *Server) listComments(ctx context.Context, taskID int64, pg page) ([]*Comment, error) {
@@ -406,11 +480,19 @@ func (s *Server) listComments(ctx context.Context, taskID int64, pg page) ([]*Co
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Comment, error) { return scanComment(r) })
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Comment, error) { return scanComment(r) })
+	if err != nil {
+		return nil, err
+	}
+	return cs, s.withCommentNames(ctx, cs...)
 }
 
 func (s *Server) getComment(ctx context.Context, id int64) (*Comment, error) {
-	return scanComment(s.db.QueryRow(ctx, `SELECT `+commentCols+` WHERE c.id = $1`, id))
+	c, err := scanComment(s.db.QueryRow(ctx, `SELECT `+commentCols+` WHERE c.id = $1`, id))
+	if err != nil {
+		return nil, err
+	}
+	return c, s.withCommentNames(ctx, c)
 }
 
 func checkBody(body string) (string, error) {
@@ -449,7 +531,10 @@ func (s *Server) createComment(ctx context.Context, userID, taskID int64, body s
 		c, err = scanComment(tx.QueryRow(ctx, `SELECT `+commentCols+` WHERE c.id = $1`, id))
 		return err
 	})
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	return c, s.withCommentNames(ctx, c)
 }
 
 func (s *Server) updateComment(ctx context.Context, id int64, body string) (*Comment, error) {
@@ -469,7 +554,10 @@ func (s *Server) updateComment(ctx context.Context, id int64, body string) (*Com
 		c, err = scanComment(tx.QueryRow(ctx, `SELECT `+commentCols+` WHERE c.id = $1`, id))
 		return err
 	})
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	return c, s.withCommentNames(ctx, c)
 }
 
 func (s *Server) deleteComment(ctx context.Context, id int64) error {
@@ -528,15 +616,89 @@ func logActivity(ctx context.Context, tx pgx.Tx, userID int64, verb, subject str
 }
 
 func (s *Server) recentActivity(ctx context.Context, n int) ([]Activity, error) {
-	rows, err := s.db.Query(ctx, `SELECT coalesce(u.name, 'API'), a.verb, a.subject, a.created_at
-		FROM activity a LEFT JOIN users u ON u.id = a.user_id ORDER BY a.id DESC LIMIT $1`, n)
+	rows, err := s.db.Query(ctx, `SELECT a.user_id, a.verb, a.subject, a.created_at FROM activity a ORDER BY a.id DESC LIMIT $1`, n)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Activity, error) {
+	var userIDs []*int64
+	as, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Activity, error) {
 		var a Activity
-		return a, r.Scan(&a.UserName, &a.Verb, &a.Subject, &a.CreatedAt)
+		var uid *int64
+		err := r.Scan(&uid, &a.Verb, &a.Subject, &a.CreatedAt)
+		userIDs = append(userIDs, uid)
+		return a, err
 	})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int64, 0, len(userIDs))
+	for _, id := range userIDs {
+		if id != nil {
+			ids = append(ids, *id)
+		}
+	}
+	names, err := s.userNames(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range as {
+		as[i].UserName = "API" // changes made with an API token act as no particular user
+		if userIDs[i] != nil {
+			as[i].UserName = names.of(*userIDs[i])
+		}
+	}
+	return as, nil
+}
+
+// ---- shared users
+
+// nameMap maps user ids to names.
+type nameMap map[int64]string
+
+// of is the user's name, or a placeholder for a user who no longer exists (no foreign key
+// clears the id when a user is deleted).
+func (m nameMap) of(id int64) string {
+	if n, ok := m[id]; ok {
+		return n
+	}
+	return "former user"
+}
+
+// userNames reads the names of a set of users in one query on the shared tables (application
+// pool, unbound): tenant rows keep shared users' ids, and this is how a page or an API answer
+// turns them into names, one query per page rather than a join, which the database tier cannot
+// do, or a query per row.
+func (s *Server) userNames(ctx context.Context, ids []int64) (nameMap, error) {
+	m := nameMap{}
+	if len(ids) == 0 {
+		return m, nil
+	}
+	rows, err := s.db.Pool().Query(ctx, `SELECT id, name FROM users WHERE id = ANY($1)`, dedupe(ids))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, err
+		}
+		m[id] = name
+	}
+	return m, rows.Err()
+}
+
+func dedupe(ids []int64) []int64 {
+	seen := make(map[int64]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func nullID(id int64) *int64 {

@@ -12,8 +12,9 @@ import (
 	"github.com/tenancy-go/tenancy"
 )
 
-// Demo data: three organisations in different tiers (where the library offers them), people who
-// belong to several of them, and projects, tasks and comments. Seeding is idempotent: an
+// Demo data: three organisations, one in each tier (acme in a schema of its own, globex in the
+// shared pool, initech in a database of its own), people who belong to several of them, and
+// projects, tasks and comments. Seeding is idempotent: an
 // organisation that exists already is kept as it is, so a second `taskboard demo` starts at once.
 
 // DemoPassword is the password of every demo user.
@@ -86,7 +87,7 @@ var demoOrgs = []struct {
 				{"Model pricing scenarios", "todo", "demo@example.com", 14, nil},
 			}},
 		}},
-	{"initech", "Initech", "free", tenancy.TierSchema,
+	{"initech", "Initech", "free", tenancy.TierDatabase,
 		[]string{"demo@example.com", "carol@example.com"},
 		[]demoProject{
 			{"TPS reports", "Cover sheets for every report", []demoTask{

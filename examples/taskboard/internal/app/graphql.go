@@ -2,14 +2,18 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	graphql "github.com/graph-gophers/graphql-go"
 )
 
 // The GraphQL API at /graphql: the same data and rules as the REST API (same functions, same
-// tenant binding), schema first, no code generation.
+// tenant binding), schema first, no code generation. Queries may be sent by POST (a JSON body) or
+// by GET (query, operationName and variables in the URL, as GraphQL over HTTP describes);
+// mutations by POST only, so that no link, prefetch or crawler can change anything.
 
 const gqlSchemaText = `
 schema { query: Query mutation: Mutation }
@@ -74,11 +78,25 @@ type User {
 }
 `
 
-type gqlSchema = graphql.Schema
+// gqlSchema is the API twice: whole, for POST, and without its mutation root, for GET. A mutation
+// sent by GET is answered 405 before it reaches either; the query-only schema makes sure that
+// nothing a GET carries can ever run one.
+type gqlSchema struct {
+	all, queries *graphql.Schema
+}
 
 func newGQLSchema(s *Server) (*gqlSchema, error) {
-	return graphql.ParseSchema(gqlSchemaText, &gqlRoot{s},
-		graphql.MaxDepth(8), graphql.MaxParallelism(4), graphql.MaxQueryLength(16<<10))
+	opts := []graphql.SchemaOpt{graphql.MaxDepth(8), graphql.MaxParallelism(4), graphql.MaxQueryLength(16 << 10)}
+	all, err := graphql.ParseSchema(gqlSchemaText, &gqlRoot{s}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	queryOnly := strings.Replace(gqlSchemaText, "schema { query: Query mutation: Mutation }", "schema { query: Query }", 1)
+	queries, err := graphql.ParseSchema(queryOnly, &gqlRoot{s}, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &gqlSchema{all: all, queries: queries}, nil
 }
 
 type gqlRequest struct {
@@ -97,7 +115,134 @@ func (s *Server) graphqlHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "query is required")
 		return
 	}
-	writeJSON(w, http.StatusOK, s.gql.Exec(r.Context(), req.Query, req.OperationName, req.Variables))
+	writeJSON(w, http.StatusOK, s.gql.all.Exec(r.Context(), req.Query, req.OperationName, req.Variables))
+}
+
+// graphqlGet runs a query sent by GET: ?query=...&operationName=...&variables={JSON object}.
+// Other parameters are ignored (caches and tools add their own).
+func (s *Server) graphqlGet(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	req := gqlRequest{Query: q.Get("query"), OperationName: q.Get("operationName")}
+	if req.Query == "" {
+		writeError(w, http.StatusBadRequest, "bad_request", "query is required: /graphql?query=...")
+		return
+	}
+	if v := q.Get("variables"); v != "" {
+		if err := json.Unmarshal([]byte(v), &req.Variables); err != nil {
+			writeError(w, http.StatusBadRequest, "malformed_json", "variables must be a JSON object: "+err.Error())
+			return
+		}
+	}
+	switch gqlOperationKind(req.Query, req.OperationName) {
+	case "mutation", "subscription":
+		w.Header().Set("Allow", "POST")
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "mutations are sent by POST; GET runs queries only")
+		return
+	}
+	writeJSON(w, http.StatusOK, s.gql.queries.Exec(r.Context(), req.Query, req.OperationName, req.Variables))
+}
+
+// gqlOperation is an operation of a GraphQL document: its kind (query, mutation, subscription)
+// and its name, if any.
+type gqlOperation struct{ kind, name string }
+
+// gqlOperationKind says which kind of operation a request selects: the one named operationName,
+// or the only one; "" if the document does not say (the engine then reports the error).
+func gqlOperationKind(doc, operationName string) string {
+	ops := gqlOperations(doc)
+	if operationName == "" {
+		if len(ops) == 1 {
+			return ops[0].kind
+		}
+		return ""
+	}
+	for _, op := range ops {
+		if op.name == operationName {
+			return op.kind
+		}
+	}
+	return ""
+}
+
+// gqlOperations lists a document's operations by reading its top level only: a definition is a
+// shorthand selection set ({ ... }, a query), or starts with query, mutation, subscription or
+// fragment. Strings, block strings and comments are skipped, so that braces or keywords in them
+// do not count. It does not validate: the engine does.
+func gqlOperations(doc string) []gqlOperation {
+	var ops []gqlOperation
+	depth := 0
+	expectDef, wantName := true, false
+	for i := 0; i < len(doc); {
+		c := doc[i]
+		switch {
+		case c == '#':
+			for i < len(doc) && doc[i] != '\n' && doc[i] != '\r' {
+				i++
+			}
+		case strings.HasPrefix(doc[i:], `"""`):
+			i += 3
+			for i < len(doc) && !strings.HasPrefix(doc[i:], `"""`) {
+				if strings.HasPrefix(doc[i:], `\"""`) {
+					i += 4
+					continue
+				}
+				i++
+			}
+			i += 3
+		case c == '"':
+			i++
+			for i < len(doc) && doc[i] != '"' && doc[i] != '\n' {
+				if doc[i] == '\\' {
+					i++
+				}
+				i++
+			}
+			i++
+		case c == '{' || c == '(' || c == '[':
+			if depth == 0 && c == '{' {
+				if expectDef {
+					ops = append(ops, gqlOperation{kind: "query"})
+				}
+				expectDef = false
+			}
+			wantName = false
+			depth++
+			i++
+		case c == '}' || c == ')' || c == ']':
+			depth--
+			i++
+			if depth == 0 && c == '}' {
+				expectDef = true
+			}
+		case c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+			j := i + 1
+			for j < len(doc) && (doc[j] == '_' || 'a' <= doc[j] && doc[j] <= 'z' || 'A' <= doc[j] && doc[j] <= 'Z' || '0' <= doc[j] && doc[j] <= '9') {
+				j++
+			}
+			name := doc[i:j]
+			i = j
+			if depth != 0 {
+				continue
+			}
+			switch {
+			case expectDef:
+				expectDef = false
+				if name == "query" || name == "mutation" || name == "subscription" {
+					ops = append(ops, gqlOperation{kind: name})
+					wantName = true
+				}
+			case wantName:
+				ops[len(ops)-1].name = name
+				wantName = false
+			}
+		default: // punctuation (@ $ : ! = ...), white space, commas, numbers
+			if c == '@' {
+				wantName = false
+			}
+			i++
+		}
+	}
+	return ops
 }
 
 // gqlRoot resolves Query and Mutation.

@@ -72,13 +72,35 @@ func (e *env) browser() *http.Client {
 	}
 }
 
-// org creates an organisation and an API token for it.
+// tiers are the placements the API tests run against: one organisation per tier.
+var tiers = []tenancy.Tier{tenancy.TierSchema, tenancy.TierPool, tenancy.TierDatabase}
+
+// eachTier runs f as a parallel subtest per tier.
+func eachTier(t *testing.T, f func(t *testing.T, tier tenancy.Tier)) {
+	for _, tier := range tiers {
+		t.Run(string(tier), func(t *testing.T) {
+			t.Parallel()
+			f(t, tier)
+		})
+	}
+}
+
+// org creates an organisation (in the default tier) and an API token for it.
 func (e *env) org(slug string) (*tenancy.Tenant, string) {
 	e.t.Helper()
+	return e.orgIn(slug, "")
+}
+
+// orgIn creates an organisation in the given tier and an API token for it.
+func (e *env) orgIn(slug string, tier tenancy.Tier) (*tenancy.Tenant, string) {
+	e.t.Helper()
 	ctx := context.Background()
-	t, err := e.db.Client.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Name: strings.ToUpper(slug[:1]) + slug[1:]})
+	t, err := e.db.Client.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Name: strings.ToUpper(slug[:1]) + slug[1:], Tier: tier})
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	if tier != "" && t.Tier != tier {
+		e.t.Fatalf("%s: tier %s, want %s", slug, t.Tier, tier)
 	}
 	tok, err := CreateAPIToken(ctx, e.db.Client, slug, "test")
 	if err != nil {
@@ -127,6 +149,22 @@ func (e *env) api(method, slug, path, token, body string, header ...string) apiR
 		}
 	}
 	return out
+}
+
+// member makes a user who belongs to the organisation and returns their id.
+func (e *env) member(t *tenancy.Tenant, email, name string) int64 {
+	e.t.Helper()
+	ctx := context.Background()
+	u, err := e.srv.createUser(ctx, email, name, "password123")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if t != nil {
+		if err := e.srv.addMember(ctx, u.ID, t.ID, "member"); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return u.ID
 }
 
 // count counts the rows of a tenant table, bound to the tenant, as the application role.

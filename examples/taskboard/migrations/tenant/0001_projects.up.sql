@@ -1,12 +1,18 @@
 -- Tenant tables. Each follows tenancy's convention: tenant_id first in every key, defaulting to
 -- the bound tenant, and a forced row-level security policy on it, so the same migration serves
 -- the pool, schema and database tiers.
+--
+-- Columns that hold a shared user's id (created_by, assignee_id, author_id, user_id) carry no
+-- FOREIGN KEY to users: a database-tier tenant lives in a database of its own, possibly on
+-- another server, where the shared tables do not exist. The application checks those ids when it
+-- writes them (an assignee must be a member of the organisation) and reads the names from the
+-- shared tables in a second query, never in a join.
 CREATE TABLE projects (
     tenant_id   bigint NOT NULL DEFAULT tenancy.current_tenant_id(),
     id          bigint GENERATED ALWAYS AS IDENTITY,
     name        text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     description text NOT NULL DEFAULT '',
-    created_by  bigint REFERENCES users (id) ON DELETE SET NULL,
+    created_by  bigint,              -- a shared user's id: no FOREIGN KEY (see above)
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, id)
@@ -17,7 +23,7 @@ CREATE POLICY tenant_isolation ON projects
     USING (tenant_id = tenancy.current_tenant_id())
     WITH CHECK (tenant_id = tenancy.current_tenant_id());
 
--- A tenant table referencing a shared one: the assignee is a shared user.
+-- A tenant table referencing a shared one: the assignee is a shared user (by id only).
 CREATE TABLE tasks (
     tenant_id   bigint NOT NULL DEFAULT tenancy.current_tenant_id(),
     id          bigint GENERATED ALWAYS AS IDENTITY,
@@ -25,7 +31,7 @@ CREATE TABLE tasks (
     title       text NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
     description text NOT NULL DEFAULT '',
     status      text NOT NULL DEFAULT 'todo' CHECK (status IN ('todo', 'doing', 'done')),
-    assignee_id bigint REFERENCES users (id) ON DELETE SET NULL,
+    assignee_id bigint,              -- a shared user's id, checked on write: no FOREIGN KEY (see above)
     due_date    date,
     created_at  timestamptz NOT NULL DEFAULT now(),
     updated_at  timestamptz NOT NULL DEFAULT now(),
@@ -43,7 +49,7 @@ CREATE TABLE comments (
     tenant_id  bigint NOT NULL DEFAULT tenancy.current_tenant_id(),
     id         bigint GENERATED ALWAYS AS IDENTITY,
     task_id    bigint NOT NULL,
-    author_id  bigint REFERENCES users (id) ON DELETE SET NULL,
+    author_id  bigint,               -- a shared user's id: no FOREIGN KEY (see above)
     body       text NOT NULL CHECK (length(body) BETWEEN 1 AND 10000),
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now(),
@@ -94,7 +100,7 @@ CREATE TABLE api_tokens (
     name         text NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
     token_hash   bytea NOT NULL,
     prefix       text NOT NULL,        -- the first characters, to recognise a token in lists
-    created_by   bigint REFERENCES users (id) ON DELETE SET NULL,
+    created_by   bigint,               -- a shared user's id: no FOREIGN KEY (see above)
     created_at   timestamptz NOT NULL DEFAULT now(),
     last_used_at timestamptz,
     PRIMARY KEY (tenant_id, id),
@@ -110,7 +116,7 @@ CREATE POLICY tenant_isolation ON api_tokens
 CREATE TABLE activity (
     tenant_id  bigint NOT NULL DEFAULT tenancy.current_tenant_id(),
     id         bigint GENERATED ALWAYS AS IDENTITY,
-    user_id    bigint REFERENCES users (id) ON DELETE SET NULL,
+    user_id    bigint,               -- a shared user's id: no FOREIGN KEY (see above)
     verb       text NOT NULL,
     subject    text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
