@@ -3,9 +3,12 @@ package app
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tenancy-go/tenancy"
 )
 
 func TestSignUpHandsOffToTheOrganisationAndOthersAreRefused(t *testing.T) {
@@ -153,5 +156,62 @@ func waitStatus(t *testing.T, e *env, tok string, want int) {
 			t.Fatalf("acme answers %d, want %d", r.Status, want)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestDemoInEveryTier seeds the demo (one organisation per tier) and walks each organisation's
+// pages as a member: names of shared users appear beside tenant rows in every tier, the
+// database tier included, where the tenant's tables live in a database without the shared ones.
+func TestDemoInEveryTier(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	res, err := SeedDemo(t.Context(), e.db.Client, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		tier            tenancy.Tier
+		project, member string // a project, and a member assigned to one of its tasks
+		task, commenter string // a task with a comment, and its author
+	}{
+		"acme":    {tenancy.TierSchema, "Website relaunch", "Alice Martin", "Design the new homepage", "Alice Martin"},
+		"globex":  {tenancy.TierPool, "Customer onboarding", "Carol Okafor", "Interview five new customers", "Dana Demo"},
+		"initech": {tenancy.TierDatabase, "TPS reports", "Carol Okafor", "Add the new cover sheet", "Dana Demo"},
+	}
+	if len(res.Orgs) != len(want) {
+		t.Fatalf("demo organisations: %+v", res.Orgs)
+	}
+	link := regexp.MustCompile(`href="(/(?:projects|tasks)/\d+)">(?:<b>)?([^<]+)<`)
+	for _, o := range res.Orgs {
+		w := want[o.Slug]
+		if o.Tier != w.tier {
+			t.Errorf("%s: tier %s, want %s", o.Slug, o.Tier, w.tier)
+			continue
+		}
+		c := e.browser()
+		if res := e.form(c, o.Slug, "/login", "/login", url.Values{"email": {res.Email}, "password": {DemoPassword}}); res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("%s: log-in: %d", o.Slug, res.StatusCode)
+		}
+		find := func(body, text string) string {
+			for _, m := range link.FindAllStringSubmatch(body, -1) {
+				if m[2] == text {
+					return m[1]
+				}
+			}
+			t.Fatalf("%s: no link to %q", o.Slug, text)
+			return ""
+		}
+		dash, status := e.get(c, o.Slug, "/")
+		if status != 200 || !strings.Contains(dash, "<b>Dana Demo</b> created project") {
+			t.Fatalf("%s dashboard (%d): no project or no activity by name", o.Slug, status)
+		}
+		page, status := e.get(c, o.Slug, find(dash, w.project))
+		if status != 200 || !strings.Contains(page, "<td>"+w.member+"</td>") {
+			t.Fatalf("%s project page (%d): no task assigned to %s", o.Slug, status, w.member)
+		}
+		page, status = e.get(c, o.Slug, find(page, w.task))
+		if status != 200 || !strings.Contains(page, `<div class="comment"><b>`+w.commenter+`</b>`) {
+			t.Fatalf("%s task page (%d): no comment by %s", o.Slug, status, w.commenter)
+		}
 	}
 }
