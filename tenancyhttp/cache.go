@@ -85,9 +85,9 @@ type Cache struct {
 	log    *slog.Logger
 	epoch  time.Time // entries expire at a monotonic offset from it
 
-	hosts sync.Map // normalized host -> *entry
-	slugs sync.Map // slug -> *entry
-	ids   sync.Map // int64 -> *entry
+	hosts index[string] // normalized host
+	slugs index[string]
+	ids   index[int64]
 
 	// mu orders stores after invalidations: a load that began before an invalidation is not stored.
 	mu    sync.Mutex
@@ -118,11 +118,8 @@ type entry struct {
 	expires time.Duration   // since epoch
 }
 
-type negRef struct {
-	m   *sync.Map
-	key any
-	e   *entry
-}
+// negRef forgets one negative entry, if it is still there.
+type negRef func()
 
 type call struct {
 	done chan struct{}
@@ -176,45 +173,52 @@ func (c *Cache) TenantGetByDomain(ctx context.Context, host string) (*tenancy.Te
 
 // byHost is TenantGetByDomain for a host already normalized.
 func (c *Cache) byHost(ctx context.Context, h string) (*tenancy.Tenant, error) {
-	if e, ok := c.hosts.Load(h); ok {
-		if e := e.(*entry); c.now() < e.expires {
-			return e.t, e.err
-		}
+	if e, ok := c.hosts.load(h); ok && c.now() < e.expires {
+		return e.t, e.err
 	}
-	return c.load(ctx, &c.hosts, h, "h"+h, func(ctx context.Context) (*tenancy.Tenant, error) {
+	return c.load(ctx, "h"+h, func(ctx context.Context) (*tenancy.Tenant, error) {
 		return c.client.TenantGetByDomain(ctx, h)
+	}, func(e *entry) negRef {
+		c.hosts.store(h, e)
+		return func() { c.hosts.compareAndDelete(h, e) }
 	})
 }
 
 // TenantGet returns the tenant with the given slug.
 func (c *Cache) TenantGet(ctx context.Context, slug string) (*tenancy.Tenant, error) {
-	if e, ok := c.slugs.Load(slug); ok {
-		if e := e.(*entry); c.now() < e.expires {
-			return e.t, e.err
-		}
+	if e, ok := c.slugs.load(slug); ok && c.now() < e.expires {
+		return e.t, e.err
 	}
-	return c.load(ctx, &c.slugs, slug, "s"+slug, func(ctx context.Context) (*tenancy.Tenant, error) {
+	return c.load(ctx, "s"+slug, func(ctx context.Context) (*tenancy.Tenant, error) {
 		return c.client.TenantGet(ctx, slug)
+	}, func(e *entry) negRef {
+		c.slugs.store(slug, e)
+		return func() { c.slugs.compareAndDelete(slug, e) }
 	})
 }
 
 // TenantGetByID returns the tenant with the given id.
 func (c *Cache) TenantGetByID(ctx context.Context, id int64) (*tenancy.Tenant, error) {
-	if e, ok := c.ids.Load(id); ok {
-		if e := e.(*entry); c.now() < e.expires {
-			return e.t, e.err
-		}
+	if e, ok := c.ids.load(id); ok && c.now() < e.expires {
+		return e.t, e.err
 	}
-	return c.load(ctx, &c.ids, id, "i"+strconv.FormatInt(id, 10), func(ctx context.Context) (*tenancy.Tenant, error) {
+	return c.load(ctx, "i"+strconv.FormatInt(id, 10), func(ctx context.Context) (*tenancy.Tenant, error) {
 		return c.client.TenantGetByID(ctx, id)
+	}, func(e *entry) negRef {
+		c.ids.store(id, e)
+		return func() { c.ids.compareAndDelete(id, e) }
 	})
 }
 
 func (c *Cache) now() time.Duration { return time.Since(c.epoch) }
 
+// keeper stores an entry under the key that was asked for (with the cache's mutex held) and
+// returns how to forget it again.
+type keeper func(*entry) negRef
+
 // load runs fn once for all concurrent misses of the same key and stores its answer, unless the
 // cache was invalidated while it ran (its answer may predate the change).
-func (c *Cache) load(ctx context.Context, m *sync.Map, key any, flightKey string, fn func(context.Context) (*tenancy.Tenant, error)) (*tenancy.Tenant, error) {
+func (c *Cache) load(ctx context.Context, flightKey string, fn func(context.Context) (*tenancy.Tenant, error), keep keeper) (*tenancy.Tenant, error) {
 	c.flightMu.Lock()
 	cl, waiting := c.flight[flightKey]
 	if !waiting {
@@ -224,7 +228,7 @@ func (c *Cache) load(ctx context.Context, m *sync.Map, key any, flightKey string
 	c.flightMu.Unlock()
 	if !waiting {
 		// The load outlives a caller that gives up, since others may be waiting for it.
-		go c.run(context.WithoutCancel(ctx), cl, m, key, flightKey, fn)
+		go c.run(context.WithoutCancel(ctx), cl, flightKey, fn, keep)
 	}
 	select {
 	case <-cl.done:
@@ -234,7 +238,7 @@ func (c *Cache) load(ctx context.Context, m *sync.Map, key any, flightKey string
 	}
 }
 
-func (c *Cache) run(ctx context.Context, cl *call, m *sync.Map, key any, flightKey string, fn func(context.Context) (*tenancy.Tenant, error)) {
+func (c *Cache) run(ctx context.Context, cl *call, flightKey string, fn func(context.Context) (*tenancy.Tenant, error), keep keeper) {
 	defer func() {
 		c.flightMu.Lock()
 		delete(c.flight, flightKey)
@@ -255,9 +259,9 @@ func (c *Cache) run(ctx context.Context, cl *call, m *sync.Map, key any, flightK
 	c.stats.loads.Add(1)
 	switch {
 	case cl.err == nil:
-		c.storeTenant(gen, cl.t, m, key)
+		c.storeTenant(gen, cl.t, keep)
 	case errors.Is(cl.err, tenancy.ErrTenantNotFound), errors.Is(cl.err, tenancy.ErrInvalidSlug):
-		c.storeNegative(gen, m, key, cl.err)
+		c.storeNegative(gen, cl.err, keep)
 	}
 }
 
@@ -268,42 +272,40 @@ func (c *Cache) ttl(d time.Duration) time.Duration {
 	return d
 }
 
-// storeTenant stores t under the key it was asked for, its id, slug and domains.
-func (c *Cache) storeTenant(gen uint64, t *tenancy.Tenant, m *sync.Map, key any) {
+// storeTenant stores t under the key it was asked for (keep, if any), its id, slug and domains.
+func (c *Cache) storeTenant(gen uint64, t *tenancy.Tenant, keep keeper) {
 	e := &entry{t: t, expires: c.now() + c.ttl(c.cfg.TTL)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen.Load() != gen {
 		return
 	}
-	if m != nil {
-		m.Store(key, e)
+	if keep != nil {
+		keep(e)
 	}
-	c.ids.Store(t.ID, e)
-	c.slugs.Store(t.Slug, e)
+	c.ids.store(t.ID, e)
+	c.slugs.store(t.Slug, e)
 	for _, h := range t.Domains {
-		c.hosts.Store(h, e)
+		c.hosts.store(h, e)
 	}
 }
 
-// storeNegative remembers that key names no tenant, forgetting the oldest such entry if full.
-func (c *Cache) storeNegative(gen uint64, m *sync.Map, key any, err error) {
+// storeNegative remembers that a key names no tenant, forgetting the oldest such entry if full.
+func (c *Cache) storeNegative(gen uint64, err error, keep keeper) {
 	e := &entry{err: err, expires: c.now() + c.ttl(c.cfg.NegativeTTL)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gen.Load() != gen {
 		return
 	}
-	ref := negRef{m, key, e}
+	forget := keep(e)
 	if len(c.neg) < cap(c.neg) {
-		c.neg = append(c.neg, ref)
-	} else {
-		old := c.neg[c.negAt]
-		old.m.CompareAndDelete(old.key, old.e)
-		c.neg[c.negAt] = ref
-		c.negAt = (c.negAt + 1) % len(c.neg)
+		c.neg = append(c.neg, forget)
+		return
 	}
-	m.Store(key, e)
+	c.neg[c.negAt]()
+	c.neg[c.negAt] = forget
+	c.negAt = (c.negAt + 1) % len(c.neg)
 }
 
 // Preload loads every tenant of the catalog into the cache, a page at a time, so that a process
@@ -318,10 +320,16 @@ func (c *Cache) Preload(ctx context.Context) (int, error) {
 			return n, err
 		}
 		for _, t := range page {
-			c.storeTenant(gen, t, nil, nil)
+			c.storeTenant(gen, t, nil)
 		}
 		n += len(page)
 		if len(page) < opts.Limit {
+			// Fold everything into the base maps: a hit then skips the overlay.
+			c.mu.Lock()
+			c.hosts.compact()
+			c.slugs.compact()
+			c.ids.compact()
+			c.mu.Unlock()
 			return n, nil
 		}
 		opts.After = page[len(page)-1].Slug
@@ -333,9 +341,9 @@ func (c *Cache) Purge() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen.Add(1)
-	c.hosts.Clear()
-	c.slugs.Clear()
-	c.ids.Clear()
+	c.hosts.clear()
+	c.slugs.clear()
+	c.ids.clear()
 	c.neg = c.neg[:0]
 	c.negAt = 0
 	c.stats.purges.Add(1)
@@ -349,28 +357,25 @@ func (c *Cache) Invalidate(id int64, slugs []string, hosts []string) {
 	defer c.mu.Unlock()
 	c.gen.Add(1)
 	c.stats.invalidations.Add(1)
-	drop := func(t *tenancy.Tenant) {
-		c.slugs.Delete(t.Slug)
-		for _, h := range t.Domains {
-			c.hosts.Delete(h)
+	drop := func(e *entry, ok bool) {
+		if !ok || e.t == nil {
+			return
+		}
+		c.slugs.delete(e.t.Slug)
+		for _, h := range e.t.Domains {
+			c.hosts.delete(h)
 		}
 	}
-	if v, ok := c.ids.Load(id); ok && v.(*entry).t != nil {
-		drop(v.(*entry).t)
-	}
-	c.ids.Delete(id)
+	drop(c.ids.load(id))
+	c.ids.delete(id)
 	for _, s := range slugs {
-		if v, ok := c.slugs.Load(s); ok && v.(*entry).t != nil {
-			drop(v.(*entry).t)
-		}
-		c.slugs.Delete(s)
+		drop(c.slugs.load(s))
+		c.slugs.delete(s)
 	}
 	for _, h := range hosts {
-		if v, ok := c.hosts.Load(h); ok && v.(*entry).t != nil {
-			drop(v.(*entry).t)
-		}
-		c.hosts.Delete(h)
-		c.hosts.Delete("www." + h)
+		drop(c.hosts.load(h))
+		c.hosts.delete(h)
+		c.hosts.delete("www." + h)
 	}
 }
 
