@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -15,7 +16,8 @@ import (
 
 // The operator console, under /admin on the public host, behind the operator password. It lists
 // the tenants with their tier, status, migration version and size, and acts on them through the
-// tenancy library. Back up, move and fleet migration are shown disabled until the library has them.
+// tenancy library: create, suspend/resume, migrate (Client.Migrate, the fleet or one tenant).
+// Back up and move are shown disabled until the library has them.
 
 const adminCookie = "tb_admin"
 
@@ -25,7 +27,16 @@ type adminSession struct {
 }
 
 // unavailable explains the disabled actions.
-const unavailable = "Not wired into the console yet: back up, move and fleet migration come with the tenancy library's archive and migration APIs."
+const unavailable = "Back up (download of the tenant's archive) and move tier come with the tenancy library's Client.Backup, Restore and Move, which are being built."
+
+// migrateTimeout bounds a migration started from the console. The run goes on if the operator's
+// browser gives up (a half-finished run is safe, but pointless to cause); a fleet too large to
+// migrate within a request is migrated with `taskboard migrate`, which shows progress.
+const migrateTimeout = 10 * time.Minute
+
+// statsLimit caps the tenants whose size is measured one bound query each (pool and database
+// tiers); beyond it the console shows no size for them, to stay fast on a large fleet.
+const statsLimit = 200
 
 func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/login", s.adminLoginPage)
@@ -35,9 +46,8 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/tenants", s.requireOperator(s.adminCreate))
 	mux.HandleFunc("POST /admin/tenants/{slug}/suspend", s.requireOperator(s.adminStatus((*tenancy.Client).TenantSuspend)))
 	mux.HandleFunc("POST /admin/tenants/{slug}/resume", s.requireOperator(s.adminStatus((*tenancy.Client).TenantResume)))
-	mux.HandleFunc("POST /admin/migrate", s.requireOperator(func(w http.ResponseWriter, r *http.Request) {
-		s.refuse(w, r, http.StatusNotImplemented, unavailable)
-	}))
+	mux.HandleFunc("POST /admin/migrate", s.requireOperator(s.adminMigrate))
+	mux.HandleFunc("POST /admin/tenants/{slug}/migrate", s.requireOperator(s.adminMigrate))
 }
 
 func (s *Server) adminSession(r *http.Request) (*adminSession, [32]byte) {
@@ -119,8 +129,22 @@ func (s *Server) adminLogout(w http.ResponseWriter, r *http.Request) {
 type adminRow struct {
 	T       *tenancy.Tenant
 	Plan    string
-	Size    int64
+	Size    tenantSize
 	Members int
+}
+
+// tenantSize is what the console knows of a tenant's size: bytes on disk for a schema or a
+// database of its own, rows for a tenant in the shared pool (its bytes are not its own).
+type tenantSize struct {
+	Known bool
+	Bytes int64
+	Rows  int64
+}
+
+// adminPage is what the console shows besides the tenants: a message, and a migration's result.
+type adminPage struct {
+	Flash, Error string
+	Failed       []*tenancy.TenantError // tenants a migration could not bring up to date
 }
 
 type tierOption struct {
@@ -133,6 +157,10 @@ func (s *Server) adminHome(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
+	s.renderAdminPage(w, r, status, adminPage{Flash: flash, Error: msg})
+}
+
+func (s *Server) renderAdminPage(w http.ResponseWriter, r *http.Request, status int, pg adminPage) {
 	ctx := r.Context()
 	var all []*tenancy.Tenant
 	opts := &tenancy.TenantListOpts{Limit: 500}
@@ -148,18 +176,20 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 		}
 		opts.After = pageT[len(pageT)-1].Slug
 	}
-	sizes, members, err := s.tenantStats(r, all)
+	st, err := s.tenantStats(r, all)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
 	rows := make([]adminRow, len(all))
-	var total int64
+	total := st.poolBytes
 	active, behind := 0, 0
 	latest := s.db.LatestVersion()
 	for i, t := range all {
-		rows[i] = adminRow{T: t, Plan: planOf(t), Size: sizes[t.Placement.Schema], Members: members[t.ID]}
-		total += rows[i].Size
+		rows[i] = adminRow{T: t, Plan: planOf(t), Size: st.sizes[t.ID], Members: st.members[t.ID]}
+		if t.Tier != tenancy.TierPool {
+			total += rows[i].Size.Bytes
+		}
 		if t.Status == tenancy.StatusActive {
 			active++
 		}
@@ -173,57 +203,207 @@ func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int,
 	}
 	data := map[string]any{
 		"CSRF": csrf, "Title": "Console", "Admin": true, "Rows": rows, "Latest": latest, "Active": active, "Behind": behind,
-		"TotalSize": total, "Unavailable": unavailable, "CanMigrate": false, "Flash": flash, "Error": msg,
+		"TotalSize": total, "Unavailable": unavailable, "Flash": pg.Flash, "Error": pg.Error, "Failed": pg.Failed,
 		// Every tier is offered: the library refuses one it cannot place yet, and says so.
 		"Tiers": []tierOption{{"schema", true}, {"pool", true}, {"database", true}},
 	}
 	s.renderStatus(w, r, status, "admin.html", data)
 }
 
-// tenantStats returns the on-disk size of each tenant schema and the member count of each tenant.
-func (s *Server) tenantStats(r *http.Request, ts []*tenancy.Tenant) (map[string]int64, map[int64]int, error) {
+// consoleStats are the tenants' sizes and member counts.
+type consoleStats struct {
+	sizes     map[int64]tenantSize // by tenant id
+	members   map[int64]int        // by tenant id
+	poolBytes int64                // the pool schemas on the catalog's database, each counted once
+}
+
+// tenantTables are the tenant migrations' tables, whose rows make a pool tenant's size.
+var tenantTables = []string{"projects", "tasks", "comments", "labels", "task_labels", "api_tokens", "activity"}
+
+// poolRowsSQL counts the bound tenant's rows in every tenant table: in the pool tier, row-level
+// security shows it only its own.
+var poolRowsSQL = func() string {
+	parts := make([]string, len(tenantTables))
+	for i, t := range tenantTables {
+		parts[i] = "(SELECT count(*) FROM " + t + ")"
+	}
+	return "SELECT " + strings.Join(parts, " + ")
+}()
+
+// placementBytesSQL sums the tables of the bound tenant's placement schema, wherever it lives (a
+// database-tier tenant's schema is in its own database, perhaps on another server).
+const placementBytesSQL = `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
+	FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p', 'm')`
+
+// tenantStats measures the tenants: schema-tier tenants (and the pools) in one query on the
+// catalog's database; pool and database tenants in one bound query each (up to statsLimit of
+// them), since only a binding reaches their rows or their database; members in one query.
+func (s *Server) tenantStats(r *http.Request, ts []*tenancy.Tenant) (*consoleStats, error) {
 	ctx := r.Context()
-	schemas := make([]string, 0, len(ts))
+	st := &consoleStats{sizes: map[int64]tenantSize{}, members: map[int64]int{}}
+	var schemas []string
+	bySchema := map[string]int64{} // schema-tier tenants' schemas
+	pools := map[string]bool{}
 	ids := make([]int64, 0, len(ts))
+	bound := 0
 	for _, t := range ts {
-		if t.Placement.Schema != "" && t.Tier == tenancy.TierSchema {
+		ids = append(ids, t.ID)
+		switch {
+		case t.Tier == tenancy.TierSchema && t.Placement.Server == "" && t.Placement.Schema != "":
+			schemas = append(schemas, t.Placement.Schema)
+			bySchema[t.Placement.Schema] = t.ID
+		case t.Tier == tenancy.TierPool && t.Placement.Server == "" && !pools[t.Placement.Schema]:
+			pools[t.Placement.Schema] = true
 			schemas = append(schemas, t.Placement.Schema)
 		}
-		ids = append(ids, t.ID)
+		if t.Tier == tenancy.TierSchema && t.Placement.Server == "" {
+			continue
+		}
+		if (t.Status != tenancy.StatusActive && t.Status != tenancy.StatusSuspended) || bound >= statsLimit {
+			continue
+		}
+		bound++
+		sql := placementBytesSQL
+		if t.Tier == tenancy.TierPool {
+			sql = poolRowsSQL
+		}
+		var n int64
+		if err := s.db.QueryRow(tenancy.WithTenant(ctx, t), sql).Scan(&n); err != nil {
+			// One unreachable placement must not take the console down: its size stays unknown.
+			s.log.WarnContext(ctx, "console: tenant size", "tenant", t.Slug, "err", err)
+			continue
+		}
+		if t.Tier == tenancy.TierPool {
+			st.sizes[t.ID] = tenantSize{Known: true, Rows: n}
+		} else {
+			st.sizes[t.ID] = tenantSize{Known: true, Bytes: n}
+		}
 	}
-	sizes := map[string]int64{}
 	rows, err := s.db.Pool().Query(ctx, `
 		SELECT n.nspname, coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'm') GROUP BY n.nspname`, schemas)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	for rows.Next() {
 		var n string
 		var sz int64
 		if err := rows.Scan(&n, &sz); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		sizes[n] = sz
+		if id, ok := bySchema[n]; ok {
+			st.sizes[id] = tenantSize{Known: true, Bytes: sz}
+		} else {
+			st.poolBytes += sz
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	members := map[int64]int{}
 	rows, err = s.db.Pool().Query(ctx, `SELECT tenant_id, count(*) FROM memberships WHERE tenant_id = ANY($1) GROUP BY tenant_id`, ids)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	for rows.Next() {
 		var id int64
 		var n int
 		if err := rows.Scan(&id, &n); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		members[id] = n
+		st.members[id] = n
 	}
-	return sizes, members, rows.Err()
+	return st, rows.Err()
+}
+
+// stillBehind lists the servable tenants (those named, or all) below version latest.
+func (s *Server) stillBehind(ctx context.Context, slugs []string, latest int64) ([]string, error) {
+	var ts []*tenancy.Tenant
+	if len(slugs) > 0 {
+		for _, slug := range slugs {
+			t, err := s.db.TenantGet(ctx, slug)
+			if err != nil {
+				return nil, err
+			}
+			ts = append(ts, t)
+		}
+	} else {
+		opts := &tenancy.TenantListOpts{Limit: 500}
+		for {
+			page, err := s.db.TenantList(ctx, opts)
+			if err != nil {
+				return nil, err
+			}
+			ts = append(ts, page...)
+			if len(page) < opts.Limit || len(ts) >= 5000 {
+				break
+			}
+			opts.After = page[len(page)-1].Slug
+		}
+	}
+	var behind []string
+	for _, t := range ts {
+		if t.Version < latest && (t.Status == tenancy.StatusActive || t.Status == tenancy.StatusSuspended) {
+			behind = append(behind, t.Slug)
+		}
+	}
+	return behind, nil
+}
+
+// adminMigrate migrates the fleet, or the one tenant named in the path, with Client.Migrate: the
+// shared schema first, then every placement behind, a failed tenant not stopping the others. The
+// console shows the summary and names each failed tenant with its error.
+func (s *Server) adminMigrate(w http.ResponseWriter, r *http.Request) {
+	opts := &tenancy.MigrateOpts{}
+	what := "every tenant"
+	if slug := r.PathValue("slug"); slug != "" {
+		opts.Tenants = []string{slug}
+		what = slug
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), migrateTimeout)
+	defer cancel()
+	res, err := s.db.Migrate(ctx, opts)
+	latest := s.db.LatestVersion()
+	var partial *tenancy.PartialError
+	switch {
+	case err == nil:
+		// Trust, but verify: say which tenants are still behind after a run that succeeded.
+		behind, err := s.stillBehind(ctx, opts.Tenants, latest)
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		msg := fmt.Sprintf("Migrated %s to version %d: %d placement(s) in %s.", what, latest, res.Applied, res.Duration.Round(time.Millisecond))
+		if res.Total == 0 {
+			msg = fmt.Sprintf("Nothing to migrate: %s is at version %d.", what, latest)
+			if len(behind) > 0 {
+				msg = "Client.Migrate found nothing to apply."
+			}
+		}
+		if res.Skipped > 0 {
+			msg += fmt.Sprintf(" %d tenant(s) still provisioning or deleting were left alone.", res.Skipped)
+		}
+		warn := ""
+		if len(behind) > 0 {
+			warn = fmt.Sprintf("%d tenant(s) are still behind version %d after the run (Client.Migrate did not reach their placements): %s.",
+				len(behind), latest, strings.Join(behind, ", "))
+		}
+		s.renderAdmin(w, r, http.StatusOK, msg, warn)
+	case errors.As(err, &partial):
+		msg := fmt.Sprintf("Migration of %s incomplete: %d placement(s) migrated, %d failed", what, partial.Applied, len(partial.Failed))
+		if partial.Err != nil {
+			msg += " (" + strings.TrimPrefix(partial.Err.Error(), "tenancy: ") + ")"
+		}
+		msg += ". Fix the cause and migrate again: the run resumes where it stopped."
+		s.renderAdminPage(w, r, http.StatusInternalServerError, adminPage{Error: msg, Failed: partial.Failed})
+	case errors.Is(err, tenancy.ErrMigrationLocked):
+		s.renderAdmin(w, r, http.StatusConflict, "", "Another migration is running: "+strings.TrimPrefix(err.Error(), "tenancy: "))
+	case errors.Is(err, tenancy.ErrTenantNotFound):
+		s.renderAdmin(w, r, http.StatusNotFound, "", strings.TrimPrefix(err.Error(), "tenancy: "))
+	default:
+		s.log.ErrorContext(r.Context(), "console: migrate", "err", err)
+		s.renderAdmin(w, r, http.StatusInternalServerError, "", "Migration failed: "+strings.TrimPrefix(err.Error(), "tenancy: "))
+	}
 }
 
 func (s *Server) adminCreate(w http.ResponseWriter, r *http.Request) {

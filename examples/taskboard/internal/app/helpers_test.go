@@ -36,7 +36,14 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
-	srv, err := New(&Config{Client: db.Client, OperatorPassword: testOperatorPassword, PasswordCost: bcrypt.MinCost})
+	return newEnvWith(t, db, db.Client)
+}
+
+// newEnvWith serves the application on db through client (a client of another build, with other
+// migrations, say).
+func newEnvWith(t *testing.T, db *tenancytest.DB, client *tenancy.Client) *env {
+	t.Helper()
+	srv, err := New(&Config{Client: client, OperatorPassword: testOperatorPassword, PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,6 +197,19 @@ func (e *env) form(c *http.Client, slug, getPath, postPath string, values url.Va
 	}
 	res.Body.Close()
 	return res
+}
+
+// formBody is form, returning the answer's status and body.
+func (e *env) formBody(c *http.Client, slug, getPath, postPath string, values url.Values) (int, string) {
+	e.t.Helper()
+	values.Set("csrf", e.csrf(c, slug, getPath))
+	res, err := c.PostForm(e.url(slug, postPath), values)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
 }
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)

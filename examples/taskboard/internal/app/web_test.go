@@ -1,14 +1,17 @@
 package app
 
 import (
+	"io/fs"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
 )
 
 func TestSignUpHandsOffToTheOrganisationAndOthersAreRefused(t *testing.T) {
@@ -213,5 +216,98 @@ func TestDemoInEveryTier(t *testing.T) {
 		if status != 200 || !strings.Contains(page, `<div class="comment"><b>`+w.commenter+`</b>`) {
 			t.Fatalf("%s task page (%d): no comment by %s", o.Slug, status, w.commenter)
 		}
+	}
+}
+
+// TestConsoleMigratesEveryTier deploys a build with one more tenant migration over organisations
+// in the three tiers: the console shows them behind, migrates one, then the fleet, through
+// Client.Migrate; and it shows each tenant's size (rows for the pool tenant).
+func TestConsoleMigratesEveryTier(t *testing.T) {
+	t.Parallel()
+	v1 := newEnv(t)
+	for _, tier := range tiers {
+		slug := "org-" + string(tier)
+		_, tok := v1.orgIn(slug, tier)
+		if r := v1.api("POST", slug, "/api/v1/projects", tok, `{"name":"P"}`); r.Status != 201 {
+			t.Fatalf("%s: create project: %d %s", slug, r.Status, r.Raw)
+		}
+	}
+	// The next release: one more tenant migration.
+	tenantV2 := fstest.MapFS{"0002_reminders.up.sql": {Data: []byte(`ALTER TABLE tasks ADD COLUMN reminded_at timestamptz;`)}}
+	files, err := fs.ReadDir(migrations.Tenant(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		b, err := fs.ReadFile(migrations.Tenant(), f.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tenantV2[f.Name()] = &fstest.MapFile{Data: b}
+	}
+	client, err := tenancy.New(&tenancy.Config{Pool: v1.db.AppPool, AdminPool: v1.db.AdminPool,
+		SharedMigrations: migrations.Shared(), TenantMigrations: tenantV2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	e := newEnvWith(t, v1.db, client)
+
+	op := e.browser()
+	if res := e.form(op, "", "/admin/login", "/admin/login", url.Values{"password": {testOperatorPassword}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("operator log-in: %d", res.StatusCode)
+	}
+	body, _ := e.get(op, "", "/admin")
+	if !strings.Contains(body, "<b>3</b><span class=\"muted\">behind on migrations</span>") {
+		t.Fatalf("console does not show 3 tenants behind:\n%s", body)
+	}
+	// The pool tenant's size is its rows (a project, an API token, an activity line).
+	if !regexp.MustCompile(`<b>org-pool</b>(?s:.*?)<td class="size"><span title="[^"]*">3 rows</span>`).MatchString(body) {
+		t.Errorf("console does not show the pool tenant's 3 rows:\n%s", body)
+	}
+	for _, slug := range []string{"org-schema", "org-database"} {
+		if !regexp.MustCompile(`<b>` + slug + `</b>(?s:.*?)<td class="size">\d+ kB</td>`).MatchString(body) {
+			t.Errorf("console does not show %s's size in kB", slug)
+		}
+	}
+
+	status, body := e.formBody(op, "", "/admin", "/admin/tenants/org-schema/migrate", url.Values{})
+	if status != 200 || !strings.Contains(body, "Migrated org-schema to version 2") {
+		t.Fatalf("migrate one tenant: %d\n%s", status, body)
+	}
+	if tn, err := client.TenantGet(t.Context(), "org-schema"); err != nil || tn.Version != 2 {
+		t.Fatalf("org-schema after migrating it: %+v, %v", tn, err)
+	}
+	if tn, err := client.TenantGet(t.Context(), "org-pool"); err != nil || tn.Version != 1 {
+		t.Fatalf("org-pool after migrating org-schema only: %+v, %v", tn, err)
+	}
+	status, body = e.formBody(op, "", "/admin", "/admin/migrate", url.Values{})
+	if status != 200 || !strings.Contains(body, "Migrated every tenant to version 2") {
+		t.Fatalf("migrate the fleet: %d\n%s", status, body)
+	}
+	for _, tier := range tiers {
+		tn, err := client.TenantGet(t.Context(), "org-"+string(tier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tn.Version != 2 {
+			// The console must not hide a tenant the library's run did not reach.
+			if !strings.Contains(body, "still behind version 2 after the run") || !strings.Contains(body, tn.Slug) {
+				t.Fatalf("%s is at version %d after the fleet run, and the console does not say so:\n%s", tn.Slug, tn.Version, body)
+			}
+			t.Logf("LIBRARY GAP: Client.Migrate left %s (%s tier) at version %d", tn.Slug, tier, tn.Version)
+			continue
+		}
+		var n int
+		if err := client.QueryRow(tenancy.WithTenant(t.Context(), tn), `SELECT count(reminded_at) FROM tasks`).Scan(&n); err != nil {
+			t.Fatalf("org-%s: the new column: %v", tier, err)
+		}
+	}
+	if status, body := e.formBody(op, "", "/admin", "/admin/migrate", url.Values{}); status != 200 ||
+		!strings.Contains(body, "Nothing to migrate: every tenant is at version 2.") && !strings.Contains(body, "still behind version 2") {
+		t.Fatalf("migrate again: %d\n%s", status, body)
+	}
+	if res := e.form(op, "", "/admin", "/admin/tenants/nosuch/migrate", url.Values{}); res.StatusCode != http.StatusNotFound {
+		t.Fatalf("migrate an unknown tenant: %d", res.StatusCode)
 	}
 }
