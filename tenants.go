@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
@@ -354,6 +355,9 @@ type TenantDeleteOpts struct {
 	// Hard drops the tenant's placement and removes it from the catalog. Without it the tenant is
 	// soft-deleted: kept, never served, and TenantResume brings it back.
 	Hard bool
+	// Backup, with Hard, receives the tenant's archive (see Backup) first: the placement is
+	// dropped only after it has been written, read back and checked. A file is synced.
+	Backup io.Writer
 }
 
 // TenantDelete deletes a tenant, softly unless opts.Hard. A hard delete marks the tenant
@@ -363,6 +367,13 @@ func (c *Client) TenantDelete(ctx context.Context, slug string, opts *TenantDele
 	if opts == nil || !opts.Hard {
 		_, err := c.setStatus(ctx, slug, StatusDeleted, StatusActive, StatusSuspended)
 		return err
+	}
+	if opts.Backup != nil {
+		release, err := c.backupBeforeDelete(ctx, slug, opts.Backup)
+		if err != nil {
+			return err
+		}
+		defer release()
 	}
 	t, err := c.setStatus(ctx, slug, StatusDeleting, StatusActive, StatusSuspended, StatusDeleted, StatusProvisioning)
 	if err != nil {
@@ -447,6 +458,7 @@ func (c *Client) dropTenant(ctx context.Context, id int64) error {
 type RepairResult struct {
 	Provisioned []string // tenants left in "provisioning" by a crash, now active
 	Deleted     []string // tenants left in "deleting" by a crash, now gone
+	Moves       []string // moves finished or rolled back, restores removed (see move.go)
 	Failed      map[string]error
 }
 
@@ -457,7 +469,13 @@ func (c *Client) Repair(ctx context.Context) (*RepairResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := admin.Query(ctx, `SELECT id, slug, status FROM tenancy.tenants WHERE status IN ('provisioning', 'deleting') ORDER BY id`)
+	// Moves and restores first (move.go): a half-restored tenant is removed, not provisioned empty.
+	res := &RepairResult{Failed: map[string]error{}}
+	if err := c.repairMoves(ctx, res); err != nil {
+		return nil, notFoundOr(err, ErrTenantNotFound, "")
+	}
+	rows, err := admin.Query(ctx, `SELECT id, slug, status FROM tenancy.tenants WHERE status IN ('provisioning', 'deleting')
+		AND id NOT IN (SELECT tenant_id FROM tenancy.moves) ORDER BY id`)
 	if err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, "")
 	}
@@ -473,7 +491,6 @@ func (c *Client) Repair(ctx context.Context) (*RepairResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &RepairResult{Failed: map[string]error{}}
 	for _, it := range items {
 		if it.status == StatusProvisioning {
 			err = c.provision(ctx, it.id)

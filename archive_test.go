@@ -1,0 +1,311 @@
+package tenancy_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"slices"
+	"testing"
+	"testing/fstest"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/internal/archive"
+	"github.com/tenancy-go/tenancy/tenancytest"
+)
+
+// The archive tests' application: tenant tables covering the types an archive must carry
+// exactly (testdata/archive/migrations).
+var (
+	archiveShared = os.DirFS("testdata/archive/migrations/shared")
+	archiveTenant = os.DirFS("testdata/archive/migrations/tenant")
+)
+
+// archiveTenantUpTo returns the tenant migrations up to version 1 only (an older release).
+func archiveTenantV1(t testing.TB) fs.FS {
+	t.Helper()
+	data, err := fs.ReadFile(archiveTenant, "0001_items.up.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fstest.MapFS{"0001_items.up.sql": {Data: data}}
+}
+
+func archiveDB(t testing.TB, tenant fs.FS) *tenancytest.DB {
+	t.Helper()
+	return tenancytest.New(t, &tenancytest.Options{SharedMigrations: archiveShared, TenantMigrations: tenant, AppMaxConns: 2})
+}
+
+// withSecond adds the second cluster to db as server "second".
+func withSecond(t testing.TB, db *tenancytest.DB) {
+	t.Helper()
+	owner, app := db.SecondServer(t)
+	if _, err := db.Client.ServerAdd(context.Background(), "second", owner, app); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fillItems gives tn n items (every awkward value the types allow, NULLs every fifth row) and
+// two notes per item, written through the binding as the application role.
+func fillItems(t testing.TB, c *tenancy.Client, tn *tenancy.Tenant, n int) {
+	t.Helper()
+	ctx := tenancy.WithTenant(context.Background(), tn)
+	err := c.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO items (name, price, ratio, data, tags, blob, at, day, span, uid)
+			SELECT CASE g % 4 WHEN 0 THEN 'tab' || E'\t' || 'nl' || E'\n' || 'bs\\' || g
+			                  WHEN 1 THEN 'ünïcødé ✓ ' || g WHEN 2 THEN '' ELSE 'plain ' || g END,
+			       CASE WHEN g % 5 = 0 THEN NULL ELSE (g * 37.1234 - 50)::numeric(14, 4) END,
+			       CASE g % 6 WHEN 0 THEN NULL WHEN 1 THEN 1.0 / 3 WHEN 2 THEN 'Infinity' WHEN 3 THEN -0.0 WHEN 4 THEN 1e-300 ELSE 0.1 + 0.2 END,
+			       CASE WHEN g % 5 = 0 THEN NULL ELSE jsonb_build_object('n', g, 'f', 1.5e10, 's', 'q"uote\', 'a', jsonb_build_array(1, 'x', NULL), 'u', 'ü') END,
+			       CASE WHEN g % 5 = 0 THEN NULL ELSE ARRAY['a', NULL, 'with space', 'q"', '{br}', 'x' || g] END,
+			       CASE WHEN g % 5 = 0 THEN NULL ELSE decode('00ff10' || lpad(to_hex(g), 6, '0') || '5c0a09', 'hex') END,
+			       CASE WHEN g % 5 = 0 THEN NULL WHEN g % 7 = 0 THEN 'infinity' ELSE '2024-02-29 23:59:59.123456+05:30'::timestamptz + g * interval '1 hour' END,
+			       CASE WHEN g % 5 = 0 THEN NULL ELSE date '1999-12-31' + g END,
+			       CASE WHEN g % 5 = 0 THEN NULL ELSE make_interval(0, g, 0, g, 1, 2, 3.5) END,
+			       CASE WHEN g % 5 = 0 THEN NULL ELSE md5(g::text)::uuid END
+			FROM generate_series(1, $1) g`, n); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO item_notes (item_id, body) SELECT id, 'note ' || k || ' of ' || id FROM items, generate_series(1, 2) k ORDER BY id, k`)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("fill %s: %v", tn.Slug, err)
+	}
+}
+
+// snapshot reads every row of tn's tables as the application role, without tenant_id, in key
+// order: two tenants with equal snapshots hold the same rows.
+func snapshot(t testing.TB, c *tenancy.Client, tn *tenancy.Tenant) map[string][]string {
+	t.Helper()
+	ctx := tenancy.WithTenant(context.Background(), tn)
+	out := map[string][]string{}
+	for _, q := range []struct{ table, sql string }{
+		{"items", `SELECT (to_jsonb(x) - 'tenant_id')::text || ' ' || coalesce(x.ratio::text, '') || ' ' || coalesce(x.blob::text, '') FROM items x ORDER BY id`},
+		{"item_notes", `SELECT (to_jsonb(x) - 'tenant_id')::text FROM item_notes x ORDER BY id`},
+	} {
+		rows, err := c.Query(ctx, q.sql)
+		if err != nil {
+			t.Fatalf("read %s of %s: %v", q.table, tn.Slug, err)
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatalf("read %s of %s: %v", q.table, tn.Slug, err)
+		}
+		out[q.table] = got
+	}
+	return out
+}
+
+func sameSnapshot(t testing.TB, what string, want, got map[string][]string) {
+	t.Helper()
+	for table, w := range want {
+		g := got[table]
+		if len(w) == 0 {
+			t.Fatalf("%s: the source has no %s rows: the test proves nothing", what, table)
+		}
+		if !slices.Equal(w, g) {
+			n := min(len(w), len(g))
+			for i := 0; i < n; i++ {
+				if w[i] != g[i] {
+					t.Fatalf("%s: %s row %d differs:\n want %s\n got  %s", what, table, i, w[i], g[i])
+				}
+			}
+			t.Fatalf("%s: %s has %d rows, want %d", what, table, len(g), len(w))
+		}
+	}
+}
+
+// backup returns tn's archive.
+func backup(t testing.TB, c *tenancy.Client, slug string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	res, err := c.Backup(context.Background(), slug, &buf, nil)
+	if err != nil {
+		t.Fatalf("backup %s: %v", slug, err)
+	}
+	if res.Bytes != int64(buf.Len()) || res.Tables != 2 {
+		t.Fatalf("backup %s: result %+v for %d bytes", slug, res, buf.Len())
+	}
+	return buf.Bytes()
+}
+
+// manifestOf reads an archive's manifest (and checks the whole archive).
+func manifestOf(t testing.TB, data []byte) *archive.Manifest {
+	t.Helper()
+	r, err := archive.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return r.Manifest()
+}
+
+// sameRowBytes checks that two archives hold byte-for-byte the same rows.
+func sameRowBytes(t testing.TB, a, b []byte) {
+	t.Helper()
+	ma, mb := manifestOf(t, a), manifestOf(t, b)
+	if len(ma.Tables) != len(mb.Tables) {
+		t.Fatalf("%d tables vs %d", len(ma.Tables), len(mb.Tables))
+	}
+	for i := range ma.Tables {
+		ta, tb := ma.Tables[i], mb.Tables[i]
+		if ta.Name != tb.Name || ta.Rows != tb.Rows || ta.SHA256 != tb.SHA256 || ta.Rows == 0 {
+			t.Fatalf("table %s: %d rows %s vs %s: %d rows %s", ta.Name, ta.Rows, ta.SHA256[:12], tb.Name, tb.Rows, tb.SHA256[:12])
+		}
+	}
+}
+
+type tierPair struct {
+	name       string
+	from, to   tenancy.Tier
+	fromServer string
+	toServer   string
+}
+
+var tierPairs = []tierPair{
+	{"pool-to-schema", tenancy.TierPool, tenancy.TierSchema, "", tenancy.ServerDefault},
+	{"schema-to-database", tenancy.TierSchema, tenancy.TierDatabase, tenancy.ServerDefault, tenancy.ServerDefault},
+	{"database-to-pool", tenancy.TierDatabase, tenancy.TierPool, tenancy.ServerDefault, ""},
+	{"schema-to-second-server", tenancy.TierSchema, tenancy.TierSchema, tenancy.ServerDefault, "second"},
+	{"pool-to-second-server-database", tenancy.TierPool, tenancy.TierDatabase, "", "second"},
+	{"second-server-database-to-schema", tenancy.TierDatabase, tenancy.TierSchema, "second", tenancy.ServerDefault},
+}
+
+// TestRestoreTierPairs backs a tenant up in one tier and restores it under a new slug in
+// another: the rows are the same to the byte, sequences continue after them, and a neighbour
+// in the same pool is neither copied nor touched.
+func TestRestoreTierPairs(t *testing.T) {
+	t.Parallel()
+	for _, pc := range tierPairs {
+		t.Run(pc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := archiveDB(t, archiveTenant)
+			if pc.fromServer == "second" || pc.toServer == "second" {
+				withSecond(t, db)
+			}
+			c := db.Client
+			src, err := c.TenantCreate(ctx, "source", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer})
+			if err != nil {
+				t.Fatal(err)
+			}
+			neighbour, err := c.TenantCreate(ctx, "neighbour", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fillItems(t, c, src, 40)
+			fillItems(t, c, neighbour, 7)
+			if _, err := c.DomainAdd(ctx, "source", "source.example.com", nil); err != nil {
+				t.Fatal(err)
+			}
+			before, neighbourBefore := snapshot(t, c, src), snapshot(t, c, neighbour)
+			data := backup(t, c, "source")
+			if m := manifestOf(t, data); m.Tenant.Slug != "source" || len(m.Tenant.Domains) != 1 || m.Version != 2 || m.Tables[0].Name != "items" || m.Tables[0].Rows != 40 {
+				t.Fatalf("manifest: %+v", m)
+			}
+
+			got, err := c.Restore(ctx, bytes.NewReader(data), &tenancy.RestoreOpts{Slug: "restored", Tier: pc.to, Server: pc.toServer})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Status != tenancy.StatusActive || got.Tier != pc.to || got.ID == src.ID || got.Version != 2 || len(got.Domains) != 0 {
+				t.Fatalf("restored: %+v", got)
+			}
+			if pc.toServer == "second" && got.Placement.Server != "second" {
+				t.Fatalf("restored on %q, want second", got.Placement.Server)
+			}
+			sameSnapshot(t, "restored", before, snapshot(t, c, got))
+			sameRowBytes(t, data, backup(t, c, "restored"))
+			sameSnapshot(t, "neighbour", neighbourBefore, snapshot(t, c, neighbour))
+			sameSnapshot(t, "source", before, snapshot(t, c, src))
+
+			// Sequences continue after the restored rows.
+			var id int64
+			if err := c.QueryRow(tenancy.WithTenant(ctx, got), `INSERT INTO item_notes (item_id, body) VALUES (1, 'new') RETURNING id`).Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			if id <= 80 {
+				t.Fatalf("new note id %d: the sequence did not continue after the 80 restored notes", id)
+			}
+		})
+	}
+}
+
+// TestRestoreOlderArchive restores an archive made by a release with fewer tenant migrations:
+// it is loaded at its version and migrated forward (the backfill runs on its rows), in every
+// tier. The other way round is refused and leaves nothing.
+func TestRestoreOlderArchive(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	old := archiveDB(t, archiveTenantV1(t))
+	src, err := old.Client.TenantCreate(ctx, "old", &tenancy.TenantCreateOpts{Tier: tenancy.TierPool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillItems(t, old.Client, src, 20)
+	var oldArchive bytes.Buffer
+	if _, err := old.Client.Backup(ctx, "old", &oldArchive, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	db := archiveDB(t, archiveTenant)
+	for _, tier := range []tenancy.Tier{tenancy.TierPool, tenancy.TierSchema, tenancy.TierDatabase} {
+		got, err := db.Client.Restore(ctx, bytes.NewReader(oldArchive.Bytes()), &tenancy.RestoreOpts{Slug: "new-" + string(tier), Tier: tier})
+		if err != nil {
+			t.Fatalf("%s: %v", tier, err)
+		}
+		if got.Version != 2 {
+			t.Fatalf("%s: version %d", tier, got.Version)
+		}
+		var blue, red, items int
+		err = db.Client.QueryRow(tenancy.WithTenant(ctx, got), `SELECT count(*) FILTER (WHERE color = 'blue'), count(*) FILTER (WHERE color = 'red'), count(*) FROM items`).Scan(&blue, &red, &items)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// price = g*37.1234-50 > 100 for g >= 5, NULL for g % 5 = 0.
+		if items != 20 || blue != 12 || red != 8 {
+			t.Fatalf("%s: %d items, %d blue, %d red: not migrated forward", tier, items, blue, red)
+		}
+		var staging int
+		if err := db.AdminPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements WHERE schema LIKE 'tenancy_restore_%'`).Scan(&staging); err != nil || staging != 0 {
+			t.Fatalf("staging placements left: %d %v", staging, err)
+		}
+	}
+
+	newer := backup(t, db.Client, "new-pool")
+	before := catalogState(t, old)
+	_, err = old.Client.Restore(ctx, bytes.NewReader(newer), &tenancy.RestoreOpts{Slug: "from-the-future"})
+	if !errors.Is(err, tenancy.ErrArchiveTooNew) {
+		t.Fatalf("newer archive: %v, want ErrArchiveTooNew", err)
+	}
+	if after := catalogState(t, old); after != before {
+		t.Fatalf("a refused restore changed the catalog: %+v -> %+v", before, after)
+	}
+}
+
+// catalogStateT is what a refused restore must not change.
+type catalogStateT struct {
+	tenants, placements, schemas, databases, domains, moves int
+}
+
+func catalogState(t testing.TB, db *tenancytest.DB) catalogStateT {
+	t.Helper()
+	var s catalogStateT
+	err := db.AdminPool.QueryRow(context.Background(), `
+		SELECT (SELECT count(*) FROM tenancy.tenants), (SELECT count(*) FROM tenancy.placements),
+		       (SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenan%' OR nspname LIKE 'pool\_%'),
+		       (SELECT count(*) FROM pg_database WHERE datname LIKE current_database() || '\_%'),
+		       (SELECT count(*) FROM tenancy.domains), (SELECT count(*) FROM tenancy.moves)`).
+		Scan(&s.tenants, &s.placements, &s.schemas, &s.databases, &s.domains, &s.moves)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
