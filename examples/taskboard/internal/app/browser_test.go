@@ -42,7 +42,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profileDir(t)),
 		chromedp.Flag("host-resolver-rules", "MAP *.localhost 127.0.0.1, MAP localhost 127.0.0.1"),
 		chromedp.WindowSize(1280, 860),
 	)
@@ -193,6 +193,26 @@ func readme(t *testing.T, ctx context.Context, e *env, dir string) {
 	if err != nil {
 		t.Fatalf("README screenshots: %v", err)
 	}
+}
+
+// profileDir is a folder for Chromium's profile. Not t.TempDir: Chromium's helper processes may
+// still be writing to it for a moment after the browser is closed, which fails t.TempDir's
+// cleanup; this one is removed with a few retries.
+func profileDir(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "taskboard-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 20; i++ {
+			if os.RemoveAll(dir) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("could not remove Chromium's profile %s", dir)
+	})
+	return dir
 }
 
 func chromiumPath() string {
