@@ -18,35 +18,68 @@ import (
 // schema, and tenancy.tenant_id = the tenant's id, both transaction-local. Nothing is ever set at
 // session level, so a connection back in the pool carries no tenant whatever happened; pgxpool
 // also destroys any connection released inside a transaction.
+//
+// The binding statement travels in the same round trip as the statement it binds (one-shot
+// calls) or as the BEGIN (Tx). It sets nothing, and returns no row, when the tenant is fenced
+// (fence.go: a move holds its advisory lock), so the statements after it run unbound: they reach
+// the empty shape schema or RLS that shows nothing. The caller then reports ErrTenantMoving.
 
-// bindSQL is sent in the same round trip as the statement it binds.
-const bindSQL = `SELECT set_config('search_path', $1, true), set_config('tenancy.tenant_id', $2, true)`
+// bindSQL binds a transaction to a tenant unless the tenant is fenced.
+const bindSQL = `SELECT set_config('search_path', $1, true), set_config('tenancy.tenant_id', $2, true)
+	WHERE pg_try_advisory_xact_lock_shared($3::int4, $4::int4)`
+
+// bindPoolSQL also checks the catalog, in the same statement: a pool placement outlives a tenant
+// that moved out of it, so a process still holding the tenant's old placement must not write
+// there. (Other placements are dropped after a move, which stops such writes by itself.)
+const bindPoolSQL = bindSQL + `
+	AND EXISTS (SELECT 1 FROM tenancy.tenants WHERE id = $2::bigint AND placement_id = $5 AND status IN ('active', 'suspended'))`
 
 // binding is what a tenant's transactions set.
 type binding struct {
+	slug       string
+	sql        string
 	searchPath string
 	tenantID   string
+	args       []any
 }
 
-func (c *Client) bindingFor(t *Tenant) (binding, error) {
+func (c *Client) bindingFor(t *Tenant) (*binding, error) {
 	if t == nil {
-		return binding{}, ErrNoTenant
+		return nil, ErrNoTenant
 	}
 	switch t.Status {
 	case StatusActive, StatusSuspended:
 	case StatusMoving:
 		// Writes during a move would be lost when the old placement is dropped.
-		return binding{}, tenantErr(ErrTenantMoving, t.Slug)
+		return nil, tenantErr(ErrTenantMoving, t.Slug)
 	default:
-		return binding{}, fmt.Errorf("%w: %s is %s", ErrTenantNotActive, t.Slug, t.Status)
+		return nil, fmt.Errorf("%w: %s is %s", ErrTenantNotActive, t.Slug, t.Status)
 	}
 	if t.Placement.Schema == "" {
-		return binding{}, fmt.Errorf("tenancy: tenant %s has no placement", t.Slug)
+		return nil, fmt.Errorf("tenancy: tenant %s has no placement", t.Slug)
 	}
-	return binding{
+	b := &binding{
+		slug:       t.Slug,
+		sql:        bindSQL,
 		searchPath: pgx.Identifier{t.Placement.Schema}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize(),
 		tenantID:   strconv.FormatInt(t.ID, 10),
-	}, nil
+	}
+	b.args = []any{b.searchPath, b.tenantID, fenceClass, fenceID(t.ID)}
+	if t.Tier == TierPool {
+		b.sql = bindPoolSQL
+		b.args = append(b.args, t.Placement.ID)
+	}
+	return b, nil
+}
+
+// check reads the binding statement's result: no row means the tenant is fenced.
+func (b *binding) check(row pgx.Row) error {
+	var sp, id string
+	err := row.Scan(&sp, &id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return tenantErr(ErrTenantMoving, b.slug)
+	}
+	return err
 }
 
 // poolFor returns the pool that reaches t's placement, and a func to call when done with it.
@@ -57,32 +90,8 @@ func (c *Client) poolFor(ctx context.Context, t *Tenant) (*pgxpool.Pool, func(),
 	return c.placements.Acquire(ctx, placement.Key{Server: t.Placement.Server, Database: t.Placement.Database})
 }
 
-// beginSQL opens a transaction and binds it in one simple-protocol round trip.
-func (b binding) beginSQL(opts pgx.TxOptions) string {
-	var sb strings.Builder
-	sb.WriteString("BEGIN")
-	if opts.IsoLevel != "" {
-		sb.WriteString(" ISOLATION LEVEL ")
-		sb.WriteString(string(opts.IsoLevel))
-	}
-	if opts.AccessMode != "" {
-		sb.WriteString(" ")
-		sb.WriteString(string(opts.AccessMode))
-	}
-	if opts.DeferrableMode != "" {
-		sb.WriteString(" ")
-		sb.WriteString(string(opts.DeferrableMode))
-	}
-	sb.WriteString("; SELECT set_config('search_path', ")
-	sb.WriteString(quoteLiteral(b.searchPath))
-	sb.WriteString(", true), set_config('tenancy.tenant_id', ")
-	sb.WriteString(quoteLiteral(b.tenantID))
-	sb.WriteString(", true)")
-	return sb.String()
-}
-
 // quoteLiteral quotes s as an SQL string literal (standard_conforming_strings is on since 9.1;
-// the E” form makes backslashes safe either way).
+// the E'' form makes backslashes safe either way).
 func quoteLiteral(s string) string {
 	if strings.ContainsRune(s, '\\') {
 		return "E'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", "''") + "'"
@@ -104,9 +113,9 @@ func (c *Client) Tx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx)
 
 // TxFor is Tx for an explicit tenant and transaction options.
 //
-// Opening the transaction and binding it cost one round trip, the same as a plain BEGIN. If the
-// transaction fails with SQLSTATE 0A000 ("cached plan must not change result type", a prepared
-// statement meeting a tenant at another migration version) it is retried once.
+// BEGIN and the binding travel in one round trip, so a bound transaction costs what a plain one
+// does. If the transaction fails with SQLSTATE 0A000 ("cached plan must not change result type",
+// a prepared statement meeting a tenant at another migration version) it is retried once.
 func (c *Client) TxFor(ctx context.Context, t *Tenant, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	b, err := c.bindingFor(t)
 	if err != nil {
@@ -117,18 +126,35 @@ func (c *Client) TxFor(ctx context.Context, t *Tenant, opts pgx.TxOptions, fn fu
 		return err
 	}
 	defer release()
-	opts.BeginQuery = b.beginSQL(opts)
 	ctx = WithTenant(ctx, t)
-	err = runTx(ctx, pool, opts, fn)
+	err = runTx(ctx, pool, b, opts, fn)
 	if isCachedPlanChanged(err) {
-		err = runTx(ctx, pool, opts, fn)
+		err = runTx(ctx, pool, b, opts, fn)
 	}
 	return err
 }
 
-func runTx(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
-	tx, err := pool.BeginTx(ctx, opts)
+func runTx(ctx context.Context, pool *pgxpool.Pool, b *binding, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	batch := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
+	batch.BeginTx(opts)
+	batch.Queue(b.sql, b.args...)
+	br := conn.SendBatch(ctx, batch)
+	tx := br.Tx()
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return err
+	}
+	bindErr := b.check(br.QueryRow())
+	if err := br.Close(); err != nil || bindErr != nil {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		if bindErr != nil {
+			return bindErr
+		}
 		return err
 	}
 	defer func() {
@@ -218,10 +244,11 @@ func (c *Client) sendBound(ctx context.Context, sql string, args []any) (*boundC
 	}
 	conn := &boundConn{Conn: pc, release: release}
 	batch := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
-	batch.Queue(bindSQL, b.searchPath, b.tenantID)
+	batch.Queue(b.sql, b.args...)
 	batch.Queue(sql, args...)
 	br := conn.SendBatch(ctx, batch)
-	if _, err := br.Exec(); err != nil {
+	if err := b.check(br.QueryRow()); err != nil {
+		// Fenced, the statement ran unbound and could touch no tenant's rows; report the fence.
 		_ = br.Close()
 		conn.Release()
 		return nil, nil, err

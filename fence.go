@@ -13,3 +13,7 @@ const fenceClass int32 = 0x74656e61
 // fenceID is the second key: the tenant id folded to 32 bits. Two tenants whose ids are 2^32
 // apart share a fence, which only makes one wait while the other moves.
 func fenceID(id int64) int32 { return int32(id ^ (id >> 32)) }
+
+// FenceKey returns the two keys of the advisory lock that fences tenant id (for tools that move
+// tenants, and tests).
+func FenceKey(id int64) (class, key int32) { return fenceClass, fenceID(id) }
