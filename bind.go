@@ -91,7 +91,7 @@ func (c *Client) poolFor(ctx context.Context, t *Tenant) (*pgxpool.Pool, func(),
 }
 
 // quoteLiteral quotes s as an SQL string literal (standard_conforming_strings is on since 9.1;
-// the E” form makes backslashes safe either way).
+// the E'...' form makes backslashes safe either way).
 func quoteLiteral(s string) string {
 	if strings.ContainsRune(s, '\\') {
 		return "E'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", "''") + "'"

@@ -17,6 +17,7 @@ func main() {
 	flag.IntVar(&o.Naive, "naive", 1000, "tenants migrated by the naive baseline (0: skip)")
 	flag.IntVar(&o.Concurrency, "concurrency", 0, "MigrateOpts.Concurrency (0: tenancy's default)")
 	flag.BoolVar(&o.Fast, "fast", false, "local cluster only: fsync off, as the test cluster runs")
+	flag.BoolVar(&o.Reuse, "reuse", false, "keep the fleet of an earlier run (finish it if it was interrupted) instead of rebuilding it")
 	flag.Parse()
 	ctx := context.Background()
 	url := os.Getenv("DATABASE_URL")

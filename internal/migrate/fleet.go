@@ -345,7 +345,7 @@ func lockHolder(ctx context.Context, conn *pgx.Conn) error {
 		SELECT l.pid, coalesce(a.application_name, ''), coalesce(a.backend_start, now())
 		FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
 		WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-		  AND l.classid = ($1 >> 32)::oid AND l.objid = ($1 & 4294967295)::oid AND l.objsubid = 1
+		  AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1
 		LIMIT 1`, LockKey).Scan(&pid, &app, &since)
 	if err != nil {
 		return fmt.Errorf("%w (try again when it has finished)", ErrLocked)
