@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,8 +19,9 @@ import (
 
 // The operator console, under /admin on the public host, behind the operator password. It lists
 // the tenants with their tier, status, migration version and size, and acts on them through the
-// tenancy library: create, suspend/resume, migrate (Client.Migrate, the fleet or one tenant).
-// Back up and move are shown disabled until the library has them.
+// tenancy library: create, suspend/resume, migrate (Client.Migrate, the fleet or one tenant),
+// back up (Client.Backup, downloaded as the tenant's archive) and move to another tier
+// (Client.Move).
 
 const adminCookie = "tb_admin"
 
@@ -26,8 +30,9 @@ type adminSession struct {
 	expires time.Time
 }
 
-// unavailable explains the disabled actions.
-const unavailable = "Back up (download of the tenant's archive) and move tier come with the tenancy library's Client.Backup, Restore and Move, which are being built."
+// moveTimeout bounds a move started from the console; like a migration, it is not cut short by
+// the operator's browser going away (Move is crash-safe, but a finished move is better).
+const moveTimeout = 30 * time.Minute
 
 // migrateTimeout bounds a migration started from the console. The run goes on if the operator's
 // browser gives up (a half-finished run is safe, but pointless to cause); a fleet too large to
@@ -48,6 +53,8 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/tenants/{slug}/resume", s.requireOperator(s.adminStatus((*tenancy.Client).TenantResume)))
 	mux.HandleFunc("POST /admin/migrate", s.requireOperator(s.adminMigrate))
 	mux.HandleFunc("POST /admin/tenants/{slug}/migrate", s.requireOperator(s.adminMigrate))
+	mux.HandleFunc("POST /admin/tenants/{slug}/backup", s.requireOperator(s.adminBackup))
+	mux.HandleFunc("POST /admin/tenants/{slug}/move", s.requireOperator(s.adminMove))
 }
 
 func (s *Server) adminSession(r *http.Request) (*adminSession, [32]byte) {
@@ -203,7 +210,7 @@ func (s *Server) renderAdminPage(w http.ResponseWriter, r *http.Request, status 
 	}
 	data := map[string]any{
 		"CSRF": csrf, "Title": "Console", "Admin": true, "Rows": rows, "Latest": latest, "Active": active, "Behind": behind,
-		"TotalSize": total, "Unavailable": unavailable, "Flash": pg.Flash, "Error": pg.Error, "Failed": pg.Failed,
+		"TotalSize": total, "Flash": pg.Flash, "Error": pg.Error, "Failed": pg.Failed,
 		// Every tier is offered: the library refuses one it cannot place yet, and says so.
 		"Tiers": []tierOption{{"schema", true}, {"pool", true}, {"database", true}},
 	}
@@ -448,4 +455,70 @@ func (s *Server) adminStatus(change func(*tenancy.Client, context.Context, strin
 		}
 		s.renderAdmin(w, r, http.StatusOK, "Tenant "+t.Slug+" is now "+string(t.Status)+".", "")
 	}
+}
+
+// adminBackup answers the tenant's archive (Client.Backup) as a download. The archive is written
+// to a temporary file first, so that a failure is shown in the console rather than cutting a
+// download short, and the download has a length.
+func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
+	slug := r.PathValue("slug")
+	f, err := os.CreateTemp("", "taskboard-backup-*.tar.gz")
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	defer func() { f.Close(); os.Remove(f.Name()) }()
+	res, err := s.db.Backup(r.Context(), slug, f, nil)
+	if err != nil {
+		s.renderAdminError(w, r, "Back up "+slug, err)
+		return
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	name := fmt.Sprintf("%s-%s.tar.gz", res.Tenant, time.Now().UTC().Format("20060102-150405"))
+	w.Header().Set("Content-Type", "application/gzip")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	w.Header().Set("Content-Length", strconv.FormatInt(res.Bytes, 10))
+	w.Header().Set("Cache-Control", "no-store")
+	if _, err := io.Copy(w, f); err != nil {
+		s.log.WarnContext(r.Context(), "console: backup download", "tenant", slug, "err", err)
+	}
+}
+
+// adminMove moves the tenant to the tier chosen in the form (Client.Move). While it runs the
+// tenant's requests get 503 with Retry-After.
+func (s *Server) adminMove(w http.ResponseWriter, r *http.Request) {
+	slug := r.PathValue("slug")
+	tier, err := tenancy.ParseTier(r.PostFormValue("tier"))
+	if err != nil {
+		s.renderAdmin(w, r, http.StatusUnprocessableEntity, "", strings.TrimPrefix(err.Error(), "tenancy: "))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), moveTimeout)
+	defer cancel()
+	start := time.Now()
+	t, err := s.db.Move(ctx, slug, &tenancy.MoveOpts{Tier: tier})
+	if err != nil {
+		s.renderAdminError(w, r, "Move "+slug, err)
+		return
+	}
+	s.renderAdmin(w, r, http.StatusOK, fmt.Sprintf("Moved %s to the %s tier in %s.", t.Slug, t.Tier, time.Since(start).Round(time.Millisecond)), "")
+}
+
+// renderAdminError shows a failed action in the console: the operator's mistakes (unknown
+// tenant, wrong status or tier) as 4xx, the rest as 500, logged.
+func (s *Server) renderAdminError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	status := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, tenancy.ErrTenantNotFound):
+		status = http.StatusNotFound
+	case errors.Is(err, tenancy.ErrTenantNotActive), errors.Is(err, tenancy.ErrTenantMoving),
+		errors.Is(err, tenancy.ErrInvalidTier), errors.Is(err, tenancy.ErrTierNotAvailable):
+		status = http.StatusUnprocessableEntity
+	default:
+		s.log.ErrorContext(r.Context(), "console: "+what, "err", err)
+	}
+	s.renderAdmin(w, r, status, "", what+" failed: "+strings.TrimPrefix(err.Error(), "tenancy: "))
 }

@@ -311,3 +311,45 @@ func TestConsoleMigratesEveryTier(t *testing.T) {
 		t.Fatalf("migrate an unknown tenant: %d", res.StatusCode)
 	}
 }
+
+// TestConsoleBacksUpAndMoves downloads a tenant's archive and moves the tenant through every
+// tier from the console (Client.Backup, Client.Move); its API keeps answering with its data.
+func TestConsoleBacksUpAndMoves(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, tok := e.org("acme")
+	if r := e.api("POST", "acme", "/api/v1/projects", tok, `{"name":"Survives moves"}`); r.Status != 201 {
+		t.Fatalf("create project: %d %s", r.Status, r.Raw)
+	}
+	op := e.browser()
+	if res := e.form(op, "", "/admin/login", "/admin/login", url.Values{"password": {testOperatorPassword}}); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("operator log-in: %d", res.StatusCode)
+	}
+	status, archive := e.formBody(op, "", "/admin", "/admin/tenants/acme/backup", url.Values{})
+	if status != 200 || !strings.HasPrefix(archive, "\x1f\x8b") || len(archive) < 100 {
+		t.Fatalf("backup: %d, %d bytes", status, len(archive))
+	}
+	for _, tier := range []tenancy.Tier{tenancy.TierPool, tenancy.TierDatabase, tenancy.TierSchema} {
+		status, body := e.formBody(op, "", "/admin", "/admin/tenants/acme/move", url.Values{"tier": {string(tier)}})
+		if status != 200 || !strings.Contains(body, "Moved acme to the "+string(tier)+" tier") {
+			t.Fatalf("move to %s: %d\n%s", tier, status, body)
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			r := e.api("GET", "acme", "/api/v1/projects", tok, "")
+			if r.Status == 200 && strings.Contains(r.Raw, "Survives moves") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after the move to %s: %d %s", tier, r.Status, r.Raw)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if status, _ := e.formBody(op, "", "/admin", "/admin/tenants/acme/move", url.Values{"tier": {"cloud"}}); status != http.StatusUnprocessableEntity {
+		t.Fatalf("move to an unknown tier: %d", status)
+	}
+	if status, _ := e.formBody(op, "", "/admin", "/admin/tenants/nosuch/backup", url.Values{}); status != http.StatusNotFound {
+		t.Fatalf("back up an unknown tenant: %d", status)
+	}
+}
