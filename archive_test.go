@@ -1,12 +1,19 @@
 package tenancy_test
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -308,4 +315,180 @@ func catalogState(t testing.TB, db *tenancytest.DB) catalogStateT {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// rewrite re-packs an archive, passing each entry through edit; with reseal, the manifest's
+// checksums and the seal are recomputed, as a forger would.
+func rewrite(t testing.TB, data []byte, edit func(name string, body []byte) []byte, reseal bool) []byte {
+	t.Helper()
+	gz, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(gz)
+	type entry struct {
+		name string
+		body []byte
+	}
+	var entries []entry
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, entry{hdr.Name, edit(hdr.Name, body)})
+	}
+	if reseal {
+		var m map[string]any
+		if err := json.Unmarshal(entries[0].body, &m); err != nil {
+			t.Fatal(err)
+		}
+		tables := m["tables"].([]any)
+		for i, tb := range tables {
+			body := entries[i+1].body
+			sum := sha256.Sum256(body)
+			tb.(map[string]any)["sha256"] = hex.EncodeToString(sum[:])
+			tb.(map[string]any)["bytes"] = len(body)
+			tb.(map[string]any)["rows"] = bytes.Count(body, []byte{'\n'})
+		}
+		entries[0].body, _ = json.Marshal(m)
+		sum := sha256.Sum256(entries[0].body)
+		entries[len(entries)-1].body, _ = json.Marshal(map[string]any{"manifest_sha256": hex.EncodeToString(sum[:]), "tables": len(tables)})
+	}
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	tw := tar.NewWriter(zw)
+	for _, e := range entries {
+		if err := tw.WriteHeader(&tar.Header{Name: e.name, Mode: 0o600, Size: int64(len(e.body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(e.body)
+	}
+	tw.Close()
+	zw.Close()
+	return out.Bytes()
+}
+
+// editManifest returns an edit that changes the manifest's JSON with fn.
+func editManifest(fn func(m map[string]any)) func(string, []byte) []byte {
+	return func(name string, body []byte) []byte {
+		if name != "manifest.json" {
+			return body
+		}
+		var m map[string]any
+		if err := json.Unmarshal(body, &m); err != nil {
+			panic(err)
+		}
+		fn(m)
+		out, _ := json.Marshal(m)
+		return out
+	}
+}
+
+// TestRestoreRefusesBadArchives feeds Restore truncated, corrupted, edited and forged archives:
+// each is refused with one clear error and changes nothing; a forged archive naming another
+// tenant cannot reach that tenant's rows.
+func TestRestoreRefusesBadArchives(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := archiveDB(t, archiveTenant)
+	c := db.Client
+	victim, err := c.TenantCreate(ctx, "victim", &tenancy.TenantCreateOpts{Tier: tenancy.TierPool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := c.TenantCreate(ctx, "source", &tenancy.TenantCreateOpts{Tier: tenancy.TierPool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillItems(t, c, victim, 10)
+	fillItems(t, c, src, 25)
+	victimRows := snapshot(t, c, victim)
+	data := backup(t, c, "source")
+	// The template database of the database tier exists before the state is taken.
+	if _, err := c.TenantCreate(ctx, "warm", &tenancy.TenantCreateOpts{Tier: tenancy.TierDatabase}); err != nil {
+		t.Fatal(err)
+	}
+	before := catalogState(t, db)
+
+	flip := bytes.Clone(data)
+	flip[len(flip)/2] ^= 0x5a
+	editRow := func(name string, body []byte) []byte {
+		if name == "tables/0001.copy" {
+			body = bytes.Clone(body)
+			body[len(body)/2] ^= 1
+		}
+		return body
+	}
+	badValue := func(name string, body []byte) []byte {
+		if name == "tables/0001.copy" {
+			return bytes.Replace(body, []byte("\t"), []byte("\tnot-a-number-or-column\t"), 1)
+		}
+		return body
+	}
+	cases := []struct {
+		name string
+		data []byte
+		opts *tenancy.RestoreOpts
+		want error
+	}{
+		{"empty", nil, nil, tenancy.ErrBadArchive},
+		{"not-gzip", []byte("hello, world"), nil, tenancy.ErrBadArchive},
+		{"truncated-header", data[:15], nil, tenancy.ErrBadArchive},
+		{"truncated-quarter", data[:len(data)/4], nil, tenancy.ErrBadArchive},
+		{"truncated-half", data[:len(data)/2], &tenancy.RestoreOpts{Slug: "t-half", Tier: tenancy.TierDatabase}, tenancy.ErrBadArchive},
+		{"truncated-end", data[:len(data)-9], &tenancy.RestoreOpts{Slug: "t-end"}, tenancy.ErrBadArchive},
+		{"corrupted", flip, &tenancy.RestoreOpts{Slug: "t-flip"}, tenancy.ErrBadArchive},
+		{"row-edited", rewrite(t, data, editRow, false), &tenancy.RestoreOpts{Slug: "t-row", Tier: tenancy.TierSchema}, tenancy.ErrBadArchive},
+		{"manifest-edited-to-victim", rewrite(t, data, editManifest(func(m map[string]any) {
+			m["tenant"].(map[string]any)["slug"] = "victim"
+		}), false), &tenancy.RestoreOpts{Slug: "t-edit"}, tenancy.ErrBadArchive},
+		{"forged-to-victim-slug", rewrite(t, data, editManifest(func(m map[string]any) {
+			m["tenant"].(map[string]any)["slug"] = "victim"
+			m["tenant"].(map[string]any)["id"] = victim.ID
+		}), true), nil, tenancy.ErrTenantExists},
+		{"forged-bad-value", rewrite(t, data, badValue, true), &tenancy.RestoreOpts{Slug: "t-value", Tier: tenancy.TierDatabase}, tenancy.ErrBadArchive},
+		{"forged-newer-format", rewrite(t, data, editManifest(func(m map[string]any) { m["format_version"] = 99 }), true), nil, tenancy.ErrBadArchive},
+		{"forged-other-application", rewrite(t, data, editManifest(func(m map[string]any) {
+			m["migrations"].([]any)[0].(map[string]any)["checksum"] = "0000"
+		}), true), &tenancy.RestoreOpts{Slug: "t-app"}, tenancy.ErrBadArchive},
+		{"forged-extra-column", rewrite(t, data, editManifest(func(m map[string]any) {
+			tb := m["tables"].([]any)[0].(map[string]any)
+			tb["columns"] = append(tb["columns"].([]any), map[string]any{"name": "evil", "type": "text"})
+		}), true), &tenancy.RestoreOpts{Slug: "t-col", Tier: tenancy.TierPool}, tenancy.ErrBadArchive},
+	}
+	for _, tc := range cases {
+		_, err := c.Restore(ctx, bytes.NewReader(tc.data), tc.opts)
+		if !errors.Is(err, tc.want) {
+			t.Fatalf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		t.Logf("%s: %v", tc.name, err)
+		if msg := err.Error(); strings.Contains(msg, "\n") || len(msg) > 300 {
+			t.Fatalf("%s: not one clear line: %q", tc.name, msg)
+		}
+		if after := catalogState(t, db); after != before {
+			t.Fatalf("%s: the catalog changed: %+v -> %+v", tc.name, before, after)
+		}
+		sameSnapshot(t, tc.name+": victim", victimRows, snapshot(t, c, victim))
+	}
+
+	// An archive forged to carry the victim's id restores as a new tenant with an id of its own:
+	// the id in a manifest never chooses whose rows are written.
+	forged := rewrite(t, data, editManifest(func(m map[string]any) { m["tenant"].(map[string]any)["id"] = victim.ID }), true)
+	got, err := c.Restore(ctx, bytes.NewReader(forged), &tenancy.RestoreOpts{Slug: "forged", Tier: tenancy.TierPool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.ID == victim.ID {
+		t.Fatal("the forged archive took the victim's id")
+	}
+	sameSnapshot(t, "victim after a forged restore", victimRows, snapshot(t, c, victim))
+	sameSnapshot(t, "forged", snapshot(t, c, src), snapshot(t, c, got))
 }

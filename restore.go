@@ -450,12 +450,13 @@ func (c *Client) loadArchive(ctx context.Context, tx pgx.Tx, ar *archive.Reader,
 		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE `+tmp+` ON COMMIT DROP AS SELECT `+cols+` FROM `+target+` WITH NO DATA`); err != nil {
 			return fmt.Errorf("load %s: %w", mt.Name, err)
 		}
-		tag, err := tx.Conn().PgConn().CopyFrom(ctx, rows, `COPY pg_temp.`+tmp+` (`+cols+`) FROM STDIN`)
+		src := &errReader{r: rows}
+		tag, err := tx.Conn().PgConn().CopyFrom(ctx, src, `COPY pg_temp.`+tmp+` (`+cols+`) FROM STDIN`)
+		if src.err != nil {
+			return src.err // what the archive reader found says more than COPY's failure
+		}
 		if err != nil {
-			if errors.Is(err, ErrBadArchive) {
-				return err
-			}
-			return fmt.Errorf("%w: rows of %s: %v", ErrBadArchive, mt.Name, err)
+			return fmt.Errorf("%w: the rows of %s do not load: %v", ErrBadArchive, mt.Name, err)
 		}
 		if tag.RowsAffected() != mt.Rows {
 			return fmt.Errorf("%w: table %s has %d rows, the manifest says %d", ErrBadArchive, mt.Name, tag.RowsAffected(), mt.Rows)
@@ -630,4 +631,18 @@ func normalizeDomain(host string) (string, error) {
 		return "", fmt.Errorf("%w: %v", ErrBadArchive, err)
 	}
 	return h, nil
+}
+
+// errReader keeps the first error other than io.EOF that its reader returned.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
 }

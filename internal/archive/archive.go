@@ -290,7 +290,7 @@ func NewReader(r io.Reader) (*Reader, error) {
 	}
 	data, err := io.ReadAll(ar.tr)
 	if err != nil {
-		return nil, readErr("manifest", err)
+		return nil, readErr("in the manifest", err)
 	}
 	var m Manifest
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -305,14 +305,16 @@ func NewReader(r io.Reader) (*Reader, error) {
 	return ar, nil
 }
 
-func readErr(what string, err error) error {
+// readErr reports a failure to read the part of the archive where ("in the manifest", "before
+// end.json", ...).
+func readErr(where string, err error) error {
 	if errors.Is(err, ErrInvalid) {
 		return err
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return invalid("truncated in %s", what)
+		return invalid("truncated %s", where)
 	}
-	return invalid("%s: %v", what, err)
+	return invalid("corrupted %s (%v)", where, err)
 }
 
 // header reads the next tar header and requires it to be name.
@@ -376,7 +378,7 @@ func (r *Reader) Close() error {
 	}
 	data, err := io.ReadAll(io.LimitReader(r.tr, 1<<16))
 	if err != nil {
-		return readErr("end.json", err)
+		return readErr("in end.json", err)
 	}
 	var e end
 	if err := json.Unmarshal(data, &e); err != nil {
@@ -388,11 +390,11 @@ func (r *Reader) Close() error {
 	if hdr, err := r.tr.Next(); err == nil {
 		return invalid("unexpected entry %q after end.json", truncate(hdr.Name, 70))
 	} else if !errors.Is(err, io.EOF) {
-		return readErr("the end of the archive", err)
+		return readErr("at the end of the archive", err)
 	}
 	// The gzip trailer (CRC and length) is checked when the stream is read to its end.
 	if _, err := io.Copy(io.Discard, r.gz); err != nil {
-		return readErr("the end of the archive", err)
+		return readErr("at the end of the archive", err)
 	}
 	return nil
 }
@@ -436,7 +438,7 @@ func (tr *tableReader) Read(p []byte) (int, error) {
 	}
 	if err != nil {
 		tr.done = true
-		return n, readErr("table "+tr.t.Name, err)
+		return n, readErr("in table "+tr.t.Name, err)
 	}
 	return n, nil
 }
