@@ -295,24 +295,34 @@ func tenantsRenameCommand(a *app) *cobra.Command {
 
 func tenantsDeleteCommand(a *app) *cobra.Command {
 	var hard, yes bool
+	var backupPath string
 	cmd := &cobra.Command{
 		Use:   "delete SLUG",
 		Short: "Delete a tenant: softly (kept, never served, resumable), or --hard --yes (its data is dropped)",
 		Long: `delete marks a tenant deleted: it is kept and never served, and 'tenants resume' brings it back.
 With --hard it drops the tenant's data (its schema or database; in the pool tier, its rows) and
 removes it from the catalog; that cannot be undone, so it also needs --yes. A hard delete drops
-only what tenancy created for that very tenant.`,
+only what tenancy created for that very tenant. --backup FILE writes the tenant's archive first
+(see 'backup'); the data is dropped only once the archive is written and checked.`,
 		Args: exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if hard && !yes {
 				return usagef(cmd, "--hard drops tenant %s and all its data for good: add --yes to confirm", args[0])
+			}
+			if backupPath != "" && !hard {
+				return usagef(cmd, "--backup goes with --hard")
 			}
 			ctx := cmd.Context()
 			c, err := a.client(ctx, false)
 			if err != nil {
 				return err
 			}
-			if err := c.TenantDelete(ctx, args[0], &tenancy.TenantDeleteOpts{Hard: hard}); err != nil {
+			if backupPath != "" {
+				err = a.hardDeleteWithBackup(ctx, c, args[0], backupPath) // backup.go
+			} else {
+				err = c.TenantDelete(ctx, args[0], &tenancy.TenantDeleteOpts{Hard: hard})
+			}
+			if err != nil {
 				return err
 			}
 			if hard {
@@ -325,6 +335,7 @@ only what tenancy created for that very tenant.`,
 	}
 	cmd.Flags().BoolVar(&hard, "hard", false, "drop the tenant's data and remove it from the catalog")
 	cmd.Flags().BoolVar(&yes, "yes", false, "confirm --hard")
+	cmd.Flags().StringVar(&backupPath, "backup", "", "with --hard: write the tenant's archive to this file first")
 	return cmd
 }
 

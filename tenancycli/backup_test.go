@@ -1,0 +1,104 @@
+package tenancycli_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tenancy-go/tenancy"
+)
+
+// TestBackupRestoreMove runs backup, restore, move and a hard delete with backup from the
+// command line: results on stdout, one-line errors, exit codes 0/1/2, refusals change nothing.
+func TestBackupRestoreMove(t *testing.T) {
+	t.Parallel()
+	tg := newTarget(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	tg.ok(t, "tenants", "create", "acme", "--tier", "pool")
+	acme, err := tg.db.Client.TenantGet(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{"one", "two\twith a tab", "three"} {
+		if _, err := tg.db.Client.Exec(tenancy.WithTenant(ctx, acme), `INSERT INTO notes (body) VALUES ($1)`, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	file := filepath.Join(dir, "acme.tar.gz")
+	out := tg.ok(t, "backup", "acme", "-o", file)
+	if !strings.HasPrefix(out, "backed up tenant acme ") || !strings.Contains(out, "1 tables, 3 rows") {
+		t.Fatalf("backup: %q", out)
+	}
+	var res tenancy.BackupResult
+	if err := json.Unmarshal([]byte(tg.ok(t, "backup", "acme", "-o", filepath.Join(dir, "again.tar.gz"), "--json")), &res); err != nil || res.Rows != 3 || res.Tenant != "acme" {
+		t.Fatalf("backup --json: %+v %v", res, err)
+	}
+
+	out = tg.ok(t, "restore", file, "--as", "acme-copy", "--tier", "schema")
+	if !strings.HasPrefix(out, "restored tenant acme-copy ") || !strings.Contains(out, "schema tier") {
+		t.Fatalf("restore: %q", out)
+	}
+	notes := func(slug string) string {
+		tn, err := tg.db.Client.TenantGet(ctx, slug)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s string
+		if err := tg.db.Client.QueryRow(tenancy.WithTenant(ctx, tn), `SELECT string_agg(body, '|' ORDER BY id) FROM notes`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if got := notes("acme-copy"); got != "one|two\twith a tab|three" {
+		t.Fatalf("restored notes: %q", got)
+	}
+
+	out = tg.ok(t, "move", "acme", "--tier", "database")
+	if !strings.HasPrefix(out, "moved tenant acme to the database tier") || notes("acme") != "one|two\twith a tab|three" {
+		t.Fatalf("move: %q", out)
+	}
+
+	// Refusals: one line, exit 1 or 2, nothing changed.
+	before := tg.snapshot(t)
+	wantFailure(t, tg.run(t, "restore", file), "already exists")
+	wantFailure(t, tg.run(t, "restore", filepath.Join(dir, "missing.tar.gz"), "--as", "nobody"), "no such file")
+	garbage := filepath.Join(dir, "garbage")
+	os.WriteFile(garbage, []byte("not an archive"), 0o600)
+	wantFailure(t, tg.run(t, "restore", garbage, "--as", "garbage"), "invalid archive")
+	wantFailure(t, tg.run(t, "move", "acme", "--tier", "database"), "already")
+	wantFailure(t, tg.run(t, "backup", "nobody", "-o", filepath.Join(dir, "nobody.tar.gz")), "not found")
+	for _, args := range [][]string{
+		{"backup", "acme"},
+		{"move", "acme"},
+		{"move", "acme", "--tier", "galaxy"},
+		{"restore", file, "--tier", "galaxy"},
+		{"tenants", "delete", "acme", "--backup", filepath.Join(dir, "x")},
+	} {
+		if r := tg.run(t, args...); r.code != 2 || r.stdout != "" {
+			t.Fatalf("%q: exit %d, stdout %q, want 2", args, r.code, r.stdout)
+		}
+	}
+	if after := tg.snapshot(t); after != before {
+		t.Fatalf("a refused command changed the catalog:\n%s\n%s", before, after)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "nobody.tar.gz")); !os.IsNotExist(err) {
+		t.Fatalf("a failed backup left a file: %v", err)
+	}
+
+	// Hard delete with backup, then restore it back with its domains.
+	tg.ok(t, "domains", "add", "acme-copy", "copy.example.com")
+	saved := filepath.Join(dir, "acme-copy.tar.gz")
+	tg.ok(t, "tenants", "delete", "acme-copy", "--hard", "--yes", "--backup", saved)
+	wantFailure(t, tg.run(t, "tenants", "show", "acme-copy"), "not found")
+	out = tg.ok(t, "restore", saved, "--domains")
+	if !strings.HasPrefix(out, "restored tenant acme-copy ") || notes("acme-copy") != "one|two\twith a tab|three" {
+		t.Fatalf("restore after delete: %q", out)
+	}
+	if !strings.Contains(tg.ok(t, "domains", "list", "acme-copy"), "copy.example.com") {
+		t.Fatal("the domain was not restored")
+	}
+}
