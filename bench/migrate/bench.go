@@ -635,7 +635,7 @@ func (b *bench) print(w io.Writer) {
 	fmt.Fprintf(w, "| nothing to apply, %d tenants: tenancy migrate (median of 5) | %s, %d query |\n", b.o.Tenants, ms(r.Noop), r.NoopQueries)
 	if r.NaiveN > 0 {
 		fmt.Fprintf(w, "| one new migration, %d tenants: naive one-by-one | %s |\n", r.NaiveN, s(r.Naive))
-		fmt.Fprintf(w, "| one new migration, %d tenants: tenancy migrate | %s (naive is %.1fx slower) |\n", r.NaiveN, s(r.TenancyN), r.Naive.Seconds()/r.TenancyN.Seconds())
+		fmt.Fprintf(w, "| one new migration, %d tenants: tenancy migrate | %s (naive / tenancy = %.2f) |\n", r.NaiveN, s(r.TenancyN), r.Naive.Seconds()/r.TenancyN.Seconds())
 		fmt.Fprintf(w, "| nothing to apply, %d tenants: naive / tenancy | %s / %s |\n", r.NaiveN, ms(r.NaiveNoop), ms(r.TenancyNNoop))
 	}
 }
