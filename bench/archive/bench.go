@@ -1,0 +1,498 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
+)
+
+type options struct {
+	Tenants  int
+	Rows     int
+	MoveRows int
+	Reps     int
+	Database string // the database to (re)create; "bench_archive" if empty
+	SuperURL string // a superuser on any database of the server
+	BinDir   string // where pg_dump and pg_restore are; "" means $PATH
+	Log      func(format string, args ...any)
+}
+
+type report struct {
+	Server, Machine       string
+	Tenants, Rows         int
+	Generate              time.Duration
+	Backup, PgDump        time.Duration
+	BackupBytes, DumpSize int64
+	Restore, PgRestore    time.Duration
+	MoveRows              int
+	MoveToSchema          time.Duration
+	MoveToPool            time.Duration
+}
+
+type bench struct {
+	o                options
+	ownerURL, appURL string
+	admin, app       *pgxpool.Pool
+	client           *tenancy.Client
+	dir              string
+	rep              report
+}
+
+func run(ctx context.Context, o options, out io.Writer) (*report, error) {
+	if o.Log == nil {
+		o.Log = func(string, ...any) {}
+	}
+	if o.Database == "" {
+		o.Database = "bench_archive"
+	}
+	if o.Reps < 1 {
+		o.Reps = 1
+	}
+	b := &bench{o: o}
+	var err error
+	if b.dir, err = os.MkdirTemp("", "bench-archive-"); err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(b.dir)
+	if err := b.setUp(ctx); err != nil {
+		return nil, fmt.Errorf("set up: %w", err)
+	}
+	defer b.admin.Close()
+	defer b.app.Close()
+	defer b.client.Close()
+	for _, s := range []struct {
+		name string
+		fn   func(context.Context) error
+	}{
+		{"generate fleet", b.generate},
+		{"backup", b.backup},
+		{"restore", b.restore},
+		{"move", b.move},
+	} {
+		if err := s.fn(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", s.name, err)
+		}
+	}
+	b.print(out)
+	return &b.rep, nil
+}
+
+func (b *bench) setUp(ctx context.Context) error {
+	super, err := pgx.Connect(ctx, b.o.SuperURL)
+	if err != nil {
+		return err
+	}
+	defer super.Close(ctx)
+	if err := super.QueryRow(ctx, `SELECT current_setting('server_version')`).Scan(&b.rep.Server); err != nil {
+		return err
+	}
+	b.rep.Machine = fmt.Sprintf("%d cores, %s/%s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
+	sum := sha256.Sum256([]byte("bench/archive:" + b.o.SuperURL))
+	ownerPW, appPW := hex.EncodeToString(sum[:12]), hex.EncodeToString(sum[12:24])
+	if _, err := super.Exec(ctx, `SELECT pg_advisory_lock(7465737404)`); err != nil {
+		return err
+	}
+	defer super.Exec(ctx, `SELECT pg_advisory_unlock(7465737404)`)
+	for role, attrs := range map[string]string{
+		"bench_archive_owner": "LOGIN CREATEDB NOSUPERUSER PASSWORD '" + ownerPW + "'",
+		"bench_archive_app":   "LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '" + appPW + "'",
+	} {
+		var exists bool
+		if err := super.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
+			return err
+		}
+		verb := "CREATE"
+		if exists {
+			verb = "ALTER"
+		}
+		if _, err := super.Exec(ctx, verb+" ROLE "+role+" "+attrs); err != nil {
+			return err
+		}
+	}
+	db := pgx.Identifier{b.o.Database}.Sanitize()
+	for _, sql := range []string{`DROP DATABASE IF EXISTS ` + db + ` WITH (FORCE)`, `CREATE DATABASE ` + db + ` OWNER bench_archive_owner`} {
+		if _, err := super.Exec(ctx, sql); err != nil {
+			return err
+		}
+	}
+	b.ownerURL = withUser(b.o.SuperURL, "bench_archive_owner", ownerPW, b.o.Database)
+	b.appURL = withUser(b.o.SuperURL, "bench_archive_app", appPW, b.o.Database)
+	if b.admin, err = pgxpool.New(ctx, b.ownerURL); err != nil {
+		return err
+	}
+	cfg, err := pgxpool.ParseConfig(b.appURL)
+	if err != nil {
+		return err
+	}
+	tenancy.ConfigurePool(cfg, "")
+	if b.app, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		return err
+	}
+	if _, err := b.admin.Exec(ctx, `GRANT USAGE ON SCHEMA public TO bench_archive_app`); err != nil {
+		return err
+	}
+	b.client, err = tenancy.New(&tenancy.Config{Pool: b.app, AdminPool: b.admin,
+		SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
+	if err != nil {
+		return err
+	}
+	return b.client.Init(ctx)
+}
+
+// fill gives tenant id rows in each of the taskboard's tenant tables (n per table, or n in all
+// when total), as the owner bound to the tenant (in any tier).
+func (b *bench) fill(ctx context.Context, id int64, n int, total bool) error {
+	per := map[string]int{}
+	for _, t := range []string{"projects", "tasks", "comments", "labels", "task_labels", "api_tokens", "activity"} {
+		per[t] = n
+	}
+	if total {
+		// The shape of a real tenant: many tasks, comments and activity, few projects and labels.
+		per = map[string]int{"projects": n / 100, "labels": n / 1000, "api_tokens": n / 1000,
+			"tasks": n * 3 / 10, "comments": n * 3 / 10, "task_labels": n / 5}
+		per["activity"] = n - per["projects"] - per["labels"] - per["api_tokens"] - per["tasks"] - per["comments"] - per["task_labels"]
+	}
+	return pgx.BeginFunc(ctx, b.admin, func(tx pgx.Tx) error {
+		var schema string
+		if err := tx.QueryRow(ctx, `SELECT p.schema FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id WHERE t.id = $1`, id).Scan(&schema); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `SELECT set_config('tenancy.tenant_id', $1::bigint::text, true), set_config('search_path', $2, true)`, id, pgx.Identifier{schema}.Sanitize()+", public"); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, fmt.Sprintf(`
+			INSERT INTO projects (name, description) SELECT 'Project ' || g, repeat('Description of the project. ', 3) FROM generate_series(1, %[1]d) g;
+			INSERT INTO labels (name, color) SELECT 'label ' || g, '#' || lpad(to_hex(g * 997 %% 16777216), 6, '0') FROM generate_series(1, %[2]d) g;
+			INSERT INTO tasks (project_id, title, description, status, due_date)
+			SELECT p.a[1 + g %% array_length(p.a, 1)], 'Task ' || g, 'Do the thing number ' || g || E'.\nCarefully.',
+			       (ARRAY['todo', 'doing', 'done'])[1 + g %% 3], CASE WHEN g %% 4 = 0 THEN NULL ELSE date '2025-01-01' + g %% 365 END
+			FROM (SELECT array_agg(id ORDER BY id) a FROM projects) p, generate_series(1, %[3]d) g;
+			INSERT INTO comments (task_id, body)
+			SELECT t.a[1 + g %% array_length(t.a, 1)], 'A comment, number ' || g || ', with some words in it.'
+			FROM (SELECT array_agg(id ORDER BY id) a FROM tasks) t, generate_series(1, %[4]d) g;
+			INSERT INTO task_labels (task_id, label_id)
+			SELECT DISTINCT t.a[1 + g %% array_length(t.a, 1)], l.a[1 + (g / array_length(t.a, 1)) %% array_length(l.a, 1)]
+			FROM (SELECT array_agg(id ORDER BY id) a FROM tasks) t, (SELECT array_agg(id ORDER BY id) a FROM labels) l, generate_series(1, %[5]d) g;
+			INSERT INTO api_tokens (name, token_hash, prefix) SELECT 'token ' || g, sha256(g::text::bytea), 'tb_' || g FROM generate_series(1, %[6]d) g;
+			INSERT INTO activity (verb, subject) SELECT (ARRAY['created', 'updated', 'commented'])[1 + g %% 3], 'task ' || g FROM generate_series(1, %[7]d) g;`,
+			max(per["projects"], 1), max(per["labels"], 1), per["tasks"], per["comments"], per["task_labels"], per["api_tokens"], per["activity"]),
+			pgx.QueryExecModeSimpleProtocol)
+		return err
+	})
+}
+
+// generate makes the fleet: one tenant through TenantCreate (the one backed up, filled with
+// rows), the others as catalog rows in bulk and schemas made by the tenant migration's own
+// SQL, 100 per transaction on two connections.
+func (b *bench) generate(ctx context.Context) error {
+	start := time.Now()
+	subject, err := b.client.TenantCreate(ctx, "subject", nil)
+	if err != nil {
+		return err
+	}
+	if err := b.fill(ctx, subject.ID, b.o.Rows, false); err != nil {
+		return err
+	}
+	up, err := fs.ReadFile(migrations.Tenant(), "0001_projects.up.sql")
+	if err != nil {
+		return err
+	}
+	var checksum, name string
+	var version int64
+	if err := b.admin.QueryRow(ctx, `SELECT m.checksum, m.name, m.version FROM tenancy.migrations m WHERE m.placement_id = $1 ORDER BY version DESC LIMIT 1`,
+		subject.Placement.ID).Scan(&checksum, &name, &version); err != nil {
+		return err
+	}
+	if version != 1 {
+		return fmt.Errorf("the taskboard's tenant line has %d migrations; the generator knows one", version)
+	}
+	n := int64(b.o.Tenants - 1)
+	var first int64
+	err = pgx.BeginFunc(ctx, b.admin, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT max(id) + 1 FROM tenancy.tenants`).Scan(&first); err != nil {
+			return err
+		}
+		last := first + n - 1
+		_, err := tx.Exec(ctx, `
+			INSERT INTO tenancy.placements (kind, schema, owned, version) SELECT 'schema', 'tenant_' || i, true, 1 FROM generate_series($1::bigint, $2::bigint) i`, first, last)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO tenancy.tenants (id, slug, name, status, tier, placement_id)
+			SELECT i, 'fleet-' || i, 'Fleet ' || i, 'active', 'schema', p.id
+			FROM generate_series($1::bigint, $2::bigint) i JOIN tenancy.placements p ON p.schema = 'tenant_' || i AND p.server = '' AND p.database = ''`, first, last); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO tenancy.migrations (placement_id, version, name, checksum)
+			SELECT p.id, 1, $3, $4 FROM tenancy.placements p
+			WHERE p.server = '' AND p.database = '' AND p.schema IN (SELECT 'tenant_' || i FROM generate_series($1::bigint, $2::bigint) i)`, first, last, name, checksum); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('tenancy.tenants', 'id'), $1)`, last)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	chunks := make(chan int64)
+	errs := make(chan error, 2)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	done := 0
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for from := range chunks {
+				to := min(from+100, first+n)
+				var sb strings.Builder
+				sb.WriteString("BEGIN;\n")
+				for id := from; id < to; id++ {
+					fmt.Fprintf(&sb, "CREATE SCHEMA tenant_%[1]d; COMMENT ON SCHEMA tenant_%[1]d IS 'tenancy:tenant:%[1]d';\nSET LOCAL search_path = tenant_%[1]d, public;\n%s\n", id, up)
+				}
+				sb.WriteString("COMMIT;\n")
+				if _, err := b.admin.Exec(ctx, sb.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
+					errs <- err
+					for range chunks {
+					}
+					return
+				}
+				mu.Lock()
+				done += int(to - from)
+				if done%1000 == 0 {
+					b.o.Log("generated %d of %d schemas", done, n)
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for id := first; id < first+n; id += 100 {
+		chunks <- id
+	}
+	close(chunks)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	if _, err := b.admin.Exec(ctx, `ANALYZE`); err != nil {
+		return err
+	}
+	b.rep.Generate, b.rep.Tenants, b.rep.Rows = time.Since(start), b.o.Tenants, b.o.Rows
+	b.o.Log("fleet of %d tenants in %s", b.o.Tenants, b.rep.Generate.Round(time.Millisecond))
+	return nil
+}
+
+// median runs fn reps times and returns the median duration.
+func (b *bench) median(fn func(i int) error) (time.Duration, error) {
+	var ds []time.Duration
+	for i := range b.o.Reps {
+		start := time.Now()
+		if err := fn(i); err != nil {
+			return 0, err
+		}
+		ds = append(ds, time.Since(start))
+	}
+	slices.Sort(ds)
+	return ds[len(ds)/2], nil
+}
+
+func (b *bench) bin(name string) string {
+	if p := filepath.Join(b.o.BinDir, name); b.o.BinDir != "" && fileExists(p) {
+		return p
+	}
+	return name
+}
+
+func (b *bench) backup(ctx context.Context) error {
+	archive := filepath.Join(b.dir, "subject.tar.gz")
+	var err error
+	b.rep.Backup, err = b.median(func(int) error {
+		f, err := os.Create(archive)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		res, err := b.client.Backup(ctx, "subject", f, nil)
+		if err == nil {
+			b.rep.BackupBytes = res.Bytes
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	t, err := b.client.TenantGet(ctx, "subject")
+	if err != nil {
+		return err
+	}
+	dump := filepath.Join(b.dir, "subject.dump")
+	b.rep.PgDump, err = b.median(func(int) error {
+		// As the superuser: the owner is subject to the forced RLS policies, which pg_dump refuses.
+		cmd := exec.CommandContext(ctx, b.bin("pg_dump"), "-Fc", "-n", t.Placement.Schema, "-f", dump, "-d", b.superURL(b.o.Database))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w\n%s", cmd, err, out)
+		}
+		return nil
+	})
+	if st, err := os.Stat(dump); err == nil {
+		b.rep.DumpSize = st.Size()
+	}
+	b.o.Log("backup: tenancy %s, pg_dump -n %s", b.rep.Backup.Round(time.Microsecond), b.rep.PgDump.Round(time.Millisecond))
+	return err
+}
+
+func (b *bench) restore(ctx context.Context) error {
+	archive := filepath.Join(b.dir, "subject.tar.gz")
+	var err error
+	b.rep.Restore, err = b.median(func(i int) error {
+		f, err := os.Open(archive)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = b.client.Restore(ctx, f, &tenancy.RestoreOpts{Slug: fmt.Sprintf("restored-%d", i), Tier: tenancy.TierSchema, Server: tenancy.ServerDefault})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	// pg_restore into a database holding only what the dump refers to outside its schema
+	// (tenancy.current_tenant_id, the shared users table); only pg_restore itself is timed.
+	super, err := pgx.Connect(ctx, b.o.SuperURL)
+	if err != nil {
+		return err
+	}
+	defer super.Close(ctx)
+	target := b.o.Database + "_pg_restore"
+	for _, sql := range []string{`DROP DATABASE IF EXISTS ` + target + ` WITH (FORCE)`, `CREATE DATABASE ` + target + ` OWNER bench_archive_owner`} {
+		if _, err := super.Exec(ctx, sql); err != nil {
+			return err
+		}
+	}
+	defer super.Exec(context.WithoutCancel(ctx), `DROP DATABASE IF EXISTS `+target+` WITH (FORCE)`)
+	dumpPrereq := exec.CommandContext(ctx, b.bin("pg_dump"), "-s", "-n", "tenancy", "-n", "public", "-d", b.superURL(b.o.Database))
+	prereq, err := dumpPrereq.Output()
+	if err != nil {
+		return fmt.Errorf("%s: %w", dumpPrereq, err)
+	}
+	load := exec.CommandContext(ctx, b.bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "DROP SCHEMA public", "-f", "-", "-d", b.superURL(target))
+	load.Stdin = strings.NewReader(string(prereq))
+	if out, err := load.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s: %w\n%s", load, err, out)
+	}
+	conn, err := pgx.Connect(ctx, b.superURL(target))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	t, err := b.client.TenantGet(ctx, "subject")
+	if err != nil {
+		return err
+	}
+	b.rep.PgRestore, err = b.median(func(int) error {
+		if _, err := conn.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{t.Placement.Schema}.Sanitize()+` CASCADE`); err != nil {
+			return err
+		}
+		cmd := exec.CommandContext(ctx, b.bin("pg_restore"), "-d", b.superURL(target), "--single-transaction", filepath.Join(b.dir, "subject.dump"))
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w\n%s", cmd, err, out)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	b.o.Log("restore: tenancy %s, pg_restore %s", b.rep.Restore.Round(time.Microsecond), b.rep.PgRestore.Round(time.Millisecond))
+	return nil
+}
+
+func (b *bench) move(ctx context.Context) error {
+	if b.o.MoveRows == 0 {
+		return nil
+	}
+	t, err := b.client.TenantCreate(ctx, "big", &tenancy.TenantCreateOpts{Tier: tenancy.TierPool})
+	if err != nil {
+		return err
+	}
+	if err := b.fill(ctx, t.ID, b.o.MoveRows, true); err != nil {
+		return err
+	}
+	start := time.Now()
+	if _, err := b.client.Move(ctx, "big", &tenancy.MoveOpts{Tier: tenancy.TierSchema, Server: tenancy.ServerDefault}); err != nil {
+		return err
+	}
+	b.rep.MoveToSchema = time.Since(start)
+	start = time.Now()
+	if _, err := b.client.Move(ctx, "big", &tenancy.MoveOpts{Tier: tenancy.TierPool}); err != nil {
+		return err
+	}
+	b.rep.MoveToPool = time.Since(start)
+	b.rep.MoveRows = b.o.MoveRows
+	b.o.Log("move of %d rows: pool->schema %s, schema->pool %s", b.o.MoveRows, b.rep.MoveToSchema.Round(time.Millisecond), b.rep.MoveToPool.Round(time.Millisecond))
+	return nil
+}
+
+func (b *bench) print(w io.Writer) {
+	r := &b.rep
+	fmt.Fprintf(w, "PostgreSQL %s, %s; %d schema-tier tenants (taskboard schema, 7 tables); the tenant backed up has %d rows per table (median of %d)\n",
+		r.Server, r.Machine, r.Tenants, r.Rows, b.o.Reps)
+	fmt.Fprintf(w, "backup   tenancy Backup      %9s  (%d bytes)\n", r.Backup.Round(time.Microsecond), r.BackupBytes)
+	fmt.Fprintf(w, "backup   pg_dump -Fc -n      %9s  (%d bytes)  tenancy is %.1fx faster\n", r.PgDump.Round(time.Microsecond), r.DumpSize, float64(r.PgDump)/float64(r.Backup))
+	fmt.Fprintf(w, "restore  tenancy Restore     %9s  (new schema-tier tenant, migrations, rows, checks)\n", r.Restore.Round(time.Microsecond))
+	fmt.Fprintf(w, "restore  pg_restore          %9s  (into a database with only its prerequisites)\n", r.PgRestore.Round(time.Microsecond))
+	if r.MoveRows > 0 {
+		fmt.Fprintf(w, "move     %d rows pool->schema %s, schema->pool %s\n", r.MoveRows, r.MoveToSchema.Round(time.Millisecond), r.MoveToPool.Round(time.Millisecond))
+	}
+}
+
+func withUser(raw, user, password, db string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.User = url.UserPassword(user, password)
+	u.Path = "/" + db
+	return u.String()
+}
+
+// superURL is the superuser's URL on database db.
+func (b *bench) superURL(db string) string {
+	u, err := url.Parse(b.o.SuperURL)
+	if err != nil {
+		return b.o.SuperURL
+	}
+	u.Path = "/" + db
+	return u.String()
+}
+
+func ownerPassword(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	p, _ := u.User.Password()
+	return p
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
