@@ -5,8 +5,10 @@
 //
 //   - backing that tenant up with tenancy (Client.Backup) and with `pg_dump -Fc -n <its schema>`;
 //   - restoring it with tenancy (Client.Restore, a new schema-tier tenant in the same catalog)
-//     and with `pg_restore` (into an empty database);
+//     and with `pg_restore` (into a database holding only the dump's prerequisites);
 //   - moving a tenant of 100,000 rows from the pool tier to the schema tier and back.
+//
+// Usage:
 //
 //	go run ./bench/archive                    # 1,000 tenants (a few minutes on 2 cores)
 //	go run ./bench/archive -tenants 10000     # the 10,000-tenant figures
