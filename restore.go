@@ -300,7 +300,12 @@ func (c *Client) fillPlacement(ctx context.Context, id int64, tier Tier, p Place
 			if err != nil {
 				return err
 			}
-			if err := c.grantSchema(ctx, tx, s); err != nil {
+			// grantMissing finds the schema's tables through pg_depend; GRANT ... ON ALL TABLES
+			// IN SCHEMA would scan the whole fleet's pg_class.
+			if _, err := tx.Exec(ctx, `GRANT USAGE ON SCHEMA `+s+` TO `+pgx.Identifier{c.appRole}.Sanitize()); err != nil {
+				return err
+			}
+			if err := c.grantMissing(ctx, tx, p.Schema); err != nil {
 				return err
 			}
 			if err := bindOwnerTx(ctx, tx, id); err != nil {
