@@ -61,7 +61,9 @@ func (c *Client) bindingFor(t *Tenant) (*binding, error) {
 	b := &binding{
 		slug:       t.Slug,
 		sql:        bindSQL,
-		searchPath: pgx.Identifier{t.Placement.Schema}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize(),
+		// pg_temp last: a temporary table outlives its transaction on a pooled connection and
+		// must never shadow the next tenant's table of the same name (proof_privilege_test.go).
+		searchPath: pgx.Identifier{t.Placement.Schema}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize() + ", pg_temp",
 		tenantID:   strconv.FormatInt(t.ID, 10),
 	}
 	b.args = []any{b.searchPath, b.tenantID, fenceClass, fenceID(t.ID)}

@@ -79,5 +79,6 @@ func ConfigurePool(cfg *pgxpool.Config, sharedSchema string) {
 	if sharedSchema == "" {
 		sharedSchema = SharedSchemaDefault
 	}
-	cfg.ConnConfig.RuntimeParams["search_path"] = catalog.ShapeSchema + ", " + pgx.Identifier{sharedSchema}.Sanitize()
+	// pg_temp last, so that a temporary table left on the connection never stands in for a tenant table.
+	cfg.ConnConfig.RuntimeParams["search_path"] = catalog.ShapeSchema + ", " + pgx.Identifier{sharedSchema}.Sanitize() + ", pg_temp"
 }

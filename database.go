@@ -120,7 +120,7 @@ func (c *Client) openPlacement(ctx context.Context, k placement.Key) (*pgxpool.C
 		if k.Database == "" {
 			first = "tenancy_shape"
 		}
-		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{first}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize()
+		cfg.ConnConfig.RuntimeParams["search_path"] = pgx.Identifier{first}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize() + ", pg_temp"
 	}
 	cfg.MinConns = 0
 	return cfg, nil
