@@ -58,11 +58,12 @@ func (c *Client) bindingFor(t *Tenant) (*binding, error) {
 	if t.Placement.Schema == "" {
 		return nil, fmt.Errorf("tenancy: tenant %s has no placement", t.Slug)
 	}
+	// pg_temp last in search_path: a temporary table outlives its transaction on a pooled
+	// connection and must never shadow the next tenant's table of the same name
+	// (proof_privilege_test.go).
 	b := &binding{
 		slug:       t.Slug,
 		sql:        bindSQL,
-		// pg_temp last: a temporary table outlives its transaction on a pooled connection and
-		// must never shadow the next tenant's table of the same name (proof_privilege_test.go).
 		searchPath: pgx.Identifier{t.Placement.Schema}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize() + ", pg_temp",
 		tenantID:   strconv.FormatInt(t.ID, 10),
 	}
