@@ -492,3 +492,25 @@ func TestRestoreRefusesBadArchives(t *testing.T) {
 	sameSnapshot(t, "victim after a forged restore", victimRows, snapshot(t, c, victim))
 	sameSnapshot(t, "forged", snapshot(t, c, src), snapshot(t, c, got))
 }
+
+// BenchmarkBackup backs up one tenant of 40 items and 80 notes, by tier (the figures among a
+// fleet come from bench/archive).
+func BenchmarkBackup(b *testing.B) {
+	for _, tier := range []tenancy.Tier{tenancy.TierPool, tenancy.TierSchema, tenancy.TierDatabase} {
+		b.Run(string(tier), func(b *testing.B) {
+			db := archiveDB(b, archiveTenant)
+			tn, err := db.Client.TenantCreate(context.Background(), "bench", &tenancy.TenantCreateOpts{Tier: tier})
+			if err != nil {
+				b.Fatal(err)
+			}
+			fillItems(b, db.Client, tn, 40)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := db.Client.Backup(context.Background(), "bench", io.Discard, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

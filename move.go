@@ -269,8 +269,7 @@ func (c *Client) resolveMove(ctx context.Context, id int64) (bool, error) {
 	}
 	switch {
 	case mv.kind == "restore":
-		c.abandonRestore(ctx, id)
-		return true, nil
+		return true, c.abandonRestore(ctx, id)
 	case mv.phase == "switched":
 		// The tenant is served from the new placement already: drop the old one.
 		if err := c.dropPlacementOf(ctx, id, mv.from); err != nil {

@@ -126,7 +126,7 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 	}
 	unlock, err := c.lockTenantOp(ctx, id, true)
 	if err != nil {
-		c.abandonRestore(context.WithoutCancel(ctx), id)
+		_ = c.abandonRestore(context.WithoutCancel(ctx), id)
 		return nil, err
 	}
 	defer unlock()
@@ -145,7 +145,7 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 	}
 	if err := c.fillPlacement(ctx, id, tier, target.p, load, finish); err != nil {
 		if !errors.Is(err, errCrashHook) {
-			c.abandonRestore(context.WithoutCancel(ctx), id)
+			_ = c.abandonRestore(context.WithoutCancel(ctx), id)
 		}
 		return nil, fmt.Errorf("tenancy: restore %s: %w", slug, err)
 	}
@@ -249,7 +249,7 @@ func placementLabel(p Placement) string {
 
 // abandonRestore removes a restore that failed: the tenant goes to "deleting" and is dropped as
 // a hard delete would (only what tenancy made for it). A crash in between leaves it to Repair.
-func (c *Client) abandonRestore(ctx context.Context, id int64) {
+func (c *Client) abandonRestore(ctx context.Context, id int64) error {
 	_, err := c.admin.Exec(ctx, `
 		WITH m AS (DELETE FROM tenancy.moves WHERE tenant_id = $1)
 		UPDATE tenancy.tenants SET status = 'deleting', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, id)
@@ -259,6 +259,7 @@ func (c *Client) abandonRestore(ctx context.Context, id int64) {
 	if err != nil {
 		c.logger.Warn("tenancy: removing a failed restore", "tenant_id", id, "err", err)
 	}
+	return err
 }
 
 // loadFunc fills schema (a placement at version, in the transaction tx bound to the tenant);
@@ -365,7 +366,7 @@ func (c *Client) fillPlacement(ctx context.Context, id int64, tier Tier, p Place
 			return err
 		}
 		app := pgx.Identifier{sc.app.ConnConfig.User}.Sanitize()
-		if err := grantSchemaTo(ctx, tx, pgx.Identifier{p.Schema}.Sanitize(), app); err != nil {
+		if err := grantSchemaTo(ctx, tx, p.Schema, sc.app.ConnConfig.User); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `GRANT USAGE ON SCHEMA tenancy TO `+app); err != nil {

@@ -31,8 +31,11 @@ func repairCommand(a *app) *cobra.Command {
 			for _, s := range res.Deleted {
 				a.printf("finished deleting tenant %s", s)
 			}
+			for _, s := range res.Moves {
+				a.printf("finished or rolled back the move or restore of tenant %s", s)
+			}
 			if len(res.Failed) == 0 {
-				if len(res.Provisioned)+len(res.Deleted) == 0 {
+				if len(res.Provisioned)+len(res.Deleted)+len(res.Moves) == 0 {
 					a.printf("nothing to repair")
 				}
 				return nil
