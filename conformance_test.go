@@ -3,8 +3,10 @@ package tenancy_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"testing"
+	"testing/fstest"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -179,6 +181,53 @@ func TestConformance(t *testing.T) {
 				got, err := c.TenantGet(ctx, "alpha")
 				if err != nil || got.Placement != a.Placement {
 					t.Fatalf("placement changed: %+v %v", got, err)
+				}
+			})
+
+			t.Run("migrate", func(t *testing.T) {
+				// A second build of the application with one more tenant migration.
+				files := fstest.MapFS{}
+				_ = fs.WalkDir(tenantMigrations, ".", func(path string, d fs.DirEntry, err error) error {
+					if err == nil && !d.IsDir() {
+						data, _ := fs.ReadFile(tenantMigrations, path)
+						files[path] = &fstest.MapFile{Data: data}
+					}
+					return err
+				})
+				files["0099_note_color.up.sql"] = &fstest.MapFile{Data: []byte(`ALTER TABLE notes ADD COLUMN color text NOT NULL DEFAULT 'yellow';`)}
+				c2, err := tenancy.New(&tenancy.Config{Pool: db.AppPool, AdminPool: db.AdminPool,
+					SharedMigrations: sharedMigrations, TenantMigrations: files})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c2.Close()
+				res, err := c2.Migrate(ctx, nil)
+				if err != nil {
+					t.Fatalf("migrate: %v", err)
+				}
+				if res.Applied < 1 {
+					t.Fatalf("migrate applied %d placements", res.Applied)
+				}
+				for _, slug := range []string{"alpha", "beta"} {
+					tn, err := c2.TenantGet(ctx, slug)
+					if err != nil || tn.Version != 99 {
+						t.Fatalf("%s after migrate: version %d, %v", slug, tn.Version, err)
+					}
+					var color string
+					if err := c2.QueryRow(tenancy.WithTenant(ctx, tn), `SELECT color FROM notes LIMIT 1`).Scan(&color); err != nil || color != "yellow" {
+						t.Fatalf("%s: new column: %q, %v", slug, color, err)
+					}
+				}
+				if res, err := c2.Migrate(ctx, nil); err != nil || res.Queries != 1 || res.Total != 0 {
+					t.Fatalf("second migrate: %+v, %v (want nothing to apply, one query)", res, err)
+				}
+				server := tenancy.ServerDefault
+				if pc.second {
+					server = "second"
+				}
+				born, err := c2.TenantCreate(ctx, "gamma", &tenancy.TenantCreateOpts{Tier: pc.tier, Server: server})
+				if err != nil || born.Version != 99 {
+					t.Fatalf("a tenant created after the migration: %+v, %v", born, err)
 				}
 			})
 

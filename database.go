@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/migrate"
 	"github.com/tenancy-go/tenancy/internal/placement"
 )
@@ -253,11 +254,10 @@ func (c *Client) provisionRemote(ctx context.Context, id int64, p Placement, kin
 		if version, err = c.applyTenantMigrations(ctx, tx, localID, p.Schema); err != nil {
 			return err
 		}
-		app := pgx.Identifier{sc.app.ConnConfig.User}.Sanitize()
-		if err := grantSchemaTo(ctx, tx, pgx.Identifier{p.Schema}.Sanitize(), app); err != nil {
+		if err := grantSchemaTo(ctx, tx, p.Schema, sc.app.ConnConfig.User); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `GRANT USAGE ON SCHEMA tenancy TO `+app); err != nil {
+		if _, err := tx.Exec(ctx, `GRANT USAGE ON SCHEMA tenancy TO `+pgx.Identifier{sc.app.ConnConfig.User}.Sanitize()); err != nil {
 			return err
 		}
 		ledger, err = localLedger(ctx, tx, localID)
@@ -425,4 +425,78 @@ type PlacementStats struct {
 func (c *Client) PlacementStats() PlacementStats {
 	st := c.placements.Stats()
 	return PlacementStats{Pools: st.Pools, Held: st.Held, Conns: st.Conns, PeakConns: st.PeakConns}
+}
+
+// migrateRemote brings a placement outside the catalog's database to version to (the fleet
+// runner's RunOpts.Remote): the DDL and the local ledger commit together in the placement's
+// database, then the catalog's ledger is brought level. A crash in between leaves the catalog
+// behind the placement; the rerun finds nothing to apply there and copies the ledger.
+func (c *Client) migrateRemote(ctx context.Context, t *migrate.Target, migs []migrate.Migration, to int64) (int64, error) {
+	conn, err := c.ownerConn(ctx, t.Server, t.Database)
+	if err != nil {
+		return t.Version, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	sc, err := c.serverConfig(ctx, t.Server)
+	if err != nil {
+		return t.Version, err
+	}
+	localID := t.PlacementID
+	if t.Kind == migrate.KindDatabase {
+		localID = templatePlacementID
+	}
+	var version int64
+	var ledger [][]any
+	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		var err error
+		path := pgx.Identifier{t.Schema}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize()
+		if version, err = migrate.Apply(ctx, tx, localID, path, migs, to); err != nil {
+			return err
+		}
+		if err := grantMissingTo(ctx, tx, t.Schema, sc.app.ConnConfig.User); err != nil {
+			return err
+		}
+		ledger, err = localLedger(ctx, tx, localID)
+		return err
+	})
+	if err != nil {
+		return t.Version, err
+	}
+	err = pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error { return copyLedger(ctx, tx, t.PlacementID, version, ledger) })
+	if err != nil {
+		return t.Version, err
+	}
+	return version, nil
+}
+
+// migrateServerShapes brings the shape schema of every other server's home database to version
+// to (the fleet runner's RunOpts.BeforeTenants), so that statements prepared there match the
+// tenant schemas they will run against.
+func (c *Client) migrateServerShapes(ctx context.Context, to int64) error {
+	rows, err := c.admin.Query(ctx, `SELECT name FROM tenancy.servers ORDER BY name`)
+	if err != nil {
+		return err
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		conn, err := c.ownerConn(ctx, name, "")
+		if err != nil {
+			return err
+		}
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			path := pgx.Identifier{"tenancy_shape"}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize()
+			if _, err := migrate.Apply(ctx, tx, 0, path, c.tenantMigs, to); err != nil {
+				return err
+			}
+			return catalog.CheckRLS(ctx, tx, "tenancy_shape")
+		})
+		conn.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return fmt.Errorf("server %s: %w", name, err)
+		}
+	}
+	return nil
 }

@@ -149,16 +149,18 @@ func (c *Client) Migrate(ctx context.Context, opts *MigrateOpts) (*MigrateResult
 		return nil, err
 	}
 	ro := migrate.RunOpts{
-		SharedSchema: c.shared,
-		Shared:       c.sharedMigs,
-		Tenant:       c.tenantMigs,
-		To:           opts.To,
-		Tenants:      opts.Tenants,
-		Concurrency:  opts.Concurrency,
-		Canary:       opts.Canary,
-		FailFast:     opts.FailFast,
-		DryRun:       opts.DryRun,
-		AfterApply:   c.afterMigrate,
+		SharedSchema:  c.shared,
+		Shared:        c.sharedMigs,
+		Tenant:        c.tenantMigs,
+		To:            opts.To,
+		Tenants:       opts.Tenants,
+		Concurrency:   opts.Concurrency,
+		Canary:        opts.Canary,
+		FailFast:      opts.FailFast,
+		DryRun:        opts.DryRun,
+		AfterApply:    c.afterMigrate,
+		Remote:        c.migrateRemote,
+		BeforeTenants: c.migrateServerShapes,
 	}
 	if opts.OnEvent != nil {
 		ro.OnEvent = func(e migrate.Event) {
@@ -204,6 +206,11 @@ func (c *Client) afterMigrate(ctx context.Context, tx pgx.Tx, t *migrate.Target)
 // pg_class has no index on relnamespace, and scanning it (as GRANT ... ON ALL TABLES IN SCHEMA
 // does) costs time in proportion to the whole fleet's tables, for each tenant.
 func (c *Client) grantMissing(ctx context.Context, tx pgx.Tx, schema string) error {
+	return grantMissingTo(ctx, tx, schema, c.appRole)
+}
+
+// grantMissingTo is grantMissing for any role (another server's application role).
+func grantMissingTo(ctx context.Context, tx pgx.Tx, schema, role string) error {
 	rows, err := tx.Query(ctx, `
 		SELECT c.relkind = 'S', c.relname
 		FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
@@ -212,7 +219,7 @@ func (c *Client) grantMissing(ctx context.Context, tx pgx.Tx, schema string) err
 		  AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
 		  AND NOT CASE WHEN c.relkind = 'S' THEN has_sequence_privilege($2, c.oid, 'USAGE')
 		               ELSE has_table_privilege($2, c.oid, 'SELECT') END
-		ORDER BY 2`, schema, c.appRole)
+		ORDER BY 2`, schema, role)
 	if err != nil {
 		return err
 	}
@@ -230,7 +237,7 @@ func (c *Client) grantMissing(ctx context.Context, tx pgx.Tx, schema string) err
 	}); err != nil {
 		return err
 	}
-	app := pgx.Identifier{c.appRole}.Sanitize()
+	app := pgx.Identifier{role}.Sanitize()
 	var sql []string
 	if len(tables) > 0 {
 		sql = append(sql, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s", strings.Join(tables, ", "), app))

@@ -73,7 +73,7 @@ func (c *Client) ensurePool(ctx context.Context, name string) (int64, error) {
 		if _, err := migrate.Apply(ctx, tx, id, s+", "+pgx.Identifier{c.shared}.Sanitize(), c.tenantMigs, 0); err != nil {
 			return err
 		}
-		return c.grantSchema(ctx, tx, s)
+		return c.grantSchema(ctx, tx, schema)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("tenancy: create pool %s: %w", name, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,16 +26,23 @@ var (
 
 // Placement kinds, as tenancy.placements.kind spells them.
 const (
-	KindShared = "shared"
-	KindShape  = "shape"
-	KindSchema = "schema"
-	KindPool   = "pool"
+	KindShared   = "shared"
+	KindShape    = "shape"
+	KindSchema   = "schema"
+	KindPool     = "pool"
+	KindDatabase = "database"
 )
+
+// Remote reports whether the placement lives outside the catalog's database, where RunOpts.Remote
+// migrates it.
+func (t *Target) Remote() bool { return t.Server != "" || t.Database != "" }
 
 // Target is one placement the runner migrates.
 type Target struct {
 	PlacementID int64
 	Kind        string
+	Server      string // "" is the catalog's server
+	Database    string // "" is the server's home database (the catalog's, on the catalog's server)
 	Schema      string
 	Version     int64  // when it was read
 	Tenant      string // the tenant's slug for a schema placement; "" otherwise
@@ -43,7 +51,7 @@ type Target struct {
 // Label names the target in messages: the tenant's slug, or "(shape)", "(shared)", "pool:<schema>".
 func (t *Target) Label() string {
 	switch t.Kind {
-	case KindSchema:
+	case KindSchema, KindDatabase:
 		return t.Tenant
 	case KindPool:
 		return "pool:" + t.Schema
@@ -89,6 +97,13 @@ type RunOpts struct {
 	// AfterApply runs in the placement's transaction after migrations were applied to it (grants,
 	// checks); a returned error fails the placement.
 	AfterApply func(ctx context.Context, tx pgx.Tx, t *Target) error
+	// Remote migrates a placement outside the catalog's database (a tenant database, or a schema
+	// on another server) to version to, and returns the version it reached. Without it such
+	// placements are not selected.
+	Remote func(ctx context.Context, t *Target, migs []Migration, to int64) (int64, error)
+	// BeforeTenants runs after the shape schema and before any tenant placement (e.g. to bring the
+	// shape schemas of other servers to version to); an error stops the run there.
+	BeforeTenants func(ctx context.Context, to int64) error
 }
 
 // Failure is one placement that could not be migrated.
@@ -114,7 +129,7 @@ type Result struct {
 // pendingWhere selects the tenant placements (and the shape) below the target version $1.
 // $2 is an optional list of slugs.
 const pendingWhere = `
-	p.kind IN ('shape', 'schema', 'pool') AND p.server = '' AND p.database = '' AND p.version < $1
+	p.kind IN ('shape', 'schema', 'pool', 'database') AND p.version < $1 /*local*/
 	AND (p.kind = 'shape' OR EXISTS (
 		SELECT 1 FROM tenancy.tenants t WHERE t.placement_id = p.id
 		AND t.status NOT IN ('provisioning', 'deleting') AND ($2::text[] IS NULL OR t.slug = ANY ($2))))`
@@ -125,7 +140,7 @@ const pendingWhere = `
 const planSQL = `
 	SELECT 'ledger', p.kind = 'shared', m.version, m.checksum, count(*)
 	FROM tenancy.migrations m JOIN tenancy.placements p ON p.id = m.placement_id
-	WHERE p.kind IN ('shared', 'shape', 'schema', 'pool') AND p.server = '' AND p.database = ''
+	WHERE p.kind IN ('shared', 'shape', 'schema', 'pool', 'database') /*local*/
 	GROUP BY 2, 3, 4
 	UNION ALL
 	SELECT 'pending', false, coalesce(max(p.version), 0), '', count(*) FROM tenancy.placements p WHERE ` + pendingWhere + `
@@ -135,7 +150,17 @@ const planSQL = `
 	UNION ALL
 	SELECT 'shared', true, p.version, '', p.id FROM tenancy.placements p WHERE p.kind = 'shared' AND p.schema = $3
 	UNION ALL
-	SELECT 'top', false, coalesce(max(p.version), 0), '', 0 FROM tenancy.placements p WHERE p.kind IN ('shape', 'schema', 'pool')`
+	SELECT 'top', false, coalesce(max(p.version), 0), '', 0 FROM tenancy.placements p WHERE p.kind IN ('shape', 'schema', 'pool', 'database')`
+
+// localOnly restricts a query to placements in the catalog's database when no RunOpts.Remote
+// can reach the others.
+func localOnly(sql string, local bool) string {
+	cond := ""
+	if local {
+		cond = "AND p.server = '' AND p.database = ''"
+	}
+	return strings.ReplaceAll(sql, "/*local*/", cond)
+}
 
 type plan struct {
 	pending       int
@@ -154,7 +179,7 @@ func readPlan(ctx context.Context, q interface {
 	if o.Tenants != nil {
 		slugs = o.Tenants
 	}
-	rows, err := q.Query(ctx, planSQL, to, slugs, o.SharedSchema)
+	rows, err := q.Query(ctx, localOnly(planSQL, o.Remote == nil), to, slugs, o.SharedSchema)
 	if err != nil {
 		return nil, err
 	}
@@ -312,6 +337,11 @@ func Run(ctx context.Context, pool *pgxpool.Pool, o RunOpts) (*Result, error) {
 			return res, fmt.Errorf("tenant migrations, shape schema: %w", err)
 		}
 	}
+	if o.BeforeTenants != nil {
+		if err := o.BeforeTenants(ctx, to); err != nil {
+			return res, fmt.Errorf("tenant migrations, other servers' shape schemas: %w", err)
+		}
+	}
 	var after int64
 	if o.Canary > 0 {
 		if after, err = r.phase(ctx, 0, o.Canary); err != nil {
@@ -396,7 +426,8 @@ func (r *runner) shapeTarget(ctx context.Context) (*Target, error) {
 const pageSize = 500
 
 const pageSQL = `
-	SELECT p.id, p.kind, p.schema, p.version, coalesce((SELECT t.slug FROM tenancy.tenants t WHERE t.placement_id = p.id ORDER BY t.id LIMIT 1), '')
+	SELECT p.id, p.kind, p.server, p.database, p.schema, p.version,
+	       coalesce((SELECT t.slug FROM tenancy.tenants t WHERE t.placement_id = p.id ORDER BY t.id LIMIT 1), '')
 	FROM tenancy.placements p
 	WHERE p.kind <> 'shape' AND p.id > $3 AND ` + pendingWhere + `
 	ORDER BY p.id LIMIT $4`
@@ -435,7 +466,7 @@ feed:
 		if n == 0 {
 			break
 		}
-		rows, err := r.pool.Query(stop, pageSQL, r.to, slugs, after, n)
+		rows, err := r.pool.Query(stop, localOnly(pageSQL, r.o.Remote == nil), r.to, slugs, after, n)
 		if err != nil {
 			perr = err
 			break
@@ -443,8 +474,8 @@ feed:
 		page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Target, error) {
 			var t Target
 			var slug string
-			err := row.Scan(&t.PlacementID, &t.Kind, &t.Schema, &t.Version, &slug)
-			if t.Kind == KindSchema {
+			err := row.Scan(&t.PlacementID, &t.Kind, &t.Server, &t.Database, &t.Schema, &t.Version, &slug)
+			if t.Kind == KindSchema || t.Kind == KindDatabase {
 				t.Tenant = slug
 			}
 			return t, err
@@ -485,7 +516,13 @@ func (r *runner) migrateTarget(ctx context.Context, t *Target) (int64, error) {
 
 func (r *runner) one(ctx context.Context, t *Target, migs []Migration, to int64, searchPath string) (int64, error) {
 	start := time.Now()
-	v, err := r.apply(ctx, t, migs, to, searchPath)
+	var v int64
+	var err error
+	if t.Remote() {
+		v, err = r.o.Remote(ctx, t, migs, to)
+	} else {
+		v, err = r.apply(ctx, t, migs, to, searchPath)
+	}
 	if err != nil {
 		err = fmt.Errorf("%s: %w", t.Label(), err)
 	}
@@ -605,17 +642,17 @@ func (r *runner) dryRun(ctx context.Context, p *plan, sharedTo int64, start time
 	}
 	var after int64
 	for {
-		rows, err := r.pool.Query(ctx, pageSQL, r.to, slugs, after, pageSize)
+		rows, err := r.pool.Query(ctx, localOnly(pageSQL, r.o.Remote == nil), r.to, slugs, after, pageSize)
 		if err != nil {
 			return nil, err
 		}
 		var t Target
 		var slug string
 		n := 0
-		_, err = pgx.ForEachRow(rows, []any{&t.PlacementID, &t.Kind, &t.Schema, &t.Version, &slug}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&t.PlacementID, &t.Kind, &t.Server, &t.Database, &t.Schema, &t.Version, &slug}, func() error {
 			n++
 			after = t.PlacementID
-			if t.Kind == KindSchema {
+			if t.Kind == KindSchema || t.Kind == KindDatabase {
 				t.Tenant = slug
 			}
 			r.emit(Event{Kind: EventPlanned, Target: t, From: t.Version, To: r.to, Versions: versions(r.o.Tenant, t.Version, r.to)})
