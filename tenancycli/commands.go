@@ -17,6 +17,7 @@ var commands = []func(a *app) *cobra.Command{
 	domainsCommand,
 	serversCommand,
 	repairCommand,
+	checkCommand,
 	migrateCommand,
 	backupCommand,
 	restoreCommand,

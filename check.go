@@ -1,0 +1,510 @@
+package tenancy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenancy-go/tenancy/internal/catalog"
+)
+
+// Check compares the catalog with the placements it describes (DESIGN §5: nothing half-made is
+// ever served): it is what crash tests use as their oracle, and `tenancy check` runs it.
+
+// Problems reported by Check (CheckProblem.Problem).
+const (
+	ProblemStuck        = "stuck"         // provisioning, deleting or moving with nothing under way: a crash; Repair finishes it
+	ProblemNoPlacement  = "no-placement"  // the catalog names no placement, or its schema or database is gone
+	ProblemNotOwned     = "not-owned"     // the schema or database lacks the mark tenancy writes on what it creates
+	ProblemLedger       = "ledger"        // the placement's version disagrees with its migration ledger
+	ProblemShape        = "shape"         // the tables differ from the shape schema at the same version
+	ProblemRLS          = "rls"           // a table without forced row-level security and a policy
+	ProblemGrants       = "grants"        // the application role cannot use a table
+	ProblemOrphan       = "orphan"        // a schema or database made by tenancy that no tenant uses
+	ProblemUnreachable  = "unreachable"   // the placement's server or database could not be reached
+	ProblemMoveRecorded = "move-recorded" // a move or restore record for a tenant that is not moving
+)
+
+// CheckProblem is one disagreement between the catalog and a placement.
+type CheckProblem struct {
+	Tenant   string `json:"tenant,omitempty"`    // the slug; empty for an orphan no tenant owns
+	TenantID int64  `json:"tenant_id,omitempty"` // the id (an orphan's, from its mark)
+	Problem  string `json:"problem"`             // one of the Problem... constants
+	Detail   string `json:"detail"`
+	// Repairable: Repair (`tenancy repair`) fixes it. The others need a person: a schema dropped
+	// by hand is restored from a backup, an orphan is dropped or adopted after a look.
+	Repairable bool `json:"repairable"`
+}
+
+func (p CheckProblem) String() string {
+	who := p.Tenant
+	if who == "" {
+		who = "(no tenant)"
+	}
+	return who + ": " + p.Problem + ": " + p.Detail
+}
+
+// CheckResult is the report of Check. OK reports whether it found nothing wrong.
+type CheckResult struct {
+	Tenants    int            `json:"tenants"`    // tenants checked
+	Placements int            `json:"placements"` // placements checked
+	Problems   []CheckProblem `json:"problems"`
+}
+
+// OK reports whether the catalog and the placements agree.
+func (r *CheckResult) OK() bool { return len(r.Problems) == 0 }
+
+// Damaged returns the slugs of the tenants with a problem, sorted.
+func (r *CheckResult) Damaged() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range r.Problems {
+		if p.Tenant != "" && !seen[p.Tenant] {
+			seen[p.Tenant] = true
+			out = append(out, p.Tenant)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkPlacement is one placement row with what the catalog's database knows of it.
+type checkPlacement struct {
+	id                     int64
+	kind                   string
+	server, database, sch  string
+	version, ledger        int64
+	owned                  bool
+	exists                 bool
+	comment                string
+	tenants                []checkTenant // who lives there
+	sig                    string        // column signature of its tables ("" if none)
+	rlsOK, grantsOK, found bool          // found: sig was read
+}
+
+type checkTenant struct {
+	id     int64
+	slug   string
+	status Status
+	tier   Tier
+	moving bool // a tenancy.moves row exists
+}
+
+// Check verifies that the catalog and the placements agree: every tenant that is not being
+// created, moved or deleted has a placement that exists, carries tenancy's ownership mark, has
+// the tables of the shape schema at its version (with forced row-level security, a policy and
+// the application role's grants), and a version that matches its migration ledger. Tenants left
+// in provisioning, deleting or moving by a crash, move records left behind, and schemas or
+// databases tenancy made that no tenant uses are reported too. It changes nothing.
+//
+// A tenant being created or moved by another process at the same moment is reported as stuck:
+// run Check when no such operation is under way, or run it twice.
+func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
+	admin, err := c.adminPool()
+	if err != nil {
+		return nil, err
+	}
+	res := &CheckResult{Problems: []CheckProblem{}}
+	add := func(t *checkTenant, problem, detail string, repairable bool) {
+		p := CheckProblem{Problem: problem, Detail: detail, Repairable: repairable}
+		if t != nil {
+			p.Tenant, p.TenantID = t.slug, t.id
+		}
+		res.Problems = append(res.Problems, p)
+	}
+
+	// Every placement with its ledger, and its schema when it is in the catalog's database.
+	byID := map[int64]*checkPlacement{}
+	var order []*checkPlacement
+	var shapeVersion int64
+	rows, err := admin.Query(ctx, `
+		SELECT p.id, p.kind, p.server, p.database, p.schema, p.version, p.owned,
+		       coalesce((SELECT max(m.version) FROM tenancy.migrations m WHERE m.placement_id = p.id), 0),
+		       n.oid IS NOT NULL, coalesce(obj_description(n.oid, 'pg_namespace'), '')
+		FROM tenancy.placements p
+		LEFT JOIN pg_namespace n ON n.nspname = p.schema AND p.server = '' AND p.database = ''
+		ORDER BY p.id`)
+	if err != nil {
+		return nil, notFoundOr(err, ErrTenantNotFound, "")
+	}
+	for rows.Next() {
+		p := &checkPlacement{}
+		if err := rows.Scan(&p.id, &p.kind, &p.server, &p.database, &p.sch, &p.version, &p.owned, &p.ledger, &p.exists, &p.comment); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		byID[p.id] = p
+		order = append(order, p)
+		if p.kind == "shape" {
+			shapeVersion = p.version
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	rows, err = admin.Query(ctx, `
+		SELECT t.id, t.slug, t.status, t.tier, coalesce(t.placement_id, 0),
+		       EXISTS (SELECT 1 FROM tenancy.moves mv WHERE mv.tenant_id = t.id)
+		FROM tenancy.tenants t ORDER BY t.id`)
+	if err != nil {
+		return nil, err
+	}
+	var tenants []checkTenant
+	var placementOf []int64
+	for rows.Next() {
+		var t checkTenant
+		var pid int64
+		if err := rows.Scan(&t.id, &t.slug, &t.status, &t.tier, &pid, &t.moving); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		tenants = append(tenants, t)
+		placementOf = append(placementOf, pid)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	res.Tenants = len(tenants)
+
+	// Statuses first: what a crash left in the middle is repaired, not inspected.
+	var live []int // indexes of tenants whose placement is inspected
+	for i := range tenants {
+		t := &tenants[i]
+		switch t.status {
+		case StatusProvisioning, StatusDeleting:
+			what := "provisioning"
+			if t.status == StatusDeleting {
+				what = "deleting"
+			} else if t.moving {
+				what = "provisioning (restore interrupted)"
+			}
+			add(t, ProblemStuck, "left in "+what+" (run repair)", true)
+			continue
+		case StatusMoving:
+			if t.moving {
+				add(t, ProblemStuck, "left moving (run repair)", true)
+			} else {
+				add(t, ProblemStuck, "moving, with no move under way (run repair, or resume)", false)
+			}
+			continue
+		}
+		if t.moving {
+			add(t, ProblemMoveRecorded, "a move record remains for a tenant that is "+string(t.status)+" (run repair)", true)
+		}
+		p := byID[placementOf[i]]
+		if p == nil {
+			add(t, ProblemNoPlacement, "the catalog names no placement", false)
+			continue
+		}
+		p.tenants = append(p.tenants, *t)
+		live = append(live, i)
+	}
+
+	// Placements in the catalog's database: one query for every schema's tables.
+	var local []string
+	for _, p := range order {
+		if p.server == "" && p.database == "" && p.exists {
+			local = append(local, p.sch)
+		}
+	}
+	sigs, err := schemaSignatures(ctx, admin, c.appRole, append(local, catalog.ShapeSchema))
+	if err != nil {
+		return nil, err
+	}
+	shapeSig := sigs[catalog.ShapeSchema].sig
+	for _, p := range order {
+		if p.server == "" && p.database == "" {
+			s := sigs[p.sch]
+			p.sig, p.rlsOK, p.grantsOK, p.found = s.sig, s.rlsOK, s.grantsOK, true
+		}
+	}
+
+	// Placements elsewhere: one owner connection per database.
+	catalogDB, err := c.catalogDatabase(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range order {
+		if (p.server == "" && p.database == "") || len(p.tenants) == 0 {
+			continue
+		}
+		if err := c.checkRemote(ctx, p, catalogDB); err != nil {
+			for i := range p.tenants {
+				add(&p.tenants[i], ProblemUnreachable, err.Error(), false)
+			}
+			p.found = false
+			p.exists = true // reported already
+			p.tenants = nil
+		}
+	}
+
+	for _, p := range order {
+		if len(p.tenants) == 0 {
+			continue
+		}
+		res.Placements++
+		where := checkLabel(p)
+		for i := range p.tenants {
+			t := &p.tenants[i]
+			if !p.exists {
+				add(t, ProblemNoPlacement, where+" does not exist", false)
+				continue
+			}
+			mark := ownerMark(t.id)
+			if p.kind == "pool" {
+				mark = "tenancy:pool:" + strings.TrimPrefix(p.sch, "pool_")
+			}
+			if p.owned && p.comment != mark {
+				add(t, ProblemNotOwned, fmt.Sprintf("%s carries the mark %q, want %q", where, p.comment, mark), false)
+			}
+			if p.version != p.ledger {
+				add(t, ProblemLedger, fmt.Sprintf("%s is at version %d but its ledger's newest migration is %d", where, p.version, p.ledger), false)
+			}
+			if !p.found {
+				continue
+			}
+			if p.version == shapeVersion && p.sig != shapeSig {
+				add(t, ProblemShape, fmt.Sprintf("%s at version %d does not have the tables of the shape schema (%s)", where, p.version, sigDiff(shapeSig, p.sig)), false)
+			}
+			if p.sig != "" && !p.rlsOK {
+				add(t, ProblemRLS, where+" has a table without forced row-level security or without a policy", false)
+			}
+			if p.sig != "" && !p.grantsOK {
+				add(t, ProblemGrants, where+" has a table the application role cannot read or write", false)
+			}
+		}
+	}
+
+	if err := c.checkOrphans(ctx, admin, catalogDB, byID, add); err != nil {
+		return nil, err
+	}
+	sort.SliceStable(res.Problems, func(i, j int) bool { return res.Problems[i].Tenant < res.Problems[j].Tenant })
+	return res, nil
+}
+
+func checkLabel(p *checkPlacement) string {
+	switch {
+	case p.kind == "database":
+		return fmt.Sprintf("database %s on server %s", p.database, serverLabel(p.server))
+	case p.server != "":
+		return fmt.Sprintf("schema %s on server %s", p.sch, p.server)
+	}
+	return fmt.Sprintf("%s schema %s", p.kind, p.sch)
+}
+
+type schemaSig struct {
+	sig             string
+	rlsOK, grantsOK bool
+}
+
+// schemaSignatures describes the tables of each schema: a signature of their names and columns
+// (sorted, so that column order does not matter), whether each has forced RLS and a policy,
+// and whether the application role may use each.
+func schemaSignatures(ctx context.Context, q interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, appRole string, schemas []string) (map[string]schemaSig, error) {
+	rows, err := q.Query(ctx, `
+		SELECT n.nspname,
+		       string_agg(c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY c.relname, a.attname),
+		       bool_and(c.relrowsecurity AND c.relforcerowsecurity AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)),
+		       bool_and(has_table_privilege($2, c.oid, 'SELECT, INSERT, UPDATE, DELETE'))
+		FROM pg_namespace n
+		JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+		WHERE n.nspname = ANY($1)
+		GROUP BY n.nspname`, schemas, appRole)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]schemaSig{}
+	var name string
+	var s schemaSig
+	_, err = pgx.ForEachRow(rows, []any{&name, &s.sig, &s.rlsOK, &s.grantsOK}, func() error {
+		out[name] = s
+		return nil
+	})
+	return out, err
+}
+
+// sigDiff names the first few columns one signature has and the other lacks.
+func sigDiff(want, got string) string {
+	split := func(s string) map[string]bool {
+		m := map[string]bool{}
+		for _, c := range strings.Split(s, ", ") {
+			if c != "" {
+				m[c] = true
+			}
+		}
+		return m
+	}
+	w, g := split(want), split(got)
+	var missing, extra []string
+	for c := range w {
+		if !g[c] {
+			missing = append(missing, c)
+		}
+	}
+	for c := range g {
+		if !w[c] {
+			extra = append(extra, c)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	cut := func(s []string) string {
+		if len(s) > 4 {
+			return strings.Join(s[:4], ", ") + fmt.Sprintf(" and %d more", len(s)-4)
+		}
+		return strings.Join(s, ", ")
+	}
+	var parts []string
+	if len(missing) > 0 {
+		parts = append(parts, "missing "+cut(missing))
+	}
+	if len(extra) > 0 {
+		parts = append(parts, "extra "+cut(extra))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// checkRemote fills in what a placement outside the catalog's database holds: whether it exists,
+// its local mark (the tenant and catalog it was made for, written as the mark), its local ledger
+// agreeing with the central one, and its tables.
+func (c *Client) checkRemote(ctx context.Context, p *checkPlacement, catalogDB string) error {
+	db := p.database
+	localID := p.id
+	if p.kind == "database" {
+		localID = templatePlacementID
+		home, err := c.ownerConn(ctx, p.server, "")
+		if err != nil {
+			return err
+		}
+		err = home.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, db).Scan(&p.exists)
+		home.Close(context.WithoutCancel(ctx))
+		if err != nil || !p.exists {
+			return err
+		}
+	}
+	conn, err := c.ownerConn(ctx, p.server, db)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var owner *int64
+	var made string
+	var localVersion, localLedger int64
+	err = conn.QueryRow(ctx, `
+		SELECT tenant_id, catalog, version,
+		       coalesce((SELECT max(version) FROM tenancy.migrations WHERE placement_id = $1), 0)
+		FROM tenancy.placements WHERE id = $1`, localID).Scan(&owner, &made, &localVersion, &localLedger)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows) || isUndefinedTable(err):
+		p.exists = p.kind == "database" // the database is there, its mark is not
+		p.comment = ""
+	case err != nil:
+		return err
+	default:
+		p.exists = true
+		if owner != nil && made == catalogDB {
+			p.comment = ownerMark(*owner)
+		} else {
+			p.comment = fmt.Sprintf("tenancy:catalog:%s", made)
+		}
+		if localLedger != p.ledger {
+			// The central ledger is brought level after the local commit; a difference is a
+			// crash in between (Migrate copies it) or damage.
+			p.ledger = min(p.ledger, localLedger)
+		}
+	}
+	if p.kind != "database" {
+		var ok bool
+		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, p.sch).Scan(&ok); err != nil {
+			return err
+		}
+		p.exists = p.exists && ok
+	}
+	sc, err := c.serverConfig(ctx, p.server)
+	if err != nil {
+		return err
+	}
+	sigs, err := schemaSignatures(ctx, conn, sc.app.ConnConfig.User, []string{p.sch})
+	if err != nil {
+		return err
+	}
+	s := sigs[p.sch]
+	p.sig, p.rlsOK, p.grantsOK, p.found = s.sig, s.rlsOK, s.grantsOK, true
+	return nil
+}
+
+// checkOrphans reports schemas in the catalog's database and tenant databases on every server
+// that carry tenancy's mark (or name) but that no placement row describes: a crash between
+// creating one and recording it, or a catalog row removed by hand.
+func (c *Client) checkOrphans(ctx context.Context, admin interface {
+	Query(context.Context, string, ...any) (pgx.Rows, error)
+}, catalogDB string, byID map[int64]*checkPlacement, add func(*checkTenant, string, string, bool)) error {
+	known := map[string]bool{}
+	for _, p := range byID {
+		known[p.server+"\x00"+p.database+"\x00"+p.sch] = true
+		if p.kind == "database" {
+			known[p.server+"\x00"+p.database] = true
+		}
+	}
+	rows, err := admin.Query(ctx, `
+		SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace
+		WHERE obj_description(oid, 'pg_namespace') LIKE 'tenancy:tenant:%' OR obj_description(oid, 'pg_namespace') LIKE 'tenancy:pool:%'
+		ORDER BY 1`)
+	if err != nil {
+		return err
+	}
+	var name, mark string
+	if _, err := pgx.ForEachRow(rows, []any{&name, &mark}, func() error {
+		if !known["\x00\x00"+name] {
+			id, _ := strconv.ParseInt(strings.TrimPrefix(mark, "tenancy:tenant:"), 10, 64)
+			add(&checkTenant{id: id}, ProblemOrphan, fmt.Sprintf("schema %s (%s) belongs to no tenant of the catalog", name, mark), false)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	servers := []string{""}
+	srows, err := admin.Query(ctx, `SELECT name FROM tenancy.servers ORDER BY name`)
+	if err != nil {
+		return err
+	}
+	more, err := pgx.CollectRows(srows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	servers = append(servers, more...)
+	pfx := prefix(catalogDB) + "_t"
+	for _, server := range servers {
+		conn, err := c.ownerConn(ctx, server, "")
+		if err != nil {
+			add(nil, ProblemUnreachable, fmt.Sprintf("server %s: %v", serverLabel(server), err), false)
+			continue
+		}
+		drows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1`, pfx)
+		var dbs []string
+		if err == nil {
+			dbs, err = pgx.CollectRows(drows, pgx.RowTo[string])
+		}
+		conn.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return err
+		}
+		for _, db := range dbs {
+			id, perr := strconv.ParseInt(strings.TrimPrefix(db, pfx), 10, 64)
+			if perr != nil || known[server+"\x00"+db] {
+				continue
+			}
+			add(&checkTenant{id: id}, ProblemOrphan, fmt.Sprintf("database %s on server %s belongs to no tenant of the catalog", db, serverLabel(server)), false)
+		}
+	}
+	return nil
+}
