@@ -294,8 +294,10 @@ func checkLabel(p *checkPlacement) string {
 		return fmt.Sprintf("database %s on server %s", p.database, serverLabel(p.server))
 	case p.server != "":
 		return fmt.Sprintf("schema %s on server %s", p.sch, p.server)
+	case p.kind == "pool":
+		return "pool schema " + p.sch
 	}
-	return fmt.Sprintf("%s schema %s", p.kind, p.sch)
+	return "schema " + p.sch
 }
 
 type schemaSig struct {
