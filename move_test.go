@@ -391,3 +391,35 @@ func TestMoveChild(t *testing.T) {
 	}
 	fmt.Println("moved")
 }
+
+// TestMoveFencesStaleWriters writes, during a move, through a tenant value read before the move
+// began (as an application instance's cache would hold it): the fence refuses the write with
+// ErrTenantMoving instead of letting it land in the placement being copied and dropped.
+func TestMoveFencesStaleWriters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := archiveDB(t, archiveTenant)
+	c := db.Client
+	stale, err := c.TenantCreate(ctx, "busy", &tenancy.TenantCreateOpts{Tier: tenancy.TierPool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillItems(t, c, stale, 10)
+	want := snapshot(t, c, stale)
+	var during error
+	tried := false
+	tenancy.SetTestHook(c, func(ctx context.Context, step string, tx pgx.Tx) error {
+		if step == "move:copied" {
+			tried = true
+			_, during = c.Exec(tenancy.WithTenant(context.Background(), stale), `INSERT INTO items (name) VALUES ('lost?')`)
+		}
+		return nil
+	})
+	if _, err := c.Move(ctx, "busy", &tenancy.MoveOpts{Tier: tenancy.TierSchema}); err != nil {
+		t.Fatal(err)
+	}
+	if !tried || !errors.Is(during, tenancy.ErrTenantMoving) {
+		t.Fatalf("a write during the move: %v, want ErrTenantMoving", during)
+	}
+	checkAtRest(t, db, "busy", want)
+}
