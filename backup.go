@@ -396,7 +396,12 @@ func (c *Client) backupBeforeDelete(ctx context.Context, slug string, w io.Write
 	if err != nil {
 		return nil, err
 	}
-	release := func() { fence.Close(context.WithoutCancel(ctx)) } // the fence goes with the session
+	// Unlock before closing: the server drops a closed session's locks only when its backend has
+	// exited, a moment after Close returns, and a caller may bind the tenant at once.
+	release := func() {
+		_, _ = fence.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock_all()`)
+		fence.Close(context.WithoutCancel(ctx))
+	}
 	fail := func(err error) (func(), error) {
 		release()
 		return nil, fmt.Errorf("tenancy: back up %s before deleting it: %w", slug, err)
