@@ -198,7 +198,11 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 	if err != nil {
 		return err
 	}
-	defer fence.Close(context.WithoutCancel(ctx)) // closing the session lets go of the fence
+	defer func() {
+		// Unlock, then close: a closed session's locks go only once its backend has exited.
+		_, _ = fence.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock_all()`)
+		fence.Close(context.WithoutCancel(ctx))
+	}()
 	if _, err := fence.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, fenceClass, fenceID(t.ID)); err != nil {
 		return err
 	}
