@@ -65,6 +65,10 @@ type Config struct {
 	Faults   bool    // inject faults
 	// KillEvery is the interval between two pg_terminate_backend calls (0: 50ms when Faults).
 	KillEvery time.Duration
+	// NoCancelRequests leaves out the faults that make pgx send a cancel request (a context
+	// ending while a statement runs): behind PgBouncer 1.18 cancel requests racing killed
+	// server connections crashed PgBouncer itself (docs/reliability.md).
+	NoCancelRequests bool
 	// Tolerate counts errors that are not injected faults instead of failing on them (the
 	// restart test, where the database goes away).
 	Tolerate bool
@@ -182,6 +186,7 @@ var errInjected = errors.New("soak: injected error")
 type write struct {
 	tenant int // index into Tenants
 	seq    int64
+	kind   string // for a rolled-back write: the fault that rolled it back
 }
 
 // run is the state of one run.
@@ -232,6 +237,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	srv := httptest.NewServer(tenancyhttp.Middleware(&tenancyhttp.Config{
 		Tenants:   cache,
 		Resolvers: []tenancyhttp.Resolver{tenancyhttp.Subdomain("soak.test")},
+		// A lookup that fails because the database cannot be reached (a killed backend, a
+		// restart) is a 503, as the handler's own errors are.
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if tenancyhttp.StatusCode(err) == http.StatusInternalServerError && Unavailable(err) {
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+				return
+			}
+			tenancyhttp.DefaultErrorHandler(w, r, err)
+		},
 	})(Handler(cfg.Client)))
 	defer srv.Close()
 	r.baseURL = srv.URL
@@ -381,7 +396,9 @@ func (r *run) worker(ctx context.Context, w uint64) {
 func isFaultError(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		return pgErr.Code == "57P01" // admin_shutdown: pg_terminate_backend
+		// 57P01 admin_shutdown: pg_terminate_backend; class 08: the connection broke under the
+		// request (what a pooler in front reports when the server connection it used is killed).
+		return pgErr.Code == "57P01" || strings.HasPrefix(pgErr.Code, "08")
 	}
 	switch errorClass(err) {
 	case "injected", "context", "connection":
@@ -406,15 +423,15 @@ func (r *run) check(ti int, tenantID int64, owner, how string) {
 func (r *run) ack(ti int, seqs ...int64) {
 	r.mu.Lock()
 	for _, s := range seqs {
-		r.acked = append(r.acked, write{ti, s})
+		r.acked = append(r.acked, write{tenant: ti, seq: s})
 	}
 	r.mu.Unlock()
 }
 
-func (r *run) undo(ti int, seqs ...int64) {
+func (r *run) undo(ti int, kind string, seqs ...int64) {
 	r.mu.Lock()
 	for _, s := range seqs {
-		r.undone = append(r.undone, write{ti, s})
+		r.undone = append(r.undone, write{ti, s, kind})
 	}
 	r.mu.Unlock()
 }
@@ -515,7 +532,7 @@ func (r *run) viaAPI(ctx context.Context, rng *rand.Rand, ti int) error {
 			return err
 		}
 		r.ack(ti, kept)
-		r.undo(ti, dropped)
+		r.undo(ti, "savepoint", dropped)
 		return nil
 	case k < 84: // an error inside the transaction
 		r.faults["error"].Add(1)
@@ -526,7 +543,7 @@ func (r *run) viaAPI(ctx context.Context, rng *rand.Rand, ti int) error {
 			}
 			return errInjected
 		})
-		r.undo(ti, seq)
+		r.undo(ti, "error", seq)
 		return err
 	case k < 90: // a panic inside the transaction
 		r.faults["panic"].Add(1)
@@ -544,7 +561,7 @@ func (r *run) viaAPI(ctx context.Context, rng *rand.Rand, ti int) error {
 				panic("soak: injected panic")
 			})
 		}()
-		r.undo(ti, seq)
+		r.undo(ti, "panic", seq)
 		return err
 	case k < 95: // the context is cancelled before the commit
 		r.faults["cancel"].Add(1)
@@ -558,12 +575,15 @@ func (r *run) viaAPI(ctx context.Context, rng *rand.Rand, ti int) error {
 			return nil
 		})
 		cancel()
-		r.undo(ti, seq)
+		r.undo(ti, "cancel", seq)
 		if err == nil {
 			return fmt.Errorf("soak: a transaction committed after its context was cancelled")
 		}
 		return err
 	default: // a statement outlives its context's deadline
+		if r.cfg.NoCancelRequests {
+			return c.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error { return r.readTx(ctx, tx, ti) })
+		}
 		r.faults["timeout"].Add(1)
 		tctx, cancel := context.WithTimeout(ctx, time.Duration(1+rng.IntN(3))*time.Millisecond)
 		defer cancel()
@@ -758,15 +778,15 @@ func IsUnavailable(err error) bool { return errors.Is(err, errUnavailable) }
 // there).
 func (r *run) verify(ctx context.Context) error {
 	need := make([]map[int64]bool, len(r.cfg.Tenants))
-	gone := make([]map[int64]bool, len(r.cfg.Tenants))
+	gone := make([]map[int64]string, len(r.cfg.Tenants))
 	for i := range need {
-		need[i], gone[i] = map[int64]bool{}, map[int64]bool{}
+		need[i], gone[i] = map[int64]bool{}, map[int64]string{}
 	}
 	for _, w := range r.acked {
 		need[w.tenant][w.seq] = true
 	}
 	for _, w := range r.undone {
-		gone[w.tenant][w.seq] = true
+		gone[w.tenant][w.seq] = w.kind
 	}
 	c := r.cfg.Client
 	var next atomic.Int64
@@ -810,7 +830,7 @@ func (r *run) verify(ctx context.Context) error {
 	return nil
 }
 
-func (r *run) verifyTenant(ctx context.Context, c *tenancy.Client, ti int, t *tenancy.Tenant, need, gone map[int64]bool) error {
+func (r *run) verifyTenant(ctx context.Context, c *tenancy.Client, ti int, t *tenancy.Tenant, need map[int64]bool, gone map[int64]string) error {
 	rows, err := c.Query(tenancy.WithTenant(ctx, t), `SELECT tenant_id, owner, seq, payload FROM items`)
 	if err != nil {
 		return err
@@ -829,9 +849,9 @@ func (r *run) verifyTenant(ctx context.Context, c *tenancy.Client, ti int, t *te
 			cross++
 			r.problem("verify: %s (id %d) holds a row of id %d owned by %q: %q", t.Slug, t.ID, id, owner, p)
 		}
-		if gone[seq] {
+		if kind, ok := gone[seq]; ok {
 			resurrected++
-			r.problem("verify: %s holds seq %d, which was rolled back", t.Slug, seq)
+			r.problem("verify: %s holds seq %d, which was rolled back (%s)", t.Slug, seq, kind)
 		}
 		found[seq] = true
 	}
