@@ -10,8 +10,8 @@
 //
 // Usage:
 //
-//	go run ./bench/archive                    # 1,000 tenants (a few minutes on 2 cores)
-//	go run ./bench/archive -tenants 10000     # the 10,000-tenant figures
+//	go run ./bench/archive                    # 1,000 tenants (about 2 minutes on 2 cores)
+//	go run ./bench/archive -tenants 10000     # 10,000 (about 30 minutes: pg_dump takes minutes each)
 //
 // It uses DATABASE_URL (a superuser; it creates two roles and a database of its own) or starts a
 // local cluster in $TMPDIR/tenancy-bench-archive. The fleet is generated quickly: catalog rows in
