@@ -514,3 +514,57 @@ func BenchmarkBackup(b *testing.B) {
 		})
 	}
 }
+
+// TestRestoreCrashLeavesNothing interrupts restores at their steps: Repair then removes the
+// half-restored tenant and its placement (it does not provision it empty), and the same archive
+// restores cleanly afterwards.
+func TestRestoreCrashLeavesNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := archiveDB(t, archiveTenant)
+	c := db.Client
+	src, err := c.TenantCreate(ctx, "source", &tenancy.TenantCreateOpts{Tier: tenancy.TierPool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillItems(t, c, src, 12)
+	want := snapshot(t, c, src)
+	data := backup(t, c, "source")
+	if _, err := c.TenantCreate(ctx, "warm", &tenancy.TenantCreateOpts{Tier: tenancy.TierDatabase}); err != nil {
+		t.Fatal(err)
+	}
+	before := catalogState(t, db)
+	for _, st := range []struct {
+		step string
+		tier tenancy.Tier
+	}{
+		{"restore:created", tenancy.TierSchema},
+		{"fill:database", tenancy.TierDatabase},
+		{"fill:loaded", tenancy.TierDatabase},
+		{"fill:committed", tenancy.TierDatabase},
+		{"fill:loaded", tenancy.TierPool},
+		{"fill:loaded", tenancy.TierSchema},
+	} {
+		crashed := crashAt(db, st.step)
+		_, err := c.Restore(ctx, bytes.NewReader(data), &tenancy.RestoreOpts{Slug: "copy", Tier: st.tier})
+		tenancy.SetTestHook(c, nil)
+		if err == nil || !crashed.Load() {
+			t.Fatalf("%s into %s: no crash (%v)", st.step, st.tier, err)
+		}
+		if got, err := c.TenantGet(ctx, "copy"); err == nil && got.Status != tenancy.StatusProvisioning {
+			t.Fatalf("%s into %s: a half-restored tenant is %s", st.step, st.tier, got.Status)
+		}
+		res, err := c.Repair(ctx)
+		if err != nil || len(res.Failed) > 0 || len(res.Provisioned) > 0 {
+			t.Fatalf("%s into %s: repair %+v %v", st.step, st.tier, res, err)
+		}
+		if after := catalogState(t, db); after != before {
+			t.Fatalf("%s into %s: left behind: %+v -> %+v", st.step, st.tier, before, after)
+		}
+	}
+	got, err := c.Restore(ctx, bytes.NewReader(data), &tenancy.RestoreOpts{Slug: "copy", Tier: tenancy.TierDatabase})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameSnapshot(t, "copy", want, snapshot(t, c, got))
+}

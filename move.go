@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy/internal/archive"
 )
@@ -49,12 +50,15 @@ func (c *Client) lockTenantOp(ctx context.Context, id int64, wait bool) (func(),
 		conn.Release()
 		return nil, err
 	}
-	return func() {
-		if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, opLockClass, fenceID(id)); err != nil {
-			conn.Conn().Close(context.WithoutCancel(ctx)) // closing the session lets go of the lock
-		}
-		conn.Release()
-	}, nil
+	return func() { unlockTenantOp(ctx, conn, id) }, nil
+}
+
+// unlockTenantOp lets go of the operation lock taken on conn and releases it.
+func unlockTenantOp(ctx context.Context, conn *pgxpool.Conn, id int64) {
+	if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, opLockClass, fenceID(id)); err != nil {
+		conn.Conn().Close(context.WithoutCancel(ctx)) // closing the session lets go of the lock
+	}
+	conn.Release()
 }
 
 // crashError marks the error of a simulated crash (tests), after which nothing is cleaned up,

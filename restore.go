@@ -93,8 +93,14 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 		return nil, err
 	}
 
+	// The tenant's operation lock is taken, at session level, inside the transaction that makes
+	// the tenant: Repair never sees the restore's record without the lock held.
+	opConn, err := c.admin.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var id int64
-	err = pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, opConn, func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `
 			INSERT INTO tenancy.tenants (slug, name, status, tier, settings)
 			VALUES ($1, $2, 'provisioning', $3, $4)
@@ -120,17 +126,17 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 		_, err = tx.Exec(ctx, `
 			INSERT INTO tenancy.moves (tenant_id, kind, to_placement, to_tier, phase, prev_status)
 			VALUES ($1, 'restore', $2, $3, 'copying', 'active')`, id, target.p.ID, string(tier))
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, opLockClass, fenceID(id))
 		return err
 	})
 	if err != nil {
+		opConn.Release()
 		return nil, notFoundOr(err, ErrTenantNotFound, slug)
 	}
-	unlock, err := c.lockTenantOp(ctx, id, true)
-	if err != nil {
-		_ = c.abandonRestore(context.WithoutCancel(ctx), id)
-		return nil, err
-	}
-	defer unlock()
+	defer unlockTenantOp(ctx, opConn, id)
 	if err := c.opCrashPoint(ctx, "restore:created", nil); err != nil {
 		return nil, err
 	}
