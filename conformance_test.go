@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -250,5 +251,32 @@ func TestConformance(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestDatabaseTierRefusesSharedReferences: tenant migrations with a foreign key to a shared table
+// cannot serve a database of their own; creating such a tenant fails and leaves nothing behind.
+func TestDatabaseTierRefusesSharedReferences(t *testing.T) {
+	t.Parallel()
+	tenantFiles := fstest.MapFS{"0001_notes.up.sql": &fstest.MapFile{Data: []byte(`
+		CREATE TABLE notes (
+			tenant_id bigint NOT NULL DEFAULT tenancy.current_tenant_id(),
+			id bigint GENERATED ALWAYS AS IDENTITY,
+			author_id bigint REFERENCES users (id),
+			PRIMARY KEY (tenant_id, id));
+		ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+		ALTER TABLE notes FORCE ROW LEVEL SECURITY;
+		CREATE POLICY tenant_isolation ON notes USING (tenant_id = tenancy.current_tenant_id());`)}}
+	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: sharedMigrations, TenantMigrations: tenantFiles})
+	ctx := context.Background()
+	if _, err := db.Client.TenantCreate(ctx, "inschema", nil); err != nil {
+		t.Fatalf("schema tier: %v", err)
+	}
+	_, err := db.Client.TenantCreate(ctx, "owndb", &tenancy.TenantCreateOpts{Tier: tenancy.TierDatabase})
+	if err == nil || !strings.Contains(err.Error(), "shared tables") {
+		t.Fatalf("database tier with a foreign key to a shared table: %v", err)
+	}
+	if _, err := db.Client.TenantGet(ctx, "owndb"); !errors.Is(err, tenancy.ErrTenantNotFound) {
+		t.Fatalf("the refused tenant was left in the catalog: %v", err)
 	}
 }

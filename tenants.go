@@ -177,6 +177,19 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 		}
 	}
 
+	if tier == TierDatabase {
+		// The template first: tenant migrations it cannot take (they reference shared tables)
+		// are refused before anything is made.
+		conn, err := c.ownerConn(ctx, server, "")
+		if err != nil {
+			return nil, err
+		}
+		_, err = c.ensureTemplate(ctx, server, conn)
+		conn.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, fmt.Errorf("tenancy: create %s: %w", slug, err)
+		}
+	}
 	var id int64
 	var status Status
 	err = pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
