@@ -568,3 +568,25 @@ func TestRestoreCrashLeavesNothing(t *testing.T) {
 	}
 	sameSnapshot(t, "copy", want, snapshot(t, c, got))
 }
+
+// TestRestoreKeepsPool restores a pool tenant into the pool it came from when that pool exists.
+func TestRestoreKeepsPool(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := archiveDB(t, archiveTenant)
+	c := db.Client
+	src, err := c.TenantCreate(ctx, "swimmer", &tenancy.TenantCreateOpts{Tier: tenancy.TierPool, Pool: "lane2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillItems(t, c, src, 3)
+	data := backup(t, c, "swimmer")
+	got, err := c.Restore(ctx, bytes.NewReader(data), &tenancy.RestoreOpts{Slug: "swimmer-copy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Tier != tenancy.TierPool || got.Placement.Schema != "pool_lane2" {
+		t.Fatalf("restored into %s %s, want pool_lane2", got.Tier, got.Placement.Schema)
+	}
+	sameSnapshot(t, "swimmer-copy", snapshot(t, c, src), snapshot(t, c, got))
+}

@@ -142,6 +142,9 @@ func (c *Client) backupTenant(ctx context.Context, t *Tenant, w io.Writer, opts 
 	for _, s := range sessionSettings {
 		m.Session[s[0]] = s[1]
 	}
+	if t.Tier == TierPool {
+		m.Tenant.Pool = strings.TrimPrefix(t.Placement.Schema, "pool_")
+	}
 	rows, err := c.admin.Query(ctx, `SELECT host, is_primary FROM tenancy.domains WHERE tenant_id = $1 ORDER BY is_primary DESC, host`, t.ID)
 	if err != nil {
 		return nil, err

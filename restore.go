@@ -22,7 +22,7 @@ type RestoreOpts struct {
 	Name   string // display name; the archive's if empty
 	Tier   Tier   // the archive's tier if empty
 	Server string // as TenantCreateOpts.Server
-	Pool   string // with TierPool: the pool to join (PoolDefault if empty)
+	Pool   string // with TierPool: the pool to join (if empty: the archive's if it exists, else PoolDefault)
 	// Domains also restores the archive's domains; the restore is refused if one is taken.
 	Domains bool
 	// OnTable, if set, is called after each table is loaded.
@@ -88,7 +88,19 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 			hosts, primary = append(hosts, h), append(primary, d.Primary)
 		}
 	}
-	target, err := c.newPlacement(ctx, tier, opts.Server, opts.Pool)
+	pool := opts.Pool
+	if pool == "" && tier == TierPool && m.Tenant.Pool != "" {
+		// The archive's pool if it exists here; an archive never makes a pool.
+		var exists bool
+		if err := c.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenancy.placements WHERE kind = 'pool' AND server = '' AND database = '' AND schema = $1)`,
+			poolSchema(m.Tenant.Pool)).Scan(&exists); err != nil {
+			return nil, notFoundOr(err, ErrTenantNotFound, slug)
+		}
+		if exists {
+			pool = m.Tenant.Pool
+		}
+	}
+	target, err := c.newPlacement(ctx, tier, opts.Server, pool)
 	if err != nil {
 		return nil, err
 	}

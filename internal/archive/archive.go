@@ -60,6 +60,7 @@ type Tenant struct {
 	Name      string          `json:"name"`
 	Status    string          `json:"status"`
 	Tier      string          `json:"tier"`
+	Pool      string          `json:"pool,omitempty"` // the pool of a pool-tier tenant
 	Settings  json.RawMessage `json:"settings,omitempty"`
 	Domains   []Domain        `json:"domains"`
 	CreatedAt time.Time       `json:"created_at"`
