@@ -225,6 +225,19 @@ func (c *Client) newPlacement(ctx context.Context, tier Tier, server, pool strin
 			return nil, err
 		}
 	}
+	if tier == TierDatabase {
+		// The template first (as TenantCreate does): tenant migrations it cannot take are
+		// refused before anything is made or any tenant held.
+		conn, err := c.ownerConn(ctx, server, "")
+		if err != nil {
+			return nil, err
+		}
+		_, err = c.ensureTemplate(ctx, server, conn)
+		conn.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+	}
 	return &plannedPlacement{tier: tier, kind: string(tier), p: Placement{Server: server}}, nil
 }
 
