@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -157,10 +158,7 @@ func (c *Client) ensureTemplate(ctx context.Context, server string, conn *pgx.Co
 	err = conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, tpl).Scan(&comment)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{tpl}.Sanitize()); err != nil {
-			return "", fmt.Errorf("create template database: %w", err)
-		}
-		if _, err := conn.Exec(ctx, `COMMENT ON DATABASE `+pgx.Identifier{tpl}.Sanitize()+` IS 'tenancy:template:0'`); err != nil {
+		if err := c.createTemplate(ctx, conn, catalogDB, tpl); err != nil {
 			return "", err
 		}
 	case err != nil:
@@ -202,6 +200,31 @@ func (c *Client) ensureTemplate(ctx context.Context, server string, conn *pgx.Co
 		return "", err
 	}
 	return tpl, nil
+}
+
+// createTemplate makes the template database under a name of its own, marks it, and only then
+// gives it the template's name, so that a database with that name always carries the mark: a
+// crash in between leaves a marked database under the other name, which the next call renames,
+// or (before the mark) an empty one that nothing uses.
+func (c *Client) createTemplate(ctx context.Context, conn *pgx.Conn, catalogDB, tpl string) error {
+	var building string
+	err := conn.QueryRow(ctx, `
+		SELECT datname FROM pg_database
+		WHERE datname LIKE $1 || '\_building\_%' AND shobj_description(oid, 'pg_database') LIKE 'tenancy:template:%'
+		LIMIT 1`, prefix(catalogDB)).Scan(&building)
+	if errors.Is(err, pgx.ErrNoRows) {
+		building = prefix(catalogDB) + "_building_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+		if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{building}.Sanitize()); err != nil {
+			return fmt.Errorf("create template database: %w", err)
+		}
+		if _, err := conn.Exec(ctx, `COMMENT ON DATABASE `+pgx.Identifier{building}.Sanitize()+` IS 'tenancy:template:0'`); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, `ALTER DATABASE `+pgx.Identifier{building}.Sanitize()+` RENAME TO `+pgx.Identifier{tpl}.Sanitize())
+	return err
 }
 
 // provisionRemote finishes a tenant in "provisioning" whose placement is outside the catalog's
