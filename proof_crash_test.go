@@ -328,7 +328,7 @@ func TestProofCrashMigrate(t *testing.T) {
 	midway, finished := 0, 0
 	for trial := range trials {
 		v := trial + 3
-		delay := time.Duration(rng.Int64N(int64(est)*3/2 + 1))
+		delay := time.Duration(rng.Int64N(int64(est)*11/10 + 1))
 		kr := runAndKill(t, delay, "TENANCY_CRASH_OP=migrate", "TENANCY_CRASH_VERSION="+strconv.Itoa(v),
 			"TENANCY_CRASH_ADMIN="+adminURL, "TENANCY_CRASH_APP="+appURL)
 		if kr.finished {
