@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -333,7 +332,7 @@ func (c *Client) fillPlacement(ctx context.Context, id int64, tier Tier, p Place
 			if err != nil {
 				return err
 			}
-			if err := grantTenantSchema(ctx, tx, p.Schema, c.appRole); err != nil {
+			if err := grantSchemaTo(ctx, tx, p.Schema, c.appRole); err != nil {
 				return err
 			}
 			if err := bindOwnerTx(ctx, tx, id); err != nil {
@@ -392,7 +391,7 @@ func (c *Client) fillPlacement(ctx context.Context, id int64, tier Tier, p Place
 		if version, err = c.applyTenantMigrations(ctx, tx, localID, p.Schema); err != nil {
 			return err
 		}
-		if err := grantTenantSchema(ctx, tx, p.Schema, sc.app.ConnConfig.User); err != nil {
+		if err := grantSchemaTo(ctx, tx, p.Schema, sc.app.ConnConfig.User); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `GRANT USAGE ON SCHEMA tenancy TO `+pgx.Identifier{sc.app.ConnConfig.User}.Sanitize()); err != nil {
@@ -677,43 +676,4 @@ func (e *errReader) Read(p []byte) (int, error) {
 		e.err = err
 	}
 	return n, err
-}
-
-// grantTenantSchema gives role row access to a new tenant schema's tables and sequences. They
-// are found through pg_depend's index on the namespace: GRANT ... ON ALL TABLES IN SCHEMA scans
-// all of pg_class, which grows with the whole fleet.
-func grantTenantSchema(ctx context.Context, tx pgx.Tx, schema, role string) error {
-	rows, err := tx.Query(ctx, `
-		SELECT c.relkind = 'S', c.relname::text
-		FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
-		WHERE d.refclassid = 'pg_namespace'::regclass AND d.classid = 'pg_class'::regclass
-		  AND d.refobjid = (SELECT oid FROM pg_namespace WHERE nspname = $1)
-		  AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-		ORDER BY 2`, schema)
-	if err != nil {
-		return err
-	}
-	var tables, seqs []string
-	var isSeq bool
-	var name string
-	if _, err := pgx.ForEachRow(rows, []any{&isSeq, &name}, func() error {
-		if isSeq {
-			seqs = append(seqs, pgx.Identifier{schema, name}.Sanitize())
-		} else {
-			tables = append(tables, pgx.Identifier{schema, name}.Sanitize())
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	r := pgx.Identifier{role}.Sanitize()
-	stmts := []string{"GRANT USAGE ON SCHEMA " + pgx.Identifier{schema}.Sanitize() + " TO " + r}
-	if len(tables) > 0 {
-		stmts = append(stmts, "GRANT SELECT, INSERT, UPDATE, DELETE ON "+strings.Join(tables, ", ")+" TO "+r)
-	}
-	if len(seqs) > 0 {
-		stmts = append(stmts, "GRANT USAGE, SELECT ON SEQUENCE "+strings.Join(seqs, ", ")+" TO "+r)
-	}
-	_, err = tx.Exec(ctx, strings.Join(stmts, "; "), pgx.QueryExecModeSimpleProtocol)
-	return err
 }
