@@ -173,10 +173,11 @@ func (c *Cache) TenantGetByDomain(ctx context.Context, host string) (*tenancy.Te
 
 // byHost is TenantGetByDomain for a host already normalized.
 func (c *Cache) byHost(ctx context.Context, h string) (*tenancy.Tenant, error) {
-	if e, ok := c.hosts.load(h); ok && c.now() < e.expires {
+	if e, ok := c.fresh(c.hosts.load(h)); ok {
 		return e.t, e.err
 	}
-	return c.load(ctx, "h"+h, func(ctx context.Context) (*tenancy.Tenant, error) {
+	cached := func() (*entry, bool) { return c.fresh(c.hosts.load(h)) } // built on a miss only
+	return c.load(ctx, "h"+h, cached, func(ctx context.Context) (*tenancy.Tenant, error) {
 		return c.client.TenantGetByDomain(ctx, h)
 	}, func(e *entry) negRef {
 		c.hosts.store(h, e)
@@ -186,10 +187,11 @@ func (c *Cache) byHost(ctx context.Context, h string) (*tenancy.Tenant, error) {
 
 // TenantGet returns the tenant with the given slug.
 func (c *Cache) TenantGet(ctx context.Context, slug string) (*tenancy.Tenant, error) {
-	if e, ok := c.slugs.load(slug); ok && c.now() < e.expires {
+	if e, ok := c.fresh(c.slugs.load(slug)); ok {
 		return e.t, e.err
 	}
-	return c.load(ctx, "s"+slug, func(ctx context.Context) (*tenancy.Tenant, error) {
+	cached := func() (*entry, bool) { return c.fresh(c.slugs.load(slug)) } // built on a miss only
+	return c.load(ctx, "s"+slug, cached, func(ctx context.Context) (*tenancy.Tenant, error) {
 		return c.client.TenantGet(ctx, slug)
 	}, func(e *entry) negRef {
 		c.slugs.store(slug, e)
@@ -199,10 +201,11 @@ func (c *Cache) TenantGet(ctx context.Context, slug string) (*tenancy.Tenant, er
 
 // TenantGetByID returns the tenant with the given id.
 func (c *Cache) TenantGetByID(ctx context.Context, id int64) (*tenancy.Tenant, error) {
-	if e, ok := c.ids.load(id); ok && c.now() < e.expires {
+	if e, ok := c.fresh(c.ids.load(id)); ok {
 		return e.t, e.err
 	}
-	return c.load(ctx, "i"+strconv.FormatInt(id, 10), func(ctx context.Context) (*tenancy.Tenant, error) {
+	cached := func() (*entry, bool) { return c.fresh(c.ids.load(id)) } // built on a miss only
+	return c.load(ctx, "i"+strconv.FormatInt(id, 10), cached, func(ctx context.Context) (*tenancy.Tenant, error) {
 		return c.client.TenantGetByID(ctx, id)
 	}, func(e *entry) negRef {
 		c.ids.store(id, e)
@@ -212,16 +215,30 @@ func (c *Cache) TenantGetByID(ctx context.Context, id int64) (*tenancy.Tenant, e
 
 func (c *Cache) now() time.Duration { return time.Since(c.epoch) }
 
+// fresh passes on a cached entry that has not expired.
+func (c *Cache) fresh(e *entry, ok bool) (*entry, bool) {
+	if ok && c.now() < e.expires {
+		return e, true
+	}
+	return nil, false
+}
+
 // keeper stores an entry under the key that was asked for (with the cache's mutex held) and
 // returns how to forget it again.
 type keeper func(*entry) negRef
 
 // load runs fn once for all concurrent misses of the same key and stores its answer, unless the
 // cache was invalidated while it ran (its answer may predate the change).
-func (c *Cache) load(ctx context.Context, flightKey string, fn func(context.Context) (*tenancy.Tenant, error), keep keeper) (*tenancy.Tenant, error) {
+func (c *Cache) load(ctx context.Context, flightKey string, cached func() (*entry, bool), fn func(context.Context) (*tenancy.Tenant, error), keep keeper) (*tenancy.Tenant, error) {
 	c.flightMu.Lock()
 	cl, waiting := c.flight[flightKey]
 	if !waiting {
+		// A load that ended between the caller's look at the cache and here has stored its
+		// answer (it stores before leaving the flight map, which takes this mutex): use it.
+		if e, ok := cached(); ok {
+			c.flightMu.Unlock()
+			return e.t, e.err
+		}
 		cl = &call{done: make(chan struct{})}
 		c.flight[flightKey] = cl
 	}
