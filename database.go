@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy/internal/catalog"
@@ -430,8 +431,30 @@ func (c *Client) dropRemote(ctx context.Context, id int64, p Placement, kind str
 	if err != nil || (owner != nil && *owner != id) || made != catalogDB {
 		return fmt.Errorf("%w: database %s on server %s", ErrNotOwned, p.Database, serverLabel(p.Server))
 	}
-	_, err = home.Exec(ctx, `DROP DATABASE `+pgx.Identifier{p.Database}.Sanitize()+` WITH (FORCE)`)
-	return err
+	return dropDatabase(ctx, home, p.Database)
+}
+
+// dropDatabase drops db after ending the client sessions on it. Not DROP ... WITH (FORCE): that
+// refuses a non-superuser when an autovacuum worker happens to be in the database, where a plain
+// DROP DATABASE stops the worker itself; sessions that reconnect meanwhile are ended again.
+func dropDatabase(ctx context.Context, conn *pgx.Conn, db string) error {
+	for attempt := 0; ; attempt++ {
+		_, err := conn.Exec(ctx, `
+			SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_type = 'client backend'`, db)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+			return fmt.Errorf("drop database %s: the owner role cannot end the application role's sessions on it: make it a member (GRANT <application role> TO <owner role>): %w", db, err)
+		}
+		if err != nil {
+			return err
+		}
+		_, err = conn.Exec(ctx, `DROP DATABASE IF EXISTS `+pgx.Identifier{db}.Sanitize())
+		if errors.As(err, &pgErr) && pgErr.Code == "55006" && attempt < 5 { // still accessed by other users
+			continue
+		}
+		return err
+	}
 }
 
 // PlacementStats describes the connection pools the client keeps for placements outside the

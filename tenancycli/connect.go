@@ -232,6 +232,11 @@ func (a *app) setUpLocal(ctx context.Context, cl *pglocal.Cluster, roles *localR
 			a.printf("created role %s", r.secret.Role)
 		}
 	}
+	// The owner may end the application's sessions on a database it drops (a database-tier
+	// tenant deleted or moved): DROP DATABASE ... WITH (FORCE) needs that.
+	if _, err := su.Exec(ctx, fmt.Sprintf(`GRANT %s TO %s`, pgx.Identifier{roles.App.Role}.Sanitize(), pgx.Identifier{roles.Owner.Role}.Sanitize())); err != nil {
+		return nil, fmt.Errorf("role %s: %w", roles.Owner.Role, err)
+	}
 	var dbExists bool
 	if err := su.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, roles.Database).Scan(&dbExists); err != nil {
 		return nil, err

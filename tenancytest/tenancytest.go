@@ -150,7 +150,9 @@ func newServer(ctx context.Context, superURL string) (*Server, error) {
 				return err
 			}
 		}
-		return nil
+		// The owner may end the application's sessions on a database it drops (docs/rls.md).
+		_, err := tx.Exec(ctx, "GRANT "+AppRole+" TO "+OwnerRole)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create test roles: %w", err)
