@@ -230,70 +230,15 @@ func (c *Client) createTemplate(ctx context.Context, conn *pgx.Conn, catalogDB, 
 
 // provisionRemote finishes a tenant in "provisioning" whose placement is outside the catalog's
 // database: a database of its own (copied from the template), or a schema in another server's
-// home database. The placement is made and marked, then the catalog's ledger and status follow.
+// home database. It is fillPlacement (restore.go) with nothing to load: the placement is made
+// and marked, then the catalog's ledger and status follow.
 func (c *Client) provisionRemote(ctx context.Context, id int64, p Placement, kind string) error {
-	var db string // "" = the server's home database
+	tier := TierSchema
 	if kind == "database" {
-		db = p.Database
-		conn, err := c.ownerConn(ctx, p.Server, "")
-		if err != nil {
-			return err
-		}
-		err = c.createTenantDatabase(ctx, p.Server, conn, db)
-		conn.Close(context.WithoutCancel(ctx))
-		if err != nil {
-			return err
-		}
-		if err := c.crashPoint(ctx, "database", nil); err != nil {
-			return err
-		}
+		tier = TierDatabase
 	}
-	catalogDB, err := c.catalogDatabase(ctx)
-	if err != nil {
-		return err
-	}
-	conn, err := c.ownerConn(ctx, p.Server, db)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	localID := p.ID
-	if kind == "database" {
-		localID = templatePlacementID
-	}
-	sc, err := c.serverConfig(ctx, p.Server)
-	if err != nil {
-		return err
-	}
-	var ledger [][]any
-	var version int64
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
-		if kind == "database" {
-			if err := claimTemplateCopy(ctx, tx, id, catalogDB, db); err != nil {
-				return err
-			}
-		} else if err := c.createRemoteSchema(ctx, tx, id, localID, catalogDB, p.Schema); err != nil {
-			return err
-		}
-		if version, err = c.applyTenantMigrations(ctx, tx, localID, p.Schema); err != nil {
-			return err
-		}
-		if err := grantSchemaTo(ctx, tx, p.Schema, sc.app.ConnConfig.User); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `GRANT USAGE ON SCHEMA tenancy TO `+pgx.Identifier{sc.app.ConnConfig.User}.Sanitize()); err != nil {
-			return err
-		}
-		ledger, err = localLedger(ctx, tx, localID)
-		return err
-	})
-	if err != nil {
-		return err
-	}
-	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
-		if err := copyLedger(ctx, tx, p.ID, version, ledger); err != nil {
-			return err
-		}
+	noRows := func(context.Context, pgx.Tx, string, int64, bool) error { return nil }
+	return c.fillPlacement(ctx, id, tier, p, noRows, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, id)
 		return err
 	})
