@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/tenancytest"
@@ -291,19 +290,7 @@ func TestMoveKilled(t *testing.T) {
 		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
 		_ = cmd.Process.Kill() // SIGKILL: no deferred cleanup runs
 		_ = cmd.Wait()
-		// A statement the dead process sent may still commit: wait for its sessions to end.
-		for wait := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-			var n int
-			if err := tenancytest.Cluster(t).SuperPool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tenancy-move-child'`).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			if n == 0 {
-				break
-			}
-			if time.Since(wait) > 20*time.Second {
-				t.Fatalf("trial %d: the killed process's sessions linger", trial)
-			}
-		}
+		waitSessionsGone(t, "tenancy-move-child", 20*time.Second)
 		var status tenancy.Status
 		if err := db.AdminPool.QueryRow(ctx, `SELECT status FROM tenancy.tenants WHERE slug = 'killed'`).Scan(&status); err != nil {
 			t.Fatal(err)
@@ -368,19 +355,7 @@ func TestMoveChild(t *testing.T) {
 		t.Skip("run by TestMoveKilled")
 	}
 	ctx := context.Background()
-	admin, err := pgxpool.New(ctx, os.Getenv("TENANCY_MOVE_ADMIN"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := pgxpool.ParseConfig(os.Getenv("TENANCY_MOVE_APP"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tenancy.ConfigurePool(cfg, "")
-	app, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin, app := childPools(t, "TENANCY_MOVE_ADMIN", "TENANCY_MOVE_APP")
 	c, err := tenancy.New(&tenancy.Config{Pool: app, AdminPool: admin, SharedMigrations: archiveShared, TenantMigrations: archiveTenant})
 	if err != nil {
 		t.Fatal(err)

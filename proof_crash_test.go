@@ -17,8 +17,6 @@ import (
 	"testing/fstest"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/tenancytest"
 )
@@ -116,21 +114,7 @@ func runAndKill(t *testing.T, delay time.Duration, env ...string) killResult {
 	mu.Lock()
 	res := killResult{finished: finished, delay: delay}
 	mu.Unlock()
-	// A statement the dead process sent may still be running: wait for its sessions to end.
-	ctx := context.Background()
-	for wait := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		var n int
-		if err := tenancytest.Cluster(t).SuperPool().QueryRow(ctx,
-			`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, crashChildApp).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		if time.Since(wait) > 30*time.Second {
-			t.Fatal("the killed child's sessions linger")
-		}
-	}
+	waitSessionsGone(t, crashChildApp, 30*time.Second)
 	return res
 }
 
@@ -140,25 +124,7 @@ func TestProofCrashChild(t *testing.T) {
 		t.Skip("run by TestProofCrashCreate and TestProofCrashMigrate")
 	}
 	ctx := context.Background()
-	admin, err := pgxpool.New(ctx, os.Getenv("TENANCY_CRASH_ADMIN"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := pgxpool.ParseConfig(os.Getenv("TENANCY_CRASH_APP"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tenancy.ConfigurePool(cfg, "")
-	app, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := app.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
+	admin, app := childPools(t, "TENANCY_CRASH_ADMIN", "TENANCY_CRASH_APP")
 	var shared, tenant fs.FS
 	if v := os.Getenv("TENANCY_CRASH_VERSION"); v != "" {
 		n, _ := strconv.Atoi(v)

@@ -16,10 +16,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy"
-	"github.com/tenancy-go/tenancy/tenancytest"
 )
 
 const restoreChildApp = "tenancy-restore-child"
@@ -230,22 +228,7 @@ func runAndKillRestore(t *testing.T, delay time.Duration, env ...string) bool {
 	mu.Lock()
 	done := finished
 	mu.Unlock()
-	// A statement the dead process sent may still be running (and may commit): wait for its
-	// sessions to end, which also frees its operation lock.
-	ctx := context.Background()
-	for wait := time.Now(); ; time.Sleep(10 * time.Millisecond) {
-		var n int
-		if err := tenancytest.Cluster(t).SuperPool().QueryRow(ctx,
-			`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, restoreChildApp).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n == 0 {
-			break
-		}
-		if time.Since(wait) > 30*time.Second {
-			t.Fatal("the killed child's sessions linger")
-		}
-	}
+	waitSessionsGone(t, restoreChildApp, 30*time.Second) // also frees its operation lock
 	return done
 }
 
@@ -255,25 +238,7 @@ func TestRestoreChild(t *testing.T) {
 		t.Skip("run by TestRestoreKilled")
 	}
 	ctx := context.Background()
-	admin, err := pgxpool.New(ctx, os.Getenv("TENANCY_RESTORE_ADMIN"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := pgxpool.ParseConfig(os.Getenv("TENANCY_RESTORE_APP"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tenancy.ConfigurePool(cfg, "")
-	app, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := admin.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := app.Ping(ctx); err != nil {
-		t.Fatal(err)
-	}
+	admin, app := childPools(t, "TENANCY_RESTORE_ADMIN", "TENANCY_RESTORE_APP")
 	c, err := tenancy.New(&tenancy.Config{Pool: app, AdminPool: admin, SharedMigrations: archiveShared, TenantMigrations: archiveTenant})
 	if err != nil {
 		t.Fatal(err)

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/tenancytest"
@@ -101,4 +103,51 @@ func sqlState(err error) string {
 // qualified returns the schema-qualified, quoted name of a tenant's notes table.
 func qualified(tn *tenancy.Tenant) string {
 	return pgx.Identifier{tn.Placement.Schema, "notes"}.Sanitize()
+}
+
+// childPools opens, in a child process of a kill test, the owner and application pools named by
+// the URLs in the environment variables adminEnv and appEnv (the application pool configured as
+// tenancy.ConfigurePool does), and checks that both connect.
+func childPools(t testing.TB, adminEnv, appEnv string) (admin, app *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	admin, err := pgxpool.New(ctx, os.Getenv(adminEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgxpool.ParseConfig(os.Getenv(appEnv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenancy.ConfigurePool(cfg, "")
+	if app, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return admin, app
+}
+
+// waitSessionsGone waits until the server has ended every session a killed child opened (named
+// by application_name): a statement the dead process sent may still be running, and may commit.
+func waitSessionsGone(t testing.TB, appName string, limit time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	for start := time.Now(); ; time.Sleep(10 * time.Millisecond) {
+		var n int
+		if err := tenancytest.Cluster(t).SuperPool().QueryRow(ctx,
+			`SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`, appName).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Since(start) > limit {
+			t.Fatalf("the killed child's sessions (%s) linger", appName)
+		}
+	}
 }
