@@ -17,6 +17,7 @@ import (
 
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/internal/pglocal"
+	"github.com/tenancy-go/tenancy/internal/pgrole"
 )
 
 // Names on the local cluster.
@@ -215,20 +216,11 @@ func (a *app) setUpLocal(ctx context.Context, cl *pglocal.Cluster, roles *localR
 		{roles.Owner, "LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS NOCREATEROLE"},
 		{roles.App, "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE"},
 	} {
-		var exists bool
-		if err := su.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, r.secret.Role).Scan(&exists); err != nil {
+		created, err := pgrole.Ensure(ctx, su, r.secret.Role, r.attrs, r.secret.Password)
+		if err != nil {
 			return nil, err
 		}
-		verb := "CREATE"
-		if exists {
-			verb = "ALTER"
-		}
-		// Utility statements take no parameters: the password is quoted as a literal.
-		sql := fmt.Sprintf(`%s ROLE %s %s PASSWORD %s`, verb, pgx.Identifier{r.secret.Role}.Sanitize(), r.attrs, quoteLiteral(r.secret.Password))
-		if _, err := su.Exec(ctx, sql); err != nil {
-			return nil, fmt.Errorf("role %s: %w", r.secret.Role, err)
-		}
-		if !exists {
+		if created {
 			a.printf("created role %s", r.secret.Role)
 		}
 	}
@@ -313,15 +305,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-func quoteLiteral(s string) string {
-	out := []byte{'\''}
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\'' {
-			out = append(out, '\'')
-		}
-		out = append(out, s[i])
-	}
-	return string(append(out, '\''))
 }

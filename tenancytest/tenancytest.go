@@ -35,6 +35,7 @@ import (
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/pglocal"
+	"github.com/tenancy-go/tenancy/internal/pgrole"
 )
 
 // Role names created on the test cluster.
@@ -134,21 +135,11 @@ func newServer(ctx context.Context, superURL string) (*Server, error) {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7465737401)`); err != nil {
 			return err
 		}
-		for role, attrs := range map[string]string{
-			OwnerRole: "LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS PASSWORD " + literal(s.ownerPW),
-			AppRole:   "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD " + literal(s.appPW),
-		} {
-			var exists bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
-				return err
-			}
-			verb := "CREATE"
-			if exists {
-				verb = "ALTER"
-			}
-			if _, err := tx.Exec(ctx, verb+" ROLE "+role+" "+attrs); err != nil {
-				return err
-			}
+		if _, err := pgrole.Ensure(ctx, tx, OwnerRole, "LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS", s.ownerPW); err != nil {
+			return err
+		}
+		if _, err := pgrole.Ensure(ctx, tx, AppRole, "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE", s.appPW); err != nil {
+			return err
 		}
 		// The owner may end the application's sessions on a database it drops (docs/rls.md).
 		_, err := tx.Exec(ctx, "GRANT "+AppRole+" TO "+OwnerRole)
@@ -159,8 +150,6 @@ func newServer(ctx context.Context, superURL string) (*Server, error) {
 	}
 	return s, nil
 }
-
-func literal(s string) string { return "'" + s + "'" }
 
 // URL returns a connection string for role (OwnerRole, AppRole, or "" for the superuser) to db.
 func (s *Server) URL(role, db string) string {

@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/internal/pgrole"
 )
 
 type options struct {
@@ -185,21 +186,11 @@ func (b *bench) setUp(ctx context.Context) error {
 		return err
 	}
 	defer super.Exec(ctx, `SELECT pg_advisory_unlock(7465737403)`)
-	for role, attrs := range map[string]string{
-		"bench_owner": "LOGIN NOSUPERUSER PASSWORD '" + ownerPW + "'",
-		"bench_app":   "LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD '" + appPW + "'",
-	} {
-		var exists bool
-		if err := super.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role).Scan(&exists); err != nil {
-			return err
-		}
-		verb := "CREATE"
-		if exists {
-			verb = "ALTER"
-		}
-		if _, err := super.Exec(ctx, verb+" ROLE "+role+" "+attrs); err != nil {
-			return err
-		}
+	if _, err := pgrole.Ensure(ctx, super, "bench_owner", "LOGIN NOSUPERUSER", ownerPW); err != nil {
+		return err
+	}
+	if _, err := pgrole.Ensure(ctx, super, "bench_app", "LOGIN NOSUPERUSER NOBYPASSRLS", appPW); err != nil {
+		return err
 	}
 	db := pgx.Identifier{b.o.Database}.Sanitize()
 	var exists bool
