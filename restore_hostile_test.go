@@ -375,3 +375,48 @@ func TestRestorePoolRefusesCrossTenantKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRestoreHostileOlderArchive: an archive of an older release, loaded into a staging schema
+// and migrated forward, is bounded the same way before its rows reach the pool.
+func TestRestoreHostileOlderArchive(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	old := archiveDB(t, archiveTenantV1(t))
+	if _, err := old.Client.TenantCreate(ctx, "old", &tenancy.TenantCreateOpts{Tier: tenancy.TierPool}); err != nil {
+		t.Fatal(err)
+	}
+	oldTenant, err := old.Client.TenantGet(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillItems(t, old.Client, oldTenant, 3)
+	data := backup(t, old.Client, "old")
+
+	db := archiveDB(t, archiveTenant)
+	victim, err := db.Client.TenantCreate(ctx, "victim", &tenancy.TenantCreateOpts{Tier: tenancy.TierPool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fillItems(t, db.Client, victim, 3)
+	seqs := poolSequences(t, db, victim.Placement.Schema)
+	before := catalogState(t, db)
+	for name, forged := range map[string][]byte{
+		"id": forge(t, data, setLastID("tables/0002.copy", math.MaxInt64-1), nil),
+		"sequence": forge(t, data, nil, func(m map[string]any) {
+			m["tables"].([]any)[1].(map[string]any)["sequences"] = []any{map[string]any{"column": "id", "last_value": math.MaxInt64 - 1, "is_called": true}}
+		}),
+	} {
+		_, err := db.Client.Restore(ctx, bytes.NewReader(forged), &tenancy.RestoreOpts{Slug: "hostile", Tier: tenancy.TierPool})
+		if !errors.Is(err, tenancy.ErrBadArchive) {
+			t.Fatalf("%s: %v, want ErrBadArchive", name, err)
+		}
+		if got := poolSequences(t, db, victim.Placement.Schema); got != seqs {
+			t.Fatalf("%s: the pool's shared sequences moved: %v -> %v", name, seqs, got)
+		}
+		if after := catalogState(t, db); after != before {
+			t.Fatalf("%s: the catalog changed: %+v -> %+v", name, before, after)
+		}
+		insertsStillWork(t, db.Client, victim, name)
+		seqs = poolSequences(t, db, victim.Placement.Schema)
+	}
+}
