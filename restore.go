@@ -432,18 +432,9 @@ func (c *Client) loadArchive(ctx context.Context, tx pgx.Tx, ar *archive.Reader,
 	if m.Version > version {
 		return fmt.Errorf("%w: the archive is at tenant migration version %d, the target placement at %d (migrate it first)", ErrArchiveTooNew, m.Version, version)
 	}
-	var poolTables map[string]*tableInfo
 	if pool {
 		if err := checkPoolKeys(ctx, tx, schema); err != nil {
 			return err
-		}
-		tables, err := listTables(ctx, tx, schema)
-		if err != nil {
-			return err
-		}
-		poolTables = map[string]*tableInfo{}
-		for _, ti := range tables {
-			poolTables[ti.name] = ti
 		}
 	}
 	into := schema
@@ -515,8 +506,8 @@ func (c *Client) loadArchive(ctx context.Context, tx pgx.Tx, ar *archive.Reader,
 				archived[sq.Column] = sq.LastValue
 			}
 		}
-		if pt := poolTables[mt.Name]; pt != nil && into == schema {
-			if err := checkPoolIDs(ctx, tx, schema, pt, `pg_temp.`+tmp, archived); err != nil {
+		if pool && into == schema { // else checked as the staging schema's rows are promoted
+			if err := checkPoolIDs(ctx, tx, schema, byName[mt.Name], `pg_temp.`+tmp, archived); err != nil {
 				return err
 			}
 		}
