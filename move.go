@@ -232,7 +232,7 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 		return err
 	}
 	load := func(ctx context.Context, tx pgx.Tx, schema string, version int64, local bool) error {
-		return c.loadArchive(ctx, tx, ar, t.ID, schema, version, local, onTable)
+		return c.loadArchive(ctx, tx, ar, t.ID, schema, version, local, target.tier == TierPool, onTable)
 	}
 	switchCatalog := func(ctx context.Context, tx pgx.Tx) error {
 		var phase string

@@ -152,7 +152,7 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 		return nil, err
 	}
 	load := func(ctx context.Context, tx pgx.Tx, schema string, version int64, local bool) error {
-		return c.loadArchive(ctx, tx, ar, id, schema, version, local, opts.OnTable)
+		return c.loadArchive(ctx, tx, ar, id, schema, version, local, tier == TierPool, opts.OnTable)
 	}
 	finish := func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, id); err != nil {
@@ -425,11 +425,17 @@ func (c *Client) fillPlacement(ctx context.Context, id int64, tier Tier, p Place
 
 // loadArchive loads the archive's rows into schema for tenant id, inside tx (bound to id), and
 // checks them. An archive older than the placement is loaded into a staging schema made at the
-// archive's version, migrated forward there, then copied over.
-func (c *Client) loadArchive(ctx context.Context, tx pgx.Tx, ar *archive.Reader, id int64, schema string, version int64, local bool, onTable func(string, int64)) error {
+// archive's version, migrated forward there, then copied over. Into a pool (schema is shared
+// with other tenants) the ids behind its sequences are bounded (checkPoolIDs).
+func (c *Client) loadArchive(ctx context.Context, tx pgx.Tx, ar *archive.Reader, id int64, schema string, version int64, local, pool bool, onTable func(string, int64)) error {
 	m := ar.Manifest()
 	if m.Version > version {
 		return fmt.Errorf("%w: the archive is at tenant migration version %d, the target placement at %d (migrate it first)", ErrArchiveTooNew, m.Version, version)
+	}
+	if pool {
+		if err := checkPoolKeys(ctx, tx, schema); err != nil {
+			return err
+		}
 	}
 	into := schema
 	var stagingID int64
@@ -464,9 +470,11 @@ func (c *Client) loadArchive(ctx context.Context, tx pgx.Tx, ar *archive.Reader,
 	// COPY FROM is refused on tables with RLS: rows go to a temporary table first, then into the
 	// tenant table by INSERT ... SELECT, whose WITH CHECK the bound tenant passes. tenant_id is
 	// not in the archive: the rows become the restored tenant's, whatever the archive says.
+	// Sequences are advanced only once every table is loaded and checked: setval is not undone
+	// by a rollback, and in a pool the sequences are every tenant's.
+	advances := make([]map[string]int64, len(m.Tables))
 	for i := range m.Tables {
 		mt := &m.Tables[i]
-		ti := byName[mt.Name]
 		_, rows, err := ar.Next()
 		if err != nil {
 			return err
@@ -492,21 +500,24 @@ func (c *Client) loadArchive(ctx context.Context, tx pgx.Tx, ar *archive.Reader,
 		if tag.RowsAffected() != mt.Rows {
 			return fmt.Errorf("%w: table %s has %d rows, the manifest says %d", ErrBadArchive, mt.Name, tag.RowsAffected(), mt.Rows)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO `+target+` (tenant_id, `+cols+`) OVERRIDING SYSTEM VALUE SELECT $1, `+cols+` FROM pg_temp.`+tmp, id); err != nil {
-			return fmt.Errorf("load %s: %w", mt.Name, err)
-		}
-		if _, err := tx.Exec(ctx, `DROP TABLE pg_temp.`+tmp); err != nil {
-			return err
-		}
 		archived := map[string]int64{}
 		for _, sq := range mt.Sequences {
 			if sq.IsCalled {
 				archived[sq.Column] = sq.LastValue
 			}
 		}
-		if err := advanceSequences(ctx, tx, into, ti, archived); err != nil {
+		if pool && into == schema { // else checked as the staging schema's rows are promoted
+			if err := checkPoolIDs(ctx, tx, schema, byName[mt.Name], `pg_temp.`+tmp, archived); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO `+target+` (tenant_id, `+cols+`) OVERRIDING SYSTEM VALUE SELECT $1, `+cols+` FROM pg_temp.`+tmp, id); err != nil {
+			return fmt.Errorf("load %s: %w", mt.Name, err)
+		}
+		if _, err := tx.Exec(ctx, `DROP TABLE pg_temp.`+tmp); err != nil {
 			return err
 		}
+		advances[i] = archived
 		if onTable != nil {
 			onTable(mt.Name, mt.Rows)
 		}
@@ -531,10 +542,15 @@ func (c *Client) loadArchive(ctx context.Context, tx pgx.Tx, ar *archive.Reader,
 			return fmt.Errorf("tenancy: verify %s: %d rows loaded with checksum %s, the archive has %d with %s", mt.Name, tag.RowsAffected(), h.sum()[:12], mt.Rows, mt.SHA256[:12])
 		}
 	}
+	for i := range m.Tables {
+		if err := advanceSequences(ctx, tx, into, byName[m.Tables[i].Name], advances[i]); err != nil {
+			return err
+		}
+	}
 	if stagingID == 0 {
 		return nil
 	}
-	return c.promoteStaging(ctx, tx, id, into, schema, stagingID, version, local)
+	return c.promoteStaging(ctx, tx, id, into, schema, stagingID, version, local, pool)
 }
 
 // createStaging makes schema at tenant migration version, with a placement row of its own for
@@ -566,7 +582,7 @@ func (c *Client) createStaging(ctx context.Context, tx pgx.Tx, id int64, schema 
 
 // promoteStaging migrates the staging schema forward to version, copies its rows into schema
 // and drops it.
-func (c *Client) promoteStaging(ctx context.Context, tx pgx.Tx, id int64, staging, schema string, stagingID, version int64, local bool) error {
+func (c *Client) promoteStaging(ctx context.Context, tx pgx.Tx, id int64, staging, schema string, stagingID, version int64, local, pool bool) error {
 	s := pgx.Identifier{staging}.Sanitize()
 	if _, err := migrate.Apply(ctx, tx, stagingID, s+", "+pgx.Identifier{c.shared}.Sanitize(), c.tenantMigs, version); err != nil {
 		return fmt.Errorf("migrate the restored rows forward to version %d: %w", version, err)
@@ -580,6 +596,20 @@ func (c *Client) promoteStaging(ctx context.Context, tx pgx.Tx, id int64, stagin
 	}
 	for _, ti := range tables {
 		cols := quoteIdents(ti.cols)
+		// The staging schema's sequences carry the archive's positions.
+		archived := map[string]int64{}
+		for _, col := range ti.seqCols {
+			var last *int64
+			err := tx.QueryRow(ctx, `SELECT pg_sequence_last_value(pg_get_serial_sequence($1, $2)::regclass)`, pgx.Identifier{staging, ti.name}.Sanitize(), col).Scan(&last)
+			if err == nil && last != nil {
+				archived[col] = *last
+			}
+		}
+		if pool {
+			if err := checkPoolIDs(ctx, tx, schema, ti, pgx.Identifier{staging, ti.name}.Sanitize(), archived); err != nil {
+				return err
+			}
+		}
 		var n, want int64
 		tag, err := tx.Exec(ctx, `INSERT INTO `+pgx.Identifier{schema, ti.name}.Sanitize()+` (tenant_id, `+cols+`) OVERRIDING SYSTEM VALUE SELECT tenant_id, `+cols+` FROM `+pgx.Identifier{staging, ti.name}.Sanitize())
 		if err != nil {
@@ -591,15 +621,6 @@ func (c *Client) promoteStaging(ctx context.Context, tx pgx.Tx, id int64, stagin
 		}
 		if n != want {
 			return fmt.Errorf("tenancy: copy %s: %d rows of %d", ti.name, n, want)
-		}
-		// The staging schema's sequences carry the archive's positions.
-		archived := map[string]int64{}
-		for _, col := range ti.seqCols {
-			var last *int64
-			err := tx.QueryRow(ctx, `SELECT pg_sequence_last_value(pg_get_serial_sequence($1, $2)::regclass)`, pgx.Identifier{staging, ti.name}.Sanitize(), col).Scan(&last)
-			if err == nil && last != nil {
-				archived[col] = *last
-			}
 		}
 		if err := advanceSequences(ctx, tx, schema, ti, archived); err != nil {
 			return err
@@ -613,21 +634,69 @@ func (c *Client) promoteStaging(ctx context.Context, tx pgx.Tx, id int64, stagin
 }
 
 // advanceSequences moves the sequences behind ti's columns past the restored rows and the
-// archived positions, and never back: in a pool they are shared with other tenants.
+// archived positions, and never back: in a pool they are shared with other tenants. Only
+// sequences of the placement's own schema are touched.
 func advanceSequences(ctx context.Context, tx pgx.Tx, schema string, ti *tableInfo, archived map[string]int64) error {
 	table := pgx.Identifier{schema, ti.name}.Sanitize()
 	for _, col := range ti.seqCols {
 		_, err := tx.Exec(ctx, `
 			SELECT setval(s.seq, g.v, true)
-			FROM (SELECT pg_get_serial_sequence($1, $2)::regclass AS seq) s,
+			FROM (SELECT pg_get_serial_sequence($1, $2)::regclass AS seq) s
+			JOIN pg_class q ON q.oid = s.seq AND q.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $4),
 			     LATERAL (SELECT greatest($3::bigint, (SELECT max(`+pgx.Identifier{col}.Sanitize()+`) FROM `+table+`)::bigint,
 			                              coalesce(pg_sequence_last_value(s.seq), 0)) AS v) g
-			WHERE g.v > 0 AND g.v > coalesce(pg_sequence_last_value(s.seq), 0)`, table, col, archived[col])
+			WHERE g.v > 0 AND g.v > coalesce(pg_sequence_last_value(s.seq), 0)`, table, col, archived[col], schema)
 		if err != nil {
 			return fmt.Errorf("sequence of %s.%s: %w", ti.name, col, err)
 		}
 	}
 	return nil
+}
+
+// poolIDBound is the largest id, and sequence position, that a restore may bring into a pool
+// (less for a sequence whose type ends sooner: half its maximum). A pool's sequences are shared
+// by its tenants: an archive must not push them near their end. 2^53 ids last 285 years at a
+// million a second, and are the integers JSON clients read exactly.
+const poolIDBound = 1 << 53
+
+// checkPoolIDs refuses, before they are written into pool schema, rows of table ti (read from
+// the relation src) or archived sequence positions beyond poolIDBound.
+func checkPoolIDs(ctx context.Context, tx pgx.Tx, schema string, ti *tableInfo, src string, archived map[string]int64) error {
+	table := pgx.Identifier{schema, ti.name}.Sanitize()
+	for _, col := range ti.seqCols {
+		var top, bound int64
+		err := tx.QueryRow(ctx, `
+			SELECT greatest($3::bigint, (SELECT max(`+pgx.Identifier{col}.Sanitize()+`) FROM `+src+`)::bigint, 0),
+			       least($4::bigint, (SELECT seqmax / 2 FROM pg_sequence WHERE seqrelid = pg_get_serial_sequence($1, $2)::regclass))`,
+			table, col, archived[col], int64(poolIDBound)).Scan(&top, &bound)
+		if err != nil {
+			return fmt.Errorf("ids of %s.%s: %w", ti.name, col, err)
+		}
+		if top > bound {
+			return fmt.Errorf("%w: %s.%s reaches %d, beyond the %d a restore may move a pool's shared sequence to", ErrBadArchive, ti.name, col, top, bound)
+		}
+	}
+	return nil
+}
+
+// checkPoolKeys refuses a pool whose tables have a unique or exclusion index not led by
+// tenant_id: restored rows could collide with, wait on or reveal another tenant's.
+func checkPoolKeys(ctx context.Context, tx pgx.Tx, schema string) error {
+	var table, index string
+	err := tx.QueryRow(ctx, `
+		SELECT c.relname, i.relname FROM pg_index x
+		JOIN pg_class c ON c.oid = x.indrelid
+		JOIN pg_class i ON i.oid = x.indexrelid
+		WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1) AND (x.indisunique OR x.indisexclusion)
+		  AND x.indkey[0] IS DISTINCT FROM (SELECT attnum FROM pg_attribute WHERE attrelid = c.oid AND attname = 'tenant_id' AND NOT attisdropped)
+		ORDER BY 1, 2 LIMIT 1`, schema).Scan(&table, &index)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return fmt.Errorf("%w: restore into a pool: table %s has unique index %s not led by tenant_id, so one tenant's rows could collide with another's (put tenant_id first, or restore into the schema or database tier)", ErrTierNotAvailable, table, index)
 }
 
 // sameShape checks an archived table against the placement's table of the same name.

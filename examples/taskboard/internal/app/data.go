@@ -655,8 +655,8 @@ func (s *Server) recentActivity(ctx context.Context, n int) ([]Activity, error) 
 // nameMap maps user ids to names.
 type nameMap map[int64]string
 
-// of is the user's name, or a placeholder for a user who no longer exists (no foreign key
-// clears the id when a user is deleted).
+// of is the user's name, or a placeholder for a user who no longer exists or is not a member
+// (no foreign key clears the id when a user is deleted or leaves).
 func (m nameMap) of(id int64) string {
 	if n, ok := m[id]; ok {
 		return n
@@ -667,13 +667,17 @@ func (m nameMap) of(id int64) string {
 // userNames reads the names of a set of users in one query on the shared tables (application
 // pool, unbound): tenant rows keep shared users' ids, and this is how a page or an API answer
 // turns them into names, one query per page rather than a join, which the database tier cannot
-// do, or a query per row.
+// do, or a query per row. Only members of the bound organisation get a name: an id in a tenant
+// row is untrusted (a restored archive can hold any user's), and must not reveal another
+// organisation's user.
 func (s *Server) userNames(ctx context.Context, ids []int64) (nameMap, error) {
 	m := nameMap{}
 	if len(ids) == 0 {
 		return m, nil
 	}
-	rows, err := s.db.Pool().Query(ctx, `SELECT id, name FROM users WHERE id = ANY($1)`, dedupe(ids))
+	rows, err := s.db.Pool().Query(ctx, `
+		SELECT u.id, u.name FROM users u JOIN memberships m ON m.user_id = u.id AND m.tenant_id = $2
+		WHERE u.id = ANY($1)`, dedupe(ids), tenancy.MustFromContext(ctx).ID)
 	if err != nil {
 		return nil, err
 	}
