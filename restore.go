@@ -594,6 +594,7 @@ func (c *Client) promoteStaging(ctx context.Context, tx pgx.Tx, id int64, stagin
 	if err != nil {
 		return err
 	}
+	advances := make([]map[string]int64, 0, len(tables))
 	for _, ti := range tables {
 		cols := quoteIdents(ti.cols)
 		// The staging schema's sequences carry the archive's positions.
@@ -622,7 +623,11 @@ func (c *Client) promoteStaging(ctx context.Context, tx pgx.Tx, id int64, stagin
 		if n != want {
 			return fmt.Errorf("tenancy: copy %s: %d rows of %d", ti.name, n, want)
 		}
-		if err := advanceSequences(ctx, tx, schema, ti, archived); err != nil {
+		advances = append(advances, archived)
+	}
+	// Sequences move only once every table is in: setval and nextval are not undone by a rollback.
+	for i, ti := range tables {
+		if err := advanceSequences(ctx, tx, schema, ti, advances[i]); err != nil {
 			return err
 		}
 	}
@@ -634,24 +639,50 @@ func (c *Client) promoteStaging(ctx context.Context, tx pgx.Tx, id int64, stagin
 }
 
 // advanceSequences moves the sequences behind ti's columns past the restored rows and the
-// archived positions, and never back: in a pool they are shared with other tenants. Only
-// sequences of the placement's own schema are touched.
+// archived positions, and never back: in a pool they are shared with other tenants, whose
+// nextval calls run concurrently. Only sequences of the placement's own schema are touched.
+//
+// A read-then-setval would move a sequence back over ids other tenants drew in between. So a
+// sequence is first drawn from (nextval only moves forward); a gap up to seqDrawMax is closed
+// by drawing, and only a larger gap is closed by setval, which could go back only if other
+// tenants drew more than seqDrawMax ids between two statements.
 func advanceSequences(ctx context.Context, tx pgx.Tx, schema string, ti *tableInfo, archived map[string]int64) error {
 	table := pgx.Identifier{schema, ti.name}.Sanitize()
 	for _, col := range ti.seqCols {
-		_, err := tx.Exec(ctx, `
-			SELECT setval(s.seq, g.v, true)
+		var seq *string
+		var target int64
+		err := tx.QueryRow(ctx, `
+			SELECT s.seq::text, greatest($3::bigint, (SELECT max(`+pgx.Identifier{col}.Sanitize()+`) FROM `+table+`)::bigint, 0)
 			FROM (SELECT pg_get_serial_sequence($1, $2)::regclass AS seq) s
-			JOIN pg_class q ON q.oid = s.seq AND q.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $4),
-			     LATERAL (SELECT greatest($3::bigint, (SELECT max(`+pgx.Identifier{col}.Sanitize()+`) FROM `+table+`)::bigint,
-			                              coalesce(pg_sequence_last_value(s.seq), 0)) AS v) g
-			WHERE g.v > 0 AND g.v > coalesce(pg_sequence_last_value(s.seq), 0)`, table, col, archived[col], schema)
+			JOIN pg_class q ON q.oid = s.seq AND q.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $4)`,
+			table, col, archived[col], schema).Scan(&seq, &target)
+		if errors.Is(err, pgx.ErrNoRows) || (err == nil && (seq == nil || target <= 0)) {
+			continue
+		}
+		if err == nil {
+			// Read first: a sequence already past the rows is not drawn from.
+			var at int64
+			err = tx.QueryRow(ctx, `SELECT coalesce(pg_sequence_last_value($1::regclass), 0)`, *seq).Scan(&at)
+			if err == nil && target > at {
+				err = tx.QueryRow(ctx, `SELECT nextval($1::regclass)`, *seq).Scan(&at)
+			}
+			if err == nil && target > at {
+				if target-at <= seqDrawMax {
+					_, err = tx.Exec(ctx, `SELECT max(nextval($1::regclass)) FROM generate_series(1, $2::bigint)`, *seq, target-at)
+				} else {
+					_, err = tx.Exec(ctx, `SELECT setval($1::regclass, $2::bigint, true) WHERE $2::bigint > pg_sequence_last_value($1::regclass)`, *seq, target)
+				}
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("sequence of %s.%s: %w", ti.name, col, err)
 		}
 	}
 	return nil
 }
+
+// seqDrawMax is the largest gap advanceSequences closes by drawing from the sequence.
+const seqDrawMax = 100_000
 
 // poolIDBound is the largest id, and sequence position, that a restore may bring into a pool
 // (less for a sequence whose type ends sooner: half its maximum). A pool's sequences are shared
