@@ -226,3 +226,60 @@ func cachedModeBehindPgBouncer(t *testing.T, db *tenancytest.DB, bouncer string,
 		t.Errorf("%s worked behind PgBouncer in transaction mode; docs/reliability.md says it fails", mode)
 	}
 }
+
+// TestPgBouncerServerKilledMidTx kills the server connection under a bound transaction behind
+// PgBouncer, then goes on with it: the statements after the kill must fail, never run on another
+// server connection in autocommit, and nothing of the transaction may be committed, whether fn
+// then returns the error or ignores it and lets Tx commit.
+func TestPgBouncerServerKilledMidTx(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := tenancytest.New(t, isolation.Options())
+	bouncer := startPgBouncer(t, db.AppURL)
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec} {
+		c, pool, _, err := isolation.AppClient(ctx, db, bouncer, mode, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		defer c.Close()
+		for _, ignore := range []bool{false, true} {
+			slug := fmt.Sprintf("killed-%d-%t", mode, ignore)
+			tn, err := c.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Tier: tenancy.TierPool})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tctx := tenancy.WithTenant(ctx, tn)
+			var after error
+			err = c.Tx(tctx, func(ctx context.Context, tx pgx.Tx) error {
+				var pid int32
+				if err := tx.QueryRow(ctx, `INSERT INTO items (owner, seq, payload) VALUES ($1, 1, 'before') RETURNING pg_backend_pid()`, slug).Scan(&pid); err != nil {
+					return err
+				}
+				var gone bool
+				if err := db.Server.SuperPool().QueryRow(ctx, `SELECT pg_terminate_backend($1, 120000)`, pid).Scan(&gone); err != nil || !gone {
+					t.Fatalf("%s: terminate backend %d: %v %v", slug, pid, gone, err)
+				}
+				_, after = tx.Exec(ctx, `INSERT INTO items (owner, seq, payload) VALUES ($1, 2, 'after')`, slug)
+				if ignore {
+					return nil
+				}
+				return after
+			})
+			t.Logf("%s: the statement after the kill: %v; Tx: %v", slug, after, err)
+			if after == nil {
+				t.Errorf("%s: a statement after the kill succeeded", slug)
+			}
+			if err == nil {
+				t.Errorf("%s: Tx returned nil after its server connection was killed", slug)
+			}
+			var n int // read directly, not through PgBouncer
+			if err := db.Client.QueryRow(tctx, `SELECT count(*) FROM items WHERE owner = $1`, slug).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				t.Errorf("%s: %d rows of the killed transaction committed", slug, n)
+			}
+		}
+	}
+}
