@@ -254,9 +254,8 @@ func TestMoveKilled(t *testing.T) {
 	}
 	tiers := []tenancy.Tier{tenancy.TierSchema, tenancy.TierDatabase, tenancy.TierPool}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 6))
-	deadline := time.Now().Add(90 * time.Second)
 	killedMidway := 0
-	for trial := 0; trial < trials && time.Now().Before(deadline); trial++ {
+	for trial := 0; trial < trials; trial++ { // every trial runs, however slow the machine
 		cur, err := c.TenantGet(ctx, "killed")
 		if err != nil {
 			t.Fatal(err)
@@ -283,14 +282,14 @@ func TestMoveKilled(t *testing.T) {
 		}()
 		select {
 		case <-started:
-		case <-time.After(20 * time.Second):
+		case <-time.After(2 * time.Minute): // a hang guard
 			_ = cmd.Process.Kill()
 			t.Fatal("the child did not start its move")
 		}
 		time.Sleep(time.Duration(rng.IntN(150)) * time.Millisecond)
 		_ = cmd.Process.Kill() // SIGKILL: no deferred cleanup runs
 		_ = cmd.Wait()
-		waitSessionsGone(t, "tenancy-move-child", 20*time.Second)
+		waitSessionsGone(t, "tenancy-move-child", 2*time.Minute)
 		var status tenancy.Status
 		if err := db.AdminPool.QueryRow(ctx, `SELECT status FROM tenancy.tenants WHERE slug = 'killed'`).Scan(&status); err != nil {
 			t.Fatal(err)
@@ -299,6 +298,7 @@ func TestMoveKilled(t *testing.T) {
 			killedMidway++
 		}
 		// The dead process's sessions end when the server notices; until then its lock holds.
+		settle := time.Now().Add(2 * time.Minute) // a hang guard
 		for {
 			if trial%2 == 0 {
 				res, err := c.Repair(ctx)
@@ -318,7 +318,7 @@ func TestMoveKilled(t *testing.T) {
 			if moves == 0 {
 				break
 			}
-			if time.Now().After(deadline.Add(30 * time.Second)) {
+			if time.Now().After(settle) {
 				t.Fatalf("trial %d: the move record stays", trial)
 			}
 			time.Sleep(50 * time.Millisecond)

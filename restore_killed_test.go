@@ -217,7 +217,7 @@ func runAndKillRestore(t *testing.T, delay time.Duration, env ...string) bool {
 	}()
 	select {
 	case <-started:
-	case <-time.After(30 * time.Second):
+	case <-time.After(2 * time.Minute): // a hang guard
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 		t.Fatal("the child did not begin")
@@ -228,7 +228,7 @@ func runAndKillRestore(t *testing.T, delay time.Duration, env ...string) bool {
 	mu.Lock()
 	done := finished
 	mu.Unlock()
-	waitSessionsGone(t, restoreChildApp, 30*time.Second) // also frees its operation lock
+	waitSessionsGone(t, restoreChildApp, 2*time.Minute) // also frees its operation lock
 	return done
 }
 

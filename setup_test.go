@@ -134,6 +134,7 @@ func childPools(t testing.TB, adminEnv, appEnv string) (admin, app *pgxpool.Pool
 
 // waitSessionsGone waits until the server has ended every session a killed child opened (named
 // by application_name): a statement the dead process sent may still be running, and may commit.
+// limit only catches a hang.
 func waitSessionsGone(t testing.TB, appName string, limit time.Duration) {
 	t.Helper()
 	ctx := context.Background()

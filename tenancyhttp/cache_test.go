@@ -108,9 +108,9 @@ func secondClient(t testing.TB, db *tenancytest.DB) *tenancy.Client {
 	return c
 }
 
-// TestChangesReachAnotherClient: every catalog change made through one Client changes, within a
-// second, the answers of a second Client's started cache (its own pool and listener). The TTL is
-// an hour, so only a notification can explain the change.
+// TestChangesReachAnotherClient: every catalog change made through one Client changes the answers
+// of a second Client's started cache (its own pool and listener). The TTLs are an hour, so only a
+// notification can explain the change; how soon it arrives is logged.
 func TestChangesReachAnotherClient(t *testing.T) {
 	t.Parallel()
 	db, _ := newDB(t)
@@ -154,8 +154,8 @@ func TestChangesReachAnotherClient(t *testing.T) {
 			t.Fatalf("%s: %v", step.name, err)
 		}
 		for !step.ok() {
-			if time.Since(start) > time.Second {
-				t.Fatalf("%s: not seen by the other client's cache within a second", step.name)
+			if time.Since(start) > eventually {
+				t.Fatalf("%s: not seen by the other client's cache within %v", step.name, eventually)
 			}
 			time.Sleep(2 * time.Millisecond)
 		}
@@ -196,7 +196,7 @@ func TestListenerReconnects(t *testing.T) {
 	if _, err := db.Server.SuperPool().Exec(ctx, `SELECT pg_terminate_backend($1)`, old[0]); err != nil {
 		t.Fatal(err)
 	}
-	took := waitFor(t, 3*time.Second, func() bool { s := cache.Stats(); return s.Reconnects == 1 && s.Listening })
+	took := waitFor(t, func() bool { s := cache.Stats(); return s.Reconnects == 1 && s.Listening })
 	if now := pids(); len(now) != 1 || now[0] == old[0] {
 		t.Fatalf("listener connections after reconnect: %v (was %v)", now, old)
 	}
@@ -209,7 +209,7 @@ func TestListenerReconnects(t *testing.T) {
 	if _, err := db.Client.TenantSuspend(ctx, "acme"); err != nil {
 		t.Fatal(err)
 	}
-	seen := waitFor(t, time.Second, func() bool { code, _, _ := do(h, req{host: "acme.localhost"}); return code == 403 })
+	seen := waitFor(t, func() bool { code, _, _ := do(h, req{host: "acme.localhost"}); return code == 403 })
 	t.Logf("reconnected in %v; a suspend reached the cache %v later", took, seen)
 }
 
@@ -226,7 +226,7 @@ func TestListenerPingsIdleConnection(t *testing.T) {
 	if _, err := db.Client.TenantSuspend(context.Background(), "acme"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, func() bool { code, _, _ := do(h, req{host: "acme.localhost"}); return code == 403 })
+	waitFor(t, func() bool { code, _, _ := do(h, req{host: "acme.localhost"}); return code == 403 })
 	if s := cache.Stats(); s.Reconnects != 0 || !s.Listening {
 		t.Fatalf("pings broke the listener: %+v", s)
 	}
@@ -243,7 +243,7 @@ func TestTTLWithoutListener(t *testing.T) {
 	if _, err := db.Client.TenantSuspend(context.Background(), "acme"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, time.Second, func() bool { code, _, _ := do(h, req{host: "acme.localhost"}); return code == http.StatusForbidden })
+	waitFor(t, func() bool { code, _, _ := do(h, req{host: "acme.localhost"}); return code == http.StatusForbidden })
 	if s := cache.Stats(); s.Notifications != 0 || s.Loads < 2 {
 		t.Fatalf("stats %+v: want no notifications and a reload", s)
 	}

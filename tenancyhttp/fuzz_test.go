@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/internal/hostname"
@@ -86,7 +85,7 @@ func TestMalformedHostOverTheWire(t *testing.T) {
 	})(echo))
 	addr := strings.TrimPrefix(base, "http://")
 	for _, host := range []string{"a..localhost", "acme.localhost:99x", "-acme.localhost", "127.0.0.1", "acme.localhost%00", "xn--zz.localhost", "acme.localhost"} {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		conn, err := net.DialTimeout("tcp", addr, eventually)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -65,6 +65,10 @@ type Config struct {
 	Faults   bool    // inject faults
 	// KillEvery is the interval between two pg_terminate_backend calls (0: 50ms when Faults).
 	KillEvery time.Duration
+	// KillEveryRequests, if set, replaces KillEvery: one backend is terminated every that many
+	// requests, so that a fixed number of requests gets a fixed number of kills however fast the
+	// machine is (the tests).
+	KillEveryRequests int64
 	// NoCancelRequests leaves out the faults that make pgx send a cancel request (a context
 	// ending while a statement runs): behind PgBouncer 1.18 cancel requests racing killed
 	// server connections crashed PgBouncer itself (docs/reliability.md).
@@ -227,6 +231,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for _, k := range []string{"error", "panic", "cancel", "timeout", "savepoint", "kill", "http-panic"} {
 		r.faults[k] = &atomic.Int64{}
 	}
+	// Number this run's writes after every seq the tenants already hold (an earlier run on the
+	// same tenants): a write rolled back here must not be taken for an earlier committed row.
+	base, err := maxSeq(ctx, cfg.Client, cfg.Tenants)
+	if err != nil {
+		return nil, fmt.Errorf("soak: read the tenants' highest seq: %w", err)
+	}
+	r.seq.Store(base)
 
 	// The HTTP stack: a cache of the catalog (preloaded, no query on a hit), the subdomain
 	// resolver, and a handler that works through the client.
@@ -251,7 +262,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer srv.Close()
 	r.baseURL = srv.URL
 	r.client = &http.Client{
-		Timeout: 10 * time.Second,
+		Timeout: 2 * time.Minute, // a hang guard, not a latency bound
 		Transport: &http.Transport{
 			MaxIdleConnsPerHost: cfg.Workers,
 			DialContext:         (&net.Dialer{}).DialContext,
@@ -265,7 +276,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	defer stop()
 	start := time.Now()
 	var wg sync.WaitGroup
-	if cfg.Faults && cfg.Super != nil && cfg.AppName != "" {
+	if cfg.Faults && cfg.Super != nil && cfg.AppName != "" && cfg.KillEveryRequests <= 0 {
 		wg.Go(func() { r.killer(runCtx) })
 	}
 	var workers sync.WaitGroup
@@ -294,6 +305,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.Errors = r.errs
 	return rep, nil
+}
+
+// maxSeq is the highest seq stored for any of ts, read through the binding.
+func maxSeq(ctx context.Context, c *tenancy.Client, ts []*tenancy.Tenant) (int64, error) {
+	var top int64
+	for _, t := range ts {
+		var n int64
+		if err := c.QueryRow(tenancy.WithTenant(ctx, t), `SELECT coalesce(max(seq), 0) FROM items`).Scan(&n); err != nil {
+			return 0, fmt.Errorf("%s: %w", t.Slug, err)
+		}
+		top = max(top, n)
+	}
+	return top, nil
 }
 
 func (r *run) problem(format string, args ...any) {
@@ -342,14 +366,19 @@ func (r *run) killer(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		var killed bool
-		err := r.cfg.Super.QueryRow(ctx, `
-			SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM (
-				SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()
-				ORDER BY random() LIMIT 1) k`, r.cfg.AppName).Scan(&killed)
-		if err == nil && killed {
-			r.faults["kill"].Add(1)
-		}
+		r.kill(ctx)
+	}
+}
+
+// kill terminates one backend of the application pool, chosen at random.
+func (r *run) kill(ctx context.Context) {
+	var killed bool
+	err := r.cfg.Super.QueryRow(ctx, `
+		SELECT coalesce(bool_or(pg_terminate_backend(pid)), false) FROM (
+			SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()
+			ORDER BY random() LIMIT 1) k`, r.cfg.AppName).Scan(&killed)
+	if err == nil && killed {
+		r.faults["kill"].Add(1)
 	}
 }
 
@@ -360,6 +389,9 @@ func (r *run) worker(ctx context.Context, w uint64) {
 		if r.cfg.Requests > 0 && n > r.cfg.Requests {
 			r.requests.Add(-1)
 			return
+		}
+		if k := r.cfg.KillEveryRequests; k > 0 && n%k == 0 && r.cfg.Faults && r.cfg.Super != nil && r.cfg.AppName != "" {
+			r.kill(ctx) // the other workers' requests are in flight
 		}
 		ti := rng.IntN(len(r.cfg.Tenants))
 		var err error
