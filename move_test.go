@@ -37,7 +37,7 @@ func holders(t testing.TB, db *tenancytest.DB, id int64) []string {
 		if _, err := tx.Exec(ctx, `SELECT set_config('tenancy.tenant_id', $1::bigint::text, true)`, id); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM pool_default.items) + (SELECT count(*) FROM pool_default.item_notes)`).Scan(&poolRows)
+		return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM pool_default.items WHERE tenant_id = $1) + (SELECT count(*) FROM pool_default.item_notes WHERE tenant_id = $1)`, id).Scan(&poolRows)
 	})
 	if err != nil {
 		t.Fatal(err)
