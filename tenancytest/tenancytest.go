@@ -3,7 +3,8 @@
 // and CREATE DATABASE ... TEMPLATE for each test. Tests run with t.Parallel() and never see each
 // other. A failed test's database is kept and its name printed.
 //
-// The cluster is TEST_DATABASE_URL when set (a role that may create roles and databases), or a
+// The cluster is TEST_DATABASE_URL when set (a role that may create roles and databases; a
+// superuser for the BYPASSRLS and superuser owners), or a
 // local cluster that tenancytest starts from the installed PostgreSQL binaries in
 // $TMPDIR/tenancy-test-<uid> and leaves running for the next run.
 //
