@@ -185,63 +185,74 @@ var tierPairs = []tierPair{
 	{"second-server-database-to-schema", tenancy.TierDatabase, tenancy.TierSchema, "second", tenancy.ServerDefault},
 }
 
+// owners are the owner setups a pair runs under: all three when a pool is involved, where the
+// owner-side statements must name the tenant (admin_owner_test.go), else the plain owner.
+func (pc tierPair) owners() []tenancytest.Owner {
+	if pc.from == tenancy.TierPool || pc.to == tenancy.TierPool {
+		return tenancytest.Owners
+	}
+	return []tenancytest.Owner{tenancytest.OwnerPlain}
+}
+
 // TestRestoreTierPairs backs a tenant up in one tier and restores it under a new slug in
 // another: the rows are the same to the byte, sequences continue after them, and a neighbour
 // in the same pool is neither copied nor touched.
 func TestRestoreTierPairs(t *testing.T) {
 	t.Parallel()
 	for _, pc := range tierPairs {
-		t.Run(pc.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := archiveDB(t, archiveTenant)
-			if pc.fromServer == "second" || pc.toServer == "second" {
-				withSecond(t, db)
-			}
-			c := db.Client
-			src, err := c.TenantCreate(ctx, "source", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer})
-			if err != nil {
-				t.Fatal(err)
-			}
-			neighbour, err := c.TenantCreate(ctx, "neighbour", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer})
-			if err != nil {
-				t.Fatal(err)
-			}
-			fillItems(t, c, src, 40)
-			fillItems(t, c, neighbour, 7)
-			if _, err := c.DomainAdd(ctx, "source", "source.example.com", nil); err != nil {
-				t.Fatal(err)
-			}
-			before, neighbourBefore := snapshot(t, c, src), snapshot(t, c, neighbour)
-			data := backup(t, c, "source")
-			if m := manifestOf(t, data); m.Tenant.Slug != "source" || len(m.Tenant.Domains) != 1 || m.Version != 2 || m.Tables[0].Name != "items" || m.Tables[0].Rows != 40 {
-				t.Fatalf("manifest: %+v", m)
-			}
+		for _, o := range pc.owners() {
+			t.Run(pc.name+"/"+o.String(), func(t *testing.T) {
+				t.Parallel()
+				ctx := context.Background()
+				db := ownerArchiveDB(t, o)
+				if pc.fromServer == "second" || pc.toServer == "second" {
+					withSecond(t, db)
+				}
+				c := db.Client
+				src, err := c.TenantCreate(ctx, "source", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer})
+				if err != nil {
+					t.Fatal(err)
+				}
+				neighbour, err := c.TenantCreate(ctx, "neighbour", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer})
+				if err != nil {
+					t.Fatal(err)
+				}
+				fillItems(t, c, src, 40)
+				fillItems(t, c, neighbour, 7)
+				if _, err := c.DomainAdd(ctx, "source", "source.example.com", nil); err != nil {
+					t.Fatal(err)
+				}
+				before, neighbourBefore := snapshot(t, c, src), snapshot(t, c, neighbour)
+				data := backup(t, c, "source")
+				if m := manifestOf(t, data); m.Tenant.Slug != "source" || len(m.Tenant.Domains) != 1 || m.Version != 2 || m.Tables[0].Name != "items" || m.Tables[0].Rows != 40 {
+					t.Fatalf("manifest: %+v", m)
+				}
 
-			got, err := c.Restore(ctx, bytes.NewReader(data), &tenancy.RestoreOpts{Slug: "restored", Tier: pc.to, Server: pc.toServer})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got.Status != tenancy.StatusActive || got.Tier != pc.to || got.ID == src.ID || got.Version != 2 || len(got.Domains) != 0 {
-				t.Fatalf("restored: %+v", got)
-			}
-			if pc.toServer == "second" && got.Placement.Server != "second" {
-				t.Fatalf("restored on %q, want second", got.Placement.Server)
-			}
-			sameSnapshot(t, "restored", before, snapshot(t, c, got))
-			sameRowBytes(t, data, backup(t, c, "restored"))
-			sameSnapshot(t, "neighbour", neighbourBefore, snapshot(t, c, neighbour))
-			sameSnapshot(t, "source", before, snapshot(t, c, src))
+				got, err := c.Restore(ctx, bytes.NewReader(data), &tenancy.RestoreOpts{Slug: "restored", Tier: pc.to, Server: pc.toServer})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Status != tenancy.StatusActive || got.Tier != pc.to || got.ID == src.ID || got.Version != 2 || len(got.Domains) != 0 {
+					t.Fatalf("restored: %+v", got)
+				}
+				if pc.toServer == "second" && got.Placement.Server != "second" {
+					t.Fatalf("restored on %q, want second", got.Placement.Server)
+				}
+				sameSnapshot(t, "restored", before, snapshot(t, c, got))
+				sameRowBytes(t, data, backup(t, c, "restored"))
+				sameSnapshot(t, "neighbour", neighbourBefore, snapshot(t, c, neighbour))
+				sameSnapshot(t, "source", before, snapshot(t, c, src))
 
-			// Sequences continue after the restored rows.
-			var id int64
-			if err := c.QueryRow(tenancy.WithTenant(ctx, got), `INSERT INTO item_notes (item_id, body) VALUES (1, 'new') RETURNING id`).Scan(&id); err != nil {
-				t.Fatal(err)
-			}
-			if id <= 80 {
-				t.Fatalf("new note id %d: the sequence did not continue after the 80 restored notes", id)
-			}
-		})
+				// Sequences continue after the restored rows.
+				var id int64
+				if err := c.QueryRow(tenancy.WithTenant(ctx, got), `INSERT INTO item_notes (item_id, body) VALUES (1, 'new') RETURNING id`).Scan(&id); err != nil {
+					t.Fatal(err)
+				}
+				if id <= 80 {
+					t.Fatalf("new note id %d: the sequence did not continue after the 80 restored notes", id)
+				}
+			})
+		}
 	}
 }
 

@@ -19,8 +19,8 @@ import (
 )
 
 // Backup, restore and move (DESIGN §6). A tenant's rows are read, in any tier, by the owner role
-// in one repeatable-read transaction bound to the tenant: the forced RLS policies then show
-// exactly its rows, also in a pool. Every catalog lookup goes through an index (the tenant by
+// in one repeatable-read transaction bound to the tenant, and every statement names the tenant
+// (tenantRows): forced RLS alone does not hold back a superuser or BYPASSRLS owner. Every catalog lookup goes through an index (the tenant by
 // slug, the schema's tables through pg_depend), so the cost grows with the tenant, not the fleet.
 
 // ErrBadArchive is the error of an archive that is malformed, truncated, edited, of a newer
@@ -194,7 +194,7 @@ func (c *Client) backupTenant(ctx context.Context, t *Tenant, w io.Writer, opts 
 				at.Columns = append(at.Columns, archive.Column{Name: col, Type: ti.types[i]})
 			}
 			h := newCountingHash()
-			tag, err := tx.Conn().PgConn().CopyTo(ctx, io.MultiWriter(spool, h), "COPY ("+ti.selectSQL(t.Placement.Schema)+") TO STDOUT")
+			tag, err := tx.Conn().PgConn().CopyTo(ctx, io.MultiWriter(spool, h), "COPY ("+ti.selectSQL(t.Placement.Schema, t.ID)+") TO STDOUT")
 			if err != nil {
 				return fmt.Errorf("read %s: %w", ti.name, err)
 			}
@@ -255,12 +255,22 @@ type tableInfo struct {
 	seqCols []string // columns backed by a sequence (identity, serial)
 }
 
-// selectSQL reads the table's rows (of the bound tenant) in the archive's order.
-func (ti *tableInfo) selectSQL(schema string) string {
-	return selectRowsSQL(schema, ti.name, ti.cols, ti.pk, ti.pkC)
+// selectSQL reads the table's rows of tenant id in the archive's order.
+func (ti *tableInfo) selectSQL(schema string, id int64) string {
+	return selectRowsSQL(schema, ti.name, id, ti.cols, ti.pk, ti.pkC)
 }
 
-func selectRowsSQL(schema, table string, cols, pk []string, collatable []bool) string {
+// tenantRows names the rows of tenant id in a tenant table: "schema.table WHERE tenant_id = id",
+// for FROM and DELETE FROM. Every owner-side statement that reads, copies, counts, verifies or
+// deletes tenant rows goes through it, in every tier: the owner role may be a superuser or have
+// BYPASSRLS, which even forced RLS does not stop, and in a pool the other tenants' rows are
+// beside this one's (in a dedicated placement, a stray row of another tenant stays out too).
+// The id is a literal because COPY (query) takes no parameters.
+func tenantRows(schema, table string, id int64) string {
+	return pgx.Identifier{schema, table}.Sanitize() + " WHERE tenant_id = " + strconv.FormatInt(id, 10)
+}
+
+func selectRowsSQL(schema, table string, id int64, cols, pk []string, collatable []bool) string {
 	q := quoteIdents(cols)
 	var order []string
 	for i, k := range pk {
@@ -274,7 +284,7 @@ func selectRowsSQL(schema, table string, cols, pk []string, collatable []bool) s
 		// No primary key: order by the whole row's text, which every type has.
 		order = []string{`(ROW(` + q + `))::text COLLATE "C"`}
 	}
-	return "SELECT " + q + " FROM " + pgx.Identifier{schema, table}.Sanitize() + " ORDER BY " + strings.Join(order, ", ")
+	return "SELECT " + q + " FROM " + tenantRows(schema, table, id) + " ORDER BY " + strings.Join(order, ", ")
 }
 
 func quoteIdents(names []string) string {

@@ -28,6 +28,7 @@ const (
 	ProblemOrphan       = "orphan"        // a schema or database made by tenancy that no tenant uses
 	ProblemUnreachable  = "unreachable"   // the placement's server or database could not be reached
 	ProblemMoveRecorded = "move-recorded" // a move or restore record for a tenant that is not moving
+	ProblemForeignRows  = "foreign-rows"  // a dedicated placement holds rows tagged with another tenant's id
 )
 
 // CheckProblem is one disagreement between the catalog and a placement.
@@ -100,7 +101,8 @@ type checkTenant struct {
 // the tables of the shape schema at its version (with forced row-level security, a policy and
 // the application role's grants), and a version that matches its migration ledger. Tenants left
 // in provisioning, deleting or moving by a crash, move records left behind, and schemas or
-// databases tenancy made that no tenant uses are reported too. It changes nothing.
+// databases tenancy made that no tenant uses are reported too, and so are rows of a schema or
+// database placement tagged with another tenant's id (check_rows.go). It changes nothing.
 //
 // A tenant being created or moved by another process at the same moment is reported as stuck:
 // run Check when no such operation is under way, or run it twice.
@@ -277,6 +279,9 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 			}
 			if p.sig != "" && !p.grantsOK {
 				add(t, ProblemGrants, where+" has a table the application role cannot read or write", false)
+			}
+			if p.kind != "pool" && p.sig != "" && len(p.tenants) == 1 {
+				c.checkForeignRows(ctx, p, t, add)
 			}
 		}
 	}

@@ -21,14 +21,18 @@ type placementCase struct {
 	name   string
 	tier   tenancy.Tier
 	second bool // on a second PostgreSQL cluster
+	owner  tenancytest.Owner
 }
 
 var placementCases = []placementCase{
-	{"pool", tenancy.TierPool, false},
-	{"schema", tenancy.TierSchema, false},
-	{"database", tenancy.TierDatabase, false},
-	{"schema-second-server", tenancy.TierSchema, true},
-	{"database-second-server", tenancy.TierDatabase, true},
+	{"pool", tenancy.TierPool, false, tenancytest.OwnerPlain},
+	{"schema", tenancy.TierSchema, false, tenancytest.OwnerPlain},
+	{"database", tenancy.TierDatabase, false, tenancytest.OwnerPlain},
+	{"schema-second-server", tenancy.TierSchema, true, tenancytest.OwnerPlain},
+	{"database-second-server", tenancy.TierDatabase, true, tenancytest.OwnerPlain},
+	// The owner role bypasses RLS: the pool's administrative paths must name the tenant.
+	{"pool-owner-bypassrls", tenancy.TierPool, false, tenancytest.OwnerBypassRLS},
+	{"pool-owner-superuser", tenancy.TierPool, false, tenancytest.OwnerSuperuser},
 }
 
 // conformanceDB gives a test a catalog where tenants of pc are created by create.
@@ -38,6 +42,7 @@ func conformanceDB(t *testing.T, pc placementCase) (*tenancytest.DB, func(slug s
 		SharedMigrations: os.DirFS("testdata/migrations/shared"),
 		TenantMigrations: os.DirFS("testdata/migrations/tenant"),
 		AppMaxConns:      2,
+		Owner:            pc.owner,
 	})
 	ctx := context.Background()
 	server := tenancy.ServerDefault

@@ -37,7 +37,7 @@ func holders(t testing.TB, db *tenancytest.DB, id int64) []string {
 		if _, err := tx.Exec(ctx, `SELECT set_config('tenancy.tenant_id', $1::bigint::text, true)`, id); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM pool_default.items) + (SELECT count(*) FROM pool_default.item_notes)`).Scan(&poolRows)
+		return tx.QueryRow(ctx, `SELECT (SELECT count(*) FROM pool_default.items WHERE tenant_id = $1) + (SELECT count(*) FROM pool_default.item_notes WHERE tenant_id = $1)`, id).Scan(&poolRows)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -98,55 +98,57 @@ func checkAtRest(t testing.TB, db *tenancytest.DB, slug string, want map[string]
 func TestMoveTierPairs(t *testing.T) {
 	t.Parallel()
 	for _, pc := range tierPairs {
-		t.Run(pc.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			db := archiveDB(t, archiveTenant)
-			if pc.fromServer == "second" || pc.toServer == "second" {
-				withSecond(t, db)
-			}
-			c := db.Client
-			src, err := c.TenantCreate(ctx, "mover", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer})
-			if err != nil {
-				t.Fatal(err)
-			}
-			neighbour, err := c.TenantCreate(ctx, "neighbour", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer})
-			if err != nil {
-				t.Fatal(err)
-			}
-			fillItems(t, c, src, 30)
-			fillItems(t, c, neighbour, 5)
-			before, neighbourBefore := snapshot(t, c, src), snapshot(t, c, neighbour)
-			archiveBefore := backup(t, c, "mover")
+		for _, o := range pc.owners() {
+			t.Run(pc.name+"/"+o.String(), func(t *testing.T) {
+				t.Parallel()
+				ctx := context.Background()
+				db := ownerArchiveDB(t, o)
+				if pc.fromServer == "second" || pc.toServer == "second" {
+					withSecond(t, db)
+				}
+				c := db.Client
+				src, err := c.TenantCreate(ctx, "mover", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer})
+				if err != nil {
+					t.Fatal(err)
+				}
+				neighbour, err := c.TenantCreate(ctx, "neighbour", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer})
+				if err != nil {
+					t.Fatal(err)
+				}
+				fillItems(t, c, src, 30)
+				fillItems(t, c, neighbour, 5)
+				before, neighbourBefore := snapshot(t, c, src), snapshot(t, c, neighbour)
+				archiveBefore := backup(t, c, "mover")
 
-			moved, err := c.Move(ctx, "mover", &tenancy.MoveOpts{Tier: pc.to, Server: pc.toServer})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if moved.ID != src.ID || moved.Tier != pc.to || moved.Status != tenancy.StatusActive || moved.Version != 2 {
-				t.Fatalf("moved: %+v", moved)
-			}
-			wantServer := pc.toServer
-			if wantServer == tenancy.ServerDefault {
-				wantServer = ""
-			}
-			if moved.Placement.Server != wantServer {
-				t.Fatalf("moved to server %q, want %q", moved.Placement.Server, wantServer)
-			}
-			sameSnapshot(t, "moved", before, snapshot(t, c, moved))
-			sameRowBytes(t, archiveBefore, backup(t, c, "mover"))
-			sameSnapshot(t, "neighbour", neighbourBefore, snapshot(t, c, neighbour))
-			if h := holders(t, db, src.ID); (wantServer == "" && (len(h) != 1 || h[0] != string(pc.to))) || (wantServer != "" && len(h) != 0) {
-				t.Fatalf("after the move %s is held by %v", pc.name, h)
-			}
-			if _, err := c.Move(ctx, "mover", &tenancy.MoveOpts{Tier: pc.to, Server: pc.toServer}); err == nil || !strings.Contains(err.Error(), "already") {
-				t.Fatalf("a move to where the tenant is: %v", err)
-			}
-			var id int64
-			if err := c.QueryRow(tenancy.WithTenant(ctx, moved), `INSERT INTO items (name) VALUES ('after the move') RETURNING id`).Scan(&id); err != nil || id <= 30 {
-				t.Fatalf("insert after the move: id %d, %v", id, err)
-			}
-		})
+				moved, err := c.Move(ctx, "mover", &tenancy.MoveOpts{Tier: pc.to, Server: pc.toServer})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if moved.ID != src.ID || moved.Tier != pc.to || moved.Status != tenancy.StatusActive || moved.Version != 2 {
+					t.Fatalf("moved: %+v", moved)
+				}
+				wantServer := pc.toServer
+				if wantServer == tenancy.ServerDefault {
+					wantServer = ""
+				}
+				if moved.Placement.Server != wantServer {
+					t.Fatalf("moved to server %q, want %q", moved.Placement.Server, wantServer)
+				}
+				sameSnapshot(t, "moved", before, snapshot(t, c, moved))
+				sameRowBytes(t, archiveBefore, backup(t, c, "mover"))
+				sameSnapshot(t, "neighbour", neighbourBefore, snapshot(t, c, neighbour))
+				if h := holders(t, db, src.ID); (wantServer == "" && (len(h) != 1 || h[0] != string(pc.to))) || (wantServer != "" && len(h) != 0) {
+					t.Fatalf("after the move %s is held by %v", pc.name, h)
+				}
+				if _, err := c.Move(ctx, "mover", &tenancy.MoveOpts{Tier: pc.to, Server: pc.toServer}); err == nil || !strings.Contains(err.Error(), "already") {
+					t.Fatalf("a move to where the tenant is: %v", err)
+				}
+				var id int64
+				if err := c.QueryRow(tenancy.WithTenant(ctx, moved), `INSERT INTO items (name) VALUES ('after the move') RETURNING id`).Scan(&id); err != nil || id <= 30 {
+					t.Fatalf("insert after the move: id %d, %v", id, err)
+				}
+			})
+		}
 	}
 }
 

@@ -104,10 +104,10 @@ func (c *Client) createPoolTenant(ctx context.Context, slug, name string, settin
 	return c.TenantGetByID(ctx, id)
 }
 
-// deletePoolRows removes one tenant's rows from a pool placement, inside tx. The transaction is
-// bound to the tenant, so the forced RLS policies confine every DELETE to its rows even though
-// the statements name no tenant_id; tables are emptied referencing-first so that foreign keys
-// between tenant tables hold throughout.
+// deletePoolRows removes one tenant's rows from a pool placement, inside tx. Every DELETE names
+// the tenant (tenantRows): the owner may bypass RLS. The transaction is bound to the tenant too,
+// for a plain owner's forced policies. Tables are emptied referencing-first so that foreign
+// keys between tenant tables hold throughout.
 func deletePoolRows(ctx context.Context, tx pgx.Tx, tenantID int64, schema string) error {
 	if _, err := tx.Exec(ctx, `SELECT set_config('tenancy.tenant_id', $1, true)`, fmt.Sprint(tenantID)); err != nil {
 		return err
@@ -117,7 +117,7 @@ func deletePoolRows(ctx context.Context, tx pgx.Tx, tenantID int64, schema strin
 		return err
 	}
 	for _, t := range tables {
-		if _, err := tx.Exec(ctx, `DELETE FROM `+pgx.Identifier{schema, t}.Sanitize()+` WHERE tenant_id = $1`, tenantID); err != nil {
+		if _, err := tx.Exec(ctx, `DELETE FROM `+tenantRows(schema, t, tenantID)); err != nil {
 			return err
 		}
 	}

@@ -534,7 +534,7 @@ func (c *Client) loadArchive(ctx context.Context, tx pgx.Tx, ar *archive.Reader,
 			names[j] = col.Name
 		}
 		h := newCountingHash()
-		tag, err := tx.Conn().PgConn().CopyTo(ctx, h, "COPY ("+selectRowsSQL(into, mt.Name, names, ti.pk, ti.pkC)+") TO STDOUT")
+		tag, err := tx.Conn().PgConn().CopyTo(ctx, h, "COPY ("+selectRowsSQL(into, mt.Name, id, names, ti.pk, ti.pkC)+") TO STDOUT")
 		if err != nil {
 			return fmt.Errorf("verify %s: %w", mt.Name, err)
 		}
@@ -612,12 +612,12 @@ func (c *Client) promoteStaging(ctx context.Context, tx pgx.Tx, id int64, stagin
 			}
 		}
 		var n, want int64
-		tag, err := tx.Exec(ctx, `INSERT INTO `+pgx.Identifier{schema, ti.name}.Sanitize()+` (tenant_id, `+cols+`) OVERRIDING SYSTEM VALUE SELECT tenant_id, `+cols+` FROM `+pgx.Identifier{staging, ti.name}.Sanitize())
+		tag, err := tx.Exec(ctx, `INSERT INTO `+pgx.Identifier{schema, ti.name}.Sanitize()+` (tenant_id, `+cols+`) OVERRIDING SYSTEM VALUE SELECT tenant_id, `+cols+` FROM `+tenantRows(staging, ti.name, id))
 		if err != nil {
 			return fmt.Errorf("copy %s from the staging schema: %w", ti.name, err)
 		}
 		n = tag.RowsAffected()
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{staging, ti.name}.Sanitize()).Scan(&want); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM `+tenantRows(staging, ti.name, id)).Scan(&want); err != nil {
 			return err
 		}
 		if n != want {

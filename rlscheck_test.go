@@ -36,6 +36,10 @@ func TestRLSConventionChecked(t *testing.T) {
 		{"not-forced", strings.Replace(good, "ALTER TABLE widgets FORCE ROW LEVEL SECURITY;", "", 1), "FORCE ROW LEVEL SECURITY"},
 		{"no-policy", strings.Replace(good, "CREATE POLICY tenant_isolation ON widgets USING (tenant_id = tenancy.current_tenant_id());", "", 1), "a policy"},
 		{"rls-disabled-later", good + `ALTER TABLE widgets DISABLE ROW LEVEL SECURITY;`, "ENABLE ROW LEVEL SECURITY"},
+		// Archives, restore and the owner-side statements compare tenant_id with the catalog's bigint id.
+		{"text-tenant-id", strings.ReplaceAll(strings.Replace(good, "tenant_id bigint NOT NULL DEFAULT tenancy.current_tenant_id()",
+			"tenant_id text NOT NULL DEFAULT current_setting('tenancy.tenant_id')", 1), "tenancy.current_tenant_id())", "current_setting('tenancy.tenant_id'))"), "a bigint tenant_id (it is text)"},
+		{"integer-tenant-id", strings.Replace(good, "tenant_id bigint", "tenant_id integer", 1), "a bigint tenant_id (it is integer)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

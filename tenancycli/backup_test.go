@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/tenancytest"
 )
 
 // TestBackupRestoreMove runs backup, restore, move and a hard delete with backup from the
@@ -100,5 +101,64 @@ func TestBackupRestoreMove(t *testing.T) {
 	}
 	if !strings.Contains(tg.ok(t, "domains", "list", "acme-copy"), "copy.example.com") {
 		t.Fatal("the domain was not restored")
+	}
+}
+
+// TestBackupPoolOwnerBypassesRLS: with --database-url a superuser or a BYPASSRLS role (as
+// postgres://postgres@... is), backup, restore --as, move and check of pool tenants touch only
+// the named tenant's rows.
+func TestBackupPoolOwnerBypassesRLS(t *testing.T) {
+	t.Parallel()
+	for _, o := range tenancytest.Owners {
+		t.Run(o.String(), func(t *testing.T) {
+			t.Parallel()
+			tg := newTargetOwner(t, o)
+			ctx := context.Background()
+			add := func(slug string, bodies ...string) {
+				tg.ok(t, "tenants", "create", slug, "--tier", "pool")
+				tn, err := tg.db.Client.TenantGet(ctx, slug)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, b := range bodies {
+					if _, err := tg.db.Client.Exec(tenancy.WithTenant(ctx, tn), `INSERT INTO notes (body) VALUES ($1)`, b); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			notes := func(slug string) string {
+				tn, err := tg.db.Client.TenantGet(ctx, slug)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var s string
+				if err := tg.db.Client.QueryRow(tenancy.WithTenant(ctx, tn), `SELECT coalesce(string_agg(body, '|' ORDER BY id), '') FROM notes`).Scan(&s); err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			add("p1", "a", "b", "c")
+			add("p2", "d", "e")
+			add("p3", "f", "g", "h", "i")
+			file := filepath.Join(t.TempDir(), "p1.tar.gz")
+			if out := tg.ok(t, "backup", "p1", "-o", file); !strings.Contains(out, "1 tables, 3 rows") {
+				t.Fatalf("backup p1: %q, want p1's 3 rows", out)
+			}
+			tg.ok(t, "restore", file, "--as", "copy")
+			if got := notes("copy"); got != "a|b|c" {
+				t.Fatalf("copy's notes: %q", got)
+			}
+			tg.ok(t, "move", "p2", "--tier", "schema")
+			if got := notes("p2"); got != "d|e" {
+				t.Fatalf("p2's notes after the move: %q", got)
+			}
+			tg.ok(t, "check")
+			tg.ok(t, "tenants", "delete", "copy", "--hard", "--yes")
+			for slug, want := range map[string]string{"p1": "a|b|c", "p3": "f|g|h|i"} {
+				if got := notes(slug); got != want {
+					t.Fatalf("%s's notes: %q, want %q", slug, got, want)
+				}
+			}
+		})
 	}
 }

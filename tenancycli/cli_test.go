@@ -41,9 +41,16 @@ type target struct {
 
 func newTarget(t *testing.T) *target {
 	t.Helper()
+	return newTargetOwner(t, tenancytest.OwnerPlain)
+}
+
+// newTargetOwner is newTarget with an owner role of kind o as --database-url.
+func newTargetOwner(t *testing.T, o tenancytest.Owner) *target {
+	t.Helper()
 	db := tenancytest.New(t, &tenancytest.Options{
 		SharedMigrations: os.DirFS(migrationsDir + "/shared"),
 		TenantMigrations: os.DirFS(migrationsDir + "/tenant"),
+		Owner:            o,
 	})
 	return &target{db: db, args: []string{"--database-url", db.AdminURL, "--app-url", db.AppURL, "--migrations", migrationsDir}}
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tenancy-go/tenancy/tenancytest"
 )
 
 // nextMigrations is testdata's migrations plus a new tenant migration (the next deploy).
@@ -122,8 +124,8 @@ func TestMigrateStatusExec(t *testing.T) {
 		t.Fatalf("exec reached %d tenants, want 3: %s", len(got), r.stdout)
 	}
 	for _, g := range got {
-		if len(g.Rows) != 1 || g.Rows[0]["n"] != float64(1) || g.Rows[0]["labels"] != float64(1) || g.Rows[0]["who"] != "tenancy_app" {
-			t.Errorf("%s: rows %v; want one note and one label, seen by tenancy_app", g.Tenant, g.Rows)
+		if len(g.Rows) != 1 || g.Rows[0]["n"] != float64(1) || g.Rows[0]["labels"] != float64(1) || g.Rows[0]["who"] != tenancytest.AppRole {
+			t.Errorf("%s: rows %v; want one note and one label, seen by %s", g.Tenant, g.Rows, tenancytest.AppRole)
 		}
 	}
 	r = run("exec", "--tenant", "acme", "--tenant", "initech", "SELECT 1 / (SELECT count(*) - 1 FROM notes) AS x")

@@ -50,9 +50,13 @@ func (db *DB) SecondServer(tb testing.TB) (ownerURL, appURL string) {
 	tb.Helper()
 	s := SecondCluster(tb)
 	home := db.Name + "_home"
-	if _, err := s.admin.Exec(context.Background(), fmt.Sprintf(`CREATE DATABASE %s OWNER %s`, home, OwnerRole)); err != nil {
+	ctx := context.Background()
+	if err := s.ensureOwner(ctx, db.owner); err != nil {
+		tb.Fatalf("tenancytest: second server: %v", err)
+	}
+	if _, err := s.admin.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s OWNER %s`, home, db.OwnerRole)); err != nil {
 		tb.Fatalf("tenancytest: second server database: %v", err)
 	}
 	db.others = append(db.others, s)
-	return s.URL(OwnerRole, home), s.URL(AppRole, home)
+	return s.URL(db.OwnerRole, home), s.URL(AppRole, home)
 }

@@ -3,7 +3,8 @@
 // and CREATE DATABASE ... TEMPLATE for each test. Tests run with t.Parallel() and never see each
 // other. A failed test's database is kept and its name printed.
 //
-// The cluster is TEST_DATABASE_URL when set (a role that may create roles and databases), or a
+// The cluster is TEST_DATABASE_URL when set (a role that may create roles and databases; a
+// superuser for the BYPASSRLS and superuser owners), or a
 // local cluster that tenancytest starts from the installed PostgreSQL binaries in
 // $TMPDIR/tenancy-test-<uid> and leaves running for the next run.
 //
@@ -11,6 +12,11 @@
 // and the tenant schemas and runs DDL (DB.AdminPool), and an application role that is not a
 // superuser, has no BYPASSRLS and owns nothing (DB.AppPool, and the Client's binding). Isolation
 // tests must use the application role: RLS tests run as an owner or superuser prove nothing.
+//
+// The owner role is a plain one unless Options.Owner asks for a BYPASSRLS or a superuser owner,
+// as many installations configure (DATABASE_URL=postgres://postgres@...): the tests of
+// administrative paths run under all of Owners. The roles are tenancytest's own (tenancytest_...),
+// so a shared TEST_DATABASE_URL server's tenancy_owner and tenancy_app are never touched.
 package tenancytest
 
 import (
@@ -40,9 +46,57 @@ import (
 
 // Role names created on the test cluster.
 const (
-	OwnerRole = "tenancy_owner"
-	AppRole   = "tenancy_app"
+	OwnerRole       = "tenancytest_owner"           // the plain owner (OwnerPlain)
+	BypassOwnerRole = "tenancytest_owner_bypassrls" // OwnerBypassRLS
+	SuperOwnerRole  = "tenancytest_owner_super"     // OwnerSuperuser
+	AppRole         = "tenancytest_app"
 )
+
+// Owner is the kind of role that owns a test database and runs the Client's administrative work.
+type Owner int
+
+const (
+	// OwnerPlain owns the database: no SUPERUSER, no BYPASSRLS, so forced RLS applies to it.
+	OwnerPlain Owner = iota
+	// OwnerBypassRLS owns the database and has BYPASSRLS: RLS policies never apply to it.
+	OwnerBypassRLS
+	// OwnerSuperuser is a superuser, as postgres is: RLS never applies to it.
+	OwnerSuperuser
+)
+
+// Owners are the three owner setups, for tests that loop over them.
+var Owners = []Owner{OwnerPlain, OwnerBypassRLS, OwnerSuperuser}
+
+func (o Owner) String() string {
+	switch o {
+	case OwnerBypassRLS:
+		return "bypassrls"
+	case OwnerSuperuser:
+		return "superuser"
+	}
+	return "plain"
+}
+
+// Role is the name of o's role on the test cluster.
+func (o Owner) Role() string {
+	switch o {
+	case OwnerBypassRLS:
+		return BypassOwnerRole
+	case OwnerSuperuser:
+		return SuperOwnerRole
+	}
+	return OwnerRole
+}
+
+func (o Owner) attrs() string {
+	switch o {
+	case OwnerBypassRLS:
+		return "LOGIN CREATEDB NOSUPERUSER BYPASSRLS"
+	case OwnerSuperuser:
+		return "LOGIN SUPERUSER"
+	}
+	return "LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS"
+}
 
 // Options describe the database a test wants.
 type Options struct {
@@ -54,6 +108,8 @@ type Options struct {
 	AppMaxConns int32
 	// AppPoolConfig, if set, may adjust the application pool's configuration (exec mode, hooks).
 	AppPoolConfig func(*pgxpool.Config)
+	// Owner is the owner role's kind; OwnerPlain if zero.
+	Owner Owner
 }
 
 // DB is one test's database.
@@ -61,23 +117,24 @@ type DB struct {
 	Name      string
 	Server    *Server
 	AdminURL  string // the owner role
+	OwnerRole string // the owner role's name (Options.Owner's Role)
 	AppURL    string // the application role
 	AdminPool *pgxpool.Pool
 	AppPool   *pgxpool.Pool
 	Client    *tenancy.Client
 
+	owner  Owner
 	others []*Server // other clusters this test placed tenants on
 }
 
 // Server is the PostgreSQL cluster that test databases live on.
 type Server struct {
 	superURL string // a role that can create roles and databases, on the maintenance database
-	ownerPW  string
-	appPW    string
 	admin    *pgxpool.Pool
 
 	mu        sync.Mutex
 	templates map[string]bool
+	owners    map[Owner]error // owner roles made (nil) or refused
 }
 
 var (
@@ -115,12 +172,10 @@ func startServer(ctx context.Context) (*Server, error) {
 
 // newServer prepares a cluster reached through superURL: the owner and application roles.
 func newServer(ctx context.Context, superURL string) (*Server, error) {
-	sum := sha256.Sum256([]byte("tenancytest:" + superURL))
 	s := &Server{
 		superURL:  superURL,
-		ownerPW:   hex.EncodeToString(sum[:12]),
-		appPW:     hex.EncodeToString(sum[12:24]),
 		templates: map[string]bool{},
+		owners:    map[Owner]error{},
 	}
 	cfg, err := pgxpool.ParseConfig(superURL)
 	if err != nil {
@@ -130,35 +185,54 @@ func newServer(ctx context.Context, superURL string) (*Server, error) {
 	if s.admin, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, err
 	}
-	// Roles are global to the cluster and other test binaries run at the same time: serialise.
-	err = pgx.BeginFunc(ctx, s.admin, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7465737401)`); err != nil {
-			return err
-		}
-		if _, err := pgrole.Ensure(ctx, tx, OwnerRole, "LOGIN CREATEDB NOSUPERUSER NOBYPASSRLS", s.ownerPW); err != nil {
-			return err
-		}
-		if _, err := pgrole.Ensure(ctx, tx, AppRole, "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE", s.appPW); err != nil {
-			return err
-		}
-		// The owner may end the application's sessions on a database it drops (docs/rls.md).
-		_, err := tx.Exec(ctx, "GRANT "+AppRole+" TO "+OwnerRole)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create test roles: %w", err)
+	if err := s.ensureOwner(ctx, OwnerPlain); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
 
-// URL returns a connection string for role (OwnerRole, AppRole, or "" for the superuser) to db.
+// password is role's password on this cluster: derived, so that every test binary agrees.
+func (s *Server) password(role string) string {
+	sum := sha256.Sum256([]byte("tenancytest:" + s.superURL + ":" + role))
+	return hex.EncodeToString(sum[:12])
+}
+
+// ensureOwner creates (once per process) the application role and o's owner role. The
+// BYPASSRLS and superuser owners need TEST_DATABASE_URL to be a superuser's.
+func (s *Server) ensureOwner(ctx context.Context, o Owner) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err, done := s.owners[o]; done {
+		return err
+	}
+	// Roles are global to the cluster and other test binaries run at the same time: serialise.
+	err := pgx.BeginFunc(ctx, s.admin, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7465737401)`); err != nil {
+			return err
+		}
+		if _, err := pgrole.Ensure(ctx, tx, o.Role(), o.attrs(), s.password(o.Role())); err != nil {
+			return err
+		}
+		if _, err := pgrole.Ensure(ctx, tx, AppRole, "LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE", s.password(AppRole)); err != nil {
+			return err
+		}
+		// The owner may end the application's sessions on a database it drops (docs/rls.md).
+		_, err := tx.Exec(ctx, "GRANT "+AppRole+" TO "+o.Role())
+		return err
+	})
+	if err != nil {
+		err = fmt.Errorf("create test roles (%s owner): %w", o, err)
+	}
+	s.owners[o] = err
+	return err
+}
+
+// URL returns a connection string for role (OwnerRole, BypassOwnerRole, SuperOwnerRole, AppRole,
+// or "" for the superuser) to db.
 func (s *Server) URL(role, db string) string {
 	u, _ := url.Parse(s.superURL)
-	switch role {
-	case OwnerRole:
-		u.User = url.UserPassword(OwnerRole, s.ownerPW)
-	case AppRole:
-		u.User = url.UserPassword(AppRole, s.appPW)
+	if role != "" {
+		u.User = url.UserPassword(role, s.password(role))
 	}
 	u.Path = "/" + db
 	return u.String()
@@ -176,36 +250,57 @@ func New(tb testing.TB, opts *Options) *DB {
 		opts = &Options{}
 	}
 	s := Cluster(tb)
-	ctx := context.Background()
-	tpl, err := s.template(ctx, opts)
-	if err != nil {
-		tb.Fatalf("tenancytest: template: %v", err)
-	}
-	name := "test_" + randomHex(6)
-	if _, err := s.admin.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s OWNER %s`, name, tpl, OwnerRole)); err != nil {
-		tb.Fatalf("tenancytest: create database: %v", err)
-	}
-	db, err := s.open(ctx, name, opts)
+	db, err := s.newDB(context.Background(), opts)
 	if err != nil {
 		tb.Fatalf("tenancytest: %v", err)
 	}
 	tb.Cleanup(func() {
-		db.AdminPool.Close()
-		db.AppPool.Close()
 		if tb.Failed() {
-			tb.Logf("tenancytest: kept database %s for inspection: psql %q", name, db.AdminURL)
+			db.AdminPool.Close()
+			db.AppPool.Close()
+			tb.Logf("tenancytest: kept database %s for inspection: psql %q", db.Name, db.AdminURL)
 			return
 		}
-		db.Client.Close()
-		for _, srv := range append([]*Server{s}, db.others...) {
-			srv.dropDatabases(name)
-		}
+		db.close()
 	})
 	return db
 }
 
+// newDB makes a test database from opts' template, owned by opts' owner, and opens it.
+func (s *Server) newDB(ctx context.Context, opts *Options) (*DB, error) {
+	if err := s.ensureOwner(ctx, opts.Owner); err != nil {
+		return nil, err
+	}
+	tpl, err := s.template(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("template: %w", err)
+	}
+	name := "test_" + randomHex(6)
+	if _, err := s.admin.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s OWNER %s`, name, tpl, opts.Owner.Role())); err != nil {
+		return nil, fmt.Errorf("create database: %w", err)
+	}
+	db, err := s.open(ctx, name, opts)
+	if err != nil {
+		_, _ = s.admin.Exec(context.WithoutCancel(ctx), `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
+		return nil, err
+	}
+	return db, nil
+}
+
+// close closes the database's pools, the client's placement pools included, and drops it and
+// every database its catalog made (database-tier tenants, their template), on every server.
+func (db *DB) close() {
+	db.Client.Close()
+	db.AdminPool.Close()
+	db.AppPool.Close()
+	for _, srv := range append([]*Server{db.Server}, db.others...) {
+		srv.dropDatabases(db.Name)
+	}
+}
+
 func (s *Server) open(ctx context.Context, name string, opts *Options) (*DB, error) {
-	db := &DB{Name: name, Server: s, AdminURL: s.URL(OwnerRole, name), AppURL: s.URL(AppRole, name)}
+	role := opts.Owner.Role()
+	db := &DB{Name: name, Server: s, AdminURL: s.URL(role, name), AppURL: s.URL(AppRole, name), OwnerRole: role, owner: opts.Owner}
 	acfg, err := pgxpool.ParseConfig(db.AdminURL)
 	if err != nil {
 		return nil, err
@@ -249,7 +344,11 @@ func (s *Server) open(ctx context.Context, name string, opts *Options) (*DB, err
 // installed, creating it once per distinct set of migrations (across processes too).
 func (s *Server) template(ctx context.Context, opts *Options) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "tenancytest v1\nshared schema %s\n", opts.SharedSchema)
+	fmt.Fprintf(h, "tenancytest v2\nshared schema %s\n", opts.SharedSchema)
+	if opts.Owner != OwnerPlain {
+		// The template's objects belong to the owner: one template per owner.
+		fmt.Fprintf(h, "owner %s\n", opts.Owner)
+	}
 	for _, part := range []struct {
 		name string
 		fsys fs.FS
@@ -283,7 +382,7 @@ func (s *Server) template(ctx context.Context, opts *Options) (string, error) {
 	if _, err := conn.Exec(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
 		return "", err
 	}
-	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s OWNER %s`, name, OwnerRole)); err != nil {
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s OWNER %s`, name, opts.Owner.Role())); err != nil {
 		return "", err
 	}
 	db, err := s.open(ctx, name, opts)

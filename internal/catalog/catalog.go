@@ -137,11 +137,14 @@ func ensurePlacement(ctx context.Context, tx pgx.Tx, kind, schema string) (int64
 }
 
 // CheckRLS reports every table in schema that does not follow the tenant-table convention: a
-// tenant_id column, row-level security enabled and forced, and at least one policy.
+// tenant_id column of type bigint (the catalog's id, which backup, restore, move and the
+// owner-side statements compare it with), row-level security enabled and forced, and at least
+// one policy.
 func CheckRLS(ctx context.Context, tx pgx.Tx, schema string) error {
 	rows, err := tx.Query(ctx, `
 		SELECT c.relname,
-		       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped),
+		       coalesce((SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+		                 WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped), ''),
 		       c.relrowsecurity, c.relforcerowsecurity,
 		       EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -152,14 +155,18 @@ func CheckRLS(ctx context.Context, tx pgx.Tx, schema string) error {
 	}
 	var problems []string
 	for rows.Next() {
-		var name string
-		var hasCol, rls, force, policy bool
-		if err := rows.Scan(&name, &hasCol, &rls, &force, &policy); err != nil {
+		var name, colType string
+		var rls, force, policy bool
+		if err := rows.Scan(&name, &colType, &rls, &force, &policy); err != nil {
 			return err
 		}
 		var missing []string
-		if !hasCol {
+		switch colType {
+		case "bigint":
+		case "":
 			missing = append(missing, "a tenant_id column")
+		default:
+			missing = append(missing, "a bigint tenant_id (it is "+colType+")")
 		}
 		if !rls {
 			missing = append(missing, "ENABLE ROW LEVEL SECURITY")
