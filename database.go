@@ -232,13 +232,13 @@ func (c *Client) createTemplate(ctx context.Context, conn *pgx.Conn, catalogDB, 
 // database: a database of its own (copied from the template), or a schema in another server's
 // home database. It is fillPlacement (restore.go) with nothing to load: the placement is made
 // and marked, then the catalog's ledger and status follow.
-func (c *Client) provisionRemote(ctx context.Context, id int64, p Placement, kind string) error {
+func (c *Client) provisionRemote(ctx context.Context, cat catalogConn, id int64, p Placement, kind string) error {
 	tier := TierSchema
 	if kind == "database" {
 		tier = TierDatabase
 	}
 	noRows := func(context.Context, pgx.Tx, string, int64, bool) error { return nil }
-	return c.fillPlacement(ctx, id, tier, p, noRows, func(ctx context.Context, tx pgx.Tx) error {
+	return c.fillPlacement(ctx, cat, id, tier, p, noRows, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, id)
 		return err
 	})

@@ -250,7 +250,7 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 		_, err := tx.Exec(ctx, `UPDATE tenancy.moves SET phase = 'switched' WHERE tenant_id = $1`, t.ID)
 		return err
 	}
-	if err := c.fillPlacement(ctx, t.ID, target.tier, target.p, load, switchCatalog); err != nil {
+	if err := c.fillPlacement(ctx, c.admin, t.ID, target.tier, target.p, load, switchCatalog); err != nil {
 		return err
 	}
 	_, err = fence.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, fenceClass, fenceID(t.ID))

@@ -161,7 +161,7 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 		_, err := tx.Exec(ctx, `DELETE FROM tenancy.moves WHERE tenant_id = $1`, id)
 		return err
 	}
-	if err := c.fillPlacement(ctx, id, tier, target.p, load, finish); err != nil {
+	if err := c.fillPlacement(ctx, opConn, id, tier, target.p, load, finish); err != nil {
 		if !errors.Is(err, errCrashHook) {
 			_ = c.abandonRestore(context.WithoutCancel(ctx), id)
 		}
@@ -298,14 +298,14 @@ func (c *Client) abandonRestore(ctx context.Context, id int64) error {
 type loadFunc func(ctx context.Context, tx pgx.Tx, schema string, version int64, local bool) error
 
 // fillPlacement makes placement p of tier for tenant id (or, in a pool, uses it), fills it with
-// load in the same transaction, and runs finish in the catalog: in that same transaction when
-// the placement lives in the catalog's database, else in the catalog transaction that follows
-// the placement's commit and copies its ledger.
-func (c *Client) fillPlacement(ctx context.Context, id int64, tier Tier, p Placement, load loadFunc, finish func(ctx context.Context, tx pgx.Tx) error) error {
+// load in the same transaction, and runs finish in the catalog (on cat): in that same
+// transaction when the placement lives in the catalog's database, else in the catalog
+// transaction that follows the placement's commit and copies its ledger.
+func (c *Client) fillPlacement(ctx context.Context, cat catalogConn, id int64, tier Tier, p Placement, load loadFunc, finish func(ctx context.Context, tx pgx.Tx) error) error {
 	shared := pgx.Identifier{c.shared}.Sanitize()
 	switch {
 	case tier == TierPool:
-		return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
+		return pgx.BeginFunc(ctx, cat, func(tx pgx.Tx) error {
 			var version int64
 			// FOR SHARE holds off a fleet migration of the pool while its rows are loaded.
 			if err := tx.QueryRow(ctx, `SELECT version FROM tenancy.placements WHERE id = $1 FOR SHARE`, p.ID).Scan(&version); err != nil {
@@ -323,7 +323,7 @@ func (c *Client) fillPlacement(ctx context.Context, id int64, tier Tier, p Place
 			return finish(ctx, tx)
 		})
 	case placementIsLocal(tier, p):
-		return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
+		return pgx.BeginFunc(ctx, cat, func(tx pgx.Tx) error {
 			s := pgx.Identifier{p.Schema}.Sanitize()
 			if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, quoteLiteral(ownerMark(id)))); err != nil {
 				return err
@@ -415,7 +415,7 @@ func (c *Client) fillPlacement(ctx context.Context, id int64, tier Tier, p Place
 	if err := c.opCrashPoint(ctx, "fill:committed", nil); err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, cat, func(tx pgx.Tx) error {
 		if err := copyLedger(ctx, tx, p.ID, version, ledger); err != nil {
 			return err
 		}

@@ -34,8 +34,16 @@ func repairCommand(a *app) *cobra.Command {
 			for _, s := range res.Moves {
 				a.printf("finished or rolled back the move or restore of tenant %s", s)
 			}
+			removed := make([]string, 0, len(res.Removed))
+			for s := range res.Removed {
+				removed = append(removed, s)
+			}
+			sort.Strings(removed)
+			for _, s := range removed {
+				a.printf("removed tenant %s, whose create could not be finished: %v", s, res.Removed[s])
+			}
 			if len(res.Failed) == 0 {
-				if len(res.Provisioned)+len(res.Deleted)+len(res.Moves) == 0 {
+				if len(res.Provisioned)+len(res.Deleted)+len(res.Moves)+len(res.Removed) == 0 {
 					a.printf("nothing to repair")
 				}
 				return nil
