@@ -80,6 +80,7 @@ type checkPlacement struct {
 	server, database, sch  string
 	version, ledger        int64
 	owned                  bool
+	uid                    string
 	exists                 bool
 	comment                string
 	tenants                []checkTenant // who lives there
@@ -123,7 +124,7 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 	var order []*checkPlacement
 	var shapeVersion int64
 	rows, err := admin.Query(ctx, `
-		SELECT p.id, p.kind, p.server, p.database, p.schema, p.version, p.owned,
+		SELECT p.id, p.kind, p.server, p.database, p.schema, p.version, p.owned, coalesce(p.uid, ''),
 		       coalesce((SELECT max(m.version) FROM tenancy.migrations m WHERE m.placement_id = p.id), 0),
 		       n.oid IS NOT NULL, coalesce(obj_description(n.oid, 'pg_namespace'), '')
 		FROM tenancy.placements p
@@ -134,7 +135,7 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 	}
 	for rows.Next() {
 		p := &checkPlacement{}
-		if err := rows.Scan(&p.id, &p.kind, &p.server, &p.database, &p.sch, &p.version, &p.owned, &p.ledger, &p.exists, &p.comment); err != nil {
+		if err := rows.Scan(&p.id, &p.kind, &p.server, &p.database, &p.sch, &p.version, &p.owned, &p.uid, &p.ledger, &p.exists, &p.comment); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -256,7 +257,10 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 				add(t, ProblemNoPlacement, where+" does not exist", false)
 				continue
 			}
-			mark := ownerMark(t.id)
+			mark, err := c.tenantMark(ctx, t.id, Placement{Server: p.server, uid: p.uid})
+			if err != nil {
+				return nil, err
+			}
 			if p.kind == "pool" {
 				mark = "tenancy:pool:" + strings.TrimPrefix(p.sch, "pool_")
 			}
@@ -400,11 +404,18 @@ func (c *Client) checkRemote(ctx context.Context, p *checkPlacement, catalogDB s
 	defer conn.Close(context.WithoutCancel(ctx))
 	var owner *int64
 	var made string
+	var comment *string
 	var localVersion, localLedger int64
+	markedSchema := p.sch // whose comment is the mark; "": the database's
+	if p.kind == "database" {
+		markedSchema = ""
+	}
 	err = conn.QueryRow(ctx, `
 		SELECT tenant_id, catalog, version,
-		       coalesce((SELECT max(version) FROM tenancy.migrations WHERE placement_id = $1), 0)
-		FROM tenancy.placements WHERE id = $1`, localID).Scan(&owner, &made, &localVersion, &localLedger)
+		       coalesce((SELECT max(version) FROM tenancy.migrations WHERE placement_id = $1), 0),
+		       CASE WHEN $2 = '' THEN shobj_description((SELECT oid FROM pg_database WHERE datname = current_database()), 'pg_database')
+		            ELSE (SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $2) END
+		FROM tenancy.placements WHERE id = $1`, localID, markedSchema).Scan(&owner, &made, &localVersion, &localLedger, &comment)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) || isUndefinedTable(err):
 		p.exists = p.kind == "database" // the database is there, its mark is not
@@ -413,8 +424,18 @@ func (c *Client) checkRemote(ctx context.Context, p *checkPlacement, catalogDB s
 		return err
 	default:
 		p.exists = true
-		if owner != nil && made == catalogDB {
+		ours, err := c.madeHere(ctx, made, Placement{uid: p.uid})
+		if err != nil {
+			return err
+		}
+		if owner != nil && ours {
 			p.comment = ownerMark(*owner)
+			if p.uid != "" {
+				p.comment = ""
+				if comment != nil {
+					p.comment = *comment
+				}
+			}
 		} else {
 			p.comment = fmt.Sprintf("tenancy:catalog:%s", made)
 		}

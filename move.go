@@ -311,8 +311,8 @@ func (c *Client) dropPlacementOf(ctx context.Context, id, placementID int64) err
 	var owned bool
 	var current *int64
 	err := c.admin.QueryRow(ctx, `
-		SELECT p.kind, p.server, p.database, p.schema, p.owned, (SELECT placement_id FROM tenancy.tenants WHERE id = $2)
-		FROM tenancy.placements p WHERE p.id = $1`, placementID, id).Scan(&kind, &p.Server, &p.Database, &p.Schema, &owned, &current)
+		SELECT p.kind, p.server, p.database, p.schema, p.owned, (SELECT placement_id FROM tenancy.tenants WHERE id = $2), coalesce(p.uid, '')
+		FROM tenancy.placements p WHERE p.id = $1`, placementID, id).Scan(&kind, &p.Server, &p.Database, &p.Schema, &owned, &current, &p.uid)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // dropped already
 	}
@@ -330,7 +330,7 @@ func (c *Client) dropPlacementOf(ctx context.Context, id, placementID int64) err
 	case kind == "pool":
 		return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error { return deletePoolRows(ctx, tx, id, p.Schema) })
 	case kind == "database" || p.Server != "":
-		return c.dropRemote(ctx, id, p, kind)
+		return c.dropRemote(ctx, id, p, kind, true)
 	case kind == "schema":
 		return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
 			var comment *string
@@ -341,7 +341,11 @@ func (c *Client) dropPlacementOf(ctx context.Context, id, placementID int64) err
 			if err != nil {
 				return err
 			}
-			if comment == nil || *comment != ownerMark(id) {
+			want, err := c.tenantMark(ctx, id, p)
+			if err != nil {
+				return err
+			}
+			if comment == nil || *comment != want {
 				return fmt.Errorf("%w: schema %s", ErrNotOwned, p.Schema)
 			}
 			_, err = tx.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{p.Schema}.Sanitize()+` CASCADE`)

@@ -258,8 +258,9 @@ func (pp *plannedPlacement) insert(ctx context.Context, tx pgx.Tx, id int64, att
 	if pp.kind == "database" {
 		pp.p.Database, pp.p.Schema = tenantDatabaseName(catalogDB, id), databaseSchema
 	}
-	err := tx.QueryRow(ctx, `INSERT INTO tenancy.placements (kind, server, database, schema, owned) VALUES ($1, $2, $3, $4, true) RETURNING id`,
-		pp.kind, pp.p.Server, pp.p.Database, pp.p.Schema).Scan(&pp.p.ID)
+	pp.p.uid = newPlacementUID()
+	err := tx.QueryRow(ctx, `INSERT INTO tenancy.placements (kind, server, database, schema, owned, uid) VALUES ($1, $2, $3, $4, true, $5) RETURNING id`,
+		pp.kind, pp.p.Server, pp.p.Database, pp.p.Schema, pp.p.uid).Scan(&pp.p.ID)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("tenancy: placement %s exists already (a move or restore left it: run repair)", placementLabel(pp.p))
 	}
@@ -324,10 +325,10 @@ func (c *Client) fillPlacement(ctx context.Context, cat catalogConn, id int64, t
 		})
 	case placementIsLocal(tier, p):
 		return pgx.BeginFunc(ctx, cat, func(tx pgx.Tx) error {
-			s := pgx.Identifier{p.Schema}.Sanitize()
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, quoteLiteral(ownerMark(id)))); err != nil {
+			if err := c.createLocalSchema(ctx, tx, id, &p); err != nil {
 				return err
 			}
+			s := pgx.Identifier{p.Schema}.Sanitize()
 			version, err := migrate.Apply(ctx, tx, p.ID, s+", "+shared, c.tenantMigs, 0)
 			if err != nil {
 				return err
@@ -350,23 +351,19 @@ func (c *Client) fillPlacement(ctx context.Context, cat catalogConn, id int64, t
 	kind := string(tier)
 	var db string
 	if tier == TierDatabase {
-		db = p.Database
 		home, err := c.ownerConn(ctx, p.Server, "")
 		if err != nil {
 			return err
 		}
-		err = c.createTenantDatabase(ctx, p.Server, home, db)
+		db, err = c.createTenantDatabase(ctx, cat, home, id, p)
 		home.Close(context.WithoutCancel(ctx))
 		if err != nil {
 			return err
 		}
+		p.Database = db
 		if err := c.opCrashPoint(ctx, "fill:database", nil); err != nil {
 			return err
 		}
-	}
-	catalogDB, err := c.catalogDatabase(ctx)
-	if err != nil {
-		return err
 	}
 	sc, err := c.serverConfig(ctx, p.Server)
 	if err != nil {
@@ -382,10 +379,10 @@ func (c *Client) fillPlacement(ctx context.Context, cat catalogConn, id int64, t
 	var version int64
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if kind == "database" {
-			if err := claimTemplateCopy(ctx, tx, id, catalogDB, db); err != nil {
+			if err := c.claimTemplateCopy(ctx, tx, id, p); err != nil {
 				return err
 			}
-		} else if err := c.createRemoteSchema(ctx, tx, id, localID, catalogDB, p.Schema); err != nil {
+		} else if err := c.createRemoteSchema(ctx, tx, id, localID, p); err != nil {
 			return err
 		}
 		if version, err = c.applyTenantMigrations(ctx, tx, localID, p.Schema); err != nil {

@@ -191,6 +191,9 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 			return nil, fmt.Errorf("tenancy: create %s: %w", slug, err)
 		}
 	}
+	if _, err := c.catalogID(ctx); err != nil { // read now, while no connection is held
+		return nil, err
+	}
 	// The creating session holds the tenant's operation lock (move.go) from the transaction that
 	// makes the catalog row until the tenant is active or removed, and runs every catalog
 	// statement of the create on that one connection: a provisioning row whose lock is free was
@@ -219,8 +222,8 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 				kind, database, schema = "database", tenantDatabaseName(catalogDB, op.id), databaseSchema
 			}
 			if _, err = tx.Exec(ctx, `
-				WITH p AS (INSERT INTO tenancy.placements (kind, server, database, schema, owned) VALUES ($2, $5, $3, $4, true) RETURNING id)
-				UPDATE tenancy.tenants SET placement_id = (SELECT id FROM p) WHERE id = $1`, op.id, kind, database, schema, server); err != nil {
+				WITH p AS (INSERT INTO tenancy.placements (kind, server, database, schema, owned, uid) VALUES ($2, $5, $3, $4, true, $6) RETURNING id)
+				UPDATE tenancy.tenants SET placement_id = (SELECT id FROM p) WHERE id = $1`, op.id, kind, database, schema, server, newPlacementUID()); err != nil {
 				return err
 			}
 			return op.lock(ctx, tx)
@@ -366,6 +369,7 @@ func (c *Client) removeUnfinished(ctx context.Context, op *tenantOp) error {
 // tenant's operation lock, so that the holder never waits for a second connection of a full pool.
 type catalogConn interface {
 	Begin(ctx context.Context) (pgx.Tx, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
@@ -375,8 +379,8 @@ func (c *Client) provision(ctx context.Context, cat catalogConn, id int64) error
 	var kind string
 	var p Placement
 	if err := cat.QueryRow(ctx, `
-		SELECT p.kind, p.id, p.server, p.database, p.schema FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
-		WHERE t.id = $1`, id).Scan(&kind, &p.ID, &p.Server, &p.Database, &p.Schema); err != nil {
+		SELECT p.kind, p.id, p.server, p.database, p.schema, coalesce(p.uid, '') FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
+		WHERE t.id = $1`, id).Scan(&kind, &p.ID, &p.Server, &p.Database, &p.Schema, &p.uid); err != nil {
 		return err
 	}
 	if kind == "database" || p.Server != "" {
@@ -384,23 +388,20 @@ func (c *Client) provision(ctx context.Context, cat catalogConn, id int64) error
 	}
 	return pgx.BeginFunc(ctx, cat, func(tx pgx.Tx) error {
 		var status Status
-		var placementID int64
-		var schema string
 		err := tx.QueryRow(ctx, `
-			SELECT t.status, p.id, p.schema FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
-			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&status, &placementID, &schema)
+			SELECT t.status, p.id, p.schema, coalesce(p.uid, '') FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
+			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&status, &p.ID, &p.Schema, &p.uid)
 		if err != nil {
 			return err
 		}
 		if status != StatusProvisioning {
 			return nil
 		}
-		s := pgx.Identifier{schema}.Sanitize()
-		// CREATE SCHEMA without IF NOT EXISTS: a schema tenancy did not create is never taken over.
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`,
-			s, s, quoteLiteral(ownerMark(id)))); err != nil {
+		if err := c.createLocalSchema(ctx, tx, id, &p); err != nil {
 			return err
 		}
+		placementID, schema := p.ID, p.Schema
+		s := pgx.Identifier{schema}.Sanitize()
 		if err := c.opCrashPoint(ctx, "schema", tx); err != nil {
 			return err
 		}
@@ -421,8 +422,35 @@ func (c *Client) provision(ctx context.Context, cat catalogConn, id int64) error
 	})
 }
 
-// ownerMark is written as the comment of every schema tenancy creates for a tenant; hard delete
-// drops only a schema that carries it.
+// createLocalSchema creates the schema of tenant id's placement p in the catalog's database, and
+// marks it. A schema of that name that exists already (an earlier catalog made it for a tenant
+// with the same id) is never taken over: the placement gets a fresh name, recorded in tx.
+func (c *Client) createLocalSchema(ctx context.Context, tx pgx.Tx, id int64, p *Placement) error {
+	if p.uid != "" {
+		var taken bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, p.Schema).Scan(&taken); err != nil {
+			return err
+		}
+		if taken {
+			p.Schema += "_" + p.uid[:6]
+			if _, err := tx.Exec(ctx, `UPDATE tenancy.placements SET schema = $2 WHERE id = $1`, p.ID, p.Schema); err != nil {
+				return err
+			}
+		}
+	}
+	m, err := c.tenantMark(ctx, id, *p)
+	if err != nil {
+		return err
+	}
+	s := pgx.Identifier{p.Schema}.Sanitize()
+	// CREATE SCHEMA without IF NOT EXISTS: a schema tenancy did not create is never taken over.
+	_, err = tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, quoteLiteral(m)))
+	return err
+}
+
+// ownerMark is written as the comment of every schema tenancy created for a tenant before marks
+// carried the catalog's identity (see tenantMark); hard delete drops only a schema that carries
+// its tenant's mark.
 func ownerMark(id int64) string { return "tenancy:tenant:" + strconv.FormatInt(id, 10) }
 
 // grantSchema gives the application role row access to every table of a tenant schema (it owns
@@ -543,16 +571,20 @@ func (c *Client) TenantDelete(ctx context.Context, slug string, opts *TenantDele
 // dropTenant finishes a hard delete of a tenant in "deleting".
 func (c *Client) dropTenant(ctx context.Context, id int64) error {
 	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
-		var slug, schema, database, server, kind string
+		var slug, schema, database, server, kind, uid string
 		var status Status
 		var tier Tier
 		var placementID int64
-		var owned bool
+		var owned, finished bool
+		// finished: the catalog's ledger records the placement's migrations, which happens only
+		// once the tenant was made there. A placement never finished that holds something
+		// without the tenant's mark holds what tenancy never made for it: it is left alone.
 		err := tx.QueryRow(ctx, `
 			SELECT t.slug, t.status, t.tier, coalesce(p.id, 0), coalesce(p.schema, ''), coalesce(p.database, ''),
-			       coalesce(p.server, ''), coalesce(p.kind, ''), coalesce(p.owned, false)
+			       coalesce(p.server, ''), coalesce(p.kind, ''), coalesce(p.owned, false), coalesce(p.uid, ''),
+			       p.version > 0 OR EXISTS (SELECT 1 FROM tenancy.migrations m WHERE m.placement_id = p.id)
 			FROM tenancy.tenants t LEFT JOIN tenancy.placements p ON p.id = t.placement_id
-			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&slug, &status, &tier, &placementID, &schema, &database, &server, &kind, &owned)
+			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&slug, &status, &tier, &placementID, &schema, &database, &server, &kind, &owned, &uid, &finished)
 		if err != nil {
 			return notFoundOr(err, ErrTenantNotFound, strconv.FormatInt(id, 10))
 		}
@@ -563,8 +595,8 @@ func (c *Client) dropTenant(ctx context.Context, id int64) error {
 			if !owned {
 				return fmt.Errorf("%w: placement of %s", ErrNotOwned, slug)
 			}
-			p := Placement{ID: placementID, Server: server, Database: database, Schema: schema}
-			if err := c.dropRemote(ctx, id, p, kind); err != nil {
+			p := Placement{ID: placementID, Server: server, Database: database, Schema: schema, uid: uid}
+			if err := c.dropRemote(ctx, id, p, kind, finished || uid == ""); err != nil {
 				return err
 			}
 			if err := c.crashPoint(ctx, "dropped", tx); err != nil {
@@ -587,8 +619,15 @@ func (c *Client) dropTenant(ctx context.Context, id int64) error {
 				SELECT true, obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1`, schema).Scan(&exists, &comment); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
+			want, err := c.tenantMark(ctx, id, Placement{Schema: schema, uid: uid})
+			if err != nil {
+				return err
+			}
+			if exists && uid != "" && !finished && (comment == nil || *comment != want) {
+				exists = false // not made for this placement: left alone
+			}
 			if exists {
-				if !owned || comment == nil || *comment != ownerMark(id) {
+				if !owned || comment == nil || *comment != want {
 					return fmt.Errorf("%w: schema %s of %s", ErrNotOwned, schema, slug)
 				}
 				if _, err := tx.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
