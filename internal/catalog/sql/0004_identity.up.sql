@@ -10,3 +10,7 @@ CREATE TABLE tenancy.identity (
 INSERT INTO tenancy.identity DEFAULT VALUES;
 -- NULL for placements made before marks carried it (their marks are the older, shorter ones).
 ALTER TABLE tenancy.placements ADD COLUMN uid text;
+-- Any role may read the identity (nothing else of the catalog): another catalog's owner proves
+-- with it that a catalog whose leftovers it would drop lives nowhere on the server.
+GRANT USAGE ON SCHEMA tenancy TO PUBLIC;
+GRANT SELECT ON tenancy.identity TO PUBLIC;
