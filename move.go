@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -56,9 +57,33 @@ func (c *Client) lockTenantOp(ctx context.Context, id int64, wait bool) (func(),
 // unlockTenantOp lets go of the operation lock taken on conn and releases it.
 func unlockTenantOp(ctx context.Context, conn *pgxpool.Conn, id int64) {
 	if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, opLockClass, fenceID(id)); err != nil {
-		conn.Conn().Close(context.WithoutCancel(ctx)) // closing the session lets go of the lock
+		closeAndWait(ctx, conn)
+		return
 	}
 	conn.Release()
+}
+
+// closeAndWait closes a pooled connection whose session holds locks it could not release (it
+// failed) and waits, briefly, until the server has ended that session and so let go of them:
+// whoever looks next (Repair) must not mistake the leftover for an operation still running.
+func closeAndWait(ctx context.Context, conn *pgxpool.Conn) {
+	ctx = context.WithoutCancel(ctx)
+	pid := conn.Conn().PgConn().PID()
+	pool := conn.Conn().Config()
+	conn.Conn().Close(ctx) // closing the session lets go of the lock
+	conn.Release()
+	check, err := pgx.ConnectConfig(ctx, pool)
+	if err != nil {
+		return
+	}
+	defer check.Close(ctx)
+	for i := 0; i < 200; i++ {
+		var alive bool
+		if err := check.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&alive); err != nil || !alive {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // crashError marks the error of a simulated crash (tests), after which nothing is cleaned up,

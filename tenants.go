@@ -205,7 +205,10 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 	op := &tenantOp{conn: conn}
 	defer op.release(ctx)
 	for attempt := 0; ; attempt++ {
-		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		if op.conn == nil {
+			return nil, fmt.Errorf("tenancy: create %s: the catalog connection was lost", slug)
+		}
+		err = pgx.BeginFunc(ctx, op.conn, func(tx pgx.Tx) error {
 			err := tx.QueryRow(ctx, `
 				INSERT INTO tenancy.tenants (slug, name, status, tier, settings)
 				VALUES ($1, $2, 'provisioning', $3, $4)
@@ -250,7 +253,7 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 	if err := c.opCrashPoint(ctx, "created", nil); err != nil {
 		return nil, err
 	}
-	if err := c.provision(ctx, conn, id); err != nil {
+	if err := c.provision(ctx, op.conn, id); err != nil {
 		if !errors.Is(err, errCrashHook) {
 			// An ordinary error leaves nothing: the slug is free again.
 			if rerr := c.removeUnfinished(context.WithoutCancel(ctx), op); rerr != nil {
@@ -281,15 +284,16 @@ func (op *tenantOp) lock(ctx context.Context, q interface {
 	return nil
 }
 
-// unlock lets go of the lock, keeping the connection.
+// unlock lets go of the lock, keeping the connection if it still works.
 func (op *tenantOp) unlock(ctx context.Context) {
 	if !op.locked || op.conn == nil {
 		return
 	}
-	if _, err := op.conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, opLockClass, fenceID(op.id)); err != nil {
-		op.conn.Conn().Close(context.WithoutCancel(ctx)) // closing the session lets go of the lock
-	}
 	op.locked = false
+	if _, err := op.conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, opLockClass, fenceID(op.id)); err != nil {
+		closeAndWait(ctx, op.conn)
+		op.conn = nil
+	}
 }
 
 // release lets go of the lock and gives the connection back; it may be called again.
@@ -297,9 +301,10 @@ func (op *tenantOp) release(ctx context.Context) {
 	if op.conn == nil {
 		return
 	}
-	op.unlock(ctx)
-	op.conn.Release()
-	op.conn = nil
+	if op.unlock(ctx); op.conn != nil {
+		op.conn.Release()
+		op.conn = nil
+	}
 }
 
 // takeOver looks at the tenant that holds slug: one in "provisioning" whose operation lock is
