@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strconv"
+
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -81,6 +81,7 @@ type checkPlacement struct {
 	server, database, sch  string
 	version, ledger        int64
 	owned                  bool
+	uid                    string
 	exists                 bool
 	comment                string
 	tenants                []checkTenant // who lives there
@@ -125,7 +126,7 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 	var order []*checkPlacement
 	var shapeVersion int64
 	rows, err := admin.Query(ctx, `
-		SELECT p.id, p.kind, p.server, p.database, p.schema, p.version, p.owned,
+		SELECT p.id, p.kind, p.server, p.database, p.schema, p.version, p.owned, coalesce(p.uid, ''),
 		       coalesce((SELECT max(m.version) FROM tenancy.migrations m WHERE m.placement_id = p.id), 0),
 		       n.oid IS NOT NULL, coalesce(obj_description(n.oid, 'pg_namespace'), '')
 		FROM tenancy.placements p
@@ -136,7 +137,7 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 	}
 	for rows.Next() {
 		p := &checkPlacement{}
-		if err := rows.Scan(&p.id, &p.kind, &p.server, &p.database, &p.sch, &p.version, &p.owned, &p.ledger, &p.exists, &p.comment); err != nil {
+		if err := rows.Scan(&p.id, &p.kind, &p.server, &p.database, &p.sch, &p.version, &p.owned, &p.uid, &p.ledger, &p.exists, &p.comment); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -258,7 +259,10 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 				add(t, ProblemNoPlacement, where+" does not exist", false)
 				continue
 			}
-			mark := ownerMark(t.id)
+			mark, err := c.tenantMark(ctx, t.id, Placement{Server: p.server, uid: p.uid})
+			if err != nil {
+				return nil, err
+			}
 			if p.kind == "pool" {
 				mark = "tenancy:pool:" + strings.TrimPrefix(p.sch, "pool_")
 			}
@@ -286,7 +290,7 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 		}
 	}
 
-	if err := c.checkOrphans(ctx, admin, catalogDB, byID, add); err != nil {
+	if err := c.checkOrphans(ctx, byID, add); err != nil {
 		return nil, err
 	}
 	sort.SliceStable(res.Problems, func(i, j int) bool { return res.Problems[i].Tenant < res.Problems[j].Tenant })
@@ -405,11 +409,18 @@ func (c *Client) checkRemote(ctx context.Context, p *checkPlacement, catalogDB s
 	defer conn.Close(context.WithoutCancel(ctx))
 	var owner *int64
 	var made string
+	var comment *string
 	var localVersion, localLedger int64
+	markedSchema := p.sch // whose comment is the mark; "": the database's
+	if p.kind == "database" {
+		markedSchema = ""
+	}
 	err = conn.QueryRow(ctx, `
 		SELECT tenant_id, catalog, version,
-		       coalesce((SELECT max(version) FROM tenancy.migrations WHERE placement_id = $1), 0)
-		FROM tenancy.placements WHERE id = $1`, localID).Scan(&owner, &made, &localVersion, &localLedger)
+		       coalesce((SELECT max(version) FROM tenancy.migrations WHERE placement_id = $1), 0),
+		       CASE WHEN $2 = '' THEN shobj_description((SELECT oid FROM pg_database WHERE datname = current_database()), 'pg_database')
+		            ELSE (SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $2) END
+		FROM tenancy.placements WHERE id = $1`, localID, markedSchema).Scan(&owner, &made, &localVersion, &localLedger, &comment)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) || isUndefinedTable(err):
 		p.exists = p.kind == "database" // the database is there, its mark is not
@@ -418,8 +429,18 @@ func (c *Client) checkRemote(ctx context.Context, p *checkPlacement, catalogDB s
 		return err
 	default:
 		p.exists = true
-		if owner != nil && made == catalogDB {
+		ours, err := c.madeHere(ctx, made, Placement{uid: p.uid})
+		if err != nil {
+			return err
+		}
+		if owner != nil && ours {
 			p.comment = ownerMark(*owner)
+			if p.uid != "" {
+				p.comment = ""
+				if comment != nil {
+					p.comment = *comment
+				}
+			}
 		} else {
 			p.comment = fmt.Sprintf("tenancy:catalog:%s", made)
 		}
@@ -449,12 +470,12 @@ func (c *Client) checkRemote(ctx context.Context, p *checkPlacement, catalogDB s
 	return nil
 }
 
-// checkOrphans reports schemas in the catalog's database and tenant databases on every server
-// that carry tenancy's mark (or name) but that no placement row describes: a crash between
-// creating one and recording it, or a catalog row removed by hand.
-func (c *Client) checkOrphans(ctx context.Context, admin interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, catalogDB string, byID map[int64]*checkPlacement, add func(*checkTenant, string, string, bool)) error {
+// checkOrphans reports schemas in the catalog's database and databases named after it on every
+// server that carry tenancy's mark (or a tenant database's name) but that no placement row
+// describes: a crash between creating one and recording it, a catalog row removed by hand, an
+// earlier catalog of the same database (dropped and recreated, or restored from an older
+// backup), or a template an earlier catalog made. Each says whether DropOrphans may remove it.
+func (c *Client) checkOrphans(ctx context.Context, byID map[int64]*checkPlacement, add func(*checkTenant, string, string, bool)) error {
 	known := map[string]bool{}
 	for _, p := range byID {
 		known[p.server+"\x00"+p.database+"\x00"+p.sch] = true
@@ -462,56 +483,22 @@ func (c *Client) checkOrphans(ctx context.Context, admin interface {
 			known[p.server+"\x00"+p.database] = true
 		}
 	}
-	rows, err := admin.Query(ctx, `
-		SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace
-		WHERE obj_description(oid, 'pg_namespace') LIKE 'tenancy:tenant:%' OR obj_description(oid, 'pg_namespace') LIKE 'tenancy:pool:%'
-		ORDER BY 1`)
+	orphans, unreachable, err := c.findOrphans(ctx, known)
 	if err != nil {
 		return err
 	}
-	var name, mark string
-	if _, err := pgx.ForEachRow(rows, []any{&name, &mark}, func() error {
-		if !known["\x00\x00"+name] {
-			id, _ := strconv.ParseInt(strings.TrimPrefix(mark, "tenancy:tenant:"), 10, 64)
-			add(&checkTenant{id: id}, ProblemOrphan, fmt.Sprintf("schema %s (%s) belongs to no tenant of the catalog", name, mark), false)
-		}
-		return nil
-	}); err != nil {
-		return err
+	for _, u := range unreachable {
+		add(nil, ProblemUnreachable, u, false)
 	}
-	servers := []string{""}
-	srows, err := admin.Query(ctx, `SELECT name FROM tenancy.servers ORDER BY name`)
-	if err != nil {
-		return err
-	}
-	more, err := pgx.CollectRows(srows, pgx.RowTo[string])
-	if err != nil {
-		return err
-	}
-	servers = append(servers, more...)
-	pfx := prefix(catalogDB) + "_t"
-	for _, server := range servers {
-		conn, err := c.ownerConn(ctx, server, "")
-		if err != nil {
-			add(nil, ProblemUnreachable, fmt.Sprintf("server %s: %v", serverLabel(server), err), false)
-			continue
+	for _, o := range orphans {
+		detail := o.what
+		switch {
+		case o.removable:
+			detail += " (" + OrphanCommand + " drops it)"
+		case o.foreign.catalog != "":
+			detail += " (" + OrphanCommand + " drops it once no database on the server holds that catalog)"
 		}
-		drows, err := conn.Query(ctx, `SELECT datname FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1`, pfx)
-		var dbs []string
-		if err == nil {
-			dbs, err = pgx.CollectRows(drows, pgx.RowTo[string])
-		}
-		conn.Close(context.WithoutCancel(ctx))
-		if err != nil {
-			return err
-		}
-		for _, db := range dbs {
-			id, perr := strconv.ParseInt(strings.TrimPrefix(db, pfx), 10, 64)
-			if perr != nil || known[server+"\x00"+db] {
-				continue
-			}
-			add(&checkTenant{id: id}, ProblemOrphan, fmt.Sprintf("database %s on server %s belongs to no tenant of the catalog", db, serverLabel(server)), false)
-		}
+		add(&checkTenant{id: o.tenantID}, ProblemOrphan, detail, false)
 	}
 	return nil
 }

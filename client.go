@@ -37,6 +37,7 @@ type Client struct {
 	dbNameOnce sync.Once
 	dbName     string
 	dbNameErr  error
+	identity   catalogIdentity // identity.go
 
 	testHook func(ctx context.Context, step string, tx pgx.Tx) error // see crashPoint; nil outside tests
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -82,7 +81,11 @@ func tenantDatabaseName(catalogDB string, id int64) string {
 	return prefix(catalogDB) + "_t" + strconv.FormatInt(id, 10)
 }
 
-func templateDatabaseName(catalogDB string) string { return prefix(catalogDB) + "_template" }
+// templateDatabaseName names the template of the catalog with identity cid: a catalog recreated
+// under the same name (a new identity) never meets an earlier one's template.
+func templateDatabaseName(catalogDB, cid string) string {
+	return prefix(catalogDB) + "_template_" + cid[:min(8, len(cid))]
+}
 
 func prefix(catalogDB string) string {
 	if len(catalogDB) > 40 {
@@ -146,7 +149,11 @@ func (c *Client) ensureTemplate(ctx context.Context, server string, conn *pgx.Co
 	if err != nil {
 		return "", err
 	}
-	tpl := templateDatabaseName(catalogDB)
+	cid, err := c.catalogID(ctx)
+	if err != nil {
+		return "", err
+	}
+	tpl := templateDatabaseName(catalogDB, cid)
 	key := databaseLockKey(tpl)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
 		return "", err
@@ -154,20 +161,30 @@ func (c *Client) ensureTemplate(ctx context.Context, server string, conn *pgx.Co
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key)
 
 	latest := migrate.Latest(c.tenantMigs)
-	mark := "tenancy:template:" + strconv.FormatInt(latest, 10)
+	want, err := c.templateMark(ctx, server, latest)
+	if err != nil {
+		return "", err
+	}
 	var comment *string
 	err = conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, tpl).Scan(&comment)
+	var m mark
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		if err := c.createTemplate(ctx, conn, catalogDB, tpl); err != nil {
+		if err := c.createTemplate(ctx, conn, server, catalogDB, tpl); err != nil {
 			return "", err
 		}
 	case err != nil:
 		return "", err
-	case comment == nil || !strings.HasPrefix(*comment, "tenancy:template:"):
+	case comment == nil:
 		return "", fmt.Errorf("%w: database %s exists and is not a tenancy template", ErrNotOwned, tpl)
-	case *comment == mark:
+	case *comment == want:
 		return tpl, nil
+	default:
+		// Ours at an older version, or a template of another catalog under our name: only the
+		// first is migrated.
+		if m, _ = parseMark(*comment); m.kind != "template" || m.catalog != cid {
+			return "", fmt.Errorf("%w: database %s exists and is not this catalog's template (%q)", ErrNotOwned, tpl, *comment)
+		}
 	}
 
 	tconn, err := c.ownerConn(ctx, server, tpl)
@@ -184,7 +201,7 @@ func (c *Client) ensureTemplate(ctx context.Context, server string, conn *pgx.Co
 				return err
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, catalog) VALUES ($1, 'database', $2, $3)`,
-				templatePlacementID, databaseSchema, catalogDB); err != nil {
+				templatePlacementID, databaseSchema, cid); err != nil {
 				return err
 			}
 		}
@@ -197,7 +214,7 @@ func (c *Client) ensureTemplate(ctx context.Context, server string, conn *pgx.Co
 	if err != nil {
 		return "", err
 	}
-	if _, err := conn.Exec(ctx, `COMMENT ON DATABASE `+pgx.Identifier{tpl}.Sanitize()+` IS `+quoteLiteral(mark)); err != nil {
+	if _, err := conn.Exec(ctx, `COMMENT ON DATABASE `+pgx.Identifier{tpl}.Sanitize()+` IS `+quoteLiteral(want)); err != nil {
 		return "", err
 	}
 	return tpl, nil
@@ -207,18 +224,22 @@ func (c *Client) ensureTemplate(ctx context.Context, server string, conn *pgx.Co
 // gives it the template's name, so that a database with that name always carries the mark: a
 // crash in between leaves a marked database under the other name, which the next call renames,
 // or (before the mark) an empty one that nothing uses.
-func (c *Client) createTemplate(ctx context.Context, conn *pgx.Conn, catalogDB, tpl string) error {
+func (c *Client) createTemplate(ctx context.Context, conn *pgx.Conn, server, catalogDB, tpl string) error {
+	zero, err := c.templateMark(ctx, server, 0)
+	if err != nil {
+		return err
+	}
 	var building string
-	err := conn.QueryRow(ctx, `
+	err = conn.QueryRow(ctx, `
 		SELECT datname FROM pg_database
-		WHERE datname LIKE $1 || '\_building\_%' AND shobj_description(oid, 'pg_database') LIKE 'tenancy:template:%'
-		LIMIT 1`, prefix(catalogDB)).Scan(&building)
+		WHERE datname LIKE $1 || '\_building\_%' AND shobj_description(oid, 'pg_database') = $2
+		LIMIT 1`, prefix(catalogDB), zero).Scan(&building)
 	if errors.Is(err, pgx.ErrNoRows) {
 		building = prefix(catalogDB) + "_building_" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 		if _, err := conn.Exec(ctx, `CREATE DATABASE `+pgx.Identifier{building}.Sanitize()); err != nil {
 			return fmt.Errorf("create template database: %w", err)
 		}
-		if _, err := conn.Exec(ctx, `COMMENT ON DATABASE `+pgx.Identifier{building}.Sanitize()+` IS 'tenancy:template:0'`); err != nil {
+		if _, err := conn.Exec(ctx, `COMMENT ON DATABASE `+pgx.Identifier{building}.Sanitize()+` IS `+quoteLiteral(zero)); err != nil {
 			return err
 		}
 	} else if err != nil {
@@ -232,62 +253,152 @@ func (c *Client) createTemplate(ctx context.Context, conn *pgx.Conn, catalogDB, 
 // database: a database of its own (copied from the template), or a schema in another server's
 // home database. It is fillPlacement (restore.go) with nothing to load: the placement is made
 // and marked, then the catalog's ledger and status follow.
-func (c *Client) provisionRemote(ctx context.Context, id int64, p Placement, kind string) error {
+func (c *Client) provisionRemote(ctx context.Context, cat catalogConn, id int64, p Placement, kind string) error {
 	tier := TierSchema
 	if kind == "database" {
 		tier = TierDatabase
 	}
 	noRows := func(context.Context, pgx.Tx, string, int64, bool) error { return nil }
-	return c.fillPlacement(ctx, id, tier, p, noRows, func(ctx context.Context, tx pgx.Tx) error {
+	return c.fillPlacement(ctx, cat, id, tier, p, noRows, func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, id)
 		return err
 	})
 }
 
-// createTenantDatabase copies the template into db unless db exists already (a rerun).
-func (c *Client) createTenantDatabase(ctx context.Context, server string, conn *pgx.Conn, db string) error {
-	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, db).Scan(&exists); err != nil || exists {
-		return err
-	}
-	tpl, err := c.ensureTemplate(ctx, server, conn)
+// createTenantDatabase copies the template into the database of tenant id's placement p, and
+// marks it, unless an earlier run made it already; it returns the database's name. A database of
+// that name that is not this placement's (an earlier catalog made it for a tenant with the same
+// id) is never taken over: the placement gets a fresh name, recorded through cat first.
+func (c *Client) createTenantDatabase(ctx context.Context, cat catalogConn, conn *pgx.Conn, id int64, p Placement) (string, error) {
+	db := p.Database
+	want, err := c.tenantMark(ctx, id, p)
 	if err != nil {
-		return err
+		return "", err
+	}
+	for try := 0; ; try++ {
+		var comment *string
+		err := conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, db).Scan(&comment)
+		if errors.Is(err, pgx.ErrNoRows) {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+		if p.uid == "" || (comment != nil && *comment == want) {
+			return db, nil // an earlier run made it (a placement older than marks: as before)
+		}
+		if comment == nil {
+			// A crash between CREATE DATABASE and its mark leaves a copy of the template that no
+			// tenant has claimed: it holds no tenant's rows, so it may be marked and used.
+			if copied, err := c.unclaimedCopy(ctx, p.Server, db); err != nil || copied {
+				if err == nil {
+					_, err = conn.Exec(ctx, `COMMENT ON DATABASE `+pgx.Identifier{db}.Sanitize()+` IS `+quoteLiteral(want))
+				}
+				return db, err
+			}
+		}
+		if try > 0 {
+			return "", fmt.Errorf("%w: database %s exists and is not this tenant's", ErrNotOwned, db)
+		}
+		db = p.Database + "_" + p.uid[:6]
+		if len(db) > 63 {
+			return "", fmt.Errorf("%w: database %s exists and is not this tenant's", ErrNotOwned, p.Database)
+		}
+		if _, err := cat.Exec(ctx, `UPDATE tenancy.placements SET database = $2 WHERE id = $1`, p.ID, db); err != nil {
+			return "", err
+		}
+	}
+	tpl, err := c.ensureTemplate(ctx, p.Server, conn)
+	if err != nil {
+		return "", err
 	}
 	key := databaseLockKey(tpl)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock_shared($1)`, key); err != nil {
-		return err
+		return "", err
 	}
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock_shared($1)`, key)
 	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, pgx.Identifier{db}.Sanitize(), pgx.Identifier{tpl}.Sanitize())); err != nil {
-		return fmt.Errorf("create database %s: %w", db, err)
+		return "", fmt.Errorf("create database %s: %w", db, err)
 	}
-	return nil
+	if p.uid != "" {
+		if _, err := conn.Exec(ctx, `COMMENT ON DATABASE `+pgx.Identifier{db}.Sanitize()+` IS `+quoteLiteral(want)); err != nil {
+			return "", err
+		}
+	}
+	return db, nil
+}
+
+// unclaimedCopy reports whether db on server is a copy of this catalog's template that no
+// tenant has claimed.
+func (c *Client) unclaimedCopy(ctx context.Context, server, db string) (bool, error) {
+	cid, err := c.catalogID(ctx)
+	if err != nil {
+		return false, err
+	}
+	conn, err := c.ownerConn(ctx, server, db)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var unclaimed bool
+	err = conn.QueryRow(ctx, `SELECT tenant_id IS NULL AND catalog = $2 FROM tenancy.placements WHERE id = $1`, templatePlacementID, cid).Scan(&unclaimed)
+	if errors.Is(err, pgx.ErrNoRows) || isUndefinedTable(err) {
+		return false, nil
+	}
+	return unclaimed, err
+}
+
+// madeHere reports whether a local placement row's catalog column names this catalog: its
+// identity, or (for a placement older than marks) the catalog database's name, as it used to.
+func (c *Client) madeHere(ctx context.Context, made string, p Placement) (bool, error) {
+	cid, err := c.catalogID(ctx)
+	if err != nil {
+		return false, err
+	}
+	if made == cid {
+		return true, nil
+	}
+	catalogDB, err := c.catalogDatabase(ctx)
+	return p.uid == "" && made == catalogDB, err
 }
 
 // claimTemplateCopy marks a database copied from the template as the tenant's. A database with
 // another tenant's mark, or made by another catalog, is refused.
-func claimTemplateCopy(ctx context.Context, tx pgx.Tx, id int64, catalogDB, db string) error {
+func (c *Client) claimTemplateCopy(ctx context.Context, tx pgx.Tx, id int64, p Placement) error {
 	var owner *int64
 	var made string
 	if err := tx.QueryRow(ctx, `SELECT tenant_id, catalog FROM tenancy.placements WHERE id = $1 FOR UPDATE`, templatePlacementID).Scan(&owner, &made); err != nil {
-		return fmt.Errorf("%w: database %s has no tenancy placement mark", ErrNotOwned, db)
+		return fmt.Errorf("%w: database %s has no tenancy placement mark", ErrNotOwned, p.Database)
 	}
-	if (owner != nil && *owner != id) || made != catalogDB {
-		return fmt.Errorf("%w: database %s", ErrNotOwned, db)
+	ours, err := c.madeHere(ctx, made, p)
+	if err != nil {
+		return err
 	}
-	_, err := tx.Exec(ctx, `UPDATE tenancy.placements SET tenant_id = $2 WHERE id = $1`, templatePlacementID, id)
+	if (owner != nil && *owner != id) || !ours {
+		return fmt.Errorf("%w: database %s", ErrNotOwned, p.Database)
+	}
+	_, err = tx.Exec(ctx, `UPDATE tenancy.placements SET tenant_id = $2 WHERE id = $1`, templatePlacementID, id)
 	return err
 }
 
 // createRemoteSchema creates a tenant's schema in another server's home database, or finds it
 // made by an earlier, interrupted run.
-func (c *Client) createRemoteSchema(ctx context.Context, tx pgx.Tx, id, localID int64, catalogDB, schema string) error {
+func (c *Client) createRemoteSchema(ctx context.Context, tx pgx.Tx, id, localID int64, p Placement) error {
+	want, err := c.tenantMark(ctx, id, p)
+	if err != nil {
+		return err
+	}
 	var owner *int64
 	var made string
-	err := tx.QueryRow(ctx, `SELECT tenant_id, catalog FROM tenancy.placements WHERE id = $1 FOR UPDATE`, localID).Scan(&owner, &made)
+	var comment *string
+	err = tx.QueryRow(ctx, `SELECT tenant_id, catalog, (SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $2)
+		FROM tenancy.placements WHERE id = $1 FOR UPDATE`, localID, p.Schema).Scan(&owner, &made, &comment)
 	if err == nil {
-		if owner == nil || *owner != id || made != catalogDB {
+		ours, err := c.madeHere(ctx, made, p)
+		if err != nil {
+			return err
+		}
+		if owner == nil || *owner != id || !ours || (p.uid != "" && (comment == nil || *comment != want)) {
 			return fmt.Errorf("%w: placement %d on the remote server", ErrNotOwned, localID)
 		}
 		return nil
@@ -295,12 +406,16 @@ func (c *Client) createRemoteSchema(ctx context.Context, tx pgx.Tx, id, localID 
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, tenant_id, catalog) VALUES ($1, 'schema', $2, $3, $4)`,
-		localID, schema, id, catalogDB); err != nil {
+	cid, err := c.catalogID(ctx)
+	if err != nil {
 		return err
 	}
-	s := pgx.Identifier{schema}.Sanitize()
-	_, err = tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, quoteLiteral(ownerMark(id))))
+	if _, err := tx.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, tenant_id, catalog) VALUES ($1, 'schema', $2, $3, $4)`,
+		localID, p.Schema, id, cid); err != nil {
+		return err
+	}
+	s := pgx.Identifier{p.Schema}.Sanitize()
+	_, err = tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, quoteLiteral(want)))
 	return err
 }
 
@@ -327,12 +442,20 @@ func copyLedger(ctx context.Context, tx pgx.Tx, placementID, version int64, ledg
 
 // dropRemote removes a placement outside the catalog's database, if it exists and carries the
 // tenant's mark. DROP DATABASE cannot run inside a transaction, so it runs on its own connection
-// while the caller holds the tenant's catalog row.
-func (c *Client) dropRemote(ctx context.Context, id int64, p Placement, kind string) error {
+// while the caller holds the tenant's catalog row. What does not carry the mark is never dropped:
+// strict says to refuse (ErrNotOwned) rather than leave it, as for a placement the tenant was
+// never finished in, which tenancy never made there.
+func (c *Client) dropRemote(ctx context.Context, id int64, p Placement, kind string, strict bool) error {
 	c.placements.Evict(placement.Key{Server: p.Server, Database: p.Database})
-	catalogDB, err := c.catalogDatabase(ctx)
+	want, err := c.tenantMark(ctx, id, p)
 	if err != nil {
 		return err
+	}
+	notOurs := func(what string) error {
+		if !strict {
+			return nil
+		}
+		return fmt.Errorf("%w: %s on server %s", ErrNotOwned, what, serverLabel(p.Server))
 	}
 	home, err := c.ownerConn(ctx, p.Server, "")
 	if err != nil {
@@ -343,15 +466,21 @@ func (c *Client) dropRemote(ctx context.Context, id int64, p Placement, kind str
 		return pgx.BeginFunc(ctx, home, func(tx pgx.Tx) error {
 			var owner *int64
 			var made string
-			err := tx.QueryRow(ctx, `SELECT tenant_id, catalog FROM tenancy.placements WHERE id = $1 FOR UPDATE`, p.ID).Scan(&owner, &made)
+			var comment *string
+			err := tx.QueryRow(ctx, `SELECT tenant_id, catalog, (SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $2)
+				FROM tenancy.placements WHERE id = $1 FOR UPDATE`, p.ID, p.Schema).Scan(&owner, &made, &comment)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return nil // never made, or dropped before a crash
 			}
 			if err != nil {
 				return err
 			}
-			if owner == nil || *owner != id || made != catalogDB {
-				return fmt.Errorf("%w: schema %s on server %s", ErrNotOwned, p.Schema, serverLabel(p.Server))
+			ours, err := c.madeHere(ctx, made, p)
+			if err != nil {
+				return err
+			}
+			if owner == nil || *owner != id || !ours || (p.uid != "" && comment != nil && *comment != want) {
+				return notOurs("schema " + p.Schema)
 			}
 			if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{p.Schema}.Sanitize()+` CASCADE`); err != nil {
 				return err
@@ -360,10 +489,22 @@ func (c *Client) dropRemote(ctx context.Context, id int64, p Placement, kind str
 			return err
 		})
 	}
-	var exists bool
-	if err := home.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, p.Database).Scan(&exists); err != nil || !exists {
+	var comment *string
+	err = home.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, p.Database).Scan(&comment)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
+	if p.uid != "" && comment != nil {
+		if *comment != want {
+			return notOurs("database " + p.Database)
+		}
+		return dropDatabase(ctx, home, p.Database)
+	}
+	// Unmarked: a copy of the template not yet marked or claimed (a crash in between) is ours
+	// too; a placement older than marks is known by its local row.
 	conn, err := c.ownerConn(ctx, p.Server, p.Database)
 	if err != nil {
 		return err
@@ -372,9 +513,14 @@ func (c *Client) dropRemote(ctx context.Context, id int64, p Placement, kind str
 	var made string
 	err = conn.QueryRow(ctx, `SELECT tenant_id, catalog FROM tenancy.placements WHERE id = $1`, templatePlacementID).Scan(&owner, &made)
 	conn.Close(context.WithoutCancel(ctx))
-	// A copy of the template not yet marked (a crash in between) is ours too.
-	if err != nil || (owner != nil && *owner != id) || made != catalogDB {
-		return fmt.Errorf("%w: database %s on server %s", ErrNotOwned, p.Database, serverLabel(p.Server))
+	ours := false
+	if err == nil {
+		if ours, err = c.madeHere(ctx, made, p); err != nil {
+			return err
+		}
+	}
+	if !ours || (owner != nil && (*owner != id || p.uid != "")) {
+		return notOurs("database " + p.Database)
 	}
 	return dropDatabase(ctx, home, p.Database)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -56,9 +57,33 @@ func (c *Client) lockTenantOp(ctx context.Context, id int64, wait bool) (func(),
 // unlockTenantOp lets go of the operation lock taken on conn and releases it.
 func unlockTenantOp(ctx context.Context, conn *pgxpool.Conn, id int64) {
 	if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, opLockClass, fenceID(id)); err != nil {
-		conn.Conn().Close(context.WithoutCancel(ctx)) // closing the session lets go of the lock
+		closeAndWait(ctx, conn)
+		return
 	}
 	conn.Release()
+}
+
+// closeAndWait closes a pooled connection whose session holds locks it could not release (it
+// failed) and waits, briefly, until the server has ended that session and so let go of them:
+// whoever looks next (Repair) must not mistake the leftover for an operation still running.
+func closeAndWait(ctx context.Context, conn *pgxpool.Conn) {
+	ctx = context.WithoutCancel(ctx)
+	pid := conn.Conn().PgConn().PID()
+	pool := conn.Conn().Config()
+	conn.Conn().Close(ctx) // closing the session lets go of the lock
+	conn.Release()
+	check, err := pgx.ConnectConfig(ctx, pool)
+	if err != nil {
+		return
+	}
+	defer check.Close(ctx)
+	for i := 0; i < 200; i++ {
+		var alive bool
+		if err := check.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&alive); err != nil || !alive {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // crashError marks the error of a simulated crash (tests), after which nothing is cleaned up,
@@ -250,7 +275,7 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 		_, err := tx.Exec(ctx, `UPDATE tenancy.moves SET phase = 'switched' WHERE tenant_id = $1`, t.ID)
 		return err
 	}
-	if err := c.fillPlacement(ctx, t.ID, target.tier, target.p, load, switchCatalog); err != nil {
+	if err := c.fillPlacement(ctx, c.admin, t.ID, target.tier, target.p, load, switchCatalog); err != nil {
 		return err
 	}
 	_, err = fence.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, fenceClass, fenceID(t.ID))
@@ -311,8 +336,8 @@ func (c *Client) dropPlacementOf(ctx context.Context, id, placementID int64) err
 	var owned bool
 	var current *int64
 	err := c.admin.QueryRow(ctx, `
-		SELECT p.kind, p.server, p.database, p.schema, p.owned, (SELECT placement_id FROM tenancy.tenants WHERE id = $2)
-		FROM tenancy.placements p WHERE p.id = $1`, placementID, id).Scan(&kind, &p.Server, &p.Database, &p.Schema, &owned, &current)
+		SELECT p.kind, p.server, p.database, p.schema, p.owned, (SELECT placement_id FROM tenancy.tenants WHERE id = $2), coalesce(p.uid, '')
+		FROM tenancy.placements p WHERE p.id = $1`, placementID, id).Scan(&kind, &p.Server, &p.Database, &p.Schema, &owned, &current, &p.uid)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // dropped already
 	}
@@ -330,7 +355,7 @@ func (c *Client) dropPlacementOf(ctx context.Context, id, placementID int64) err
 	case kind == "pool":
 		return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error { return deletePoolRows(ctx, tx, id, p.Schema) })
 	case kind == "database" || p.Server != "":
-		return c.dropRemote(ctx, id, p, kind)
+		return c.dropRemote(ctx, id, p, kind, true)
 	case kind == "schema":
 		return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
 			var comment *string
@@ -341,7 +366,11 @@ func (c *Client) dropPlacementOf(ctx context.Context, id, placementID int64) err
 			if err != nil {
 				return err
 			}
-			if comment == nil || *comment != ownerMark(id) {
+			want, err := c.tenantMark(ctx, id, p)
+			if err != nil {
+				return err
+			}
+			if comment == nil || *comment != want {
 				return fmt.Errorf("%w: schema %s", ErrNotOwned, p.Schema)
 			}
 			_, err = tx.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{p.Schema}.Sanitize()+` CASCADE`)

@@ -161,7 +161,7 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 		_, err := tx.Exec(ctx, `DELETE FROM tenancy.moves WHERE tenant_id = $1`, id)
 		return err
 	}
-	if err := c.fillPlacement(ctx, id, tier, target.p, load, finish); err != nil {
+	if err := c.fillPlacement(ctx, opConn, id, tier, target.p, load, finish); err != nil {
 		if !errors.Is(err, errCrashHook) {
 			_ = c.abandonRestore(context.WithoutCancel(ctx), id)
 		}
@@ -258,8 +258,9 @@ func (pp *plannedPlacement) insert(ctx context.Context, tx pgx.Tx, id int64, att
 	if pp.kind == "database" {
 		pp.p.Database, pp.p.Schema = tenantDatabaseName(catalogDB, id), databaseSchema
 	}
-	err := tx.QueryRow(ctx, `INSERT INTO tenancy.placements (kind, server, database, schema, owned) VALUES ($1, $2, $3, $4, true) RETURNING id`,
-		pp.kind, pp.p.Server, pp.p.Database, pp.p.Schema).Scan(&pp.p.ID)
+	pp.p.uid = newPlacementUID()
+	err := tx.QueryRow(ctx, `INSERT INTO tenancy.placements (kind, server, database, schema, owned, uid) VALUES ($1, $2, $3, $4, true, $5) RETURNING id`,
+		pp.kind, pp.p.Server, pp.p.Database, pp.p.Schema, pp.p.uid).Scan(&pp.p.ID)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("tenancy: placement %s exists already (a move or restore left it: run repair)", placementLabel(pp.p))
 	}
@@ -298,14 +299,14 @@ func (c *Client) abandonRestore(ctx context.Context, id int64) error {
 type loadFunc func(ctx context.Context, tx pgx.Tx, schema string, version int64, local bool) error
 
 // fillPlacement makes placement p of tier for tenant id (or, in a pool, uses it), fills it with
-// load in the same transaction, and runs finish in the catalog: in that same transaction when
-// the placement lives in the catalog's database, else in the catalog transaction that follows
-// the placement's commit and copies its ledger.
-func (c *Client) fillPlacement(ctx context.Context, id int64, tier Tier, p Placement, load loadFunc, finish func(ctx context.Context, tx pgx.Tx) error) error {
+// load in the same transaction, and runs finish in the catalog (on cat): in that same
+// transaction when the placement lives in the catalog's database, else in the catalog
+// transaction that follows the placement's commit and copies its ledger.
+func (c *Client) fillPlacement(ctx context.Context, cat catalogConn, id int64, tier Tier, p Placement, load loadFunc, finish func(ctx context.Context, tx pgx.Tx) error) error {
 	shared := pgx.Identifier{c.shared}.Sanitize()
 	switch {
 	case tier == TierPool:
-		return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
+		return pgx.BeginFunc(ctx, cat, func(tx pgx.Tx) error {
 			var version int64
 			// FOR SHARE holds off a fleet migration of the pool while its rows are loaded.
 			if err := tx.QueryRow(ctx, `SELECT version FROM tenancy.placements WHERE id = $1 FOR SHARE`, p.ID).Scan(&version); err != nil {
@@ -323,11 +324,11 @@ func (c *Client) fillPlacement(ctx context.Context, id int64, tier Tier, p Place
 			return finish(ctx, tx)
 		})
 	case placementIsLocal(tier, p):
-		return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
-			s := pgx.Identifier{p.Schema}.Sanitize()
-			if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, quoteLiteral(ownerMark(id)))); err != nil {
+		return pgx.BeginFunc(ctx, cat, func(tx pgx.Tx) error {
+			if err := c.createLocalSchema(ctx, tx, id, &p); err != nil {
 				return err
 			}
+			s := pgx.Identifier{p.Schema}.Sanitize()
 			version, err := migrate.Apply(ctx, tx, p.ID, s+", "+shared, c.tenantMigs, 0)
 			if err != nil {
 				return err
@@ -350,23 +351,19 @@ func (c *Client) fillPlacement(ctx context.Context, id int64, tier Tier, p Place
 	kind := string(tier)
 	var db string
 	if tier == TierDatabase {
-		db = p.Database
 		home, err := c.ownerConn(ctx, p.Server, "")
 		if err != nil {
 			return err
 		}
-		err = c.createTenantDatabase(ctx, p.Server, home, db)
+		db, err = c.createTenantDatabase(ctx, cat, home, id, p)
 		home.Close(context.WithoutCancel(ctx))
 		if err != nil {
 			return err
 		}
+		p.Database = db
 		if err := c.opCrashPoint(ctx, "fill:database", nil); err != nil {
 			return err
 		}
-	}
-	catalogDB, err := c.catalogDatabase(ctx)
-	if err != nil {
-		return err
 	}
 	sc, err := c.serverConfig(ctx, p.Server)
 	if err != nil {
@@ -382,10 +379,10 @@ func (c *Client) fillPlacement(ctx context.Context, id int64, tier Tier, p Place
 	var version int64
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 		if kind == "database" {
-			if err := claimTemplateCopy(ctx, tx, id, catalogDB, db); err != nil {
+			if err := c.claimTemplateCopy(ctx, tx, id, p); err != nil {
 				return err
 			}
-		} else if err := c.createRemoteSchema(ctx, tx, id, localID, catalogDB, p.Schema); err != nil {
+		} else if err := c.createRemoteSchema(ctx, tx, id, localID, p); err != nil {
 			return err
 		}
 		if version, err = c.applyTenantMigrations(ctx, tx, localID, p.Schema); err != nil {
@@ -415,7 +412,7 @@ func (c *Client) fillPlacement(ctx context.Context, id int64, tier Tier, p Place
 	if err := c.opCrashPoint(ctx, "fill:committed", nil); err != nil {
 		return err
 	}
-	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, cat, func(tx pgx.Tx) error {
 		if err := copyLedger(ctx, tx, p.ID, version, ledger); err != nil {
 			return err
 		}

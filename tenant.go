@@ -26,6 +26,9 @@ type Placement struct {
 	Server   string `json:"server"`
 	Database string `json:"database"`
 	Schema   string `json:"schema"`
+	// uid is the catalog's random id of the placement, written in the mark of what tenancy makes
+	// for it (identity.go); empty for placements made before marks carried it, and when not read.
+	uid string
 }
 
 // Servable reports whether requests for the tenant may be served.

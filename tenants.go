@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy/internal/hostname"
 	"github.com/tenancy-go/tenancy/internal/migrate"
@@ -190,90 +191,235 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 			return nil, fmt.Errorf("tenancy: create %s: %w", slug, err)
 		}
 	}
-	var id int64
-	var status Status
-	err = pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `
-			INSERT INTO tenancy.tenants (slug, name, status, tier, settings)
-			VALUES ($1, $2, 'provisioning', $3, $4)
-			ON CONFLICT (slug) DO NOTHING RETURNING id, status`, slug, name, string(tier), settings).Scan(&id, &status)
-		if errors.Is(err, pgx.ErrNoRows) {
-			// Taken: either a finished tenant (refused) or one a crash left half-made (finished below).
-			return tx.QueryRow(ctx, `SELECT id, status FROM tenancy.tenants WHERE slug = $1`, slug).Scan(&id, &status)
-		}
-		if err != nil {
-			return err
-		}
-		// Placement names derive from the tenant id, never from user input.
-		kind, database, schema := "schema", "", "tenant_"+strconv.FormatInt(id, 10)
-		if tier == TierDatabase {
-			kind, database, schema = "database", tenantDatabaseName(catalogDB, id), databaseSchema
-		}
-		_, err = tx.Exec(ctx, `
-			WITH p AS (INSERT INTO tenancy.placements (kind, server, database, schema, owned) VALUES ($2, $5, $3, $4, true) RETURNING id)
-			UPDATE tenancy.tenants SET placement_id = (SELECT id FROM p) WHERE id = $1`, id, kind, database, schema, server)
-		return err
-	})
-	if err != nil {
-		return nil, notFoundOr(err, ErrTenantNotFound, slug)
-	}
-	if status != StatusProvisioning {
-		return nil, tenantErr(ErrTenantExists, slug)
-	}
-	if err := c.crashPoint(ctx, "created", nil); err != nil {
+	if _, err := c.catalogID(ctx); err != nil { // read now, while no connection is held
 		return nil, err
 	}
-	if err := c.provision(ctx, id); err != nil {
+	// The creating session holds the tenant's operation lock (move.go) from the transaction that
+	// makes the catalog row until the tenant is active or removed, and runs every catalog
+	// statement of the create on that one connection: a provisioning row whose lock is free was
+	// left by a crash; one whose lock is held is being created right now, and is not touched.
+	conn, err := admin.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	op := &tenantOp{conn: conn}
+	defer op.release(ctx)
+	for attempt := 0; ; attempt++ {
+		if op.conn == nil {
+			return nil, fmt.Errorf("tenancy: create %s: the catalog connection was lost", slug)
+		}
+		err = pgx.BeginFunc(ctx, op.conn, func(tx pgx.Tx) error {
+			err := tx.QueryRow(ctx, `
+				INSERT INTO tenancy.tenants (slug, name, status, tier, settings)
+				VALUES ($1, $2, 'provisioning', $3, $4)
+				ON CONFLICT (slug) DO NOTHING RETURNING id`, slug, name, string(tier), settings).Scan(&op.id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // taken: see takeOver
+			}
+			if err != nil {
+				return err
+			}
+			// Placement names derive from the tenant id, never from user input.
+			kind, database, schema := "schema", "", "tenant_"+strconv.FormatInt(op.id, 10)
+			if tier == TierDatabase {
+				kind, database, schema = "database", tenantDatabaseName(catalogDB, op.id), databaseSchema
+			}
+			if _, err = tx.Exec(ctx, `
+				WITH p AS (INSERT INTO tenancy.placements (kind, server, database, schema, owned, uid) VALUES ($2, $5, $3, $4, true, $6) RETURNING id)
+				UPDATE tenancy.tenants SET placement_id = (SELECT id FROM p) WHERE id = $1`, op.id, kind, database, schema, server, newPlacementUID()); err != nil {
+				return err
+			}
+			return op.lock(ctx, tx)
+		})
+		if err != nil {
+			return nil, notFoundOr(err, ErrTenantNotFound, slug)
+		}
+		if op.locked {
+			break
+		}
+		// Taken. Only a crash's leftover is finished here; anything else is someone's tenant.
+		retry, err := c.takeOver(ctx, op, slug)
+		if err != nil {
+			return nil, err
+		}
+		if !retry {
+			break
+		}
+		if attempt == 2 {
+			return nil, tenantErr(ErrTenantExists, slug)
+		}
+	}
+	id := op.id
+	if err := c.opCrashPoint(ctx, "created", nil); err != nil {
+		return nil, err
+	}
+	if err := c.provision(ctx, op.conn, id); err != nil {
+		if !errors.Is(err, errCrashHook) {
+			// An ordinary error leaves nothing: the slug is free again.
+			if rerr := c.removeUnfinished(context.WithoutCancel(ctx), op); rerr != nil {
+				c.logger.Warn("tenancy: removing a tenant whose create failed", "tenant", slug, "err", rerr)
+			}
+		}
 		return nil, fmt.Errorf("tenancy: create %s: %w", slug, err)
 	}
 	return c.TenantGetByID(ctx, id)
 }
 
+// tenantOp is a catalog connection holding (once locked) the operation lock of tenant id.
+type tenantOp struct {
+	conn   *pgxpool.Conn
+	id     int64
+	locked bool
+}
+
+// lock takes the operation lock at session level, inside tx: the lock is held from the moment
+// the row it guards is visible to others.
+func (op *tenantOp) lock(ctx context.Context, q interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}) error {
+	if _, err := q.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, opLockClass, fenceID(op.id)); err != nil {
+		return err
+	}
+	op.locked = true
+	return nil
+}
+
+// unlock lets go of the lock, keeping the connection if it still works.
+func (op *tenantOp) unlock(ctx context.Context) {
+	if !op.locked || op.conn == nil {
+		return
+	}
+	op.locked = false
+	if _, err := op.conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, opLockClass, fenceID(op.id)); err != nil {
+		closeAndWait(ctx, op.conn)
+		op.conn = nil
+	}
+}
+
+// release lets go of the lock and gives the connection back; it may be called again.
+func (op *tenantOp) release(ctx context.Context) {
+	if op.conn == nil {
+		return
+	}
+	if op.unlock(ctx); op.conn != nil {
+		op.conn.Release()
+		op.conn = nil
+	}
+}
+
+// takeOver looks at the tenant that holds slug: one in "provisioning" whose operation lock is
+// free was left by a crash, and op takes it over (its lock held) to finish it; a half-made
+// restore is removed first, and retry says to make the tenant anew. Anything else, including a
+// tenant that another session is creating or restoring now, is ErrTenantExists.
+func (c *Client) takeOver(ctx context.Context, op *tenantOp, slug string) (retry bool, err error) {
+	var status Status
+	var restoring bool
+	read := func() error {
+		return op.conn.QueryRow(ctx, `SELECT id, status, EXISTS (SELECT 1 FROM tenancy.moves WHERE tenant_id = t.id)
+			FROM tenancy.tenants t WHERE slug = $1`, slug).Scan(&op.id, &status, &restoring)
+	}
+	err = read()
+	if errors.Is(err, pgx.ErrNoRows) {
+		return true, nil // its create failed and removed it meanwhile
+	}
+	if err != nil {
+		return false, err
+	}
+	if status != StatusProvisioning {
+		return false, tenantErr(ErrTenantExists, slug)
+	}
+	var free bool
+	if err := op.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, opLockClass, fenceID(op.id)).Scan(&free); err != nil {
+		return false, err
+	}
+	if !free {
+		return false, tenantErr(ErrTenantExists, slug) // in progress, not crashed
+	}
+	op.locked = true
+	// Read again under the lock: its creator may have finished or given up just before.
+	lockedID := op.id
+	if err := read(); errors.Is(err, pgx.ErrNoRows) || (err == nil && op.id != lockedID) {
+		op.id = lockedID
+		op.unlock(ctx)
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	if status != StatusProvisioning {
+		op.unlock(ctx)
+		return false, tenantErr(ErrTenantExists, slug)
+	}
+	if restoring {
+		// A restore a crash interrupted: removed whole (as Repair does), never provisioned empty.
+		_, err := c.resolveMove(ctx, op.id)
+		op.unlock(ctx)
+		return err == nil, err
+	}
+	return false, nil
+}
+
+// removeUnfinished removes a tenant in "provisioning" that op holds and that could not be
+// finished: it goes to "deleting" (so the lock no longer matters), then is dropped as a hard
+// delete would. A crash in between leaves it to Repair.
+func (c *Client) removeUnfinished(ctx context.Context, op *tenantOp) error {
+	_, err := op.conn.Exec(ctx, `UPDATE tenancy.tenants SET status = 'deleting', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, op.id)
+	op.release(ctx)
+	if err != nil {
+		return err
+	}
+	return c.dropTenant(ctx, op.id)
+}
+
+// catalogConn runs catalog statements: the owner pool, or the one connection that holds a
+// tenant's operation lock, so that the holder never waits for a second connection of a full pool.
+type catalogConn interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // provision finishes a tenant in "provisioning": schema, migrations, grants and status change in
 // one transaction. A tenant that is no longer provisioning is left alone.
-func (c *Client) provision(ctx context.Context, id int64) error {
+func (c *Client) provision(ctx context.Context, cat catalogConn, id int64) error {
 	var kind string
 	var p Placement
-	if err := c.admin.QueryRow(ctx, `
-		SELECT p.kind, p.id, p.server, p.database, p.schema FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
-		WHERE t.id = $1`, id).Scan(&kind, &p.ID, &p.Server, &p.Database, &p.Schema); err != nil {
+	if err := cat.QueryRow(ctx, `
+		SELECT p.kind, p.id, p.server, p.database, p.schema, coalesce(p.uid, '') FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
+		WHERE t.id = $1`, id).Scan(&kind, &p.ID, &p.Server, &p.Database, &p.Schema, &p.uid); err != nil {
 		return err
 	}
 	if kind == "database" || p.Server != "" {
-		return c.provisionRemote(ctx, id, p, kind)
+		return c.provisionRemote(ctx, cat, id, p, kind)
 	}
-	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, cat, func(tx pgx.Tx) error {
 		var status Status
-		var placementID int64
-		var schema string
 		err := tx.QueryRow(ctx, `
-			SELECT t.status, p.id, p.schema FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
-			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&status, &placementID, &schema)
+			SELECT t.status, p.id, p.schema, coalesce(p.uid, '') FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
+			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&status, &p.ID, &p.Schema, &p.uid)
 		if err != nil {
 			return err
 		}
 		if status != StatusProvisioning {
 			return nil
 		}
-		s := pgx.Identifier{schema}.Sanitize()
-		// CREATE SCHEMA without IF NOT EXISTS: a schema tenancy did not create is never taken over.
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`,
-			s, s, quoteLiteral(ownerMark(id)))); err != nil {
+		if err := c.createLocalSchema(ctx, tx, id, &p); err != nil {
 			return err
 		}
-		if err := c.crashPoint(ctx, "schema", tx); err != nil {
+		placementID, schema := p.ID, p.Schema
+		s := pgx.Identifier{schema}.Sanitize()
+		if err := c.opCrashPoint(ctx, "schema", tx); err != nil {
 			return err
 		}
 		if _, err := migrate.Apply(ctx, tx, placementID, s+", "+pgx.Identifier{c.shared}.Sanitize(), c.tenantMigs, 0); err != nil {
 			return err
 		}
-		if err := c.crashPoint(ctx, "migrated", tx); err != nil {
+		if err := c.opCrashPoint(ctx, "migrated", tx); err != nil {
 			return err
 		}
 		if err := c.grantSchema(ctx, tx, schema); err != nil {
 			return err
 		}
-		if err := c.crashPoint(ctx, "granted", tx); err != nil {
+		if err := c.opCrashPoint(ctx, "granted", tx); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1`, id)
@@ -281,8 +427,35 @@ func (c *Client) provision(ctx context.Context, id int64) error {
 	})
 }
 
-// ownerMark is written as the comment of every schema tenancy creates for a tenant; hard delete
-// drops only a schema that carries it.
+// createLocalSchema creates the schema of tenant id's placement p in the catalog's database, and
+// marks it. A schema of that name that exists already (an earlier catalog made it for a tenant
+// with the same id) is never taken over: the placement gets a fresh name, recorded in tx.
+func (c *Client) createLocalSchema(ctx context.Context, tx pgx.Tx, id int64, p *Placement) error {
+	if p.uid != "" {
+		var taken bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, p.Schema).Scan(&taken); err != nil {
+			return err
+		}
+		if taken {
+			p.Schema += "_" + p.uid[:6]
+			if _, err := tx.Exec(ctx, `UPDATE tenancy.placements SET schema = $2 WHERE id = $1`, p.ID, p.Schema); err != nil {
+				return err
+			}
+		}
+	}
+	m, err := c.tenantMark(ctx, id, *p)
+	if err != nil {
+		return err
+	}
+	s := pgx.Identifier{p.Schema}.Sanitize()
+	// CREATE SCHEMA without IF NOT EXISTS: a schema tenancy did not create is never taken over.
+	_, err = tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, quoteLiteral(m)))
+	return err
+}
+
+// ownerMark is written as the comment of every schema tenancy created for a tenant before marks
+// carried the catalog's identity (see tenantMark); hard delete drops only a schema that carries
+// its tenant's mark.
 func ownerMark(id int64) string { return "tenancy:tenant:" + strconv.FormatInt(id, 10) }
 
 // grantSchema gives the application role row access to every table of a tenant schema (it owns
@@ -403,16 +576,20 @@ func (c *Client) TenantDelete(ctx context.Context, slug string, opts *TenantDele
 // dropTenant finishes a hard delete of a tenant in "deleting".
 func (c *Client) dropTenant(ctx context.Context, id int64) error {
 	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
-		var slug, schema, database, server, kind string
+		var slug, schema, database, server, kind, uid string
 		var status Status
 		var tier Tier
 		var placementID int64
-		var owned bool
+		var owned, finished bool
+		// finished: the catalog's ledger records the placement's migrations, which happens only
+		// once the tenant was made there. A placement never finished that holds something
+		// without the tenant's mark holds what tenancy never made for it: it is left alone.
 		err := tx.QueryRow(ctx, `
 			SELECT t.slug, t.status, t.tier, coalesce(p.id, 0), coalesce(p.schema, ''), coalesce(p.database, ''),
-			       coalesce(p.server, ''), coalesce(p.kind, ''), coalesce(p.owned, false)
+			       coalesce(p.server, ''), coalesce(p.kind, ''), coalesce(p.owned, false), coalesce(p.uid, ''),
+			       p.version > 0 OR EXISTS (SELECT 1 FROM tenancy.migrations m WHERE m.placement_id = p.id)
 			FROM tenancy.tenants t LEFT JOIN tenancy.placements p ON p.id = t.placement_id
-			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&slug, &status, &tier, &placementID, &schema, &database, &server, &kind, &owned)
+			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&slug, &status, &tier, &placementID, &schema, &database, &server, &kind, &owned, &uid, &finished)
 		if err != nil {
 			return notFoundOr(err, ErrTenantNotFound, strconv.FormatInt(id, 10))
 		}
@@ -423,8 +600,8 @@ func (c *Client) dropTenant(ctx context.Context, id int64) error {
 			if !owned {
 				return fmt.Errorf("%w: placement of %s", ErrNotOwned, slug)
 			}
-			p := Placement{ID: placementID, Server: server, Database: database, Schema: schema}
-			if err := c.dropRemote(ctx, id, p, kind); err != nil {
+			p := Placement{ID: placementID, Server: server, Database: database, Schema: schema, uid: uid}
+			if err := c.dropRemote(ctx, id, p, kind, finished || uid == ""); err != nil {
 				return err
 			}
 			if err := c.crashPoint(ctx, "dropped", tx); err != nil {
@@ -447,8 +624,15 @@ func (c *Client) dropTenant(ctx context.Context, id int64) error {
 				SELECT true, obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1`, schema).Scan(&exists, &comment); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 				return err
 			}
+			want, err := c.tenantMark(ctx, id, Placement{Schema: schema, uid: uid})
+			if err != nil {
+				return err
+			}
+			if exists && uid != "" && !finished && (comment == nil || *comment != want) {
+				exists = false // not made for this placement: left alone
+			}
 			if exists {
-				if !owned || comment == nil || *comment != ownerMark(id) {
+				if !owned || comment == nil || *comment != want {
 					return fmt.Errorf("%w: schema %s of %s", ErrNotOwned, schema, slug)
 				}
 				if _, err := tx.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
@@ -474,18 +658,22 @@ type RepairResult struct {
 	Provisioned []string // tenants left in "provisioning" by a crash, now active
 	Deleted     []string // tenants left in "deleting" by a crash, now gone
 	Moves       []string // moves finished or rolled back, restores removed (see move.go)
-	Failed      map[string]error
+	// Removed: tenants left in "provisioning" that could not be finished (the error says why),
+	// removed so that their slugs are free again.
+	Removed map[string]error
+	Failed  map[string]error
 }
 
-// Repair finishes what crashes left half-done: tenants in "provisioning" are provisioned, tenants
-// in "deleting" are dropped. It is safe to run at any time and to run again.
+// Repair finishes what crashes left half-done: tenants in "provisioning" are provisioned (or,
+// if that fails, removed), tenants in "deleting" are dropped. A tenant that a live session is
+// creating right now is left to it. It is safe to run at any time and to run again.
 func (c *Client) Repair(ctx context.Context) (*RepairResult, error) {
 	admin, err := c.adminPool()
 	if err != nil {
 		return nil, err
 	}
 	// Moves and restores first (move.go): a half-restored tenant is removed, not provisioned empty.
-	res := &RepairResult{Failed: map[string]error{}}
+	res := &RepairResult{Failed: map[string]error{}, Removed: map[string]error{}}
 	if err := c.repairMoves(ctx, res); err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, "")
 	}
@@ -508,8 +696,9 @@ func (c *Client) Repair(ctx context.Context) (*RepairResult, error) {
 	}
 	for _, it := range items {
 		if it.status == StatusProvisioning {
-			err = c.provision(ctx, it.id)
-			if err == nil {
+			var done bool
+			done, err = c.repairProvisioning(ctx, it.id, it.slug, res)
+			if done && err == nil {
 				res.Provisioned = append(res.Provisioned, it.slug)
 			}
 		} else {
@@ -523,6 +712,32 @@ func (c *Client) Repair(ctx context.Context) (*RepairResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// repairProvisioning finishes tenant id, left in "provisioning", unless a live session is
+// creating it (its operation lock is held: done is false). One that cannot be finished is
+// removed, and the reason recorded in res.Removed.
+func (c *Client) repairProvisioning(ctx context.Context, id int64, slug string, res *RepairResult) (done bool, err error) {
+	conn, err := c.admin.Acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	op := &tenantOp{conn: conn, id: id}
+	defer op.release(ctx)
+	var free bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, opLockClass, fenceID(id)).Scan(&free); err != nil || !free {
+		return false, err
+	}
+	op.locked = true
+	err = c.provision(ctx, conn, id)
+	if err == nil || errors.Is(err, errCrashHook) {
+		return true, err
+	}
+	if rerr := c.removeUnfinished(context.WithoutCancel(ctx), op); rerr != nil {
+		return false, fmt.Errorf("%w; removing it: %v", err, rerr)
+	}
+	res.Removed[slug] = err
+	return false, nil
 }
 
 func isUniqueViolation(err error) bool {

@@ -8,7 +8,8 @@ import (
 )
 
 func repairCommand(a *app) *cobra.Command {
-	return &cobra.Command{
+	var orphans bool
+	cmd := &cobra.Command{
 		Use:   "repair",
 		Short: "Finish what crashes left half-done: provision tenants stuck in provisioning, drop those stuck in deleting",
 		Args:  exactArgs(),
@@ -20,6 +21,22 @@ func repairCommand(a *app) *cobra.Command {
 			}
 			if err := a.requireTenantMigrations(ctx, c); err != nil {
 				return err
+			}
+			if orphans {
+				res, err := c.DropOrphans(ctx)
+				if err != nil {
+					return err
+				}
+				for _, s := range res.Dropped {
+					a.printf("dropped orphan %s", s)
+				}
+				for _, s := range res.Kept {
+					a.printf("kept: %s", s)
+				}
+				if len(res.Dropped)+len(res.Kept) == 0 {
+					a.printf("no orphans")
+				}
+				return nil
 			}
 			res, err := c.Repair(ctx)
 			if err != nil {
@@ -34,8 +51,16 @@ func repairCommand(a *app) *cobra.Command {
 			for _, s := range res.Moves {
 				a.printf("finished or rolled back the move or restore of tenant %s", s)
 			}
+			removed := make([]string, 0, len(res.Removed))
+			for s := range res.Removed {
+				removed = append(removed, s)
+			}
+			sort.Strings(removed)
+			for _, s := range removed {
+				a.printf("removed tenant %s, whose create could not be finished: %v", s, res.Removed[s])
+			}
 			if len(res.Failed) == 0 {
-				if len(res.Provisioned)+len(res.Deleted)+len(res.Moves) == 0 {
+				if len(res.Provisioned)+len(res.Deleted)+len(res.Moves)+len(res.Removed) == 0 {
 					a.printf("nothing to repair")
 				}
 				return nil
@@ -52,4 +77,6 @@ func repairCommand(a *app) *cobra.Command {
 			return fmt.Errorf("repair failed for %d tenant(s)", len(failed))
 		},
 	}
+	cmd.Flags().BoolVar(&orphans, "orphans", false, "instead, drop the schemas and databases that check reports as removable orphans (marked by this catalog, or by an earlier catalog of this database proven gone); nothing else is ever dropped")
+	return cmd
 }

@@ -1,0 +1,426 @@
+package tenancy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Every schema and database tenancy makes for a tenant, and every template database, carries a
+// mark (its comment) naming the catalog that made it: the catalog's random identity (table
+// tenancy.identity), and for a tenant's placement the tenant id and the placement's random uid.
+// Tenant ids start again from 1 in a catalog that was dropped and recreated, or restored from an
+// older backup, while the databases and schemas the earlier one made live on: a placement is
+// taken to be a tenant's only if its mark names this catalog, that tenant and that placement.
+//
+//	tenancy:tenant:4 catalog=<identity> placement=<uid> db=<catalog database> own=1
+//	tenancy:template:7 catalog=<identity> db=<catalog database> own=1
+//
+// own=1 says the catalog lived on the same server as the marked database; with db, it tells
+// that a marked database whose catalog identity differs was made by an earlier catalog in this
+// very database (dropped and recreated), which is gone: only such leftovers and this catalog's
+// own may ever be dropped as orphans (DropOrphans).
+
+// catalogIdentity caches the catalog's identity once read.
+type catalogIdentity struct {
+	mu sync.Mutex
+	id string
+}
+
+// catalogID returns the catalog's identity.
+func (c *Client) catalogID(ctx context.Context) (string, error) {
+	c.identity.mu.Lock()
+	defer c.identity.mu.Unlock()
+	if c.identity.id != "" {
+		return c.identity.id, nil
+	}
+	admin, err := c.adminPool()
+	if err != nil {
+		return "", err
+	}
+	if err := admin.QueryRow(ctx, `SELECT id FROM tenancy.identity`).Scan(&c.identity.id); err != nil {
+		return "", notFoundOr(err, ErrTenantNotFound, "")
+	}
+	return c.identity.id, nil
+}
+
+// newPlacementUID returns a random placement uid.
+func newPlacementUID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// mark is a parsed mark.
+type mark struct {
+	kind    string // "tenant", "template" or "pool"
+	n       int64  // the tenant id, or the template's version
+	catalog string // the maker's identity; "" in older marks
+	uid     string // the placement's uid (tenant marks)
+	db      string // the maker's catalog database
+	own     bool   // the maker lived on the marked database's server
+}
+
+func (m mark) String() string {
+	s := "tenancy:" + m.kind + ":" + strconv.FormatInt(m.n, 10)
+	if m.catalog == "" {
+		return s
+	}
+	s += " catalog=" + m.catalog
+	if m.uid != "" {
+		s += " placement=" + m.uid
+	}
+	s += " db=" + m.db
+	if m.own {
+		s += " own=1"
+	}
+	return s
+}
+
+// parseMark reads a mark; ok is false for any other comment.
+func parseMark(s string) (m mark, ok bool) {
+	rest, found := strings.CutPrefix(s, "tenancy:")
+	if !found {
+		return m, false
+	}
+	head, fields, _ := strings.Cut(rest, " ")
+	kind, num, found := strings.Cut(head, ":")
+	if !found || (kind != "tenant" && kind != "template") {
+		return m, false
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil {
+		return m, false
+	}
+	m.kind, m.n = kind, n
+	for _, f := range strings.Fields(fields) {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "catalog":
+			m.catalog = v
+		case "placement":
+			m.uid = v
+		case "db":
+			m.db = v
+		case "own":
+			m.own = v == "1"
+		}
+	}
+	return m, true
+}
+
+// tenantMark is the mark of tenant id's placement p (the older, shorter one for a placement
+// made before marks carried identities).
+func (c *Client) tenantMark(ctx context.Context, id int64, p Placement) (string, error) {
+	if p.uid == "" {
+		return ownerMark(id), nil
+	}
+	cid, err := c.catalogID(ctx)
+	if err != nil {
+		return "", err
+	}
+	db, err := c.catalogDatabase(ctx)
+	if err != nil {
+		return "", err
+	}
+	return mark{kind: "tenant", n: id, catalog: cid, uid: p.uid, db: db, own: p.Server == ""}.String(), nil
+}
+
+// templateMark is the mark of server's template database at version.
+func (c *Client) templateMark(ctx context.Context, server string, version int64) (string, error) {
+	cid, err := c.catalogID(ctx)
+	if err != nil {
+		return "", err
+	}
+	db, err := c.catalogDatabase(ctx)
+	if err != nil {
+		return "", err
+	}
+	return mark{kind: "template", n: version, catalog: cid, db: db, own: server == ""}.String(), nil
+}
+
+// orphan is a schema or database that carries a tenancy mark (or a tenant database's name) and
+// that no placement of this catalog describes.
+type orphan struct {
+	server   string // "" for the catalog's own
+	database string // the database (a database orphan), or "" for a schema in the catalog's database
+	schema   string // a schema orphan in the catalog's database
+	tenantID int64  // from its mark, if any
+	what     string // why it is an orphan, for people
+	// removable: its mark names this catalog, or an earlier catalog of this database on this
+	// server that no longer lives anywhere on it; DropOrphans drops only these.
+	removable bool
+	foreign   mark // the mark, when it names another catalog identity
+}
+
+// OrphanCommand is the command that drops removable orphans.
+const OrphanCommand = "tenancy repair --orphans"
+
+// findOrphans lists the orphans of this catalog: marked schemas in the catalog's database and
+// databases named after it on every server. known holds "server\x00database\x00schema" of every
+// placement (and "server\x00database" of database placements).
+func (c *Client) findOrphans(ctx context.Context, known map[string]bool) ([]orphan, []string, error) {
+	admin, err := c.adminPool()
+	if err != nil {
+		return nil, nil, err
+	}
+	cid, err := c.catalogID(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	catalogDB, err := c.catalogDatabase(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []orphan
+	var unreachable []string
+	rows, err := admin.Query(ctx, `
+		SELECT nspname, obj_description(oid, 'pg_namespace') FROM pg_namespace
+		WHERE obj_description(oid, 'pg_namespace') LIKE 'tenancy:tenant:%' OR obj_description(oid, 'pg_namespace') LIKE 'tenancy:pool:%'
+		ORDER BY 1`)
+	if err != nil {
+		return nil, nil, err
+	}
+	var name, comment string
+	if _, err := pgx.ForEachRow(rows, []any{&name, &comment}, func() error {
+		if known["\x00\x00"+name] {
+			return nil
+		}
+		m, _ := parseMark(comment)
+		o := orphan{schema: name, tenantID: m.n, removable: m.catalog == cid && m.db == catalogDB}
+		o.what = fmt.Sprintf("schema %s (%s) belongs to no tenant of the catalog", name, comment)
+		out = append(out, o)
+		return nil
+	}); err != nil {
+		return nil, nil, err
+	}
+
+	srows, err := admin.Query(ctx, `SELECT name FROM tenancy.servers ORDER BY name`)
+	if err != nil {
+		return nil, nil, err
+	}
+	servers, err := pgx.CollectRows(srows, pgx.RowTo[string])
+	if err != nil {
+		return nil, nil, err
+	}
+	pfx := prefix(catalogDB) + "_"
+	current := templateDatabaseName(catalogDB, cid)
+	for _, server := range append([]string{""}, servers...) {
+		conn, err := c.ownerConn(ctx, server, "")
+		if err != nil {
+			unreachable = append(unreachable, fmt.Sprintf("server %s: %v", serverLabel(server), err))
+			continue
+		}
+		drows, err := conn.Query(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database
+			WHERE starts_with(datname, $1) ORDER BY 1`, pfx)
+		type dbRow struct{ name, comment string }
+		var dbs []dbRow
+		if err == nil {
+			dbs, err = pgx.CollectRows(drows, func(r pgx.CollectableRow) (dbRow, error) {
+				var d dbRow
+				return d, r.Scan(&d.name, &d.comment)
+			})
+		}
+		conn.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, d := range dbs {
+			if known[server+"\x00"+d.name] || d.name == current {
+				continue
+			}
+			rest := strings.TrimPrefix(d.name, pfx)
+			m, marked := parseMark(d.comment)
+			legacyName := rest == "template" || (strings.HasPrefix(rest, "t") && isDigits(strings.TrimPrefix(rest, "t")))
+			switch {
+			case marked && m.catalog != "" && m.db != catalogDB:
+				continue // another catalog's, named alike
+			case !marked || m.catalog == "":
+				if !legacyName {
+					continue
+				}
+				id, _ := strconv.ParseInt(strings.TrimPrefix(rest, "t"), 10, 64)
+				out = append(out, orphan{server: server, database: d.name, tenantID: id,
+					what: fmt.Sprintf("database %s on server %s belongs to no tenant of the catalog and carries no catalog identity: drop it by hand after a look", d.name, serverLabel(server))})
+				continue
+			}
+			o := orphan{server: server, database: d.name}
+			kind := "database"
+			if m.kind == "template" {
+				kind = "stale template database"
+			} else {
+				o.tenantID = m.n
+			}
+			ownHere := m.own == (server == "")
+			switch {
+			case m.catalog == cid && ownHere:
+				o.removable = true
+				o.what = fmt.Sprintf("%s %s on server %s was made by this catalog and belongs to none of its tenants", kind, d.name, serverLabel(server))
+			case m.own && server == "":
+				o.foreign = m
+				o.what = fmt.Sprintf("%s %s on server %s was made by an earlier catalog of this database (identity %s)", kind, d.name, serverLabel(server), m.catalog)
+			default:
+				o.what = fmt.Sprintf("%s %s on server %s was made by another catalog (identity %s): not removable from here", kind, d.name, serverLabel(server), m.catalog)
+			}
+			out = append(out, o)
+		}
+	}
+	return out, unreachable, nil
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// DropOrphansResult says what DropOrphans did.
+type DropOrphansResult struct {
+	Dropped []string // "database x_t4", "schema tenant_4"
+	Kept    []string // orphans it may not drop, and why
+}
+
+// DropOrphans drops the schemas and databases that check reports as removable orphans: those
+// whose mark names this catalog (made for a tenant or a template, and used by none), and those
+// an earlier catalog of this very database made on this server, once no database on the server
+// holds that catalog any more (it was dropped, not renamed away). Anything unmarked, marked by
+// another catalog, or whose maker may still live, is kept and listed: it is never dropped.
+func (c *Client) DropOrphans(ctx context.Context) (*DropOrphansResult, error) {
+	admin, err := c.adminPool()
+	if err != nil {
+		return nil, err
+	}
+	known, err := c.knownPlacements(ctx)
+	if err != nil {
+		return nil, err
+	}
+	orphans, unreachable, err := c.findOrphans(ctx, known)
+	if err != nil {
+		return nil, err
+	}
+	res := &DropOrphansResult{Kept: unreachable}
+	for _, o := range orphans {
+		if !o.removable && o.foreign.catalog != "" {
+			lives, err := c.identityLives(ctx, o.server, o.foreign.catalog)
+			if err != nil {
+				return nil, err
+			}
+			o.removable = !lives
+		}
+		if !o.removable {
+			res.Kept = append(res.Kept, o.what)
+			continue
+		}
+		if o.database == "" {
+			// Only if it is still unknown and still carries a mark of this catalog.
+			err := pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `LOCK TABLE tenancy.placements IN SHARE MODE`); err != nil {
+					return err
+				}
+				var used bool
+				var comment *string
+				if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenancy.placements WHERE server = '' AND database = '' AND schema = $1),
+					(SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1)`, o.schema).Scan(&used, &comment); err != nil {
+					return err
+				}
+				if used || comment == nil || !strings.HasPrefix(*comment, "tenancy:tenant:") {
+					return nil
+				}
+				_, err := tx.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{o.schema}.Sanitize()+` CASCADE`)
+				return err
+			})
+			if err != nil {
+				return nil, fmt.Errorf("drop schema %s: %w", o.schema, err)
+			}
+			res.Dropped = append(res.Dropped, "schema "+o.schema)
+			continue
+		}
+		var used bool
+		if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenancy.placements WHERE server = $1 AND database = $2)`, o.server, o.database).Scan(&used); err != nil || used {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		conn, err := c.ownerConn(ctx, o.server, "")
+		if err != nil {
+			return nil, err
+		}
+		err = dropDatabase(ctx, conn, o.database)
+		conn.Close(context.WithoutCancel(ctx))
+		if err != nil {
+			return nil, err
+		}
+		res.Dropped = append(res.Dropped, fmt.Sprintf("database %s on server %s", o.database, serverLabel(o.server)))
+	}
+	return res, nil
+}
+
+// knownPlacements returns the keys findOrphans takes.
+func (c *Client) knownPlacements(ctx context.Context) (map[string]bool, error) {
+	rows, err := c.admin.Query(ctx, `SELECT server, database, schema, kind FROM tenancy.placements`)
+	if err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	var server, database, schema, kind string
+	_, err = pgx.ForEachRow(rows, []any{&server, &database, &schema, &kind}, func() error {
+		known[server+"\x00"+database+"\x00"+schema] = true
+		if kind == "database" {
+			known[server+"\x00"+database] = true
+		}
+		return nil
+	})
+	return known, err
+}
+
+// identityLives reports whether any database on server (other than a tenancy-marked one) holds a
+// catalog of identity id. A database it cannot read counts as holding it: only a catalog proven
+// gone lets its leftovers be dropped.
+func (c *Client) identityLives(ctx context.Context, server, id string) (bool, error) {
+	home, err := c.ownerConn(ctx, server, "")
+	if err != nil {
+		return true, err
+	}
+	rows, err := home.Query(ctx, `SELECT datname FROM pg_database
+		WHERE datallowconn AND NOT datistemplate AND coalesce(shobj_description(oid, 'pg_database'), '') NOT LIKE 'tenancy:%'`)
+	var names []string
+	if err == nil {
+		names, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	}
+	home.Close(context.WithoutCancel(ctx))
+	if err != nil {
+		return true, err
+	}
+	for _, name := range names {
+		conn, err := c.ownerConn(ctx, server, name)
+		if err != nil {
+			return true, nil
+		}
+		var found bool
+		err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenancy.identity WHERE id = $1)`, id).Scan(&found)
+		conn.Close(context.WithoutCancel(ctx))
+		if err != nil && !isUndefinedTable(err) {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && pgErr.Code == "3F000" { // no schema tenancy
+				continue
+			}
+			return true, nil
+		}
+		if found {
+			return true, nil
+		}
+	}
+	return false, nil
+}
