@@ -60,6 +60,9 @@ func (c *Config) validate() error {
 	if c.SharedSchema != "" && !identPattern.MatchString(c.SharedSchema) {
 		return fmt.Errorf("tenancy: Config.SharedSchema %q is not a plain lower-case identifier", c.SharedSchema)
 	}
+	if why := reservedSchema(c.SharedSchema); why != "" {
+		return fmt.Errorf("tenancy: Config.SharedSchema %q is reserved: %s", c.SharedSchema, why)
+	}
 	pc := c.Pool.Config().ConnConfig
 	switch pc.DefaultQueryExecMode {
 	case pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe:
@@ -68,6 +71,24 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// reservedSchema says why schema cannot be the shared schema, or returns "". The application
+// role gets write access to every table of the shared schema, so it must never be a schema that
+// tenancy owns or generates (the catalog, the shape schema, pools, tenant schemas) nor one of
+// PostgreSQL's.
+func reservedSchema(schema string) string {
+	switch {
+	case schema == catalog.Schema || strings.HasPrefix(schema, catalog.Schema+"_"):
+		return "tenancy's own schemas (the catalog and the shape schema) are named tenancy and tenancy_*"
+	case strings.HasPrefix(schema, "pool_"):
+		return "pool-tier placements are named pool_*"
+	case strings.HasPrefix(schema, "tenant_"):
+		return "schema-tier placements are named tenant_*"
+	case strings.HasPrefix(schema, "pg_"), schema == "information_schema":
+		return "PostgreSQL's system schemas"
+	}
+	return ""
 }
 
 // ConfigurePool prepares a pool configuration for the application role: its connections start
