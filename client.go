@@ -31,6 +31,8 @@ type Client struct {
 	sharedMigs []migrate.Migration
 	tenantMigs []migrate.Migration
 
+	reservedHosts reservedHosts // domains that DomainAdd refuses
+
 	placements *placement.Registry // pools of placements outside the catalog's database
 	servers    serverCache
 
@@ -57,6 +59,7 @@ func New(cfg *Config) (*Client, error) {
 	if c.shared == "" {
 		c.shared = SharedSchemaDefault
 	}
+	c.reservedHosts = newReservedHosts(cfg.BaseDomains, cfg.PublicHosts)
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}

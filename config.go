@@ -48,6 +48,16 @@ type Config struct {
 	PlacementPoolConns int32
 	// PlacementIdleTimeout closes a database-tier pool unused this long; 5 minutes if 0.
 	PlacementIdleTimeout time.Duration
+
+	// BaseDomains are the domains whose subdomains name tenants (tenancyhttp.Subdomain), and
+	// PublicHosts the hosts of the public site (tenancyhttp.Config.PublicHosts). DomainAdd and
+	// Restore refuse, with ErrDomainReserved, a domain that is one of them or is under a base
+	// domain (acme.example.com, www.acme.example.com: the subdomain address of a tenant, existing
+	// or future, which the Domain resolver would otherwise answer for first).
+	// "localhost" is always refused. Give every client that adds domains the same lists as the
+	// HTTP configuration (the command line: --base-domain, --public-host).
+	BaseDomains []string
+	PublicHosts []string
 }
 
 func (c *Config) validate() error {
@@ -62,6 +72,16 @@ func (c *Config) validate() error {
 	}
 	if why := reservedSchema(c.SharedSchema); why != "" {
 		return fmt.Errorf("tenancy: Config.SharedSchema %q is reserved: %s", c.SharedSchema, why)
+	}
+	for _, h := range c.BaseDomains {
+		if _, err := NormalizeHost(h); err != nil {
+			return fmt.Errorf("tenancy: Config.BaseDomains: %w", err)
+		}
+	}
+	for _, h := range c.PublicHosts {
+		if _, err := NormalizeHost(h); err != nil {
+			return fmt.Errorf("tenancy: Config.PublicHosts: %w", err)
+		}
 	}
 	pc := c.Pool.Config().ConnConfig
 	switch pc.DefaultQueryExecMode {

@@ -84,6 +84,9 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 			if err != nil {
 				return nil, err
 			}
+			if err := c.reservedHosts.check(h); err != nil {
+				return nil, err
+			}
 			hosts, primary = append(hosts, h), append(primary, d.Primary)
 		}
 	}

@@ -352,6 +352,9 @@ func (c *Client) TenantRename(ctx context.Context, slug, newSlug string) (*Tenan
 	if err := ValidateSlug(newSlug); err != nil {
 		return nil, err
 	}
+	if err := c.checkSlugAddress(ctx, admin, newSlug, slug); err != nil {
+		return nil, err
+	}
 	tag, err := admin.Exec(ctx, `UPDATE tenancy.tenants SET slug = $2, updated_at = now() WHERE slug = $1`, slug, newSlug)
 	if isUniqueViolation(err) {
 		return nil, tenantErr(ErrTenantExists, newSlug)
