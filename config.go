@@ -58,6 +58,12 @@ type Config struct {
 	// HTTP configuration (the command line: --base-domain, --public-host).
 	BaseDomains []string
 	PublicHosts []string
+
+	// ServerPassword returns the password of the owner role (app false) or the application role
+	// (app true) of a server added with ServerAdd, whose URLs the catalog keeps without one. Nil
+	// reads the environment variable ServerPasswordEnv(server, app). An empty answer leaves the
+	// password to pgx: the URL's passfile parameter, PGPASSWORD, PGPASSFILE or ~/.pgpass.
+	ServerPassword func(server string, app bool) string
 }
 
 func (c *Config) validate() error {

@@ -99,7 +99,10 @@ func (a *app) client(ctx context.Context, forInit bool) (*tenancy.Client, error)
 		TenantMigrations: tenant,
 		BaseDomains:      a.hostList(a.opts.BaseDomains, a.flags.baseDomains, "TENANCY_BASE_DOMAINS"),
 		PublicHosts:      a.hostList(a.opts.PublicHosts, a.flags.publicHosts, "TENANCY_PUBLIC_HOSTS"),
-		Logger:           slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		ServerPassword: func(server string, app bool) string {
+			return a.opts.Getenv(tenancy.ServerPasswordEnv(server, app))
+		},
+		Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		return fail(err)
