@@ -13,7 +13,8 @@ import (
 // TestDomainReserved: a tenant cannot take another tenant's subdomain address (which the Domain
 // resolver would answer for before Subdomain), a name under the base domain that a future
 // tenant may get, a public host, or a domain another tenant holds; through DomainAdd, Restore
-// with Domains, or by renaming into an address that an old domain already claims.
+// with Domains, or by creating, restoring or renaming a tenant into an address that a domain
+// added before the base domain was configured already claims.
 func TestDomainReserved(t *testing.T) {
 	t.Parallel()
 	db := newDB(t, 2)
@@ -65,6 +66,9 @@ func TestDomainReserved(t *testing.T) {
 	if _, err := c.TenantGet(ctx, "acme"); err != nil {
 		t.Errorf("the refused rename changed acme: %v", err)
 	}
+	if _, err := c.TenantCreate(ctx, "newco", nil); !errors.Is(err, tenancy.ErrDomainExists) {
+		t.Errorf("creating newco: %v, want ErrDomainExists", err)
+	}
 
 	// Restore with domains: globex's archive carries newco.example.com, refused as a domain.
 	var archive bytes.Buffer
@@ -77,6 +81,13 @@ func TestDomainReserved(t *testing.T) {
 	}
 	if _, err := c.TenantGet(ctx, "globex-copy"); !errors.Is(err, tenancy.ErrTenantNotFound) {
 		t.Errorf("the refused restore left a tenant: %v", err)
+	}
+	_, err = c.Restore(ctx, bytes.NewReader(archive.Bytes()), &tenancy.RestoreOpts{Slug: "newco"})
+	if !errors.Is(err, tenancy.ErrDomainExists) {
+		t.Errorf("restore as newco: %v, want ErrDomainExists", err)
+	}
+	if _, err := c.TenantGet(ctx, "newco"); !errors.Is(err, tenancy.ErrTenantNotFound) {
+		t.Errorf("a refused create or restore left newco: %v", err)
 	}
 
 	if _, err := tenancy.New(&tenancy.Config{Pool: db.AppPool, BaseDomains: []string{"not a host"}}); err == nil || !strings.Contains(err.Error(), "Config.BaseDomains") {

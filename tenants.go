@@ -155,6 +155,9 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 		}
 		settings = opts.Settings
 	}
+	if err := c.checkSlugAddress(ctx, c.admin, slug, slug); err != nil {
+		return nil, err
+	}
 	switch tier {
 	case TierPool:
 		return c.createPoolTenant(ctx, slug, name, settings, opts.Pool)
