@@ -155,7 +155,11 @@ func (c *Client) ServerAdd(ctx context.Context, name, ownerURL, appURL string) (
 		return nil, fmt.Errorf("%w: %q (want 1-63 of a-z, 0-9, '_' and '-', starting with a letter; not %q)", ErrInvalidServer, truncate(name, 60), ServerDefault)
 	}
 	for _, u := range []struct{ what, url string }{{"owner", ownerURL}, {"application", appURL}} {
-		if hasPassword(u.url) {
+		has, err := hasPassword(u.url)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the %s URL cannot be parsed", ErrInvalidServer, u.what) // not echoed: it may hold a password
+		}
+		if has {
 			return nil, fmt.Errorf("%w: the %s URL carries a password, which the catalog would keep in plain text: remove it and supply it in %s, in a password file (the URL's passfile parameter, PGPASSFILE or ~/.pgpass) or through Config.ServerPassword",
 				ErrInvalidServer, u.what, ServerPasswordEnv(name, u.what == "application"))
 		}
@@ -328,18 +332,17 @@ func isURL(raw string) bool {
 	return strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://")
 }
 
-// hasPassword reports whether a connection string carries a password. One that cannot be
-// parsed is said to, so that it is never stored.
-func hasPassword(raw string) bool {
+// hasPassword reports whether a connection string carries a password.
+func hasPassword(raw string) (bool, error) {
 	if !isURL(raw) {
-		return kvPassword.MatchString(raw)
+		return kvPassword.MatchString(raw), nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return true
+		return false, err
 	}
 	_, has := u.User.Password()
-	return has || u.Query().Has("password")
+	return has || u.Query().Has("password"), nil
 }
 
 // redact hides the password of a connection string (a server recorded by an older release may

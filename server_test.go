@@ -51,6 +51,13 @@ func TestServerPasswords(t *testing.T) {
 		noSecret("the refusal", err.Error())
 	}
 
+	// A URL that cannot be parsed is refused without being echoed.
+	if _, err := db.Client.ServerAdd(ctx, "bad", "postgres://tenancy_owner:"+pw["tenancy_owner"]+"@host:port/db", bareApp); !errors.Is(err, tenancy.ErrInvalidServer) {
+		t.Fatalf("ServerAdd with an unparsable URL: %v", err)
+	} else {
+		noSecret("the refusal of an unparsable URL", err.Error())
+	}
+
 	// Without any source the connection fails, and says so without a password.
 	if _, err := db.Client.ServerAdd(ctx, "nopw", bareOwner, bareApp); !errors.Is(err, tenancy.ErrInvalidServer) {
 		t.Fatalf("ServerAdd with no password anywhere: %v", err)
