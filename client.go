@@ -31,6 +31,9 @@ type Client struct {
 	sharedMigs []migrate.Migration
 	tenantMigs []migrate.Migration
 
+	reservedHosts reservedHosts                        // domains that DomainAdd refuses
+	serverPW      func(server string, app bool) string // Config.ServerPassword
+
 	placements *placement.Registry // pools of placements outside the catalog's database
 	servers    serverCache
 
@@ -58,6 +61,8 @@ func New(cfg *Config) (*Client, error) {
 	if c.shared == "" {
 		c.shared = SharedSchemaDefault
 	}
+	c.reservedHosts = newReservedHosts(cfg.BaseDomains, cfg.PublicHosts)
+	c.serverPW = cfg.ServerPassword
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}

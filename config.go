@@ -48,6 +48,22 @@ type Config struct {
 	PlacementPoolConns int32
 	// PlacementIdleTimeout closes a database-tier pool unused this long; 5 minutes if 0.
 	PlacementIdleTimeout time.Duration
+
+	// BaseDomains are the domains whose subdomains name tenants (tenancyhttp.Subdomain), and
+	// PublicHosts the hosts of the public site (tenancyhttp.Config.PublicHosts). DomainAdd and
+	// Restore refuse, with ErrDomainReserved, a domain that is one of them or is under a base
+	// domain (acme.example.com, www.acme.example.com: the subdomain address of a tenant, existing
+	// or future, which the Domain resolver would otherwise answer for first).
+	// "localhost" is always refused. Give every client that adds domains the same lists as the
+	// HTTP configuration (the command line: --base-domain, --public-host).
+	BaseDomains []string
+	PublicHosts []string
+
+	// ServerPassword returns the password of the owner role (app false) or the application role
+	// (app true) of a server added with ServerAdd, whose URLs the catalog keeps without one. Nil
+	// reads the environment variable ServerPasswordEnv(server, app). An empty answer leaves the
+	// password to pgx: the URL's passfile parameter, PGPASSWORD, PGPASSFILE or ~/.pgpass.
+	ServerPassword func(server string, app bool) string
 }
 
 func (c *Config) validate() error {
@@ -60,6 +76,19 @@ func (c *Config) validate() error {
 	if c.SharedSchema != "" && !identPattern.MatchString(c.SharedSchema) {
 		return fmt.Errorf("tenancy: Config.SharedSchema %q is not a plain lower-case identifier", c.SharedSchema)
 	}
+	if why := reservedSchema(c.SharedSchema); why != "" {
+		return fmt.Errorf("tenancy: Config.SharedSchema %q is reserved: %s", c.SharedSchema, why)
+	}
+	for _, h := range c.BaseDomains {
+		if _, err := NormalizeHost(h); err != nil {
+			return fmt.Errorf("tenancy: Config.BaseDomains: %w", err)
+		}
+	}
+	for _, h := range c.PublicHosts {
+		if _, err := NormalizeHost(h); err != nil {
+			return fmt.Errorf("tenancy: Config.PublicHosts: %w", err)
+		}
+	}
 	pc := c.Pool.Config().ConnConfig
 	switch pc.DefaultQueryExecMode {
 	case pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe:
@@ -68,6 +97,24 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// reservedSchema says why schema cannot be the shared schema, or returns "". The application
+// role gets write access to every table of the shared schema, so it must never be a schema that
+// tenancy owns or generates (the catalog, the shape schema, pools, tenant schemas) nor one of
+// PostgreSQL's.
+func reservedSchema(schema string) string {
+	switch {
+	case schema == catalog.Schema || strings.HasPrefix(schema, catalog.Schema+"_"):
+		return "tenancy's own schemas (the catalog and the shape schema) are named tenancy and tenancy_*"
+	case strings.HasPrefix(schema, "pool_"):
+		return "pool-tier placements are named pool_*"
+	case strings.HasPrefix(schema, "tenant_"):
+		return "schema-tier placements are named tenant_*"
+	case strings.HasPrefix(schema, "pg_"), schema == "information_schema":
+		return "PostgreSQL's system schemas"
+	}
+	return ""
 }
 
 // ConfigurePool prepares a pool configuration for the application role: its connections start

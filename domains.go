@@ -33,12 +33,81 @@ func hostErr(err error) error {
 	return fmt.Errorf("%w: %s", ErrInvalidHost, strings.TrimPrefix(err.Error(), hostname.ErrInvalid.Error()+": "))
 }
 
+// reservedHosts are the names no tenant may take as a domain: the public hosts, the base domains
+// and the names under them, where tenants have their subdomain addresses. The Domain
+// resolver answers before Subdomain (README, tenancyhttp), so a domain acme.example.com mapped to
+// globex would serve globex at acme's address; and a future tenant may take any slug.
+type reservedHosts struct {
+	public map[string]bool // normalised, without a leading "www."
+	bases  []string        // normalised
+}
+
+func newReservedHosts(bases, public []string) reservedHosts {
+	r := reservedHosts{public: map[string]bool{"localhost": true}}
+	for _, h := range public {
+		if n, err := NormalizeHost(h); err == nil {
+			r.public[strings.TrimPrefix(n, "www.")] = true
+		}
+	}
+	for _, h := range bases {
+		if n, err := NormalizeHost(h); err == nil {
+			r.bases = append(r.bases, n)
+			r.public[n] = true
+		}
+	}
+	return r
+}
+
+// check refuses h (normalised) if it is reserved: a public host (with or without "www.", which
+// the resolvers ignore), a base domain, or any name under one. One label under a base is a
+// tenant's address; deeper names are refused too, as they belong to the application and its
+// tenants' addresses (x.acme.example.com is not globex's to take).
+func (r reservedHosts) check(h string) error {
+	bare := strings.TrimPrefix(h, "www.")
+	if r.public[bare] {
+		return fmt.Errorf("%w: %s is a public host of the application", ErrDomainReserved, h)
+	}
+	for _, b := range r.bases {
+		if strings.HasSuffix(h, "."+b) {
+			return fmt.Errorf("%w: %s is under the base domain %s, where tenants have their subdomain addresses", ErrDomainReserved, h, b)
+		}
+	}
+	return nil
+}
+
+// checkSlugAddress refuses slug when a tenant other than except holds its subdomain address as
+// a domain (one added before the base domain was configured).
+func (c *Client) checkSlugAddress(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, slug, except string) error {
+	var hosts []string
+	for _, b := range c.reservedHosts.bases {
+		hosts = append(hosts, slug+"."+b, "www."+slug+"."+b)
+	}
+	if len(hosts) == 0 {
+		return nil
+	}
+	var host, owner string
+	err := q.QueryRow(ctx, `
+		SELECT d.host, t.slug FROM tenancy.domains d JOIN tenancy.tenants t ON t.id = d.tenant_id
+		WHERE d.host = ANY($1) AND t.slug <> $2 LIMIT 1`, hosts, except).Scan(&host, &owner)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return notFoundOr(err, ErrTenantNotFound, slug)
+	}
+	return fmt.Errorf("%w: %s, the address of slug %s, is a domain of tenant %s (remove it first)", ErrDomainExists, host, slug, owner)
+}
+
 // DomainAddOpts are the options of DomainAdd.
 type DomainAddOpts struct {
 	Primary bool // make it the tenant's primary domain (a tenant's first domain always is)
 }
 
-// DomainAdd maps host to the tenant slug.
+// DomainAdd maps host to the tenant slug. A host that another tenant holds is refused with
+// ErrDomainExists; a public host, a base domain or a tenant's subdomain address (see
+// Config.BaseDomains) with ErrDomainReserved.
 func (c *Client) DomainAdd(ctx context.Context, slug, host string, opts *DomainAddOpts) (*Domain, error) {
 	admin, err := c.adminPool()
 	if err != nil {
@@ -46,6 +115,9 @@ func (c *Client) DomainAdd(ctx context.Context, slug, host string, opts *DomainA
 	}
 	h, err := NormalizeHost(host)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.reservedHosts.check(h); err != nil {
 		return nil, err
 	}
 	primary := opts != nil && opts.Primary
@@ -64,11 +136,15 @@ func (c *Client) DomainAdd(ctx context.Context, slug, host string, opts *DomainA
 				return err
 			}
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO tenancy.domains (host, tenant_id, is_primary) VALUES ($1, $2, $3)`, h, id, primary)
-		if isUniqueViolation(err) {
+		tag, err := tx.Exec(ctx, `INSERT INTO tenancy.domains (host, tenant_id, is_primary) VALUES ($1, $2, $3) ON CONFLICT (host) DO NOTHING`, h, id, primary)
+		if err != nil || tag.RowsAffected() == 1 {
+			return err
+		}
+		var owner string
+		if err := tx.QueryRow(ctx, `SELECT t.slug FROM tenancy.domains d JOIN tenancy.tenants t ON t.id = d.tenant_id WHERE d.host = $1`, h).Scan(&owner); err != nil {
 			return fmt.Errorf("%w: %s", ErrDomainExists, h)
 		}
-		return err
+		return fmt.Errorf("%w: %s is a domain of tenant %s", ErrDomainExists, h, owner)
 	})
 	if err != nil {
 		return nil, err

@@ -35,6 +35,10 @@ var (
 	ErrPlacementBusy = placement.ErrBusy
 )
 
+// ErrDomainReserved: the domain is a public host, a base domain or a tenant's subdomain address
+// (Config.BaseDomains, Config.PublicHosts), which no tenant may take as its own domain.
+var ErrDomainReserved = errors.New("tenancy: domain is reserved")
+
 func tenantErr(sentinel error, slug string) error {
 	return fmt.Errorf("%w: %s", sentinel, slug)
 }

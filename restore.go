@@ -57,6 +57,9 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 	if err := ValidateSlug(slug); err != nil {
 		return nil, err
 	}
+	if err := c.checkSlugAddress(ctx, c.admin, slug, slug); err != nil {
+		return nil, err
+	}
 	name := opts.Name
 	if name == "" {
 		name = m.Tenant.Name
@@ -82,6 +85,9 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 		for _, d := range m.Tenant.Domains {
 			h, err := normalizeDomain(d.Host)
 			if err != nil {
+				return nil, err
+			}
+			if err := c.reservedHosts.check(h); err != nil {
 				return nil, err
 			}
 			hosts, primary = append(hosts, h), append(primary, d.Primary)

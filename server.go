@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
+	"strings"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -67,7 +69,7 @@ func (c *Client) serverConfig(ctx context.Context, name string) (*serverConf, er
 	if err != nil {
 		return nil, notFoundOr(err, ErrServerNotFound, name)
 	}
-	sc, err = parseServer(ownerURL, appURL)
+	sc, err = c.parseServer(name, ownerURL, appURL)
 	if err != nil {
 		return nil, fmt.Errorf("server %s: %w", name, err)
 	}
@@ -80,18 +82,24 @@ func (c *Client) serverConfig(ctx context.Context, name string) (*serverConf, er
 	return sc, nil
 }
 
-func parseServer(ownerURL, appURL string) (*serverConf, error) {
+// parseServer parses a server's URLs and gives each role its password from Config.ServerPassword
+// (by default the environment) when it supplies one. Otherwise pgx's own sources apply: a
+// password left in the URL by an older release, PGPASSWORD, the passfile parameter, PGPASSFILE
+// or ~/.pgpass.
+func (c *Client) parseServer(name, ownerURL, appURL string) (*serverConf, error) {
 	sc := &serverConf{}
 	var err error
 	if ownerURL != "" {
 		if sc.owner, err = pgxpool.ParseConfig(ownerURL); err != nil {
 			return nil, fmt.Errorf("owner URL: %w", err)
 		}
+		setPassword(sc.owner.ConnConfig, c.serverPassword(name, false))
 		sc.home = sc.owner.ConnConfig.Database
 	}
 	if sc.app, err = pgxpool.ParseConfig(appURL); err != nil {
 		return nil, fmt.Errorf("application URL: %w", err)
 	}
+	setPassword(sc.app.ConnConfig, c.serverPassword(name, true))
 	if sc.home == "" {
 		sc.home = sc.app.ConnConfig.Database
 	}
@@ -133,6 +141,11 @@ func serverLabel(s string) string {
 // databases and owns what tenancy creates there; appURL as the application role (no superuser,
 // no BYPASSRLS). Both name the server's home database, which receives the small placement
 // catalog that schema-tier placements there need. Both connections are tried first.
+//
+// The URLs are kept in the catalog, so a URL with a password is refused: every process that
+// connects to the server finds the passwords through Config.ServerPassword, by default the
+// environment variables named by ServerPasswordEnv, or else in a password file (the URL's
+// passfile parameter, PGPASSFILE or ~/.pgpass).
 func (c *Client) ServerAdd(ctx context.Context, name, ownerURL, appURL string) (*Server, error) {
 	admin, err := c.adminPool()
 	if err != nil {
@@ -141,7 +154,17 @@ func (c *Client) ServerAdd(ctx context.Context, name, ownerURL, appURL string) (
 	if !serverNamePattern.MatchString(name) || name == ServerDefault {
 		return nil, fmt.Errorf("%w: %q (want 1-63 of a-z, 0-9, '_' and '-', starting with a letter; not %q)", ErrInvalidServer, truncate(name, 60), ServerDefault)
 	}
-	sc, err := parseServer(ownerURL, appURL)
+	for _, u := range []struct{ what, url string }{{"owner", ownerURL}, {"application", appURL}} {
+		has, err := hasPassword(u.url)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the %s URL cannot be parsed", ErrInvalidServer, u.what) // not echoed: it may hold a password
+		}
+		if has {
+			return nil, fmt.Errorf("%w: the %s URL carries a password, which the catalog would keep in plain text: remove it and supply it in %s, in a password file (the URL's passfile parameter, PGPASSFILE or ~/.pgpass) or through Config.ServerPassword",
+				ErrInvalidServer, u.what, ServerPasswordEnv(name, u.what == "application"))
+		}
+	}
+	sc, err := c.parseServer(name, ownerURL, appURL)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidServer, err)
 	}
@@ -276,13 +299,68 @@ func (c *Client) chooseServer(ctx context.Context) (string, error) {
 	return name, err
 }
 
-func redact(raw string) string {
+// ServerPasswordEnv names the environment variable that, by default, holds the password of the
+// owner role (app false) or the application role (app true) of server name:
+// TENANCY_SERVER_<NAME>_PASSWORD and TENANCY_SERVER_<NAME>_APP_PASSWORD, NAME upper-cased with
+// '-' as '_'.
+func ServerPasswordEnv(name string, app bool) string {
+	v := "TENANCY_SERVER_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	if app {
+		return v + "_APP_PASSWORD"
+	}
+	return v + "_PASSWORD"
+}
+
+func (c *Client) serverPassword(name string, app bool) string {
+	if c.serverPW != nil {
+		return c.serverPW(name, app)
+	}
+	return os.Getenv(ServerPasswordEnv(name, app))
+}
+
+func setPassword(cfg *pgx.ConnConfig, pw string) {
+	if pw == "" {
+		return
+	}
+	cfg.Password = pw
+}
+
+// kvPassword finds password=... in a keyword/value connection string.
+var kvPassword = regexp.MustCompile(`(^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|\S*)`)
+
+func isURL(raw string) bool {
+	return strings.HasPrefix(raw, "postgres://") || strings.HasPrefix(raw, "postgresql://")
+}
+
+// hasPassword reports whether a connection string carries a password.
+func hasPassword(raw string) (bool, error) {
+	if !isURL(raw) {
+		return kvPassword.MatchString(raw), nil
+	}
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
-		return raw
+	if err != nil {
+		return false, err
+	}
+	_, has := u.User.Password()
+	return has || u.Query().Has("password"), nil
+}
+
+// redact hides the password of a connection string (a server recorded by an older release may
+// have one): in a URL's user or query, or a keyword/value password=.
+func redact(raw string) string {
+	if !isURL(raw) {
+		return kvPassword.ReplaceAllString(raw, "${1}password=xxxxx")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(a URL that cannot be parsed)"
 	}
 	if _, has := u.User.Password(); has {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.String()
 }

@@ -156,6 +156,9 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 		}
 		settings = opts.Settings
 	}
+	if err := c.checkSlugAddress(ctx, c.admin, slug, slug); err != nil {
+		return nil, err
+	}
 	switch tier {
 	case TierPool:
 		return c.createPoolTenant(ctx, slug, name, settings, opts.Pool)
@@ -523,6 +526,9 @@ func (c *Client) TenantRename(ctx context.Context, slug, newSlug string) (*Tenan
 		return nil, err
 	}
 	if err := ValidateSlug(newSlug); err != nil {
+		return nil, err
+	}
+	if err := c.checkSlugAddress(ctx, admin, newSlug, slug); err != nil {
 		return nil, err
 	}
 	tag, err := admin.Exec(ctx, `UPDATE tenancy.tenants SET slug = $2, updated_at = now() WHERE slug = $1`, slug, newSlug)

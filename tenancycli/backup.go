@@ -2,8 +2,10 @@ package tenancycli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -18,15 +20,18 @@ import (
 
 func backupCommand(a *app) *cobra.Command {
 	var out string
-	var asJSON bool
+	var asJSON, force bool
 	cmd := &cobra.Command{
 		Use:   "backup SLUG -o FILE",
 		Short: "Write one tenant (catalog entry, domains, every row) to an archive file",
 		Long: `backup writes tenant SLUG to FILE as one compressed archive (docs/archive.md): its catalog
 entry and domains, its tenant migration version, and every row of its tables, read in one
 consistent snapshot. It works in every tier; for a pool tenant the archive holds only its rows.
-The file appears only once it is complete (written to FILE.partial, then renamed); -o - writes to
-stdout.`,
+
+A new FILE appears only once it is complete (written to a temporary file beside it, synced,
+then renamed). An existing file is replaced only with --force; a symbolic link is never
+followed, and replaced (the link itself) only with --force. A FIFO or a device is written to as
+a stream, never replaced. -o - writes to stdout.`,
 		Args: exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if out == "" {
@@ -34,6 +39,13 @@ stdout.`,
 			}
 			if out == "-" && asJSON {
 				return usagef(cmd, "--json prints on stdout: use -o FILE with it")
+			}
+			var target outputKind
+			if out != "-" {
+				var err error
+				if target, err = checkOutput(out, force); err != nil {
+					return err
+				}
 			}
 			ctx := cmd.Context()
 			c, err := a.client(ctx, false)
@@ -50,10 +62,15 @@ stdout.`,
 				a.progressf("backed up tenant %s: %d tables, %d rows, %s", res.Tenant, res.Tables, res.Rows, size(res.Bytes))
 				return nil
 			}
-			err = writeAtomically(out, func(w io.Writer) error {
+			backup := func(w io.Writer) error {
 				res, err = c.Backup(ctx, args[0], w, opts)
 				return err
-			})
+			}
+			if target == outputStream {
+				err = writeStream(out, backup)
+			} else {
+				err = writeAtomically(out, target == outputReplace, backup)
+			}
 			if err != nil {
 				return err
 			}
@@ -66,8 +83,59 @@ stdout.`,
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "the archive file to write (- for stdout)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace FILE if it exists (a regular file or a symbolic link; never a FIFO or device)")
 	jsonFlag(cmd, &asJSON)
 	return cmd
+}
+
+// outputKind is how backup writes its -o path.
+type outputKind int
+
+const (
+	outputNew     outputKind = iota // nothing there: a new file, never clobbering one that appears meanwhile
+	outputReplace                   // --force over a regular file or a symbolic link (the link, not its target)
+	outputStream                    // a FIFO or device: opened and written, never replaced
+)
+
+// checkOutput says how to write path, or why not, before any work is done.
+func checkOutput(path string, force bool) (outputKind, error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return outputNew, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	switch m := fi.Mode(); {
+	case m&(fs.ModeNamedPipe|fs.ModeDevice|fs.ModeCharDevice) != 0:
+		return outputStream, nil
+	case m.IsRegular() || m&fs.ModeSymlink != 0:
+		if !force {
+			what := "already exists"
+			if m&fs.ModeSymlink != 0 {
+				what = "is a symbolic link (it is never followed; --force replaces the link itself)"
+			}
+			return 0, fmt.Errorf("%s %s: pass --force to replace it", path, what)
+		}
+		return outputReplace, nil
+	case m.IsDir():
+		return 0, fmt.Errorf("%s is a directory", path)
+	}
+	return 0, fmt.Errorf("%s is not a regular file, FIFO or device (%s)", path, fi.Mode().Type())
+}
+
+// writeStream writes to an existing FIFO or device through fn. Nothing is created or replaced;
+// an error writing (a full device, a reader gone) is the backup's error.
+func writeStream(path string, fn func(io.Writer) error) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = fn(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func restoreCommand(a *app) *cobra.Command {
@@ -191,14 +259,19 @@ func (a *app) tableProgress(verb string) func(string, int64) {
 	return func(table string, rows int64) { a.progressf("%s: %s, %d rows", verb, table, rows) }
 }
 
-// writeAtomically writes path through fn: to path.partial, synced, then renamed, so that a
-// failed or interrupted backup never leaves a file that looks complete.
-func writeAtomically(path string, fn func(io.Writer) error) error {
-	tmp := path + ".partial"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+// writeAtomically writes path through fn: to a new temporary file beside it, synced, then
+// renamed, so that a failed or interrupted backup never leaves a file that looks complete.
+// Without replace, a file that appeared at path meanwhile is kept and the write fails.
+func writeAtomically(path string, replace bool, fn func(io.Writer) error) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".*.partial")
 	if err != nil {
 		return err
 	}
+	tmp := f.Name()
 	err = fn(f)
 	if err == nil {
 		err = f.Sync()
@@ -207,17 +280,40 @@ func writeAtomically(path string, fn func(io.Writer) error) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = publish(tmp, path, replace)
 	}
 	if err != nil {
 		os.Remove(tmp)
 		return err
 	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
+	if d, err := os.Open(dir); err == nil {
 		_ = d.Sync()
 		d.Close()
 	}
 	return nil
+}
+
+// publish moves the finished tmp to path. Without replace it links (which fails if path
+// exists) rather than renames (which would clobber it); where hard links are not supported it
+// renames after checking again.
+func publish(tmp, path string, replace bool) error {
+	if replace {
+		if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() && fi.Mode()&fs.ModeSymlink == 0 {
+			return fmt.Errorf("%s became a %s during the backup: not replaced", path, fi.Mode().Type())
+		}
+		return os.Rename(tmp, path)
+	}
+	err := os.Link(tmp, path)
+	if err == nil {
+		return os.Remove(tmp)
+	}
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s appeared during the backup: pass --force to replace it", path)
+	}
+	if _, serr := os.Lstat(path); !errors.Is(serr, fs.ErrNotExist) {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // hardDeleteWithBackup is 'tenants delete SLUG --hard --yes --backup FILE': the library drops

@@ -3,9 +3,11 @@ package tenancycli_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/tenancy-go/tenancy"
@@ -160,5 +162,113 @@ func TestBackupPoolOwnerBypassesRLS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBackupOutput: -o never replaces what it should not. A new file appears whole; an existing
+// file or a symbolic link is replaced only with --force (the link itself, never its target); a
+// FIFO or a device is written as a stream and stays what it was; -o - is stdout.
+func TestBackupOutput(t *testing.T) {
+	t.Parallel()
+	tg := newTarget(t)
+	tg.ok(t, "tenants", "create", "acme")
+	dir := t.TempDir()
+	isArchive := func(b []byte) bool { return len(b) > 2 && b[0] == 0x1f && b[1] == 0x8b } // gzip
+	read := func(path string) []byte {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+
+	// -o -: the archive on stdout, the summary on stderr.
+	if r := tg.run(t, "backup", "acme", "-o", "-"); r.code != 0 || !isArchive([]byte(r.stdout)) || !strings.Contains(r.stderr, "backed up tenant acme") {
+		t.Fatalf("-o -: exit %d, stderr %q, stdout starts %q", r.code, r.stderr, r.stdout[:min(len(r.stdout), 8)])
+	}
+
+	// A new file, then the same path again: refused without --force, replaced with it.
+	file := filepath.Join(dir, "acme.tar.gz")
+	tg.ok(t, "backup", "acme", "-o", file)
+	if !isArchive(read(file)) {
+		t.Fatal("the new file is not an archive")
+	}
+	os.WriteFile(file, []byte("an older archive"), 0o600)
+	wantFailure(t, tg.run(t, "backup", "acme", "-o", file), "already exists: pass --force")
+	if string(read(file)) != "an older archive" {
+		t.Fatal("an existing file was replaced without --force")
+	}
+	tg.ok(t, "backup", "acme", "-o", file, "--force")
+	if !isArchive(read(file)) {
+		t.Fatal("--force did not replace the file")
+	}
+
+	// A symbolic link: never followed; refused, or with --force the link itself is replaced.
+	victim := filepath.Join(dir, "victim")
+	os.WriteFile(victim, []byte("not yours"), 0o600)
+	link := filepath.Join(dir, "link.tar.gz")
+	if err := os.Symlink(victim, link); err != nil {
+		t.Fatal(err)
+	}
+	wantFailure(t, tg.run(t, "backup", "acme", "-o", link), "symbolic link")
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the refused link changed: %v %v", fi, err)
+	}
+	tg.ok(t, "backup", "acme", "-o", link, "--force")
+	if fi, err := os.Lstat(link); err != nil || !fi.Mode().IsRegular() || !isArchive(read(link)) || string(read(victim)) != "not yours" {
+		t.Fatalf("--force over a link: %v %v, victim %q", fi, err, read(victim))
+	}
+
+	// A directory is refused.
+	wantFailure(t, tg.run(t, "backup", "acme", "-o", dir), "is a directory")
+
+	// A FIFO is written as a stream and stays a FIFO.
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan []byte, 1)
+	go func() {
+		f, err := os.Open(fifo) // blocks until the backup opens it for writing
+		if err != nil {
+			got <- nil
+			return
+		}
+		b, _ := io.ReadAll(f)
+		f.Close()
+		got <- b
+	}()
+	tg.ok(t, "backup", "acme", "-o", fifo)
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&os.ModeNamedPipe == 0 {
+		t.Fatalf("the FIFO was replaced: %v %v", fi, err)
+	}
+	if b := <-got; !isArchive(b) {
+		t.Fatalf("the FIFO's reader got %d bytes, not an archive", len(b))
+	}
+
+	// Devices: copies of /dev/null and /dev/full made here (the real ones are never risked). A
+	// full device makes the backup fail; neither is replaced.
+	null, full := filepath.Join(dir, "null"), filepath.Join(dir, "full")
+	if err := syscall.Mknod(null, syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
+		t.Skipf("cannot make device files here (%v): devices untested", err)
+	}
+	if err := syscall.Mknod(full, syscall.S_IFCHR|0o666, 1<<8|7); err != nil {
+		t.Fatal(err)
+	}
+	tg.ok(t, "backup", "acme", "-o", null)
+	wantFailure(t, tg.run(t, "backup", "acme", "-o", full), "no space left on device")
+	for _, dev := range []string{null, full} {
+		if fi, err := os.Lstat(dev); err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+			t.Fatalf("%s was replaced: %v %v", dev, fi, err)
+		}
+	}
+
+	// Nothing half-written is left beside the archives.
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), "partial") {
+			t.Fatalf("left behind: %s", e.Name())
+		}
 	}
 }

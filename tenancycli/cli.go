@@ -42,8 +42,17 @@ type Options struct {
 	// if empty.
 	SharedSchema string
 
+	// BaseDomains and PublicHosts are the application's base domains (tenancyhttp.Subdomain) and
+	// public hosts (tenancyhttp.Config.PublicHosts): 'domains add' and 'restore --domains' refuse
+	// them and every name under a base domain (tenancy.Config.BaseDomains). The --base-domain
+	// and --public-host flags and TENANCY_BASE_DOMAINS and TENANCY_PUBLIC_HOSTS (comma-separated)
+	// add to them.
+	BaseDomains []string
+	PublicHosts []string
+
 	// Getenv reads the environment (DATABASE_URL, TENANCY_APP_DATABASE_URL, TENANCY_MIGRATIONS,
-	// PG*); os.Getenv if nil. Tests pass a map so that the caller's environment does not leak in.
+	// TENANCY_BASE_DOMAINS, TENANCY_PUBLIC_HOSTS, TENANCY_SERVER_<NAME>_PASSWORD, PG*); os.Getenv
+	// if nil. Tests pass a map so that the caller's environment does not leak in.
 	Getenv func(string) string
 }
 
@@ -111,6 +120,8 @@ type app struct {
 		appURL      string
 		dataDir     string
 		migrations  string
+		baseDomains []string
+		publicHosts []string
 	}
 
 	conn *connection // opened on first use by client()
@@ -127,7 +138,11 @@ Connection: --database-url, else DATABASE_URL, else the PG* variables name the o
 (not a superuser, no BYPASSRLS, owns nothing) is then --app-url or TENANCY_APP_DATABASE_URL.
 With none of them, ` + a.prog + ` uses a local PostgreSQL in ./` + DataDirDefault + ` (--data-dir), started
 from the installed server binaries and left running; '` + a.prog + ` init' creates it with its
-two roles (tenancy_owner, tenancy_app) and its database.`,
+two roles (tenancy_owner, tenancy_app) and its database.
+
+Give the base domains and public hosts that the application serves (--base-domain,
+--public-host, or TENANCY_BASE_DOMAINS and TENANCY_PUBLIC_HOSTS) so that no tenant can take
+another's subdomain address or the public site as a domain; localhost is always refused.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		// A root that runs lets Args report unknown commands as usage errors.
@@ -154,6 +169,8 @@ two roles (tenancy_owner, tenancy_app) and its database.`,
 	pf.StringVar(&a.flags.databaseURL, "database-url", "", "owner role connection string (default $DATABASE_URL, then the PG* variables, then the local cluster)")
 	pf.StringVar(&a.flags.appURL, "app-url", "", "application role connection string, with --database-url (default $TENANCY_APP_DATABASE_URL)")
 	pf.StringVar(&a.flags.dataDir, "data-dir", DataDirDefault, "folder of the local cluster used when no database is named")
+	pf.StringSliceVar(&a.flags.baseDomains, "base-domain", nil, "a domain whose subdomains are tenants' addresses: no tenant may take it or a name under it as a domain (repeatable; adds to $TENANCY_BASE_DOMAINS)")
+	pf.StringSliceVar(&a.flags.publicHosts, "public-host", nil, "a host of the public site, which no tenant may take as a domain (repeatable; adds to $TENANCY_PUBLIC_HOSTS)")
 	pf.StringVar(&a.flags.migrations, "migrations", "", "application migrations: DIR/shared/NNNN_name.up.sql and DIR/tenant/NNNN_name.up.sql (default $TENANCY_MIGRATIONS)")
 	for _, c := range commands {
 		root.AddCommand(c(a))

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -96,13 +97,29 @@ func (a *app) client(ctx context.Context, forInit bool) (*tenancy.Client, error)
 		SharedSchema:     a.opts.SharedSchema,
 		SharedMigrations: shared,
 		TenantMigrations: tenant,
-		Logger:           slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		BaseDomains:      a.hostList(a.opts.BaseDomains, a.flags.baseDomains, "TENANCY_BASE_DOMAINS"),
+		PublicHosts:      a.hostList(a.opts.PublicHosts, a.flags.publicHosts, "TENANCY_PUBLIC_HOSTS"),
+		ServerPassword: func(server string, app bool) string {
+			return a.opts.Getenv(tenancy.ServerPasswordEnv(server, app))
+		},
+		Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {
 		return fail(err)
 	}
 	a.conn = c // Run closes it
 	return c.client, nil
+}
+
+// hostList joins the hosts of Options, the flag and the comma-separated environment variable.
+func (a *app) hostList(opts, flag []string, env string) []string {
+	out := append(append([]string(nil), opts...), flag...)
+	for _, h := range strings.Split(a.opts.Getenv(env), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 func (a *app) close() {

@@ -26,7 +26,12 @@ func serversAddCommand(a *app) *cobra.Command {
 BYPASSRLS). Both name the same database, the server's home: schema-tier tenants placed on the
 server live there, and database-tier tenants get databases of their own beside it. Both
 connections are tried before anything is recorded. New schema- and database-tier tenants go to
-the server holding the fewest tenants unless 'tenants create --server' says otherwise.`,
+the server holding the fewest tenants unless 'tenants create --server' says otherwise.
+
+The URLs are kept in the catalog, so they must not carry a password (one is refused). Every
+process that connects to the server finds the passwords in TENANCY_SERVER_<NAME>_PASSWORD
+(owner role) and TENANCY_SERVER_<NAME>_APP_PASSWORD (application role), NAME upper-cased with
+'-' as '_', or else in a password file: the URL's passfile parameter, PGPASSFILE or ~/.pgpass.`,
 		Args: exactArgs("NAME", "URL", "APP_URL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()

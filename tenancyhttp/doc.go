@@ -4,7 +4,9 @@
 // Resolvers say where a request names its tenant: its host in the catalog's domains (Domain),
 // one label under a base domain (Subdomain), a trusted header (TrustedHeader), a path prefix
 // (PathPrefix) or anything else (Func). They chain: the first that names a tenant of the catalog
-// wins. Host names are normalised (case, trailing dot, port, IDNA) and malformed ones are refused
+// wins, so with Domain before Subdomain a domain wins over a subdomain address; the catalog
+// refuses domains under the base domains and the public hosts named in tenancy.Config.BaseDomains
+// and PublicHosts, so that no domain can stand in for another tenant's address. Host names are normalised (case, trailing dot, port, IDNA) and malformed ones are refused
 // with 400 before any lookup.
 //
 // Middleware serves tenant requests to the next handler; NewRouter also sends the public site's

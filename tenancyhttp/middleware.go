@@ -41,7 +41,8 @@ type Config struct {
 	// PublicHosts are the hosts of the public site (sign-up, marketing), in any spelling; a
 	// leading "www." on a request is ignored. NewRouter sends their requests to the public handler
 	// unless a resolver that does not look at the host (header, path, func) finds a tenant; host
-	// resolvers (Domain, Subdomain) skip them.
+	// resolvers (Domain, Subdomain) skip them. Give the same hosts to tenancy.Config.PublicHosts,
+	// so that no tenant can take one as a domain.
 	PublicHosts []string
 
 	// RetryAfter is sent with 503 responses; RetryAfterDefault if 0.

@@ -43,9 +43,16 @@ type Resolver struct {
 // Domain resolves the request's host through the catalog's domains (tenancy.domains), ignoring
 // letter case, a trailing dot, the port and a leading "www." (www.acme.com finds acme.com unless
 // www.acme.com is itself in the catalog).
+//
+// Placed before Subdomain, a domain of the catalog wins over a subdomain address. The catalog
+// refuses a domain under a base domain or a public host (tenancy.ErrDomainReserved) only if the
+// client that adds it has the same tenancy.Config.BaseDomains and PublicHosts as this
+// configuration: otherwise a domain acme.example.com added to globex would serve globex at
+// acme's address.
 func Domain() Resolver { return Resolver{kind: kindDomain} }
 
-// Subdomain resolves a host that is one label under base to the tenant with that slug:
+// Subdomain resolves a host that is one label under base to the tenant with that slug (list base
+// in tenancy.Config.BaseDomains, so that no tenant can take such a name as a domain):
 // Subdomain("localhost") sends acme.localhost:8080 (and www.acme.localhost) to tenant acme. base
 // itself, deeper names and reserved or invalid slugs (www, api, ...) are not its business. It
 // panics if base is not a valid host name.

@@ -3,7 +3,10 @@ package tenancytest
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -44,8 +47,9 @@ func SecondCluster(tb testing.TB) *Server {
 }
 
 // SecondServer makes an empty home database for db's catalog on the second cluster and returns
-// the owner and application role URLs to pass to Client.ServerAdd. Everything the test creates
-// there is dropped with the test's own database.
+// the owner and application role URLs to pass to Client.ServerAdd. They carry no password
+// (ServerAdd refuses one) but name a password file (passfile=) holding both. Everything the
+// test creates there is dropped with the test's own database.
 func (db *DB) SecondServer(tb testing.TB) (ownerURL, appURL string) {
 	tb.Helper()
 	s := SecondCluster(tb)
@@ -58,5 +62,29 @@ func (db *DB) SecondServer(tb testing.TB) (ownerURL, appURL string) {
 		tb.Fatalf("tenancytest: second server database: %v", err)
 	}
 	db.others = append(db.others, s)
-	return s.URL(db.OwnerRole, home), s.URL(AppRole, home)
+	return passfileURL(tb, s.URL(db.OwnerRole, home), s.URL(AppRole, home))
+}
+
+// passfileURL moves the passwords of URLs into a password file that the URLs name.
+func passfileURL(tb testing.TB, urls ...string) (ownerURL, appURL string) {
+	tb.Helper()
+	file := filepath.Join(tb.TempDir(), "pgpass")
+	var lines []string
+	for i, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil {
+			tb.Fatalf("tenancytest: %v", err)
+		}
+		pw, _ := u.User.Password()
+		lines = append(lines, strings.Join([]string{u.Hostname(), u.Port(), "*", u.User.Username(), pw}, ":"))
+		u.User = url.User(u.User.Username())
+		q := u.Query()
+		q.Set("passfile", file)
+		u.RawQuery = q.Encode()
+		urls[i] = u.String()
+	}
+	if err := os.WriteFile(file, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		tb.Fatalf("tenancytest: %v", err)
+	}
+	return urls[0], urls[1]
 }

@@ -35,7 +35,10 @@ func cliOptions(getenv func(string) string) *tenancycli.Options {
 		ProgramName:      prog,
 		SharedMigrations: migrations.Shared(),
 		TenantMigrations: migrations.Tenant(),
-		Getenv:           getenv,
+		// Organisations live on <slug>.localhost: no organisation may take one of those, or the
+		// public site, as a domain (add --base-domain for a served --base-domain).
+		BaseDomains: []string{app.BaseDomainDefault},
+		Getenv:      getenv,
 	}
 }
 
