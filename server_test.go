@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/tenancytest"
 )
 
 // TestServerPasswords: the catalog never keeps a server's password. ServerAdd refuses a URL that
@@ -29,8 +30,8 @@ func TestServerPasswords(t *testing.T) {
 		u.User = url.UserPassword(u.User.Username(), pw[role])
 		return u.String()
 	}
-	ownerPW, appPW := withPW(bareOwner, "tenancy_owner"), withPW(bareApp, "tenancy_app")
-	secrets := []string{pw["tenancy_owner"], pw["tenancy_app"]}
+	ownerPW, appPW := withPW(bareOwner, tenancytest.OwnerRole), withPW(bareApp, tenancytest.AppRole)
+	secrets := []string{pw[tenancytest.OwnerRole], pw[tenancytest.AppRole]}
 	noSecret := func(what, s string) {
 		t.Helper()
 		for _, p := range secrets {
@@ -42,8 +43,8 @@ func TestServerPasswords(t *testing.T) {
 
 	// Refused: a password in the owner URL, the application URL, a query or keyword/value form.
 	u, _ := url.Parse(bareOwner)
-	kv := fmt.Sprintf("host=%s port=%s dbname=%s user=tenancy_owner password=%s", u.Hostname(), u.Port(), strings.TrimPrefix(u.Path, "/"), pw["tenancy_owner"])
-	for _, urls := range [][2]string{{ownerPW, bareApp}, {bareOwner, appPW}, {bareOwner + "&password=" + pw["tenancy_owner"], bareApp}, {kv, bareApp}} {
+	kv := fmt.Sprintf("host=%s port=%s dbname=%s user=%s password=%s", u.Hostname(), u.Port(), strings.TrimPrefix(u.Path, "/"), tenancytest.OwnerRole, pw[tenancytest.OwnerRole])
+	for _, urls := range [][2]string{{ownerPW, bareApp}, {bareOwner, appPW}, {bareOwner + "&password=" + pw[tenancytest.OwnerRole], bareApp}, {kv, bareApp}} {
 		_, err := db.Client.ServerAdd(ctx, "refused", urls[0], urls[1])
 		if !errors.Is(err, tenancy.ErrInvalidServer) || !strings.Contains(err.Error(), "TENANCY_SERVER_REFUSED_") {
 			t.Fatalf("ServerAdd with a password: %v, want ErrInvalidServer naming the variable", err)
@@ -52,7 +53,7 @@ func TestServerPasswords(t *testing.T) {
 	}
 
 	// A URL that cannot be parsed is refused without being echoed.
-	if _, err := db.Client.ServerAdd(ctx, "bad", "postgres://tenancy_owner:"+pw["tenancy_owner"]+"@host:port/db", bareApp); !errors.Is(err, tenancy.ErrInvalidServer) {
+	if _, err := db.Client.ServerAdd(ctx, "bad", "postgres://"+tenancytest.OwnerRole+":"+pw[tenancytest.OwnerRole]+"@host:port/db", bareApp); !errors.Is(err, tenancy.ErrInvalidServer) {
 		t.Fatalf("ServerAdd with an unparsable URL: %v", err)
 	} else {
 		noSecret("the refusal of an unparsable URL", err.Error())
@@ -79,8 +80,8 @@ func TestServerPasswords(t *testing.T) {
 		}
 	}
 	use(db.Client, "passfile", ownerFile, appFile)
-	t.Setenv("TENANCY_SERVER_VIA_ENV_PASSWORD", pw["tenancy_owner"])
-	t.Setenv("TENANCY_SERVER_VIA_ENV_APP_PASSWORD", pw["tenancy_app"])
+	t.Setenv("TENANCY_SERVER_VIA_ENV_PASSWORD", pw[tenancytest.OwnerRole])
+	t.Setenv("TENANCY_SERVER_VIA_ENV_APP_PASSWORD", pw[tenancytest.AppRole])
 	use(db.Client, "via-env", bareOwner, bareApp)
 	hooked, err := tenancy.New(&tenancy.Config{
 		Pool: db.AppPool, AdminPool: db.AdminPool,
@@ -90,9 +91,9 @@ func TestServerPasswords(t *testing.T) {
 				return ""
 			}
 			if app {
-				return pw["tenancy_app"]
+				return pw[tenancytest.AppRole]
 			}
-			return pw["tenancy_owner"]
+			return pw[tenancytest.OwnerRole]
 		},
 	})
 	if err != nil {
