@@ -44,17 +44,17 @@ const bindPoolSQL = bindSQL + `
 // DISCARD ALL or DEALLOCATE ALL: they would throw away pgx's prepared statements.
 
 // resetSQL ends a use of a connection, in a one-shot batch (one statement each) or after COMMIT
-// (one simple-protocol message). RESET ALL spares ROLE and SESSION AUTHORIZATION; the latter
-// needs a superuser, the former is reset by the last statement.
+// (one simple-protocol message). RESET ALL restores the values the connection started with (its
+// startup parameters, ALTER ROLE/DATABASE ... SET), not those of SET statements in an
+// AfterConnect hook; it leaves ROLE alone, as a pool may SET ROLE on connect.
 var resetSQL = []string{`CLOSE ALL`, `UNLISTEN *`, `DISCARD TEMP`, `RESET ALL`}
 
 // unlockSQL lets go of session advisory locks (not of the binding's transaction-level fence).
-const unlockSQL = `SELECT pg_advisory_unlock_all(), set_config('role', 'none', false)`
+const unlockSQL = `SELECT pg_advisory_unlock_all()`
 
 // rebindSQL ends a one-shot batch: after RESET ALL, the binding is set again for what runs at
 // the implicit COMMIT (deferred triggers), and session advisory locks are let go.
-const rebindSQL = `SELECT pg_advisory_unlock_all(), set_config('role', 'none', false),
-	set_config('search_path', $1, true), set_config('tenancy.tenant_id', $2, true)`
+const rebindSQL = `SELECT pg_advisory_unlock_all(), set_config('search_path', $1, true), set_config('tenancy.tenant_id', $2, true)`
 
 // commitSQL is Tx's commit: COMMIT, then the reset, in one message.
 var commitSQL = "COMMIT; " + strings.Join(resetSQL, "; ") + "; " + unlockSQL
