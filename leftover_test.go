@@ -280,3 +280,45 @@ func checkNextUser(t *testing.T, c *tenancy.Client, db *tenancytest.DB, other *t
 		}
 	}
 }
+
+// The reset runs inside a one-shot call's implicit transaction, before its COMMIT: deferred
+// triggers, which run at the COMMIT, must still see the binding (bind.go, rebindSQL).
+func TestResetKeepsDeferredTriggersBound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := newDB(t, 1)
+	a := mustCreate(t, db.Client, "deferred")
+	s := pgx.Identifier{a.Placement.Schema}.Sanitize()
+	_, err := db.AdminPool.Exec(ctx, `
+		CREATE FUNCTION `+s+`.check_bound() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			IF tenancy.current_tenant_id() IS DISTINCT FROM NEW.tenant_id THEN
+				RAISE EXCEPTION 'tenancy.tenant_id at COMMIT: %', current_setting('tenancy.tenant_id', true);
+			END IF;
+			PERFORM 1 FROM notes; -- through search_path
+			RETURN NULL;
+		END $$;
+		CREATE CONSTRAINT TRIGGER check_bound AFTER INSERT ON `+s+`.notes
+			DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION `+s+`.check_bound()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx := tenancy.WithTenant(ctx, a)
+	if _, err := db.Client.Exec(actx, `INSERT INTO notes (body) VALUES ('exec')`); err != nil {
+		t.Errorf("one-shot insert with a deferred trigger: %v", err)
+	}
+	var id int64
+	if err := db.Client.QueryRow(actx, `INSERT INTO notes (body) VALUES ('queryrow') RETURNING id`).Scan(&id); err != nil {
+		t.Errorf("one-shot insert with a deferred trigger: %v", err)
+	}
+	err = db.Client.Tx(actx, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO notes (body) VALUES ('tx')`)
+		return err
+	})
+	if err != nil {
+		t.Errorf("insert in Tx with a deferred trigger: %v", err)
+	}
+	if got := bodies(t, db.Client, a); len(got) != 3 {
+		t.Errorf("notes %q, want the three inserted", got)
+	}
+}
