@@ -46,8 +46,9 @@ const bindPoolSQL = bindSQL + `
 // resetSQL ends a use of a connection, in a one-shot batch (one statement each) or after COMMIT
 // (one simple-protocol message). RESET ALL restores the values the connection started with (its
 // startup parameters, ALTER ROLE/DATABASE ... SET), not those of SET statements in an
-// AfterConnect hook; it leaves ROLE alone, as a pool may SET ROLE on connect.
-var resetSQL = []string{`CLOSE ALL`, `UNLISTEN *`, `DISCARD TEMP`, `RESET ALL`}
+// AfterConnect hook; it leaves ROLE alone, as a pool may SET ROLE on connect. RESET ALL comes
+// first so that the rest runs under the connection's own settings (statement_timeout, ...).
+var resetSQL = []string{`RESET ALL`, `CLOSE ALL`, `UNLISTEN *`, `DISCARD TEMP`}
 
 // unlockSQL lets go of session advisory locks (not of the binding's transaction-level fence).
 const unlockSQL = `SELECT pg_advisory_unlock_all()`
