@@ -39,9 +39,11 @@ const bindPoolSQL = bindSQL + `
 // would read that tenant's rows), a WITH HOLD cursor (another tenant could fetch it), a session
 // advisory lock (on a fence key another tenant reads as moving), LISTEN, temporary tables. So
 // every use of a connection ends by undoing all of it, in the round trip that ends the use: after
-// the statement in a one-shot batch, after COMMIT in Tx's commit message. Only pg_advisory_*
-// locks outlive a rollback, so a use that fails costs one more round trip to let them go. Not
-// DISCARD ALL or DEALLOCATE ALL: they would throw away pgx's prepared statements.
+// the statement in a one-shot batch, after COMMIT in Tx's commit message (also when that COMMIT
+// rolls back a failed transaction). Only pg_advisory_* locks outlive a rollback, so a one-shot
+// call that fails, or a Tx that fn ends with an error but no failed statement, costs one more
+// round trip to let them go. Not DISCARD ALL or DEALLOCATE ALL: they would throw away pgx's
+// prepared statements.
 
 // resetSQL ends a use of a connection, in a one-shot batch (one statement each) or after COMMIT
 // (one simple-protocol message). RESET ALL restores the values the connection started with (its
@@ -194,10 +196,16 @@ func (c *Client) runTx(ctx context.Context, pool *pgxpool.Pool, b *binding, opts
 		}
 		return err
 	}
-	// rollback ends the transaction some other way than the commit message: what the transaction
-	// did is undone, except session advisory locks.
+	// rollback undoes what the transaction did, except session advisory locks.
 	rollback := func() {
 		ctx := context.WithoutCancel(ctx)
+		if !c.noReset && conn.Conn().PgConn().TxStatus() == 'E' {
+			// COMMIT rolls a failed transaction back: the commit message does it and the reset
+			// in one round trip.
+			if tx.Commit(ctx) == nil {
+				return
+			}
+		}
 		_ = tx.Rollback(ctx)
 		c.unlock(ctx, conn.Conn())
 	}

@@ -322,3 +322,26 @@ func TestResetKeepsDeferredTriggersBound(t *testing.T) {
 		t.Errorf("notes %q, want the three inserted", got)
 	}
 }
+
+// Tx commits with COMMIT and the reset in one message, whose last result is the reset's: a
+// transaction that failed inside fn must still report that COMMIT rolled it back.
+func TestTxFailedCommitReportsRollback(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := newDB(t, 1)
+	a := mustCreate(t, db.Client, "failed-commit")
+	actx := tenancy.WithTenant(ctx, a)
+	err := db.Client.Tx(actx, func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO notes (body) VALUES ('lost')`); err != nil {
+			return err
+		}
+		_, _ = tx.Exec(ctx, `SELECT 1/0`) // swallowed: the transaction is failed
+		return nil
+	})
+	if !errors.Is(err, pgx.ErrTxCommitRollback) {
+		t.Errorf("Tx after a swallowed error: %v, want pgx.ErrTxCommitRollback", err)
+	}
+	if got := bodies(t, db.Client, a); len(got) != 0 {
+		t.Errorf("notes %q after the rolled-back transaction, want none", got)
+	}
+}
