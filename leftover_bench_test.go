@@ -12,14 +12,17 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/tenancytest"
 )
 
 // BenchmarkSessionReset prices the session reset that ends each bound use of a connection
 // (bind.go, resetSQL) in CPU time, client and server together, which is what throughput is when
 // client and server share the cores, and which a loaded machine disturbs far less than wall time.
-// One connection, one goroutine; the variants run interleaved in blocks of 100 operations:
+// One connection, one goroutine, pgx's statement cache on (mode=cache) or off (mode=exec); the
+// variants run interleaved in blocks of 100 operations:
 //
 //   - queryrow-noreset, queryrow: Client.QueryRow without and with the reset (before and after);
 //   - tx-noreset, tx: the same through Client.Tx;
@@ -31,9 +34,23 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkSessionReset -benchtime 30000x -count 3 .
 func BenchmarkSessionReset(b *testing.B) {
+	for _, mode := range []struct {
+		name string
+		mode pgx.QueryExecMode
+	}{{"cache", pgx.QueryExecModeCacheStatement}, {"exec", pgx.QueryExecModeExec}} {
+		b.Run("mode="+mode.name, func(b *testing.B) { benchSessionReset(b, mode.mode) })
+	}
+}
+
+func benchSessionReset(b *testing.B, mode pgx.QueryExecMode) {
 	const tenants, block = 20, 100
 	ctx := context.Background()
-	db := newDB(b, 1)
+	db := tenancytest.New(b, &tenancytest.Options{
+		SharedMigrations: sharedMigrations,
+		TenantMigrations: tenantMigrations,
+		AppMaxConns:      1,
+		AppPoolConfig:    func(cfg *pgxpool.Config) { cfg.ConnConfig.DefaultQueryExecMode = mode },
+	})
 	var pid int
 	if err := db.AppPool.QueryRow(ctx, `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
 		b.Fatal(err)
