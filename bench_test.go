@@ -214,6 +214,14 @@ func BenchmarkBoundRead(b *testing.B) {
 				return c.QueryRow(f.ctxs[i], lookup, id).Scan(&body)
 			}
 		}},
+		// The same without the session reset that ends each use (bind.go, resetSQL): its cost.
+		{"queryrow-noreset", []string{"cache", "exec"}, func(mode string) readOp {
+			c := tenancy.WithoutSessionReset(f.clients[mode])
+			return func(i int, id int64) error {
+				var body string
+				return c.QueryRow(f.ctxs[i], lookup, id).Scan(&body)
+			}
+		}},
 		{"handtx", []string{"cache", "exec"}, func(mode string) readOp {
 			pool := f.rawPools[mode]
 			return func(i int, id int64) error {
@@ -225,6 +233,15 @@ func BenchmarkBoundRead(b *testing.B) {
 		}},
 		{"tx", []string{"cache", "exec"}, func(mode string) readOp {
 			c := f.clients[mode]
+			return func(i int, id int64) error {
+				return c.Tx(f.ctxs[i], func(ctx context.Context, tx pgx.Tx) error {
+					var body string
+					return tx.QueryRow(ctx, lookup, id).Scan(&body)
+				})
+			}
+		}},
+		{"tx-noreset", []string{"cache", "exec"}, func(mode string) readOp {
+			c := tenancy.WithoutSessionReset(f.clients[mode])
 			return func(i int, id int64) error {
 				return c.Tx(f.ctxs[i], func(ctx context.Context, tx pgx.Tx) error {
 					var body string

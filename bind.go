@@ -34,6 +34,34 @@ const bindSQL = `SELECT set_config('search_path', $1, true), set_config('tenancy
 const bindPoolSQL = bindSQL + `
 	AND EXISTS (SELECT 1 FROM tenancy.tenants WHERE id = $2::bigint AND placement_id = $5 AND status IN ('active', 'suspended'))`
 
+// A tenant's SQL can also leave session state on its connection, which the binding does not
+// cover: a session SET or set_config(..., false) (search_path, tenancy.tenant_id: unbound queries
+// would read that tenant's rows), a WITH HOLD cursor (another tenant could fetch it), a session
+// advisory lock (on a fence key another tenant reads as moving), LISTEN, temporary tables. So
+// every use of a connection ends by undoing all of it, in the round trip that ends the use: after
+// the statement in a one-shot batch, after COMMIT in Tx's commit message (also when that COMMIT
+// rolls back a failed transaction). Only pg_advisory_* locks outlive a rollback, so a one-shot
+// call that fails, or a Tx that fn ends with an error but no failed statement, costs one more
+// round trip to let them go. Not DISCARD ALL or DEALLOCATE ALL: they would throw away pgx's
+// prepared statements.
+
+// resetSQL ends a use of a connection, in a one-shot batch (one statement each) or after COMMIT
+// (one simple-protocol message). RESET ALL restores the values the connection started with (its
+// startup parameters, ALTER ROLE/DATABASE ... SET), not those of SET statements in an
+// AfterConnect hook; it leaves ROLE alone, as a pool may SET ROLE on connect. RESET ALL comes
+// first so that the rest runs under the connection's own settings (statement_timeout, ...).
+var resetSQL = []string{`RESET ALL`, `CLOSE ALL`, `UNLISTEN *`, `DISCARD TEMP`}
+
+// unlockSQL lets go of session advisory locks (not of the binding's transaction-level fence).
+const unlockSQL = `SELECT pg_advisory_unlock_all()`
+
+// rebindSQL ends a one-shot batch: after RESET ALL, the binding is set again for what runs at
+// the implicit COMMIT (deferred triggers), and session advisory locks are let go.
+const rebindSQL = `SELECT pg_advisory_unlock_all(), set_config('search_path', $1, true), set_config('tenancy.tenant_id', $2, true)`
+
+// commitSQL is Tx's commit: COMMIT, then the reset, in one message.
+var commitSQL = "COMMIT; " + strings.Join(resetSQL, "; ") + "; " + unlockSQL
+
 // binding is what a tenant's transactions set.
 type binding struct {
 	slug       string
@@ -130,14 +158,22 @@ func (c *Client) TxFor(ctx context.Context, t *Tenant, opts pgx.TxOptions, fn fu
 	}
 	defer release()
 	ctx = WithTenant(ctx, t)
-	err = runTx(ctx, pool, b, opts, fn)
+	if !c.noReset {
+		// COMMIT and the reset in one message (see resetSQL).
+		if opts.CommitQuery == "" {
+			opts.CommitQuery = commitSQL
+		} else {
+			opts.CommitQuery += "; " + strings.TrimPrefix(commitSQL, "COMMIT; ")
+		}
+	}
+	err = c.runTx(ctx, pool, b, opts, fn)
 	if isCachedPlanChanged(err) {
-		err = runTx(ctx, pool, b, opts, fn)
+		err = c.runTx(ctx, pool, b, opts, fn)
 	}
 	return err
 }
 
-func runTx(ctx context.Context, pool *pgxpool.Pool, b *binding, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
+func (c *Client) runTx(ctx context.Context, pool *pgxpool.Pool, b *binding, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -160,19 +196,45 @@ func runTx(ctx context.Context, pool *pgxpool.Pool, b *binding, opts pgx.TxOptio
 		}
 		return err
 	}
+	// rollback undoes what the transaction did, except session advisory locks.
+	rollback := func() {
+		ctx := context.WithoutCancel(ctx)
+		if !c.noReset && conn.Conn().PgConn().TxStatus() == 'E' {
+			// COMMIT rolls a failed transaction back: the commit message does it and the reset
+			// in one round trip.
+			if tx.Commit(ctx) == nil {
+				return
+			}
+		}
+		_ = tx.Rollback(ctx)
+		c.unlock(ctx, conn.Conn())
+	}
 	defer func() {
 		if p := recover(); p != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
+			rollback()
 			panic(p)
 		}
 		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
+			rollback()
 		}
 	}()
 	if err = fn(ctx, tx); err != nil {
 		return err
 	}
+	if !c.noReset && conn.Conn().PgConn().TxStatus() == 'E' {
+		// COMMIT would roll back; the commit message's last result would not say so.
+		return pgx.ErrTxCommitRollback
+	}
 	return tx.Commit(ctx)
+}
+
+// unlock lets go of the session advisory locks a failed use may have left on conn, unless conn is
+// closed or inside a transaction (the pool then destroys it).
+func (c *Client) unlock(ctx context.Context, conn *pgx.Conn) {
+	if c.noReset || conn.IsClosed() || conn.PgConn().TxStatus() != 'I' {
+		return
+	}
+	_, _ = conn.Exec(ctx, unlockSQL)
 }
 
 func isCachedPlanChanged(err error) bool {
@@ -201,6 +263,7 @@ func (c *Client) exec(ctx context.Context, sql string, args []any) (pgconn.Comma
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
+	conn.failed = err != nil
 	return tag, err
 }
 
@@ -214,6 +277,7 @@ func (c *Client) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	rows, err := br.Query()
 	if err != nil {
 		_ = br.Close()
+		conn.failed = true
 		conn.Release()
 		return nil, err
 	}
@@ -245,14 +309,20 @@ func (c *Client) sendBound(ctx context.Context, sql string, args []any) (*boundC
 		release()
 		return nil, nil, err
 	}
-	conn := &boundConn{Conn: pc, release: release}
-	batch := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
+	conn := &boundConn{Conn: pc, c: c, ctx: ctx, release: release}
+	batch := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3+len(resetSQL))}
 	batch.Queue(b.sql, b.args...)
 	batch.Queue(sql, args...)
+	if !c.noReset {
+		for _, r := range resetSQL {
+			batch.Queue(r)
+		}
+		batch.Queue(rebindSQL, b.searchPath, b.tenantID)
+	}
 	br := conn.SendBatch(ctx, batch)
 	if err := b.check(br.QueryRow()); err != nil {
 		// Fenced, the statement ran unbound and could touch no tenant's rows; report the fence.
-		_ = br.Close()
+		conn.failed = br.Close() != nil
 		conn.Release()
 		return nil, nil, err
 	}
@@ -262,10 +332,16 @@ func (c *Client) sendBound(ctx context.Context, sql string, args []any) (*boundC
 // boundConn returns its connection to the pool and lets go of the pool itself.
 type boundConn struct {
 	*pgxpool.Conn
+	c       *Client
+	ctx     context.Context
+	failed  bool // the batch failed, so its reset did not run
 	release func()
 }
 
 func (c *boundConn) Release() {
+	if c.failed {
+		c.c.unlock(context.WithoutCancel(c.ctx), c.Conn.Conn())
+	}
 	c.Conn.Release()
 	c.release()
 }
@@ -288,6 +364,7 @@ func (r *boundRows) Close() {
 	if err := r.br.Close(); err != nil && r.Rows.Err() == nil {
 		r.closeErr = err
 	}
+	r.conn.failed = r.Err() != nil
 	r.conn.Release()
 }
 
@@ -332,5 +409,6 @@ func (r *boundRow) scan(dest []any) error {
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
+	conn.failed = err != nil && !errors.Is(err, pgx.ErrNoRows)
 	return err
 }

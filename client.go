@@ -43,6 +43,7 @@ type Client struct {
 	identity   catalogIdentity // identity.go
 
 	testHook func(ctx context.Context, step string, tx pgx.Tx) error // see crashPoint; nil outside tests
+	noReset  bool                                                    // skip the session reset (bind.go); benchmarks only
 }
 
 // New validates cfg and returns a client. It does no I/O; call Init once to install or upgrade

@@ -14,3 +14,11 @@ func SetTestHook(c *Client, fn func(ctx context.Context, step string, tx pgx.Tx)
 
 // BindSQL is the statement that binds one-shot queries (for benchmarks preparing it).
 const BindSQL = bindSQL
+
+// WithoutSessionReset returns a copy of c whose connections are not reset after use (bind.go,
+// resetSQL): the cost of the reset, measured side by side.
+func WithoutSessionReset(c *Client) *Client {
+	cp := &Client{pool: c.pool, admin: c.admin, appRole: c.appRole, shared: c.shared, logger: c.logger,
+		placements: c.placements, noReset: true}
+	return cp
+}

@@ -95,6 +95,7 @@ func BenchmarkTierRead(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
+		noReset := tenancy.WithoutSessionReset(c)
 		ops := map[string]func(i int, id int64) error{
 			"hand": func(i int, id int64) error {
 				var body string
@@ -104,8 +105,13 @@ func BenchmarkTierRead(b *testing.B) {
 				var body string
 				return c.QueryRow(ctxs[i], `SELECT body FROM notes WHERE id = $1`, id).Scan(&body)
 			},
+			// Without the session reset that ends each use (bind.go, resetSQL): its cost.
+			"queryrow-noreset": func(i int, id int64) error {
+				var body string
+				return noReset.QueryRow(ctxs[i], `SELECT body FROM notes WHERE id = $1`, id).Scan(&body)
+			},
 		}
-		for _, name := range []string{"hand", "queryrow"} {
+		for _, name := range []string{"hand", "queryrow", "queryrow-noreset"} {
 			op := ops[name]
 			b.Run(fmt.Sprintf("tier=%s/tenants=%d/%s", tier, tierBenchTenants, name), func(b *testing.B) {
 				for i := range ts {
