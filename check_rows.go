@@ -11,7 +11,7 @@ import (
 )
 
 // foreignRowsLockTimeout bounds how long Check waits for a table it inspects as a plain owner.
-const foreignRowsLockTimeout = "2s"
+const foreignRowsLockTimeout = "200ms"
 
 // checkForeignRows reports rows of a dedicated placement (schema or database tier) tagged with
 // another tenant's id than its own, t's: the application never sees them (RLS), but a role
