@@ -1,13 +1,10 @@
-package main
+package archive
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,21 +19,21 @@ import (
 
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
-	"github.com/tenancy-go/tenancy/internal/pgrole"
+	"github.com/tenancy-go/tenancy/tenancytest"
 )
 
-type options struct {
-	Tenants  int
-	Rows     int
-	MoveRows int
-	Reps     int
-	Database string // the database to (re)create; "bench_archive" if empty
-	SuperURL string // a superuser on any database of the server
-	BinDir   string // where pg_dump and pg_restore are; "" means $PATH
+// Options size a run.
+type Options struct {
+	Tenants  int    // schema-tier tenants in the fleet
+	Rows     int    // rows per table of the tenant backed up
+	MoveRows int    // rows of the tenant moved (0: no move)
+	Reps     int    // repetitions of each timing (the median is reported)
+	BinDir   string // where pg_dump, pg_restore and psql are; "" means $PATH
 	Log      func(format string, args ...any)
 }
 
-type report struct {
+// Report is what a run measured.
+type Report struct {
 	Server, Machine       string
 	Tenants, Rows         int
 	Generate              time.Duration
@@ -48,37 +45,40 @@ type report struct {
 	MoveToPool            time.Duration
 }
 
-type bench struct {
-	o                options
-	ownerURL, appURL string
-	admin, app       *pgxpool.Pool
-	client           *tenancy.Client
-	dir              string
-	rep              report
+// DBOptions is the database Run needs (tenancytest.New or Open): the reference application's
+// migrations, a plain owner.
+func DBOptions() *tenancytest.Options {
+	return &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()}
 }
 
-func run(ctx context.Context, o options, out io.Writer) (*report, error) {
+type bench struct {
+	o      Options
+	db     *tenancytest.DB
+	admin  *pgxpool.Pool
+	client *tenancy.Client
+	dir    string
+	rep    Report
+}
+
+// Run builds the fleet in db (made with DBOptions), times backup, restore and move against
+// pg_dump and pg_restore, and prints the figures to out.
+func Run(ctx context.Context, db *tenancytest.DB, o Options, out io.Writer) (*Report, error) {
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
-	}
-	if o.Database == "" {
-		o.Database = "bench_archive"
 	}
 	if o.Reps < 1 {
 		o.Reps = 1
 	}
-	b := &bench{o: o}
+	b := &bench{o: o, db: db, admin: db.AdminPool, client: db.Client}
 	var err error
 	if b.dir, err = os.MkdirTemp("", "bench-archive-"); err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(b.dir)
-	if err := b.setUp(ctx); err != nil {
-		return nil, fmt.Errorf("set up: %w", err)
+	if err := b.admin.QueryRow(ctx, `SELECT current_setting('server_version')`).Scan(&b.rep.Server); err != nil {
+		return nil, err
 	}
-	defer b.admin.Close()
-	defer b.app.Close()
-	defer b.client.Close()
+	b.rep.Machine = fmt.Sprintf("%d cores, %s/%s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
 	for _, s := range []struct {
 		name string
 		fn   func(context.Context) error
@@ -94,58 +94,6 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 	}
 	b.print(out)
 	return &b.rep, nil
-}
-
-func (b *bench) setUp(ctx context.Context) error {
-	super, err := pgx.Connect(ctx, b.o.SuperURL)
-	if err != nil {
-		return err
-	}
-	defer super.Close(ctx)
-	if err := super.QueryRow(ctx, `SELECT current_setting('server_version')`).Scan(&b.rep.Server); err != nil {
-		return err
-	}
-	b.rep.Machine = fmt.Sprintf("%d cores, %s/%s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
-	sum := sha256.Sum256([]byte("bench/archive:" + b.o.SuperURL))
-	ownerPW, appPW := hex.EncodeToString(sum[:12]), hex.EncodeToString(sum[12:24])
-	if _, err := super.Exec(ctx, `SELECT pg_advisory_lock(7465737404)`); err != nil {
-		return err
-	}
-	defer super.Exec(ctx, `SELECT pg_advisory_unlock(7465737404)`)
-	if _, err := pgrole.Ensure(ctx, super, "bench_archive_owner", "LOGIN CREATEDB NOSUPERUSER", ownerPW); err != nil {
-		return err
-	}
-	if _, err := pgrole.Ensure(ctx, super, "bench_archive_app", "LOGIN NOSUPERUSER NOBYPASSRLS", appPW); err != nil {
-		return err
-	}
-	db := pgx.Identifier{b.o.Database}.Sanitize()
-	for _, sql := range []string{`DROP DATABASE IF EXISTS ` + db + ` WITH (FORCE)`, `CREATE DATABASE ` + db + ` OWNER bench_archive_owner`} {
-		if _, err := super.Exec(ctx, sql); err != nil {
-			return err
-		}
-	}
-	b.ownerURL = withUser(b.o.SuperURL, "bench_archive_owner", ownerPW, b.o.Database)
-	b.appURL = withUser(b.o.SuperURL, "bench_archive_app", appPW, b.o.Database)
-	if b.admin, err = pgxpool.New(ctx, b.ownerURL); err != nil {
-		return err
-	}
-	cfg, err := pgxpool.ParseConfig(b.appURL)
-	if err != nil {
-		return err
-	}
-	tenancy.ConfigurePool(cfg, "")
-	if b.app, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
-		return err
-	}
-	if _, err := b.admin.Exec(ctx, `GRANT USAGE ON SCHEMA public TO bench_archive_app`); err != nil {
-		return err
-	}
-	b.client, err = tenancy.New(&tenancy.Config{Pool: b.app, AdminPool: b.admin,
-		SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
-	if err != nil {
-		return err
-	}
-	return b.client.Init(ctx)
 }
 
 // fill gives tenant id rows in each of the taskboard's tenant tables (n per table, or n in all
@@ -340,7 +288,7 @@ func (b *bench) backup(ctx context.Context) error {
 	dump := filepath.Join(b.dir, "subject.dump")
 	b.rep.PgDump, err = b.median(func(int) error {
 		// As the superuser: the owner is subject to the forced RLS policies, which pg_dump refuses.
-		cmd := exec.CommandContext(ctx, b.bin("pg_dump"), "-Fc", "-n", t.Placement.Schema, "-f", dump, "-d", b.superURL(b.o.Database))
+		cmd := exec.CommandContext(ctx, b.bin("pg_dump"), "-Fc", "-n", t.Placement.Schema, "-f", dump, "-d", b.superURL(b.db.Name))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("%s: %w\n%s", cmd, err, out)
 		}
@@ -370,19 +318,16 @@ func (b *bench) restore(ctx context.Context) error {
 	}
 	// pg_restore into a database holding only what the dump refers to outside its schema
 	// (tenancy.current_tenant_id, the shared users table); only pg_restore itself is timed.
-	super, err := pgx.Connect(ctx, b.o.SuperURL)
-	if err != nil {
-		return err
-	}
-	defer super.Close(ctx)
-	target := b.o.Database + "_pg_restore"
-	for _, sql := range []string{`DROP DATABASE IF EXISTS ` + target + ` WITH (FORCE)`, `CREATE DATABASE ` + target + ` OWNER bench_archive_owner`} {
+	// Named after the test database, so that closing it drops this one too.
+	super := b.db.Server.SuperPool()
+	target := b.db.Name + "_pg_restore"
+	for _, sql := range []string{`DROP DATABASE IF EXISTS ` + target + ` WITH (FORCE)`, `CREATE DATABASE ` + target + ` OWNER ` + b.db.OwnerRole} {
 		if _, err := super.Exec(ctx, sql); err != nil {
 			return err
 		}
 	}
 	defer super.Exec(context.WithoutCancel(ctx), `DROP DATABASE IF EXISTS `+target+` WITH (FORCE)`)
-	dumpPrereq := exec.CommandContext(ctx, b.bin("pg_dump"), "-s", "-n", "tenancy", "-n", "public", "-d", b.superURL(b.o.Database))
+	dumpPrereq := exec.CommandContext(ctx, b.bin("pg_dump"), "-s", "-n", "tenancy", "-n", "public", "-d", b.superURL(b.db.Name))
 	prereq, err := dumpPrereq.Output()
 	if err != nil {
 		return fmt.Errorf("%s: %w", dumpPrereq, err)
@@ -457,33 +402,7 @@ func (b *bench) print(w io.Writer) {
 	}
 }
 
-func withUser(raw, user, password, db string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	u.User = url.UserPassword(user, password)
-	u.Path = "/" + db
-	return u.String()
-}
-
 // superURL is the superuser's URL on database db.
-func (b *bench) superURL(db string) string {
-	u, err := url.Parse(b.o.SuperURL)
-	if err != nil {
-		return b.o.SuperURL
-	}
-	u.Path = "/" + db
-	return u.String()
-}
-
-func ownerPassword(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	p, _ := u.User.Password()
-	return p
-}
+func (b *bench) superURL(db string) string { return b.db.Server.URL("", db) }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

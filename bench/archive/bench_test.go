@@ -1,30 +1,23 @@
-package main
+package archive
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"strings"
 	"testing"
 
+	"github.com/tenancy-go/tenancy/internal/pglocal"
 	"github.com/tenancy-go/tenancy/tenancytest"
 )
 
-// TestShortForm runs the whole load command on a small fleet against the test cluster: every
-// step must succeed and report a time, and the tenant's archive must be far smaller than
-// nothing. The figures themselves come from `go run ./bench/archive`.
+// TestShortForm runs the whole workload on a small fleet against the test cluster: every step
+// must succeed and report a time, and the tenant's archive must be far smaller than nothing.
+// The figures themselves come from `go run ./bench archive`.
 func TestShortForm(t *testing.T) {
 	t.Parallel()
-	srv := tenancytest.Cluster(t)
-	db := fmt.Sprintf("bench_archive_test_%d", os.Getpid())
+	db := tenancytest.New(t, DBOptions())
+	bin, _ := pglocal.FindBinaries()
 	var out strings.Builder
-	rep, err := run(context.Background(), options{
-		Tenants: 30, Rows: 20, MoveRows: 2000, Reps: 1, Database: db,
-		SuperURL: srv.URL("", "postgres"), BinDir: "/usr/lib/postgresql/15/bin", Log: t.Logf,
-	}, &out)
-	t.Cleanup(func() {
-		_, _ = srv.SuperPool().Exec(context.Background(), `DROP DATABASE IF EXISTS `+db+` WITH (FORCE)`)
-	})
+	rep, err := Run(context.Background(), db, Options{Tenants: 30, Rows: 20, MoveRows: 2000, Reps: 1, BinDir: bin, Log: t.Logf}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,9 @@
-package main
+package migrate
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,18 +18,15 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy"
-	"github.com/tenancy-go/tenancy/internal/pgrole"
+	"github.com/tenancy-go/tenancy/tenancytest"
 )
 
-type options struct {
-	Tenants     int
-	Create      int
-	Naive       int
-	Concurrency int
-	Fast        bool
-	Database    string // the database to (re)create; "bench_migrate" if empty
-	Reuse       bool   // keep the database of an earlier run: finish its fleet instead of rebuilding it
-	SuperURL    string // a superuser on any database of the server
+// Options size a run.
+type Options struct {
+	Tenants     int    // tenants in the fleet
+	Create      int    // tenants created with TenantCreate (timed); the rest are generated in bulk
+	Naive       int    // tenants migrated by the naive baseline (0: none)
+	Concurrency int    // MigrateOpts.Concurrency (0: tenancy's default)
 	PsqlDir     string // where psql is; "" means $PATH
 	Log         func(format string, args ...any)
 }
@@ -101,7 +95,8 @@ var (
 	filesV2 = fstest.MapFS{"0001_schema.up.sql": {Data: []byte(v1Up)}, "0002_archived_priority.up.sql": {Data: []byte(v2Up)}}
 )
 
-type report struct {
+// Report is what a run measured.
+type Report struct {
 	Server, Machine        string
 	Tenants, Created       int
 	CreateP50, CreateP95   time.Duration
@@ -117,21 +112,26 @@ type report struct {
 	TenancyN, TenancyNNoop time.Duration
 }
 
+// DBOptions is the database Run needs (tenancytest.New, Open or OpenKept): the fleet's first
+// migration only.
+func DBOptions() *tenancytest.Options { return &tenancytest.Options{TenantMigrations: filesV1} }
+
 type bench struct {
-	o                options
-	ownerURL, appURL string
-	admin, app       *pgxpool.Pool
-	dir              string
-	rep              report
-	reused           bool
+	o          Options
+	admin, app *pgxpool.Pool
+	ownerURL   string
+	dir        string
+	rep        Report
+	reused     bool
 }
 
-func run(ctx context.Context, o options, out io.Writer) (*report, error) {
+// Run builds the fleet in db (made with DBOptions), or finishes the fleet an earlier run left
+// there (a database from tenancytest.OpenKept), times one new migration applied by tenancy, by a
+// psql script and by the naive migrator, then nothing to apply, and prints the figures to out.
+// It leaves the fleet at the first migration.
+func Run(ctx context.Context, db *tenancytest.DB, o Options, out io.Writer) (*Report, error) {
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
-	}
-	if o.Database == "" {
-		o.Database = "bench_migrate"
 	}
 	if o.Create > o.Tenants {
 		o.Create = o.Tenants
@@ -139,17 +139,21 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 	if o.Naive > o.Tenants {
 		o.Naive = o.Tenants
 	}
-	b := &bench{o: o}
+	b := &bench{o: o, app: db.AppPool, ownerURL: db.AdminURL}
 	var err error
 	if b.dir, err = os.MkdirTemp("", "bench-migrate-"); err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(b.dir)
+	// pgxpool's default size, as an application's would be: the fleet runner's default
+	// concurrency follows the owner pool's size, and the harness's pool has 4.
+	if b.admin, err = pgxpool.New(ctx, db.AdminURL); err != nil {
+		return nil, err
+	}
+	defer b.admin.Close()
 	if err := b.setUp(ctx); err != nil {
 		return nil, fmt.Errorf("set up: %w", err)
 	}
-	defer b.admin.Close()
-	defer b.app.Close()
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
@@ -169,55 +173,14 @@ func run(ctx context.Context, o options, out io.Writer) (*report, error) {
 	return &b.rep, nil
 }
 
+// setUp finds whether the database holds an earlier run's fleet and, if so, brings any
+// placement that run left at version 2 back to 1.
 func (b *bench) setUp(ctx context.Context) error {
-	super, err := pgx.Connect(ctx, b.o.SuperURL)
-	if err != nil {
-		return err
-	}
-	defer super.Close(ctx)
-	if err := super.QueryRow(ctx, `SELECT current_setting('server_version')`).Scan(&b.rep.Server); err != nil {
+	if err := b.admin.QueryRow(ctx, `SELECT current_setting('server_version')`).Scan(&b.rep.Server); err != nil {
 		return err
 	}
 	b.rep.Machine = fmt.Sprintf("%d cores, %s/%s", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH)
-	// Passwords derive from the server's URL, so that concurrent runs agree on them.
-	sum := sha256.Sum256([]byte("bench/migrate:" + b.o.SuperURL))
-	ownerPW, appPW := hex.EncodeToString(sum[:12]), hex.EncodeToString(sum[12:24])
-	if _, err := super.Exec(ctx, `SELECT pg_advisory_lock(7465737403)`); err != nil {
-		return err
-	}
-	defer super.Exec(ctx, `SELECT pg_advisory_unlock(7465737403)`)
-	if _, err := pgrole.Ensure(ctx, super, "bench_owner", "LOGIN NOSUPERUSER", ownerPW); err != nil {
-		return err
-	}
-	if _, err := pgrole.Ensure(ctx, super, "bench_app", "LOGIN NOSUPERUSER NOBYPASSRLS", appPW); err != nil {
-		return err
-	}
-	db := pgx.Identifier{b.o.Database}.Sanitize()
-	var exists bool
-	if err := super.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, b.o.Database).Scan(&exists); err != nil {
-		return err
-	}
-	b.reused = exists && b.o.Reuse
-	if !b.reused {
-		for _, sql := range []string{`DROP DATABASE IF EXISTS ` + db + ` WITH (FORCE)`, `CREATE DATABASE ` + db + ` OWNER bench_owner`} {
-			if _, err := super.Exec(ctx, sql); err != nil {
-				return err
-			}
-		}
-	}
-	b.ownerURL, b.appURL = withUser(b.o.SuperURL, "bench_owner", ownerPW, b.o.Database), withUser(b.o.SuperURL, "bench_app", appPW, b.o.Database)
-	if b.admin, err = pgxpool.New(ctx, b.ownerURL); err != nil {
-		return err
-	}
-	cfg, err := pgxpool.ParseConfig(b.appURL)
-	if err != nil {
-		return err
-	}
-	tenancy.ConfigurePool(cfg, "")
-	if b.app, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
-		return err
-	}
-	if _, err := b.admin.Exec(ctx, `GRANT USAGE ON SCHEMA public TO bench_app`); err != nil {
+	if err := b.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenancy.tenants)`).Scan(&b.reused); err != nil {
 		return err
 	}
 	if b.reused {
@@ -411,10 +374,10 @@ func (b *bench) generateChunk(ctx context.Context, from, to int64) error {
 		sb.WriteString(seed(id))
 		// The grants TenantCreate gives, spelled out: "ON ALL TABLES IN SCHEMA" scans all of
 		// pg_class, which makes generating a big fleet quadratic.
-		fmt.Fprintf(&sb, `GRANT USAGE ON SCHEMA %[1]s TO bench_app;
-GRANT SELECT, INSERT, UPDATE, DELETE ON %[1]s.projects, %[1]s.tasks, %[1]s.comments TO bench_app;
-GRANT USAGE, SELECT ON SEQUENCE %[1]s.projects_id_seq, %[1]s.tasks_id_seq, %[1]s.comments_id_seq TO bench_app;
-`, s)
+		fmt.Fprintf(&sb, `GRANT USAGE ON SCHEMA %[1]s TO %[2]s;
+GRANT SELECT, INSERT, UPDATE, DELETE ON %[1]s.projects, %[1]s.tasks, %[1]s.comments TO %[2]s;
+GRANT USAGE, SELECT ON SEQUENCE %[1]s.projects_id_seq, %[1]s.tasks_id_seq, %[1]s.comments_id_seq TO %[2]s;
+`, s, pgx.Identifier{tenancytest.AppRole}.Sanitize())
 	}
 	sb.WriteString("COMMIT;\n")
 	_, err := b.admin.Exec(ctx, sb.String(), pgx.QueryExecModeSimpleProtocol)
@@ -629,16 +592,6 @@ func (b *bench) print(w io.Writer) {
 		fmt.Fprintf(w, "| one new migration, %d tenants: tenancy migrate | %s (naive / tenancy = %.2f) |\n", r.NaiveN, s(r.TenancyN), r.Naive.Seconds()/r.TenancyN.Seconds())
 		fmt.Fprintf(w, "| nothing to apply, %d tenants: naive / tenancy | %s / %s |\n", r.NaiveN, ms(r.NaiveNoop), ms(r.TenancyNNoop))
 	}
-}
-
-func withUser(raw, user, password, db string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return raw
-	}
-	u.User = url.UserPassword(user, password)
-	u.Path = "/" + db
-	return u.String()
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -1,0 +1,134 @@
+// Command bench runs the load tests behind the figures of docs/benchmarks.md and
+// docs/reliability.md, one subcommand per workload:
+//
+//	go run ./bench archive [-tenants 1000 -rows 300 -move-rows 100000 -reps 5]   # package bench/archive
+//	go run ./bench migrate [-tenants 10000 -create 200 -naive 1000 -reuse]       # package bench/migrate
+//	go run ./bench soak [-tenants 1000 -schema 90 -database 10 -requests 1000000] # package bench/soak
+//
+// Each subcommand gets its database from tenancytest.Open, as the tests do: an owner role that
+// is not a superuser, an application role that owns nothing and has no BYPASSRLS, the catalog
+// and the workload's migrations installed; the database is dropped at the end (except migrate's
+// with -reuse). The server is DATABASE_URL (a superuser) when set; otherwise, with -fast,
+// tenancytest's own cluster (TEST_DATABASE_URL, or the local test cluster, fsync off), and
+// without it a durable local cluster that bench starts in $TMPDIR/tenancy-bench from the
+// installed PostgreSQL binaries. soak runs with -fast unless told -fast=false.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/tenancy-go/tenancy/bench/archive"
+	"github.com/tenancy-go/tenancy/bench/migrate"
+	"github.com/tenancy-go/tenancy/bench/soak"
+	"github.com/tenancy-go/tenancy/tenancytest"
+)
+
+func main() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) }
+
+// reuseDatabase is the database migrate -reuse keeps its fleet in between runs.
+const reuseDatabase = "bench_migrate"
+
+const usage = `usage: go run ./bench <command> [flags]
+
+commands:
+  archive   backup, restore and move among a schema-tier fleet, against pg_dump and pg_restore
+  migrate   one new migration and nothing to apply across a fleet, against psql and a naive migrator
+  soak      isolation soak: tenant-bound requests in three tiers with faults, every row checked
+
+"go run ./bench <command> -h" lists a command's flags.
+`
+
+// run is the command line: exit code 0 ok, 1 failure, 2 usage.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	name := args[0]
+	fs := flag.NewFlagSet("bench "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
+	var (
+		fast  *bool
+		reuse = new(bool) // migrate only
+		dbOpt *tenancytest.Options
+		work  func(ctx context.Context, db *tenancytest.DB, bin string) error
+	)
+	switch name {
+	case "archive":
+		o := archive.Options{Log: logf}
+		fs.IntVar(&o.Tenants, "tenants", 1000, "schema-tier tenants in the fleet")
+		fs.IntVar(&o.Rows, "rows", 300, "rows per table of the tenant backed up")
+		fs.IntVar(&o.MoveRows, "move-rows", 100000, "rows of the tenant moved (0: skip the move)")
+		fs.IntVar(&o.Reps, "reps", 5, "repetitions of each timing (the median is reported)")
+		fast = fs.Bool("fast", false, "fsync off: tenancytest's cluster instead of a durable one (no effect with DATABASE_URL)")
+		dbOpt = archive.DBOptions()
+		work = func(ctx context.Context, db *tenancytest.DB, bin string) error {
+			o.BinDir = bin
+			_, err := archive.Run(ctx, db, o, stdout)
+			return err
+		}
+	case "migrate":
+		o := migrate.Options{Log: logf}
+		fs.IntVar(&o.Tenants, "tenants", 10000, "tenants in the fleet")
+		fs.IntVar(&o.Create, "create", 200, "tenants created with TenantCreate (timed); the rest are generated in bulk")
+		fs.IntVar(&o.Naive, "naive", 1000, "tenants migrated by the naive baseline (0: skip)")
+		fs.IntVar(&o.Concurrency, "concurrency", 0, "MigrateOpts.Concurrency (0: tenancy's default)")
+		fast = fs.Bool("fast", false, "fsync off: tenancytest's cluster instead of a durable one (no effect with DATABASE_URL)")
+		fs.BoolVar(reuse, "reuse", false, "keep the fleet in database "+reuseDatabase+" for the next -reuse run; use (and finish) the one an earlier -reuse run left")
+		dbOpt = migrate.DBOptions()
+		work = func(ctx context.Context, db *tenancytest.DB, bin string) error {
+			o.PsqlDir = bin
+			_, err := migrate.Run(ctx, db, o, stdout)
+			return err
+		}
+	case "soak":
+		o := soak.Options{Log: logf}
+		fs.IntVar(&o.Tenants, "tenants", 1000, "tenants in all")
+		fs.IntVar(&o.Schema, "schema", 90, "of which in the schema tier")
+		fs.IntVar(&o.Database, "database", 10, "of which in the database tier (the rest: pool tier)")
+		fs.Int64Var(&o.Requests, "requests", 1000000, "requests to send")
+		fs.DurationVar(&o.Duration, "duration", time.Hour, "stop after this long even if fewer requests were sent")
+		fs.IntVar(&o.Workers, "workers", 16, "concurrent workers")
+		conns := fs.Int("conns", 4, "application pool connections (small: connections are reused constantly)")
+		fs.Float64Var(&o.HTTP, "http", 0.3, "share of requests sent through the HTTP stack")
+		fs.BoolVar(&o.Faults, "faults", true, "inject faults")
+		fs.DurationVar(&o.KillEvery, "kill-every", 100*time.Millisecond, "interval between pg_terminate_backend calls")
+		fs.StringVar(&o.Mode, "mode", "cache_statement", "pgx exec mode of the application pool: cache_statement, cache_describe, describe_exec, exec, simple_protocol")
+		fs.BoolVar(&o.JSON, "json", false, "print the report as JSON")
+		fast = fs.Bool("fast", true, "fsync off: tenancytest's cluster instead of a durable one (no effect with DATABASE_URL)")
+		dbOpt = soak.DBOptions()
+		work = func(ctx context.Context, db *tenancytest.DB, _ string) error {
+			o.Conns = int32(*conns)
+			_, err := soak.Run(ctx, db, o, stdout)
+			return err
+		}
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "bench: unknown command %q\n%s", name, usage)
+		return 2
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bench %s: unexpected argument %q\n", name, fs.Arg(0))
+		return 2
+	}
+	if err := setUpAndRun(ctx, *fast, *reuse, dbOpt, work); err != nil {
+		fmt.Fprintf(stderr, "bench %s: %v\n", name, err)
+		return 1
+	}
+	return 0
+}
