@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		reuse = new(bool) // migrate only
 		dbOpt *tenancytest.Options
 		work  func(ctx context.Context, db *tenancytest.DB, bin string) error
+		check = func() error { return nil } // bad flag values, found before anything is set up
 	)
 	switch name {
 	case "archive":
@@ -104,8 +105,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.BoolVar(&o.JSON, "json", false, "print the report as JSON")
 		fast = fs.Bool("fast", true, "fsync off: tenancytest's cluster instead of a durable one (no effect with DATABASE_URL)")
 		dbOpt = soak.DBOptions()
-		work = func(ctx context.Context, db *tenancytest.DB, _ string) error {
+		check = func() error {
 			o.Conns = int32(*conns)
+			return o.Validate()
+		}
+		work = func(ctx context.Context, db *tenancytest.DB, _ string) error {
 			_, err := soak.Run(ctx, db, o, stdout)
 			return err
 		}
@@ -124,6 +128,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "bench %s: unexpected argument %q\n", name, fs.Arg(0))
+		return 2
+	}
+	if err := check(); err != nil {
+		fmt.Fprintf(stderr, "bench %s: %v\n", name, err)
 		return 2
 	}
 	if err := setUpAndRun(ctx, *fast, *reuse, dbOpt, work); err != nil {

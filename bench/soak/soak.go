@@ -39,20 +39,27 @@ var Modes = map[string]pgx.QueryExecMode{
 // DBOptions is the database Run needs (tenancytest.New or Open).
 func DBOptions() *tenancytest.Options { return isolation.Options() }
 
+// Validate reports bad options before anything is set up.
+func (o Options) Validate() error {
+	if o.Schema+o.Database > o.Tenants {
+		return fmt.Errorf("-schema %d + -database %d exceed -tenants %d", o.Schema, o.Database, o.Tenants)
+	}
+	if _, ok := Modes[o.Mode]; !ok {
+		return fmt.Errorf("-mode %q is not a pgx exec mode", o.Mode)
+	}
+	return nil
+}
+
 // Run makes the tenants in db (made with DBOptions), runs the soak and prints its report to out.
 // A run that finds a problem returns an error after printing.
 func Run(ctx context.Context, db *tenancytest.DB, o Options, out io.Writer) (*isolation.Report, error) {
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
 	}
-	if o.Schema+o.Database > o.Tenants {
-		return nil, fmt.Errorf("-schema %d + -database %d exceed -tenants %d", o.Schema, o.Database, o.Tenants)
+	if err := o.Validate(); err != nil {
+		return nil, err
 	}
-	m, ok := Modes[o.Mode]
-	if !ok {
-		return nil, fmt.Errorf("-mode %q is not a pgx exec mode", o.Mode)
-	}
-	c, pool, appName, err := isolation.AppClient(ctx, db, db.AppURL, m, o.Conns)
+	c, pool, appName, err := isolation.AppClient(ctx, db, db.AppURL, Modes[o.Mode], o.Conns)
 	if err != nil {
 		return nil, err
 	}
