@@ -30,7 +30,7 @@ func soakRequests(t *testing.T, n int64) int64 {
 	return n
 }
 
-// TestProofSoak is the short form of the isolation soak (`go run ./bench/soak` runs the full
+// TestProofSoak is the short form of the isolation soak (`go run ./bench soak` runs the full
 // one; docs/reliability.md has its figures): 200 tenants in all three tiers, 16 workers on a
 // 4-connection pool, a third of the requests through the HTTP stack, every fault injected
 // (errors, panics, cancelled contexts, deadlines, savepoint rollbacks, pg_terminate_backend).

@@ -5,7 +5,7 @@
 // client saw acknowledged is recorded and looked for at the end; every write that was rolled back
 // (an error, a panic, a cancelled context, a savepoint rollback) must be absent.
 //
-// `go run ./bench/soak` runs it at full size; proof_soak_test.go, proof_pgbouncer_test.go and
+// `go run ./bench soak` runs it at full size; proof_soak_test.go, proof_pgbouncer_test.go and
 // proof_restart_test.go run it in a short form.
 package isolation
 
