@@ -14,6 +14,15 @@ import (
 // tenant binding), schema first, no code generation. Queries may be sent by POST (a JSON body) or
 // by GET (query, operationName and variables in the URL, as GraphQL over HTTP describes);
 // mutations by POST only, so that no link, prefetch or crawler can change anything.
+//
+// Limits (gqllimits.go; every refusal is a GraphQL error with extensions.code, and no data):
+// at most 16 KiB and 8 levels deep; a cost, the most objects the query could return with every
+// list full, of at most Config.GraphQLMaxCost (20,000), checked before anything runs
+// (QUERY_TOO_COSTLY); at most Config.GraphQLMaxObjects (10,000) objects made (TOO_MANY_OBJECTS)
+// and Config.GraphQLTimeout (10 s) spent (TIME_BUDGET_EXCEEDED); introspection only if
+// Config.GraphQLIntrospection (taskboard serve: off, demo: on; INTROSPECTION_DISABLED). Lists
+// load their children in batches: tasks with their projects and comments cost the same few
+// statements for 5 tasks or 50.
 
 const gqlSchemaText = `
 schema { query: Query mutation: Mutation }
