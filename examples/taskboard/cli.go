@@ -134,14 +134,17 @@ func exactArgs(n int, names string) cobra.PositionalArgs {
 }
 
 type serveFlags struct {
-	db       dbFlags
-	addr     string
-	base     string
-	operator string
+	db            dbFlags
+	addr          string
+	base          string
+	operator      string
+	introspection bool
 }
 
-func (f *serveFlags) add(cmd *cobra.Command, getenv func(string) string) {
+// add adds the flags; introspection is GraphQL introspection's default (off in serve, on in demo).
+func (f *serveFlags) add(cmd *cobra.Command, getenv func(string) string, introspection bool) {
 	f.db.add(cmd)
+	cmd.Flags().BoolVar(&f.introspection, "graphql-introspection", introspection, "answer GraphQL introspection (__schema, __type) queries")
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().StringVar(&f.base, "base-domain", app.BaseDomainDefault, "host of the public site; organisations live on its subdomains")
 	cmd.Flags().StringVar(&f.operator, "operator-password", "", "password of the operator console at /admin (default $TASKBOARD_OPERATOR_PASSWORD; empty disables it)")
@@ -166,7 +169,7 @@ func serveCommand(stdout, stderr io.Writer, getenv func(string) string) *cobra.C
 			return serve(cmd.Context(), conn, &f, stdout, stderr, nil)
 		},
 	}
-	f.add(cmd, getenv)
+	f.add(cmd, getenv, false)
 	cmd.Flags().BoolVar(&initDB, "init", false, "install or upgrade the catalog and migrations first (as `taskboard init`)")
 	return cmd
 }
@@ -220,7 +223,7 @@ serves until interrupted. It stops the local cluster on exit if it started it.`,
 			})
 		},
 	}
-	f.add(cmd, getenv)
+	f.add(cmd, getenv, true)
 	return cmd
 }
 
@@ -242,11 +245,17 @@ func printDemo(w io.Writer, f *serveFlags, port string, res *app.DemoResult, tok
 	fmt.Fprintf(w, "\nPress Ctrl+C to stop.\n")
 }
 
+// appConfig is the application's configuration from the flags.
+func (f *serveFlags) appConfig(client *tenancy.Client, logger *slog.Logger) *app.Config {
+	return &app.Config{Client: client, BaseDomain: f.base, OperatorPassword: f.operator, Logger: logger,
+		GraphQLIntrospection: f.introspection}
+}
+
 // serve listens on f.addr and serves until ctx ends or SIGINT/SIGTERM, then shuts down gracefully.
 // ready is called with the port once listening.
 func serve(ctx context.Context, conn *tenancycli.Connection, f *serveFlags, stdout, stderr io.Writer, ready func(port string)) error {
 	logger := slog.New(tenancy.NewLogHandler(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	srv, err := app.New(&app.Config{Client: conn.Client, BaseDomain: f.base, OperatorPassword: f.operator, Logger: logger})
+	srv, err := app.New(f.appConfig(conn.Client, logger))
 	if err != nil {
 		return err
 	}

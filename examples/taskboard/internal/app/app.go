@@ -51,11 +51,35 @@ type Config struct {
 	// MaxBodyBytes limits API request bodies (413 beyond); MaxBodyBytesDefault if 0.
 	MaxBodyBytes int64
 
+	// GraphQLMaxCost refuses, before it runs, a GraphQL query that could return more objects
+	// than this, every list counted full (its first argument or default); GraphQLMaxCostDefault
+	// if 0.
+	GraphQLMaxCost int
+
+	// GraphQLMaxObjects stops a GraphQL query once it has made this many objects;
+	// GraphQLMaxObjectsDefault if 0.
+	GraphQLMaxObjects int
+
+	// GraphQLTimeout is each GraphQL request's time budget; GraphQLTimeoutDefault if 0.
+	GraphQLTimeout time.Duration
+
+	// GraphQLIntrospection answers __schema and __type queries. Off, they are refused: the schema
+	// is public in the source, but there is no need to hand it to every scanner.
+	GraphQLIntrospection bool
+
 	Logger *slog.Logger
 }
 
 // MaxBodyBytesDefault is the largest API request body accepted.
 const MaxBodyBytesDefault = 64 << 10
+
+// GraphQL limits (see Config). A legitimate page needs a few hundred objects; the cost bound
+// counts every list as full, so it sits well above what such pages actually return.
+const (
+	GraphQLMaxCostDefault    = 20000
+	GraphQLMaxObjectsDefault = 10000
+	GraphQLTimeoutDefault    = 10 * time.Second
+)
 
 // Server is the application. It is an http.Handler.
 type Server struct {
@@ -107,7 +131,7 @@ func New(cfg *Config) (*Server, error) {
 	if s.pages, err = loadPages(); err != nil {
 		return nil, err
 	}
-	if s.gql, err = newGQLSchema(s); err != nil {
+	if s.gql, err = newGQLSchema(s, cfg); err != nil {
 		return nil, err
 	}
 	s.cache = tenancyhttp.NewCache(s.db, &tenancyhttp.CacheConfig{Logger: s.log})

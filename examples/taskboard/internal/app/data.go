@@ -132,6 +132,15 @@ func (s *Server) getProject(ctx context.Context, id int64) (*Project, error) {
 	return scanProject(s.db.QueryRow(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id = $1`, id))
 }
 
+// projectsByID reads the projects with these ids (those that exist) in one query.
+func (s *Server) projectsByID(ctx context.Context, ids []int64) ([]*Project, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id = ANY($1) ORDER BY p.id`, ids)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Project, error) { return scanProject(r) })
+}
+
 func checkName(what, v string, max int) (string, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -290,6 +299,25 @@ func (s *Server) listTasks(ctx context.Context, projectID int64, status string, 
 	rows, err := s.db.Query(ctx, `SELECT `+taskCols+`
 		WHERE ($1 = 0 OR t.project_id = $1) AND ($2 = '' OR t.status = $2) AND t.id > $3
 		ORDER BY t.id LIMIT $4`, projectID, status, pg.After, pg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Task, error) { return scanTask(r) })
+	if err != nil {
+		return nil, err
+	}
+	return ts, s.withTaskNames(ctx, ts...)
+}
+
+// tasksOfProjects lists the tasks of several projects in one query: for each, what listTasks
+// would (status, page). GraphQL loads a list of projects' tasks with it.
+func (s *Server) tasksOfProjects(ctx context.Context, projectIDs []int64, status string, pg page) ([]*Task, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+taskCols+` WHERE t.id IN (
+			SELECT id FROM (
+				SELECT id, row_number() OVER (PARTITION BY project_id ORDER BY id) AS n FROM tasks
+				WHERE project_id = ANY($1) AND ($2 = '' OR status = $2) AND id > $3) x
+			WHERE n <= $4)
+		ORDER BY t.id`, projectIDs, status, pg.After, pg.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -477,6 +505,25 @@ func (s *Server) withCommentNames(ctx context.Context, cs ...*Comment) error {
 func (s *Server) listComments(ctx context.Context, taskID int64, pg page) ([]*Comment, error) {
 	rows, err := s.db.Query(ctx, `SELECT `+commentCols+` WHERE ($1 = 0 OR c.task_id = $1) AND c.id > $2 ORDER BY c.id LIMIT $3`,
 		taskID, pg.After, pg.Limit)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Comment, error) { return scanComment(r) })
+	if err != nil {
+		return nil, err
+	}
+	return cs, s.withCommentNames(ctx, cs...)
+}
+
+// commentsOfTasks lists the comments of several tasks in one query: for each, what listComments
+// would (page). GraphQL loads a list of tasks' comments with it.
+func (s *Server) commentsOfTasks(ctx context.Context, taskIDs []int64, pg page) ([]*Comment, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+commentCols+` WHERE c.id IN (
+			SELECT id FROM (
+				SELECT id, row_number() OVER (PARTITION BY task_id ORDER BY id) AS n FROM comments
+				WHERE task_id = ANY($1) AND id > $2) x
+			WHERE n <= $3)
+		ORDER BY c.id`, taskIDs, pg.After, pg.Limit)
 	if err != nil {
 		return nil, err
 	}

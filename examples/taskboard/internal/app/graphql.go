@@ -14,6 +14,15 @@ import (
 // tenant binding), schema first, no code generation. Queries may be sent by POST (a JSON body) or
 // by GET (query, operationName and variables in the URL, as GraphQL over HTTP describes);
 // mutations by POST only, so that no link, prefetch or crawler can change anything.
+//
+// Limits (gqllimits.go; every refusal is a GraphQL error with extensions.code, and no data):
+// at most 16 KiB and 8 levels deep; a cost, the most objects the query could return with every
+// list full, of at most Config.GraphQLMaxCost (20,000), checked before anything runs
+// (QUERY_TOO_COSTLY); at most Config.GraphQLMaxObjects (10,000) objects made (TOO_MANY_OBJECTS)
+// and Config.GraphQLTimeout (10 s) spent (TIME_BUDGET_EXCEEDED); introspection only if
+// Config.GraphQLIntrospection (taskboard serve: off, demo: on; INTROSPECTION_DISABLED). Lists
+// load their children in batches: tasks with their projects and comments cost the same few
+// statements for 5 tasks or 50.
 
 const gqlSchemaText = `
 schema { query: Query mutation: Mutation }
@@ -83,10 +92,16 @@ type User {
 // nothing a GET carries can ever run one.
 type gqlSchema struct {
 	all, queries *graphql.Schema
+	limits       gqlLimits
 }
 
-func newGQLSchema(s *Server) (*gqlSchema, error) {
-	opts := []graphql.SchemaOpt{graphql.MaxDepth(8), graphql.MaxParallelism(4), graphql.MaxQueryLength(16 << 10)}
+func newGQLSchema(s *Server, cfg *Config) (*gqlSchema, error) {
+	limits, err := newGQLLimits(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts := []graphql.SchemaOpt{graphql.MaxDepth(8), graphql.MaxParallelism(4), graphql.MaxQueryLength(16 << 10),
+		graphql.RestrictIntrospection(func(context.Context) bool { return limits.introspection })}
 	all, err := graphql.ParseSchema(gqlSchemaText, &gqlRoot{s}, opts...)
 	if err != nil {
 		return nil, err
@@ -96,7 +111,7 @@ func newGQLSchema(s *Server) (*gqlSchema, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &gqlSchema{all: all, queries: queries}, nil
+	return &gqlSchema{all: all, queries: queries, limits: limits}, nil
 }
 
 type gqlRequest struct {
@@ -115,7 +130,7 @@ func (s *Server) graphqlHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "query is required")
 		return
 	}
-	writeJSON(w, http.StatusOK, s.gql.all.Exec(r.Context(), req.Query, req.OperationName, req.Variables))
+	writeJSON(w, http.StatusOK, s.gqlExec(r.Context(), s.gql.all, req))
 }
 
 // graphqlGet runs a query sent by GET: ?query=...&operationName=...&variables={JSON object}.
@@ -139,7 +154,7 @@ func (s *Server) graphqlGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "mutations are sent by POST; GET runs queries only")
 		return
 	}
-	writeJSON(w, http.StatusOK, s.gql.queries.Exec(r.Context(), req.Query, req.OperationName, req.Variables))
+	writeJSON(w, http.StatusOK, s.gqlExec(r.Context(), s.gql.queries, req))
 }
 
 // gqlOperation is an operation of a GraphQL document: its kind (query, mutation, subscription)
@@ -291,6 +306,9 @@ func (g *gqlRoot) err(ctx context.Context, err error) error {
 	if err == nil || statusOf(err) != 0 {
 		return err
 	}
+	if ctx.Err() != nil { // the request's limits or its client stopped it: gqlExec says which
+		return ctx.Err()
+	}
 	g.s.log.ErrorContext(ctx, "graphql", "err", err)
 	return invalidf("internal error")
 }
@@ -307,11 +325,7 @@ func (g *gqlRoot) Projects(ctx context.Context, args struct {
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	out := make([]*gqlProject, len(ps))
-	for i, p := range ps {
-		out[i] = &gqlProject{g, p}
-	}
-	return out, nil
+	return g.newProjects(ps), gqlCount(ctx, len(ps))
 }
 
 func (g *gqlRoot) Project(ctx context.Context, args struct{ ID graphql.ID }) (*gqlProject, error) {
@@ -326,7 +340,7 @@ func (g *gqlRoot) Project(ctx context.Context, args struct{ ID graphql.ID }) (*g
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return &gqlProject{g, p}, nil
+	return g.newProjects([]*Project{p})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) Task(ctx context.Context, args struct{ ID graphql.ID }) (*gqlTask, error) {
@@ -341,7 +355,7 @@ func (g *gqlRoot) Task(ctx context.Context, args struct{ ID graphql.ID }) (*gqlT
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return &gqlTask{g, t}, nil
+	return g.newTasks([]*Task{t})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) Tasks(ctx context.Context, args struct {
@@ -372,11 +386,7 @@ func (g *gqlRoot) tasks(ctx context.Context, pid int64, status *string, pg page)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	out := make([]*gqlTask, len(ts))
-	for i, t := range ts {
-		out[i] = &gqlTask{g, t}
-	}
-	return out, nil
+	return g.newTasks(ts), gqlCount(ctx, len(ts))
 }
 
 func (g *gqlRoot) CreateProject(ctx context.Context, args struct {
@@ -391,7 +401,7 @@ func (g *gqlRoot) CreateProject(ctx context.Context, args struct {
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return &gqlProject{g, p}, nil
+	return g.newProjects([]*Project{p})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) UpdateProject(ctx context.Context, args struct {
@@ -407,7 +417,7 @@ func (g *gqlRoot) UpdateProject(ctx context.Context, args struct {
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return &gqlProject{g, p}, nil
+	return g.newProjects([]*Project{p})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) DeleteProject(ctx context.Context, args struct{ ID graphql.ID }) (bool, error) {
@@ -451,7 +461,7 @@ func (g *gqlRoot) CreateTask(ctx context.Context, args struct {
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return &gqlTask{g, t}, nil
+	return g.newTasks([]*Task{t})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) UpdateTask(ctx context.Context, args struct {
@@ -474,7 +484,7 @@ func (g *gqlRoot) UpdateTask(ctx context.Context, args struct {
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return &gqlTask{g, t}, nil
+	return g.newTasks([]*Task{t})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) DeleteTask(ctx context.Context, args struct{ ID graphql.ID }) (bool, error) {
@@ -497,7 +507,7 @@ func (g *gqlRoot) CreateComment(ctx context.Context, args struct {
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return &gqlComment{g, c}, nil
+	return g.newComments([]*Comment{c})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) UpdateComment(ctx context.Context, args struct {
@@ -512,7 +522,7 @@ func (g *gqlRoot) UpdateComment(ctx context.Context, args struct {
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return &gqlComment{g, c}, nil
+	return g.newComments([]*Comment{c})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) DeleteComment(ctx context.Context, args struct{ ID graphql.ID }) (bool, error) {
@@ -524,8 +534,9 @@ func (g *gqlRoot) DeleteComment(ctx context.Context, args struct{ ID graphql.ID 
 }
 
 type gqlProject struct {
-	g *gqlRoot
-	p *Project
+	g     *gqlRoot
+	p     *Project
+	batch *projectBatch
 }
 
 func (r *gqlProject) ID() graphql.ID      { return gqlID(r.p.ID) }
@@ -543,12 +554,29 @@ func (r *gqlProject) Tasks(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	return r.g.tasks(ctx, r.p.ID, args.Status, pg)
+	st := ""
+	if args.Status != nil {
+		st = *args.Status
+	}
+	ts, err := r.batch.tasksOf(ctx, r.g, r.p.ID, st, pg)
+	if err != nil {
+		return nil, err
+	}
+	return nonNil(ts), gqlCount(ctx, len(ts))
+}
+
+// nonNil is s, or an empty list for a non-null list field.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 type gqlTask struct {
-	g *gqlRoot
-	t *Task
+	g     *gqlRoot
+	t     *Task
+	batch *taskBatch
 }
 
 func (r *gqlTask) ID() graphql.ID        { return gqlID(r.t.ID) }
@@ -559,14 +587,18 @@ func (r *gqlTask) Status() string        { return r.t.Status }
 func (r *gqlTask) DueDate() *string      { return r.t.DueDate }
 func (r *gqlTask) CreatedAt() string     { return r.t.CreatedAt.UTC().Format("2006-01-02T15:04:05Z") }
 func (r *gqlTask) UpdatedAt() string     { return r.t.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z") }
-func (r *gqlTask) Assignee() *gqlUser {
+func (r *gqlTask) Assignee(ctx context.Context) (*gqlUser, error) {
 	if r.t.AssigneeID == nil {
-		return nil
+		return nil, nil
 	}
-	return &gqlUser{*r.t.AssigneeID, r.t.AssigneeName}
+	return &gqlUser{*r.t.AssigneeID, r.t.AssigneeName}, gqlCount(ctx, 1)
 }
 func (r *gqlTask) Project(ctx context.Context) (*gqlProject, error) {
-	return r.g.Project(ctx, struct{ ID graphql.ID }{gqlID(r.t.ProjectID)})
+	p, err := r.batch.project(ctx, r.g, r.t.ProjectID)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return p, gqlCount(ctx, 1)
 }
 func (r *gqlTask) Comments(ctx context.Context, args struct {
 	First int32
@@ -576,15 +608,11 @@ func (r *gqlTask) Comments(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	cs, err := r.g.s.listComments(ctx, r.t.ID, pg)
+	cs, err := r.batch.commentsOf(ctx, r.g, r.t.ID, pg)
 	if err != nil {
-		return nil, r.g.err(ctx, err)
+		return nil, err
 	}
-	out := make([]*gqlComment, len(cs))
-	for i, c := range cs {
-		out[i] = &gqlComment{r.g, c}
-	}
-	return out, nil
+	return nonNil(cs), gqlCount(ctx, len(cs))
 }
 
 type gqlComment struct {
@@ -597,11 +625,11 @@ func (r *gqlComment) TaskID() graphql.ID { return gqlID(r.c.TaskID) }
 func (r *gqlComment) Body() string       { return r.c.Body }
 func (r *gqlComment) CreatedAt() string  { return r.c.CreatedAt.UTC().Format("2006-01-02T15:04:05Z") }
 func (r *gqlComment) UpdatedAt() string  { return r.c.UpdatedAt.UTC().Format("2006-01-02T15:04:05Z") }
-func (r *gqlComment) Author() *gqlUser {
+func (r *gqlComment) Author(ctx context.Context) (*gqlUser, error) {
 	if r.c.AuthorID == nil {
-		return nil
+		return nil, nil
 	}
-	return &gqlUser{*r.c.AuthorID, r.c.AuthorName}
+	return &gqlUser{*r.c.AuthorID, r.c.AuthorName}, gqlCount(ctx, 1)
 }
 
 // gqlUser exposes only a member's id and name: emails stay private to the organisation's pages.

@@ -25,3 +25,30 @@ func TestGQLOperationKind(t *testing.T) {
 		}
 	}
 }
+
+func TestGQLCost(t *testing.T) {
+	t.Parallel()
+	s, err := newGQLSchema(&Server{}, &Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		doc  string
+		vars map[string]any
+		want int64
+	}{
+		{`{ projects { id } }`, nil, 20},
+		{nestedQuery(4), nil, 176840}, // 20 + 20 + 400 + 400 + 8,000 + 8,000 + 160,000
+		{`{ a: tasks(first: 3) { id } b: tasks(first: 4) { comments(first: 2) { author { name } } } }`, nil, 3 + 4*(1+2*2)},
+		{`query($n: Int = 7) { tasks(first: $n) { id } }`, nil, 7},
+		{`query($n: Int = 7) { tasks(first: $n) { id } }`, map[string]any{"n": float64(9)}, 9},
+		{`{ ...F } fragment F on Query { tasks { ... on Task { project { name } } } }`, nil, 20 * 2},
+		{`mutation { createProject(name: "x") { tasks(first: 5) { id } } }`, nil, 1 + 5},
+		{`{ task(id: "1") { __typename title } }`, nil, 1},
+	} {
+		got, err := gqlCost(s.all.AST(), c.doc, "", c.vars, false)
+		if err != nil || got != c.want {
+			t.Errorf("gqlCost(%s) = %d, %v; want %d", c.doc, got, err, c.want)
+		}
+	}
+}

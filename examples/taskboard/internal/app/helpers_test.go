@@ -43,7 +43,17 @@ func newEnv(t *testing.T) *env {
 // migrations, say).
 func newEnvWith(t *testing.T, db *tenancytest.DB, client *tenancy.Client) *env {
 	t.Helper()
-	srv, err := New(&Config{Client: client, OperatorPassword: testOperatorPassword, PasswordCost: bcrypt.MinCost})
+	return newEnvConfig(t, db, client, nil)
+}
+
+// newEnvConfig is newEnvWith with the test's changes to the configuration (limits, say).
+func newEnvConfig(t *testing.T, db *tenancytest.DB, client *tenancy.Client, change func(*Config)) *env {
+	t.Helper()
+	cfg := &Config{Client: client, OperatorPassword: testOperatorPassword, PasswordCost: bcrypt.MinCost}
+	if change != nil {
+		change(cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
