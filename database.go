@@ -70,7 +70,14 @@ const templatePlacementID = 1
 // catalogDatabase returns the name of the catalog's database (cached).
 func (c *Client) catalogDatabase(ctx context.Context) (string, error) {
 	c.dbNameOnce.Do(func() {
-		c.dbNameErr = c.pool.QueryRow(ctx, `SELECT current_database()`).Scan(&c.dbName)
+		// A connection of its own, as catalogID does: callers may hold the pool's connections.
+		conn, err := pgx.ConnectConfig(ctx, c.pool.Config().ConnConfig)
+		if err != nil {
+			c.dbNameErr = err
+			return
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		c.dbNameErr = conn.QueryRow(ctx, `SELECT current_database()`).Scan(&c.dbName)
 	})
 	return c.dbName, c.dbNameErr
 }

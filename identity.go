@@ -46,7 +46,15 @@ func (c *Client) catalogID(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := admin.QueryRow(ctx, `SELECT id FROM tenancy.identity`).Scan(&c.identity.id); err != nil {
+	// A connection of its own, not one of the pool's: the first call often comes from inside an
+	// operation that already holds the owner pool's connections (a move's lock and transaction on
+	// a pool of 2), where waiting for a third would wait forever.
+	conn, err := pgx.ConnectConfig(ctx, admin.Config().ConnConfig)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if err := conn.QueryRow(ctx, `SELECT id FROM tenancy.identity`).Scan(&c.identity.id); err != nil {
 		return "", notFoundOr(err, ErrTenantNotFound, "")
 	}
 	return c.identity.id, nil
