@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenancy-go/tenancy/internal/archive"
+	"github.com/tenancy-go/tenancy/internal/lockkey"
 )
 
 // Backup, restore and move (DESIGN §6). A tenant's rows are read, in any tier, by the owner role
@@ -419,7 +420,7 @@ func (c *Client) backupBeforeDelete(ctx context.Context, slug string, w io.Write
 		release()
 		return nil, fmt.Errorf("tenancy: back up %s before deleting it: %w", slug, err)
 	}
-	if _, err := fence.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, fenceClass, fenceID(t.ID)); err != nil {
+	if _, err := fence.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, lockkey.Fence, lockkey.Tenant(t.ID)); err != nil {
 		return fail(err)
 	}
 	spool, err := os.CreateTemp("", "tenancy-delete-*")

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
@@ -95,7 +96,7 @@ func (c *Client) bindingFor(t *Tenant) (*binding, error) {
 		searchPath: pgx.Identifier{t.Placement.Schema}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize() + ", pg_temp",
 		tenantID:   strconv.FormatInt(t.ID, 10),
 	}
-	b.args = []any{b.searchPath, b.tenantID, fenceClass, fenceID(t.ID)}
+	b.args = []any{b.searchPath, b.tenantID, lockkey.Fence, lockkey.Tenant(t.ID)}
 	if t.Tier == TierPool {
 		b.sql = bindPoolSQL
 		b.args = append(b.args, t.Placement.ID)

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy/internal/catalog"
+	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/migrate"
 	"github.com/tenancy-go/tenancy/internal/placement"
 )
@@ -132,15 +133,6 @@ func (c *Client) openPlacement(ctx context.Context, k placement.Key) (*pgxpool.C
 	return cfg, nil
 }
 
-// databaseLockKey serialises work on one template: building or migrating it takes the lock
-// exclusively; copying it takes it shared, since a template cannot be copied while anyone is
-// connected to it.
-func databaseLockKey(template string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte("tenancy:template:" + template))
-	return int64(h.Sum64())
-}
-
 // ensureTemplate makes sure server's template database exists at the latest tenant migration.
 // Its comment says it is ours and at which version, so an up-to-date template is used without
 // connecting to it (a template cannot be copied for a moment after a connection to it closes).
@@ -154,7 +146,9 @@ func (c *Client) ensureTemplate(ctx context.Context, server string, conn *pgx.Co
 		return "", err
 	}
 	tpl := templateDatabaseName(catalogDB, cid)
-	key := databaseLockKey(tpl)
+	// Building or migrating the template takes its lock exclusively; copying it takes it shared,
+	// since a template cannot be copied while anyone is connected to it.
+	key := lockkey.Template(tpl)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
 		return "", err
 	}
@@ -312,7 +306,7 @@ func (c *Client) createTenantDatabase(ctx context.Context, cat catalogConn, conn
 	if err != nil {
 		return "", err
 	}
-	key := databaseLockKey(tpl)
+	key := lockkey.Template(tpl)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock_shared($1)`, key); err != nil {
 		return "", err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/migrate"
 )
 
@@ -33,18 +34,12 @@ type InstallOpts struct {
 	Tenant       []migrate.Migration
 }
 
-// lockKey serialises installs, upgrades and fleet migrations of one database.
-const lockKey = 0x74656e616e6379 // "tenancy"
-
-// LockKey is the advisory lock key held by whoever changes the catalog's structure or migrates.
-func LockKey() int64 { return lockKey }
-
 // Install creates or upgrades the catalog, applies the shared migrations, brings the shape schema
 // to the latest tenant version and grants the application role what it needs, all in one
 // transaction: it is idempotent and either completes or changes nothing.
 func Install(ctx context.Context, admin *pgxpool.Pool, o InstallOpts) error {
 	return pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockkey.Catalog); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `
