@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,13 +22,6 @@ import (
 // in one repeatable-read transaction bound to the tenant, and every statement names the tenant
 // (tenantRows): forced RLS alone does not hold back a superuser or BYPASSRLS owner. Every catalog lookup goes through an index (the tenant by
 // slug, the schema's tables through pg_depend), so the cost grows with the tenant, not the fleet.
-
-// ErrBadArchive is the error of an archive that is malformed, truncated, edited, of a newer
-// format or of another application. A restore that meets it changes nothing.
-var ErrBadArchive = archive.ErrInvalid
-
-// ErrArchiveTooNew: the archive's tenant migration version is newer than this client knows.
-var ErrArchiveTooNew = errors.New("tenancy: archive is newer than this application's tenant migrations")
 
 // BackupOpts are the options of Backup.
 type BackupOpts struct {
