@@ -18,7 +18,7 @@ import (
 	"github.com/tenancy-go/tenancy/internal/lockkey"
 )
 
-// Backup, restore and move (DESIGN §6). A tenant's rows are read, in any tier, by the owner role
+// Backup, restore and move (docs/archive.md). A tenant's rows are read, in any tier, by the owner role
 // in one repeatable-read transaction bound to the tenant, and every statement names the tenant
 // (tenantRows): forced RLS alone does not hold back a superuser or BYPASSRLS owner. Every catalog lookup goes through an index (the tenant by
 // slug, the schema's tables through pg_depend), so the cost grows with the tenant, not the fleet.

@@ -15,7 +15,7 @@ import (
 	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
-// The binding (DESIGN §2): for one transaction, search_path = the tenant's schema, then the shared
+// The binding (docs/rls.md): for one transaction, search_path = the tenant's schema, then the shared
 // schema, and tenancy.tenant_id = the tenant's id, both transaction-local. Nothing is ever set at
 // session level, so a connection back in the pool carries no tenant whatever happened; pgxpool
 // also destroys any connection released inside a transaction.

@@ -18,7 +18,7 @@ import (
 	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
-// Placements outside the catalog's database (DESIGN §1): the database tier (a database per
+// Placements outside the catalog's database (docs/tiers.md): the database tier (a database per
 // tenant, on any server) and schema-tier placements on other servers.
 //
 // Such a database carries a small local catalog (schema tenancy: current_tenant_id(), a

@@ -12,7 +12,7 @@ import (
 	"github.com/tenancy-go/tenancy/internal/migrate"
 )
 
-// The pool tier (DESIGN §1): many tenants' rows in one shared placement schema, told apart by
+// The pool tier (docs/tiers.md): many tenants' rows in one shared placement schema, told apart by
 // tenant_id and the forced RLS policy that every tenant table carries anyway. A pool placement is
 // migrated once for all its tenants, and joining one is a catalog row: no DDL.
 

@@ -16,8 +16,9 @@ import (
 )
 
 // Schema is the catalog's schema; ShapeSchema is the empty tenant-shaped schema that unbound
-// connections have first in their search_path (see DESIGN §11: cached statements are prepared
-// against it, and the application role may not read it, so an unbound query fails).
+// connections have first in their search_path: pgx prepares a cached statement before a batched
+// set_config runs, so it is prepared against this schema; the application role may not read it,
+// so an unbound query fails rather than reading a tenant's rows.
 const (
 	Schema      = "tenancy"
 	ShapeSchema = "tenancy_shape"
