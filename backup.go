@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,19 +15,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenancy-go/tenancy/internal/archive"
+	"github.com/tenancy-go/tenancy/internal/lockkey"
 )
 
-// Backup, restore and move (DESIGN §6). A tenant's rows are read, in any tier, by the owner role
+// Backup, restore and move (docs/archive.md). A tenant's rows are read, in any tier, by the owner role
 // in one repeatable-read transaction bound to the tenant, and every statement names the tenant
 // (tenantRows): forced RLS alone does not hold back a superuser or BYPASSRLS owner. Every catalog lookup goes through an index (the tenant by
 // slug, the schema's tables through pg_depend), so the cost grows with the tenant, not the fleet.
-
-// ErrBadArchive is the error of an archive that is malformed, truncated, edited, of a newer
-// format or of another application. A restore that meets it changes nothing.
-var ErrBadArchive = archive.ErrInvalid
-
-// ErrArchiveTooNew: the archive's tenant migration version is newer than this client knows.
-var ErrArchiveTooNew = errors.New("tenancy: archive is newer than this application's tenant migrations")
 
 // BackupOpts are the options of Backup.
 type BackupOpts struct {
@@ -419,7 +412,7 @@ func (c *Client) backupBeforeDelete(ctx context.Context, slug string, w io.Write
 		release()
 		return nil, fmt.Errorf("tenancy: back up %s before deleting it: %w", slug, err)
 	}
-	if _, err := fence.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, fenceClass, fenceID(t.ID)); err != nil {
+	if _, err := fence.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, lockkey.Fence, lockkey.Tenant(t.ID)); err != nil {
 		return fail(err)
 	}
 	spool, err := os.CreateTemp("", "tenancy-delete-*")

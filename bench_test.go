@@ -18,9 +18,10 @@ import (
 	"github.com/tenancy-go/tenancy/tenancytest"
 )
 
-// The tenant-bound read benchmark (DESIGN §10): a primary-key lookup in a tenant table, a random
-// tenant per operation, through the binding (Client.QueryRow and Client.Tx) and written by hand
-// against the schema-qualified table, on pools of the same size and concurrency.
+// The tenant-bound read benchmark (figures and target in docs/benchmarks.md): a primary-key
+// lookup in a tenant table, a random tenant per operation, through the binding (Client.QueryRow
+// and Client.Tx) and written by hand against the schema-qualified table, on pools of the same
+// size and concurrency.
 //
 //	go test -run '^$' -bench BenchmarkBoundRead -benchtime 3s -count 3 .
 //
@@ -280,7 +281,7 @@ func BenchmarkBoundRead(b *testing.B) {
 }
 
 // BenchmarkTenantCreate creates tenants one at a time (schema tier, the test application's
-// migrations) and reports the latency percentiles (DESIGN §10: p95 < 50 ms).
+// migrations) and reports the latency percentiles (the target, in docs/benchmarks.md: p95 < 50 ms).
 //
 //	go test -run '^$' -bench BenchmarkTenantCreate -benchtime 300x .
 func BenchmarkTenantCreate(b *testing.B) {

@@ -11,10 +11,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
-// The binding (DESIGN §2): for one transaction, search_path = the tenant's schema, then the shared
+// The binding (docs/rls.md): for one transaction, search_path = the tenant's schema, then the shared
 // schema, and tenancy.tenant_id = the tenant's id, both transaction-local. Nothing is ever set at
 // session level, so a connection back in the pool carries no tenant whatever happened; pgxpool
 // also destroys any connection released inside a transaction.
@@ -95,7 +96,7 @@ func (c *Client) bindingFor(t *Tenant) (*binding, error) {
 		searchPath: pgx.Identifier{t.Placement.Schema}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize() + ", pg_temp",
 		tenantID:   strconv.FormatInt(t.ID, 10),
 	}
-	b.args = []any{b.searchPath, b.tenantID, fenceClass, fenceID(t.ID)}
+	b.args = []any{b.searchPath, b.tenantID, lockkey.Fence, lockkey.Tenant(t.ID)}
 	if t.Tier == TierPool {
 		b.sql = bindPoolSQL
 		b.args = append(b.args, t.Placement.ID)

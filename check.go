@@ -13,8 +13,8 @@ import (
 	"github.com/tenancy-go/tenancy/internal/catalog"
 )
 
-// Check compares the catalog with the placements it describes (DESIGN §5: nothing half-made is
-// ever served): it is what crash tests use as their oracle, and `tenancy check` runs it.
+// Check compares the catalog with the placements it describes (nothing half-made is ever served;
+// docs/reliability.md §4): it is what crash tests use as their oracle, and `tenancy check` runs it.
 
 // Problems reported by Check (CheckProblem.Problem).
 const (

@@ -13,11 +13,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy/internal/catalog"
+	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/migrate"
 	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
-// Placements outside the catalog's database (DESIGN §1): the database tier (a database per
+// Placements outside the catalog's database (docs/tiers.md): the database tier (a database per
 // tenant, on any server) and schema-tier placements on other servers.
 //
 // Such a database carries a small local catalog (schema tenancy: current_tenant_id(), a
@@ -139,15 +140,6 @@ func (c *Client) openPlacement(ctx context.Context, k placement.Key) (*pgxpool.C
 	return cfg, nil
 }
 
-// databaseLockKey serialises work on one template: building or migrating it takes the lock
-// exclusively; copying it takes it shared, since a template cannot be copied while anyone is
-// connected to it.
-func databaseLockKey(template string) int64 {
-	h := fnv.New64a()
-	h.Write([]byte("tenancy:template:" + template))
-	return int64(h.Sum64())
-}
-
 // ensureTemplate makes sure server's template database exists at the latest tenant migration.
 // Its comment says it is ours and at which version, so an up-to-date template is used without
 // connecting to it (a template cannot be copied for a moment after a connection to it closes).
@@ -161,7 +153,9 @@ func (c *Client) ensureTemplate(ctx context.Context, server string, conn *pgx.Co
 		return "", err
 	}
 	tpl := templateDatabaseName(catalogDB, cid)
-	key := databaseLockKey(tpl)
+	// Building or migrating the template takes its lock exclusively; copying it takes it shared,
+	// since a template cannot be copied while anyone is connected to it.
+	key := lockkey.Template(tpl)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
 		return "", err
 	}
@@ -319,7 +313,7 @@ func (c *Client) createTenantDatabase(ctx context.Context, cat catalogConn, conn
 	if err != nil {
 		return "", err
 	}
-	key := databaseLockKey(tpl)
+	key := lockkey.Template(tpl)
 	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock_shared($1)`, key); err != nil {
 		return "", err
 	}

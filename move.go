@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy/internal/archive"
+	"github.com/tenancy-go/tenancy/internal/lockkey"
 )
 
 // MoveOpts are the options of Move.
@@ -27,10 +28,6 @@ type MoveOpts struct {
 // errMoveInProgress: another process is moving or restoring the tenant right now.
 var errMoveInProgress = errors.New("tenancy: a move or restore of this tenant is under way")
 
-// opLockClass is the first key of the advisory lock that one move, restore or repair of a
-// tenant holds for its whole run, on the catalog's database ("tmov").
-const opLockClass int32 = 0x746d6f76
-
 // lockTenantOp takes the tenant's operation lock on an owner connection of its own; wait says
 // whether to wait for it or fail with errMoveInProgress. The lock goes with the connection, so
 // a process that dies lets go of it.
@@ -40,10 +37,10 @@ func (c *Client) lockTenantOp(ctx context.Context, id int64, wait bool) (func(),
 		return nil, err
 	}
 	if wait {
-		_, err = conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, opLockClass, fenceID(id))
+		_, err = conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(id))
 	} else {
 		var ok bool
-		if err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, opLockClass, fenceID(id)).Scan(&ok); err == nil && !ok {
+		if err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(id)).Scan(&ok); err == nil && !ok {
 			err = errMoveInProgress
 		}
 	}
@@ -56,7 +53,7 @@ func (c *Client) lockTenantOp(ctx context.Context, id int64, wait bool) (func(),
 
 // unlockTenantOp lets go of the operation lock taken on conn and releases it.
 func unlockTenantOp(ctx context.Context, conn *pgxpool.Conn, id int64) {
-	if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, opLockClass, fenceID(id)); err != nil {
+	if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(id)); err != nil {
 		closeAndWait(ctx, conn)
 		return
 	}
@@ -200,7 +197,7 @@ func (c *Client) moveTenant(ctx context.Context, t *Tenant, target *plannedPlace
 	if err != nil {
 		return err
 	}
-	if err := c.opCrashPoint(ctx, "move:marked", nil); err != nil {
+	if err := c.opCrashPoint(ctx, crashMoveMarked, nil); err != nil {
 		return err
 	}
 	err = c.copyAndSwitch(ctx, t, target, onTable)
@@ -212,7 +209,7 @@ func (c *Client) moveTenant(ctx context.Context, t *Tenant, target *plannedPlace
 		}
 		return err
 	}
-	if err := c.opCrashPoint(ctx, "move:switched", nil); err != nil {
+	if err := c.opCrashPoint(ctx, crashMoveSwitched, nil); err != nil {
 		return err
 	}
 	_, err = c.resolveMove(ctx, t.ID)
@@ -232,10 +229,10 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 		_, _ = fence.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock_all()`)
 		fence.Close(context.WithoutCancel(ctx))
 	}()
-	if _, err := fence.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, fenceClass, fenceID(t.ID)); err != nil {
+	if _, err := fence.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, lockkey.Fence, lockkey.Tenant(t.ID)); err != nil {
 		return err
 	}
-	if err := c.opCrashPoint(ctx, "move:fenced", nil); err != nil {
+	if err := c.opCrashPoint(ctx, crashMoveFenced, nil); err != nil {
 		return err
 	}
 	spool, err := os.CreateTemp("", "tenancy-move-*")
@@ -253,7 +250,7 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 	if err != nil {
 		return err
 	}
-	if err := c.opCrashPoint(ctx, "move:copied", nil); err != nil {
+	if err := c.opCrashPoint(ctx, crashMoveCopied, nil); err != nil {
 		return err
 	}
 	load := func(ctx context.Context, tx pgx.Tx, schema string, version int64, local bool) error {
@@ -278,7 +275,7 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 	if err := c.fillPlacement(ctx, c.admin, t.ID, target.tier, target.p, load, switchCatalog); err != nil {
 		return err
 	}
-	_, err = fence.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, fenceClass, fenceID(t.ID))
+	_, err = fence.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, lockkey.Fence, lockkey.Tenant(t.ID))
 	return err
 }
 
@@ -308,7 +305,7 @@ func (c *Client) resolveMove(ctx context.Context, id int64) (bool, error) {
 		if err := c.dropPlacementOf(ctx, id, mv.from); err != nil {
 			return true, err
 		}
-		if err := c.opCrashPoint(ctx, "move:dropped", nil); err != nil {
+		if err := c.opCrashPoint(ctx, crashMoveDropped, nil); err != nil {
 			return true, err
 		}
 		_, err := c.admin.Exec(ctx, `

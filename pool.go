@@ -4,15 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"regexp"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/migrate"
 )
 
-// The pool tier (DESIGN §1): many tenants' rows in one shared placement schema, told apart by
+// The pool tier (docs/tiers.md): many tenants' rows in one shared placement schema, told apart by
 // tenant_id and the forced RLS policy that every tenant table carries anyway. A pool placement is
 // migrated once for all its tenants, and joining one is a catalog row: no DDL.
 
@@ -52,9 +52,7 @@ func (c *Client) ensurePool(ctx context.Context, name string) (int64, error) {
 		return 0, notFoundOr(err, ErrTenantNotFound, "pool "+name)
 	}
 	err = pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
-		h := fnv.New64a()
-		h.Write([]byte(schema))
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(h.Sum64())); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockkey.Pool(schema)); err != nil {
 			return err
 		}
 		if err := tx.QueryRow(ctx, find, schema).Scan(&id); err == nil {

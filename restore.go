@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenancy-go/tenancy/internal/archive"
+	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/migrate"
 )
 
@@ -146,7 +147,7 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, opLockClass, fenceID(id))
+		_, err = tx.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(id))
 		return err
 	})
 	if err != nil {
@@ -154,7 +155,7 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 		return nil, notFoundOr(err, ErrTenantNotFound, slug)
 	}
 	defer unlockTenantOp(ctx, opConn, id)
-	if err := c.opCrashPoint(ctx, "restore:created", nil); err != nil {
+	if err := c.opCrashPoint(ctx, crashRestoreCreated, nil); err != nil {
 		return nil, err
 	}
 	load := func(ctx context.Context, tx pgx.Tx, schema string, version int64, local bool) error {
@@ -324,7 +325,7 @@ func (c *Client) fillPlacement(ctx context.Context, cat catalogConn, id int64, t
 			if err := load(ctx, tx, p.Schema, version, true); err != nil {
 				return err
 			}
-			if err := c.opCrashPoint(ctx, "fill:loaded", tx); err != nil {
+			if err := c.opCrashPoint(ctx, crashFillLoaded, tx); err != nil {
 				return err
 			}
 			return finish(ctx, tx)
@@ -348,7 +349,7 @@ func (c *Client) fillPlacement(ctx context.Context, cat catalogConn, id int64, t
 			if err := load(ctx, tx, p.Schema, version, true); err != nil {
 				return err
 			}
-			if err := c.opCrashPoint(ctx, "fill:loaded", tx); err != nil {
+			if err := c.opCrashPoint(ctx, crashFillLoaded, tx); err != nil {
 				return err
 			}
 			return finish(ctx, tx)
@@ -367,7 +368,7 @@ func (c *Client) fillPlacement(ctx context.Context, cat catalogConn, id int64, t
 			return err
 		}
 		p.Database = db
-		if err := c.opCrashPoint(ctx, "fill:database", nil); err != nil {
+		if err := c.opCrashPoint(ctx, crashFillDatabase, nil); err != nil {
 			return err
 		}
 	}
@@ -406,7 +407,7 @@ func (c *Client) fillPlacement(ctx context.Context, cat catalogConn, id int64, t
 		if err := load(ctx, tx, p.Schema, version, false); err != nil {
 			return err
 		}
-		if err := c.opCrashPoint(ctx, "fill:loaded", tx); err != nil {
+		if err := c.opCrashPoint(ctx, crashFillLoaded, tx); err != nil {
 			return err
 		}
 		ledger, err = localLedger(ctx, tx, localID)
@@ -415,7 +416,7 @@ func (c *Client) fillPlacement(ctx context.Context, cat catalogConn, id int64, t
 	if err != nil {
 		return err
 	}
-	if err := c.opCrashPoint(ctx, "fill:committed", nil); err != nil {
+	if err := c.opCrashPoint(ctx, crashFillCommitted, nil); err != nil {
 		return err
 	}
 	return pgx.BeginFunc(ctx, cat, func(tx pgx.Tx) error {

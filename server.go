@@ -12,6 +12,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tenancy-go/tenancy/internal/lockkey"
 )
 
 // Server is a PostgreSQL server that placements can live on besides the catalog's own, which is
@@ -213,7 +215,7 @@ func (c *Client) installHome(ctx context.Context, owner *pgx.Conn, appRole strin
 		return err
 	}
 	return pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(0x74656e616e6379)); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockkey.Catalog); err != nil {
 			return err
 		}
 		var installed bool

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy/internal/hostname"
+	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/migrate"
 )
 
@@ -253,7 +254,7 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 		}
 	}
 	id := op.id
-	if err := c.opCrashPoint(ctx, "created", nil); err != nil {
+	if err := c.opCrashPoint(ctx, crashCreated, nil); err != nil {
 		return nil, err
 	}
 	if err := c.provision(ctx, op.conn, id); err != nil {
@@ -280,7 +281,7 @@ type tenantOp struct {
 func (op *tenantOp) lock(ctx context.Context, q interface {
 	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
 }) error {
-	if _, err := q.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, opLockClass, fenceID(op.id)); err != nil {
+	if _, err := q.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(op.id)); err != nil {
 		return err
 	}
 	op.locked = true
@@ -293,7 +294,7 @@ func (op *tenantOp) unlock(ctx context.Context) {
 		return
 	}
 	op.locked = false
-	if _, err := op.conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, opLockClass, fenceID(op.id)); err != nil {
+	if _, err := op.conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(op.id)); err != nil {
 		closeAndWait(ctx, op.conn)
 		op.conn = nil
 	}
@@ -332,7 +333,7 @@ func (c *Client) takeOver(ctx context.Context, op *tenantOp, slug string) (retry
 		return false, tenantErr(ErrTenantExists, slug)
 	}
 	var free bool
-	if err := op.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, opLockClass, fenceID(op.id)).Scan(&free); err != nil {
+	if err := op.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(op.id)).Scan(&free); err != nil {
 		return false, err
 	}
 	if !free {
@@ -410,19 +411,19 @@ func (c *Client) provision(ctx context.Context, cat catalogConn, id int64) error
 		}
 		placementID, schema := p.ID, p.Schema
 		s := pgx.Identifier{schema}.Sanitize()
-		if err := c.opCrashPoint(ctx, "schema", tx); err != nil {
+		if err := c.opCrashPoint(ctx, crashSchema, tx); err != nil {
 			return err
 		}
 		if _, err := migrate.Apply(ctx, tx, placementID, s+", "+pgx.Identifier{c.shared}.Sanitize(), c.tenantMigs, 0); err != nil {
 			return err
 		}
-		if err := c.opCrashPoint(ctx, "migrated", tx); err != nil {
+		if err := c.opCrashPoint(ctx, crashMigrated, tx); err != nil {
 			return err
 		}
 		if err := c.grantSchema(ctx, tx, schema); err != nil {
 			return err
 		}
-		if err := c.opCrashPoint(ctx, "granted", tx); err != nil {
+		if err := c.opCrashPoint(ctx, crashGranted, tx); err != nil {
 			return err
 		}
 		_, err = tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1`, id)
@@ -573,7 +574,7 @@ func (c *Client) TenantDelete(ctx context.Context, slug string, opts *TenantDele
 	if err != nil {
 		return err
 	}
-	if err := c.crashPoint(ctx, "deleting", nil); err != nil {
+	if err := c.crashPoint(ctx, crashDeleting, nil); err != nil {
 		return err
 	}
 	return c.dropTenant(ctx, t.ID)
@@ -610,7 +611,7 @@ func (c *Client) dropTenant(ctx context.Context, id int64) error {
 			if err := c.dropRemote(ctx, id, p, kind, finished || uid == ""); err != nil {
 				return err
 			}
-			if err := c.crashPoint(ctx, "dropped", tx); err != nil {
+			if err := c.crashPoint(ctx, crashDropped, tx); err != nil {
 				return err
 			}
 			schema = ""
@@ -644,7 +645,7 @@ func (c *Client) dropTenant(ctx context.Context, id int64) error {
 				if _, err := tx.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
 					return err
 				}
-				if err := c.crashPoint(ctx, "dropped", tx); err != nil {
+				if err := c.crashPoint(ctx, crashDropped, tx); err != nil {
 					return err
 				}
 			}
@@ -731,7 +732,7 @@ func (c *Client) repairProvisioning(ctx context.Context, id int64, slug string, 
 	op := &tenantOp{conn: conn, id: id}
 	defer op.release(ctx)
 	var free bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, opLockClass, fenceID(id)).Scan(&free); err != nil || !free {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(id)).Scan(&free); err != nil || !free {
 		return false, err
 	}
 	op.locked = true

@@ -2,7 +2,7 @@ package tenancy
 
 import "fmt"
 
-// Tier is how a tenant's rows are placed (DESIGN §1).
+// Tier is how a tenant's rows are placed (docs/tiers.md).
 type Tier string
 
 const (

@@ -15,8 +15,8 @@ import (
 	"github.com/tenancy-go/tenancy"
 )
 
-// backupCommand, restoreCommand and moveCommand are DESIGN §6 on the command line; the archive
-// format is docs/archive.md.
+// backupCommand, restoreCommand and moveCommand are Client.Backup, Restore and Move on the
+// command line; the archive format, and what a restore checks, are in docs/archive.md.
 
 func backupCommand(a *app) *cobra.Command {
 	var out string

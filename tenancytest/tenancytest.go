@@ -40,6 +40,7 @@ import (
 
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/internal/catalog"
+	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/pglocal"
 	"github.com/tenancy-go/tenancy/internal/pgrole"
 )
@@ -207,7 +208,7 @@ func (s *Server) ensureOwner(ctx context.Context, o Owner) error {
 	}
 	// Roles are global to the cluster and other test binaries run at the same time: serialise.
 	err := pgx.BeginFunc(ctx, s.admin, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7465737401)`); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockkey.TestRoles); err != nil {
 			return err
 		}
 		if _, err := pgrole.Ensure(ctx, tx, o.Role(), o.attrs(), s.password(o.Role())); err != nil {
@@ -369,10 +370,10 @@ func (s *Server) template(ctx context.Context, opts *Options) (string, error) {
 	}
 	defer conn.Release()
 	// A session lock: CREATE DATABASE cannot run inside a transaction.
-	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(7465737402)`); err != nil {
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1)`, lockkey.TestTemplate); err != nil {
 		return "", err
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(7465737402)`)
+	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockkey.TestTemplate)
 	var ready *string
 	err = conn.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, name).Scan(&ready)
 	if err == nil && ready != nil && *ready == "tenancytest:ready" {

@@ -11,12 +11,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/migrate"
 )
 
 // Schema is the catalog's schema; ShapeSchema is the empty tenant-shaped schema that unbound
-// connections have first in their search_path (see DESIGN §11: cached statements are prepared
-// against it, and the application role may not read it, so an unbound query fails).
+// connections have first in their search_path: pgx prepares a cached statement before a batched
+// set_config runs, so it is prepared against this schema; the application role may not read it,
+// so an unbound query fails rather than reading a tenant's rows.
 const (
 	Schema      = "tenancy"
 	ShapeSchema = "tenancy_shape"
@@ -33,18 +35,12 @@ type InstallOpts struct {
 	Tenant       []migrate.Migration
 }
 
-// lockKey serialises installs, upgrades and fleet migrations of one database.
-const lockKey = 0x74656e616e6379 // "tenancy"
-
-// LockKey is the advisory lock key held by whoever changes the catalog's structure or migrates.
-func LockKey() int64 { return lockKey }
-
 // Install creates or upgrades the catalog, applies the shared migrations, brings the shape schema
 // to the latest tenant version and grants the application role what it needs, all in one
 // transaction: it is idempotent and either completes or changes nothing.
 func Install(ctx context.Context, admin *pgxpool.Pool, o InstallOpts) error {
 	return pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(lockKey)); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockkey.Catalog); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `

@@ -10,11 +10,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-)
 
-// LockKey is the advisory lock that serialises catalog installs and migrations (the catalog
-// package takes the same key; it is repeated here because catalog imports this package).
-const LockKey int64 = 0x74656e616e6379 // "tenancy"
+	"github.com/tenancy-go/tenancy/internal/lockkey"
+)
 
 // Sentinel errors of Run. The root package re-exports them.
 var (
@@ -293,7 +291,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, o RunOpts) (*Result, error) {
 	var got bool
 	var free int
 	if err := lockConn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1),
-		current_setting('max_connections')::int - (SELECT count(*) FROM pg_stat_activity)`, LockKey).Scan(&got, &free); err != nil {
+		current_setting('max_connections')::int - (SELECT count(*) FROM pg_stat_activity)`, lockkey.Catalog).Scan(&got, &free); err != nil {
 		return nil, err
 	}
 	if !got {
@@ -376,7 +374,7 @@ func lockHolder(ctx context.Context, conn *pgx.Conn) error {
 		FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
 		WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 		  AND l.classid = ($1::bigint >> 32)::oid AND l.objid = ($1::bigint & 4294967295)::oid AND l.objsubid = 1
-		LIMIT 1`, LockKey).Scan(&pid, &app, &since)
+		LIMIT 1`, lockkey.Catalog).Scan(&pid, &app, &since)
 	if err != nil {
 		return fmt.Errorf("%w (try again when it has finished)", ErrLocked)
 	}
