@@ -15,8 +15,6 @@
 //	Template(d)   fnv64a("tenancy:template:"+d) session               the placement server's home
 //	TestRoles     7465737401                    transaction           tenancytest's cluster
 //	TestTemplate  7465737402                    session               tenancytest's cluster
-//	BenchMigrate  7465737403                    session               bench/migrate's cluster
-//	BenchArchive  7465737404                    session               bench/archive's cluster
 //
 //	two keys                   values                                level        database
 //	Fence, Tenant(id)          0x74656e61 ("tena"), id folded to 32  transaction  the placement's
@@ -40,10 +38,6 @@ const (
 	// TestTemplate serialises the building of tenancytest's template databases (session level:
 	// CREATE DATABASE cannot run in a transaction).
 	TestTemplate int64 = 7465737402
-	// BenchMigrate keeps two runs of the migrate load command off one cluster (bench/migrate).
-	BenchMigrate int64 = 7465737403
-	// BenchArchive keeps two runs of the archive load command off one cluster (bench/archive).
-	BenchArchive int64 = 7465737404
 )
 
 // Two-key lock classes, paired with Tenant(id).

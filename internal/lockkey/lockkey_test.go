@@ -12,8 +12,6 @@ func TestValuesNeverChange(t *testing.T) {
 		{"Catalog", Catalog, 32762622053868409},
 		{"TestRoles", TestRoles, 7465737401},
 		{"TestTemplate", TestTemplate, 7465737402},
-		{"BenchMigrate", BenchMigrate, 7465737403},
-		{"BenchArchive", BenchArchive, 7465737404},
 		{"Fence", int64(Fence), 0x74656e61},
 		{"TenantOp", int64(TenantOp), 0x746d6f76},
 		{"Tenant", int64(Tenant(1<<32 | 5)), 4},
