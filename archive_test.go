@@ -344,7 +344,7 @@ func rewrite(t testing.TB, data []byte, edit func(name string, body []byte) []by
 	var entries []entry
 	for {
 		hdr, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {

@@ -176,7 +176,6 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 	res.Tenants = len(tenants)
 
 	// Statuses first: what a crash left in the middle is repaired, not inspected.
-	var live []int // indexes of tenants whose placement is inspected
 	for i := range tenants {
 		t := &tenants[i]
 		switch t.status {
@@ -206,7 +205,6 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 			continue
 		}
 		p.tenants = append(p.tenants, *t)
-		live = append(live, i)
 	}
 
 	// Placements in the catalog's database: one query for every schema's tables.

@@ -243,7 +243,7 @@ var txFaults = []fault{
 	}},
 	{"panic", true, func(t *testing.T, db *tenancytest.DB, tn *tenancy.Tenant) (pid uint32) {
 		defer func() {
-			if p := recover(); p != errBoom {
+			if p := recover(); p != errBoom { //nolint:errorlint // a panic value, not a returned error
 				t.Fatalf("recovered %v, want the panic to pass through Tx", p)
 			}
 		}()
