@@ -114,12 +114,6 @@ func (s *Server) authenticate(ctx context.Context, email, password string) (*Use
 	return u, nil
 }
 
-func (s *Server) userByID(ctx context.Context, id int64) (*User, error) {
-	u := &User{}
-	err := s.db.Pool().QueryRow(ctx, `SELECT id, email, name FROM users WHERE id = $1`, id).Scan(&u.ID, &u.Email, &u.Name)
-	return u, err
-}
-
 func (s *Server) addMember(ctx context.Context, userID, tenantID int64, role string) error {
 	_, err := s.db.Pool().Exec(ctx, `
 		INSERT INTO memberships (user_id, tenant_id, role) VALUES ($1, $2, $3)

@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -334,7 +335,7 @@ func (g *gqlRoot) Project(ctx context.Context, args struct{ ID graphql.ID }) (*g
 		return nil, err
 	}
 	p, err := g.s.getProject(ctx, id)
-	if err == errNotFound {
+	if errors.Is(err, errNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -349,7 +350,7 @@ func (g *gqlRoot) Task(ctx context.Context, args struct{ ID graphql.ID }) (*gqlT
 		return nil, err
 	}
 	t, err := g.s.getTask(ctx, id)
-	if err == errNotFound {
+	if errors.Is(err, errNotFound) {
 		return nil, nil
 	}
 	if err != nil {
