@@ -131,28 +131,24 @@ func (c *Client) tenantMark(ctx context.Context, id int64, p Placement) (string,
 	if p.uid == "" {
 		return ownerMark(id), nil
 	}
-	cid, err := c.catalogID(ctx)
-	if err != nil {
-		return "", err
-	}
-	db, err := c.catalogDatabase(ctx)
-	if err != nil {
-		return "", err
-	}
-	return mark{kind: "tenant", n: id, catalog: cid, uid: p.uid, db: db, own: p.Server == ""}.String(), nil
+	return c.newMark(ctx, mark{kind: "tenant", n: id, uid: p.uid, own: p.Server == ""})
 }
 
 // templateMark is the mark of server's template database at version.
 func (c *Client) templateMark(ctx context.Context, server string, version int64) (string, error) {
-	cid, err := c.catalogID(ctx)
-	if err != nil {
+	return c.newMark(ctx, mark{kind: "template", n: version, own: server == ""})
+}
+
+// newMark completes m with this catalog's identity and database name.
+func (c *Client) newMark(ctx context.Context, m mark) (string, error) {
+	var err error
+	if m.catalog, err = c.catalogID(ctx); err != nil {
 		return "", err
 	}
-	db, err := c.catalogDatabase(ctx)
-	if err != nil {
+	if m.db, err = c.catalogDatabase(ctx); err != nil {
 		return "", err
 	}
-	return mark{kind: "template", n: version, catalog: cid, db: db, own: server == ""}.String(), nil
+	return m.String(), nil
 }
 
 // orphan is a schema or database that carries a tenancy mark (or a tenant database's name) and

@@ -121,7 +121,12 @@ func notFound(err error) error {
 }
 
 func (s *Server) listProjects(ctx context.Context, pg page) ([]*Project, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id > $1 ORDER BY p.id LIMIT $2`, pg.After, pg.Limit)
+	return s.queryProjects(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id > $1 ORDER BY p.id LIMIT $2`, pg.After, pg.Limit)
+}
+
+// queryProjects runs a query that selects projectCols and reads its projects.
+func (s *Server) queryProjects(ctx context.Context, sql string, args ...any) ([]*Project, error) {
+	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -134,11 +139,7 @@ func (s *Server) getProject(ctx context.Context, id int64) (*Project, error) {
 
 // projectsByID reads the projects with these ids (those that exist) in one query.
 func (s *Server) projectsByID(ctx context.Context, ids []int64) ([]*Project, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id = ANY($1) ORDER BY p.id`, ids)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Project, error) { return scanProject(r) })
+	return s.queryProjects(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id = ANY($1) ORDER BY p.id`, ids)
 }
 
 func checkName(what, v string, max int) (string, error) {
@@ -296,9 +297,14 @@ func (s *Server) withTaskNames(ctx context.Context, ts ...*Task) error {
 
 // listTasks lists tasks, of one project if projectID is not 0, in one status if status is set.
 func (s *Server) listTasks(ctx context.Context, projectID int64, status string, pg page) ([]*Task, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+taskCols+`
+	return s.queryTasks(ctx, `SELECT `+taskCols+`
 		WHERE ($1 = 0 OR t.project_id = $1) AND ($2 = '' OR t.status = $2) AND t.id > $3
 		ORDER BY t.id LIMIT $4`, projectID, status, pg.After, pg.Limit)
+}
+
+// queryTasks runs a query that selects taskCols and reads its tasks with their people's names.
+func (s *Server) queryTasks(ctx context.Context, sql string, args ...any) ([]*Task, error) {
+	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -312,20 +318,12 @@ func (s *Server) listTasks(ctx context.Context, projectID int64, status string, 
 // tasksOfProjects lists the tasks of several projects in one query: for each, what listTasks
 // would (status, page). GraphQL loads a list of projects' tasks with it.
 func (s *Server) tasksOfProjects(ctx context.Context, projectIDs []int64, status string, pg page) ([]*Task, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+taskCols+` WHERE t.id IN (
+	return s.queryTasks(ctx, `SELECT `+taskCols+` WHERE t.id IN (
 			SELECT id FROM (
 				SELECT id, row_number() OVER (PARTITION BY project_id ORDER BY id) AS n FROM tasks
 				WHERE project_id = ANY($1) AND ($2 = '' OR status = $2) AND id > $3) x
 			WHERE n <= $4)
 		ORDER BY t.id`, projectIDs, status, pg.After, pg.Limit)
-	if err != nil {
-		return nil, err
-	}
-	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Task, error) { return scanTask(r) })
-	if err != nil {
-		return nil, err
-	}
-	return ts, s.withTaskNames(ctx, ts...)
 }
 
 func (s *Server) getTask(ctx context.Context, id int64) (*Task, error) {
@@ -503,8 +501,14 @@ func (s *Server) withCommentNames(ctx context.Context, cs ...*Comment) error {
 }
 
 func (s *Server) listComments(ctx context.Context, taskID int64, pg page) ([]*Comment, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+commentCols+` WHERE ($1 = 0 OR c.task_id = $1) AND c.id > $2 ORDER BY c.id LIMIT $3`,
+	return s.queryComments(ctx, `SELECT `+commentCols+` WHERE ($1 = 0 OR c.task_id = $1) AND c.id > $2 ORDER BY c.id LIMIT $3`,
 		taskID, pg.After, pg.Limit)
+}
+
+// queryComments runs a query that selects commentCols and reads its comments with their
+// authors' names.
+func (s *Server) queryComments(ctx context.Context, sql string, args ...any) ([]*Comment, error) {
+	rows, err := s.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -518,20 +522,12 @@ func (s *Server) listComments(ctx context.Context, taskID int64, pg page) ([]*Co
 // commentsOfTasks lists the comments of several tasks in one query: for each, what listComments
 // would (page). GraphQL loads a list of tasks' comments with it.
 func (s *Server) commentsOfTasks(ctx context.Context, taskIDs []int64, pg page) ([]*Comment, error) {
-	rows, err := s.db.Query(ctx, `SELECT `+commentCols+` WHERE c.id IN (
+	return s.queryComments(ctx, `SELECT `+commentCols+` WHERE c.id IN (
 			SELECT id FROM (
 				SELECT id, row_number() OVER (PARTITION BY task_id ORDER BY id) AS n FROM comments
 				WHERE task_id = ANY($1) AND id > $2) x
 			WHERE n <= $3)
 		ORDER BY c.id`, taskIDs, pg.After, pg.Limit)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Comment, error) { return scanComment(r) })
-	if err != nil {
-		return nil, err
-	}
-	return cs, s.withCommentNames(ctx, cs...)
 }
 
 func (s *Server) getComment(ctx context.Context, id int64) (*Comment, error) {
