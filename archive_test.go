@@ -194,6 +194,27 @@ func (pc tierPair) owners() []tenancytest.Owner {
 	return []tenancytest.Owner{tenancytest.OwnerPlain}
 }
 
+// setUp makes pc's database under owner o and, in pc's source placement, tenant slug with rows
+// items and a neighbour with neighbourRows.
+func (pc tierPair) setUp(t *testing.T, o tenancytest.Owner, slug string, rows, neighbourRows int) (db *tenancytest.DB, src, neighbour *tenancy.Tenant) {
+	t.Helper()
+	ctx := context.Background()
+	db = ownerArchiveDB(t, o)
+	if pc.fromServer == "second" || pc.toServer == "second" {
+		withSecond(t, db)
+	}
+	var err error
+	if src, err = db.Client.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer}); err != nil {
+		t.Fatal(err)
+	}
+	if neighbour, err = db.Client.TenantCreate(ctx, "neighbour", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer}); err != nil {
+		t.Fatal(err)
+	}
+	fillItems(t, db.Client, src, rows)
+	fillItems(t, db.Client, neighbour, neighbourRows)
+	return db, src, neighbour
+}
+
 // TestRestoreTierPairs backs a tenant up in one tier and restores it under a new slug in
 // another: the rows are the same to the byte, sequences continue after them, and a neighbour
 // in the same pool is neither copied nor touched.
@@ -204,21 +225,8 @@ func TestRestoreTierPairs(t *testing.T) {
 			t.Run(pc.name+"/"+o.String(), func(t *testing.T) {
 				t.Parallel()
 				ctx := context.Background()
-				db := ownerArchiveDB(t, o)
-				if pc.fromServer == "second" || pc.toServer == "second" {
-					withSecond(t, db)
-				}
+				db, src, neighbour := pc.setUp(t, o, "source", 40, 7)
 				c := db.Client
-				src, err := c.TenantCreate(ctx, "source", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer})
-				if err != nil {
-					t.Fatal(err)
-				}
-				neighbour, err := c.TenantCreate(ctx, "neighbour", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer})
-				if err != nil {
-					t.Fatal(err)
-				}
-				fillItems(t, c, src, 40)
-				fillItems(t, c, neighbour, 7)
 				if _, err := c.DomainAdd(ctx, "source", "source.example.com", nil); err != nil {
 					t.Fatal(err)
 				}

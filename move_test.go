@@ -102,21 +102,8 @@ func TestMoveTierPairs(t *testing.T) {
 			t.Run(pc.name+"/"+o.String(), func(t *testing.T) {
 				t.Parallel()
 				ctx := context.Background()
-				db := ownerArchiveDB(t, o)
-				if pc.fromServer == "second" || pc.toServer == "second" {
-					withSecond(t, db)
-				}
+				db, src, neighbour := pc.setUp(t, o, "mover", 30, 5)
 				c := db.Client
-				src, err := c.TenantCreate(ctx, "mover", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer})
-				if err != nil {
-					t.Fatal(err)
-				}
-				neighbour, err := c.TenantCreate(ctx, "neighbour", &tenancy.TenantCreateOpts{Tier: pc.from, Server: pc.fromServer})
-				if err != nil {
-					t.Fatal(err)
-				}
-				fillItems(t, c, src, 30)
-				fillItems(t, c, neighbour, 5)
 				before, neighbourBefore := snapshot(t, c, src), snapshot(t, c, neighbour)
 				archiveBefore := backup(t, c, "mover")
 
