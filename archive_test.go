@@ -300,7 +300,7 @@ func TestRestoreOlderArchive(t *testing.T) {
 			t.Fatalf("%s: %d items, %d blue, %d red: not migrated forward", tier, items, blue, red)
 		}
 		var staging int
-		if err := db.AdminPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements WHERE schema LIKE 'tenancy_restore_%'`).Scan(&staging); err != nil || staging != 0 {
+		if err := db.OwnerPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements WHERE schema LIKE 'tenancy_restore_%'`).Scan(&staging); err != nil || staging != 0 {
 			t.Fatalf("staging placements left: %d %v", staging, err)
 		}
 	}
@@ -324,7 +324,7 @@ type catalogStateT struct {
 func catalogState(t testing.TB, db *tenancytest.DB) catalogStateT {
 	t.Helper()
 	var s catalogStateT
-	err := db.AdminPool.QueryRow(context.Background(), `
+	err := db.OwnerPool.QueryRow(context.Background(), `
 		SELECT (SELECT count(*) FROM tenancy.tenants), (SELECT count(*) FROM tenancy.placements),
 		       (SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenan%' OR nspname LIKE 'pool\_%'),
 		       (SELECT count(*) FROM pg_database WHERE datname LIKE current_database() || '\_%'),

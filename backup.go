@@ -68,7 +68,7 @@ func bindOwnerTx(ctx context.Context, tx pgx.Tx, tenantID int64) error {
 // domains, its migration version, and every row of its tables, read in one repeatable-read
 // transaction. It works in every tier; in the pool tier the archive holds only the tenant's rows.
 func (c *Client) Backup(ctx context.Context, slug string, w io.Writer, opts *BackupOpts) (*BackupResult, error) {
-	if _, err := c.adminPool(); err != nil {
+	if _, err := c.ownerPool(); err != nil {
 		return nil, err
 	}
 	t, err := c.TenantGet(ctx, slug)
@@ -102,7 +102,7 @@ func placementIsLocal(t Tier, p Placement) bool { return t != TierDatabase && p.
 // ownerConnFor returns an owner connection to the database of a placement and its release.
 func (c *Client) ownerConnFor(ctx context.Context, tier Tier, p Placement) (*pgx.Conn, func(), error) {
 	if placementIsLocal(tier, p) {
-		pc, err := c.admin.Acquire(ctx)
+		pc, err := c.owner.Acquire(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -138,7 +138,7 @@ func (c *Client) backupTenant(ctx context.Context, t *Tenant, w io.Writer, opts 
 	if t.Tier == TierPool {
 		m.Tenant.Pool = strings.TrimPrefix(t.Placement.Schema, "pool_")
 	}
-	rows, err := c.admin.Query(ctx, `SELECT host, is_primary FROM tenancy.domains WHERE tenant_id = $1 ORDER BY is_primary DESC, host`, t.ID)
+	rows, err := c.owner.Query(ctx, `SELECT host, is_primary FROM tenancy.domains WHERE tenant_id = $1 ORDER BY is_primary DESC, host`, t.ID)
 	if err != nil {
 		return nil, err
 	}

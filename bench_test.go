@@ -119,7 +119,7 @@ func setupBenchFleet(ctx context.Context) error {
 		f.ctxs = append(f.ctxs, tenancy.WithTenant(context.Background(), t))
 		f.handSQL = append(f.handSQL, `SELECT body FROM `+qualified(t)+` WHERE tenant_id = $1 AND id = $2`)
 	}
-	if _, err := db.AdminPool.Exec(ctx, `ANALYZE`); err != nil {
+	if _, err := db.OwnerPool.Exec(ctx, `ANALYZE`); err != nil {
 		return err
 	}
 
@@ -165,7 +165,7 @@ func setupBenchFleet(ctx context.Context) error {
 			closers = append(closers, p.Close)
 			target.pools[name] = p
 		}
-		c, err := tenancy.New(&tenancy.Config{Pool: f.appPools[name]})
+		c, err := tenancy.New(&tenancy.Config{AppPool: f.appPools[name]})
 		if err != nil {
 			return err
 		}

@@ -11,8 +11,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenancy-go/tenancy/internal/connpool"
 	"github.com/tenancy-go/tenancy/internal/lockkey"
-	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 // The binding (docs/rls.md): for one transaction, search_path = the tenant's schema, then the shared
@@ -117,9 +117,9 @@ func (b *binding) check(row pgx.Row) error {
 // poolFor returns the pool that reaches t's placement, and a func to call when done with it.
 func (c *Client) poolFor(ctx context.Context, t *Tenant) (*pgxpool.Pool, func(), error) {
 	if t.Tier != TierDatabase && t.Placement.Server == "" {
-		return c.pool, func() {}, nil
+		return c.app, func() {}, nil
 	}
-	return c.placements.Acquire(ctx, placement.Key{Server: t.Placement.Server, Database: t.Placement.Database})
+	return c.conns.Acquire(ctx, connpool.Key{Server: t.Placement.Server, Database: t.Placement.Database})
 }
 
 // quoteLiteral quotes s as an SQL string literal (standard_conforming_strings is on since 9.1;

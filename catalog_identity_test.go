@@ -34,7 +34,7 @@ func TestRestoredCatalogAdoptsNothing(t *testing.T) {
 	addNotes(t, db.Client, oldDB, "secret of the earlier database tenant")
 	addNotes(t, db.Client, oldSchema, "secret of the earlier schema tenant")
 	// The catalog as it was before those two existed.
-	if _, err := db.AdminPool.Exec(ctx, `
+	if _, err := db.OwnerPool.Exec(ctx, `
 		DELETE FROM tenancy.tenants; DELETE FROM tenancy.placements WHERE kind IN ('schema', 'database');
 		ALTER TABLE tenancy.tenants ALTER COLUMN id RESTART WITH 1`); err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestRestoredCatalogAdoptsNothing(t *testing.T) {
 		t.Fatalf("the earlier schema tenant's rows: %d, want 1", n)
 	}
 	var exists bool
-	if err := db.AdminPool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, oldDB.Placement.Database).Scan(&exists); err != nil || !exists {
+	if err := db.OwnerPool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, oldDB.Placement.Database).Scan(&exists); err != nil || !exists {
 		t.Fatalf("the earlier tenant's database was dropped (%v)", err)
 	}
 	// They carry this catalog's identity: DropOrphans removes them (an operator's explicit call).
@@ -88,22 +88,22 @@ func TestRecreatedCatalogDatabaseTier(t *testing.T) {
 	ctx := context.Background()
 	// Test databases are copies of one harness template, catalog identity included; this one
 	// gets its own, so that once it is dropped no other database holds it.
-	if _, err := db.AdminPool.Exec(ctx, `UPDATE tenancy.identity SET id = md5(random()::text)`); err != nil {
+	if _, err := db.OwnerPool.Exec(ctx, `UPDATE tenancy.identity SET id = md5(random()::text)`); err != nil {
 		t.Fatal(err)
 	}
-	first, err := tenancy.New(&tenancy.Config{Pool: db.AppPool, AdminPool: db.AdminPool, SharedMigrations: sharedMigrations, TenantMigrations: tenantMigrations})
+	first, err := tenancy.New(&tenancy.Config{AppPool: db.AppPool, OwnerPool: db.OwnerPool, SharedMigrations: sharedMigrations, TenantMigrations: tenantMigrations})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(first.Close)
 	old := mustCreateTier(t, first, "old", tenancy.TierDatabase)
 	addNotes(t, first, old, "secret of the earlier catalog's tenant")
-	if _, err := db.AdminPool.Exec(ctx, `DROP SCHEMA tenancy, tenancy_shape CASCADE; DROP TABLE public.users`); err != nil {
+	if _, err := db.OwnerPool.Exec(ctx, `DROP SCHEMA tenancy, tenancy_shape CASCADE; DROP TABLE public.users`); err != nil {
 		t.Fatal(err)
 	}
 	changed := fstest.MapFS{"0001_notes.up.sql": {Data: append(mustRead(t, "testdata/migrations/tenant/0001_notes.up.sql"),
 		[]byte("\nALTER TABLE notes ADD COLUMN extra text;\n")...)}}
-	c, err := tenancy.New(&tenancy.Config{Pool: db.AppPool, AdminPool: db.AdminPool, SharedMigrations: sharedMigrations, TenantMigrations: changed})
+	c, err := tenancy.New(&tenancy.Config{AppPool: db.AppPool, OwnerPool: db.OwnerPool, SharedMigrations: sharedMigrations, TenantMigrations: changed})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestRecreatedCatalogDatabaseTier(t *testing.T) {
 		t.Fatalf("DropOrphans = %+v, %v; want the earlier catalog's two databases kept", res, err)
 	}
 	var n int
-	if err := db.AdminPool.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname = $1`, old.Placement.Database).Scan(&n); err != nil || n != 1 {
+	if err := db.OwnerPool.QueryRow(ctx, `SELECT count(*) FROM pg_database WHERE datname = $1`, old.Placement.Database).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("the earlier tenant's database: %d (%v), want kept", n, err)
 	}
 	addNotes(t, c, tn, "mine")

@@ -108,7 +108,7 @@ type checkTenant struct {
 // A tenant being created or moved by another process at the same moment is reported as stuck:
 // run Check when no such operation is under way, or run it twice.
 func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return nil, err
 	}

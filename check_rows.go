@@ -40,7 +40,7 @@ func (c *Client) checkForeignRows(ctx context.Context, p *checkPlacement, t *che
 func (c *Client) foreignRows(ctx context.Context, p *checkPlacement, id int64) (map[string]int64, error) {
 	var conn *pgx.Conn
 	if p.server == "" && p.database == "" {
-		pc, err := c.admin.Acquire(ctx)
+		pc, err := c.owner.Acquire(ctx)
 		if err != nil {
 			return nil, err
 		}

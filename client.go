@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy/internal/catalog"
+	"github.com/tenancy-go/tenancy/internal/connpool"
 	"github.com/tenancy-go/tenancy/internal/migrate"
-	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 var identPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -22,8 +22,8 @@ var identPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 // Client is the entry point: it binds units of work to tenants and manages the catalog.
 // It is safe for concurrent use.
 type Client struct {
-	pool    *pgxpool.Pool
-	admin   *pgxpool.Pool
+	app     *pgxpool.Pool // the application role
+	owner   *pgxpool.Pool // the owner role; nil in a read-only client
 	appRole string
 	shared  string // the shared schema, unquoted
 	logger  *slog.Logger
@@ -34,8 +34,8 @@ type Client struct {
 	reservedHosts reservedHosts                        // domains that DomainAdd refuses
 	serverPW      func(server string, app bool) string // Config.ServerPassword
 
-	placements *placement.Registry // pools of placements outside the catalog's database
-	servers    serverCache
+	conns   *connpool.Registry // pools of placements outside the catalog's database
+	servers serverCache
 
 	dbNameOnce sync.Once
 	dbName     string
@@ -53,9 +53,9 @@ func New(cfg *Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		pool:    cfg.Pool,
-		admin:   cfg.AdminPool,
-		appRole: cfg.Pool.Config().ConnConfig.User,
+		app:     cfg.AppPool,
+		owner:   cfg.OwnerPool,
+		appRole: cfg.AppPool.Config().ConnConfig.User,
 		shared:  cfg.SharedSchema,
 		logger:  cfg.Logger,
 	}
@@ -67,7 +67,7 @@ func New(cfg *Config) (*Client, error) {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
-	c.placements = placement.NewRegistry(c.openPlacement, placement.Limits{
+	c.conns = connpool.NewRegistry(c.openPlacement, connpool.Limits{
 		MaxPools:        cfg.MaxPlacementPools,
 		MaxConnsPerPool: cfg.PlacementPoolConns,
 		IdleTimeout:     cfg.PlacementIdleTimeout,
@@ -84,10 +84,15 @@ func New(cfg *Config) (*Client, error) {
 
 // Close closes the pools the client opened itself (those of database-tier placements). The
 // pools passed in Config belong to the caller.
-func (c *Client) Close() { c.placements.Close() }
+func (c *Client) Close() { c.conns.Close() }
+
+// AppPool returns the application role's pool.
+func (c *Client) AppPool() *pgxpool.Pool { return c.app }
 
 // Pool returns the application role's pool.
-func (c *Client) Pool() *pgxpool.Pool { return c.pool }
+//
+// Deprecated: use AppPool.
+func (c *Client) Pool() *pgxpool.Pool { return c.app }
 
 // LatestVersion is the version of the newest tenant migration this client knows.
 func (c *Client) LatestVersion() int64 { return migrate.Latest(c.tenantMigs) }
@@ -96,10 +101,10 @@ func (c *Client) LatestVersion() int64 { return migrate.Latest(c.tenantMigs) }
 // to the latest tenant migration, in one transaction. It is idempotent. Existing tenants are
 // migrated by Migrate.
 func (c *Client) Init(ctx context.Context) error {
-	if c.admin == nil {
+	if c.owner == nil {
 		return ErrReadOnly
 	}
-	return catalog.Install(ctx, c.admin, catalog.InstallOpts{
+	return catalog.Install(ctx, c.owner, catalog.InstallOpts{
 		AppRole:      c.appRole,
 		SharedSchema: c.shared,
 		Shared:       c.sharedMigs,
@@ -107,11 +112,11 @@ func (c *Client) Init(ctx context.Context) error {
 	})
 }
 
-func (c *Client) adminPool() (*pgxpool.Pool, error) {
-	if c.admin == nil {
+func (c *Client) ownerPool() (*pgxpool.Pool, error) {
+	if c.owner == nil {
 		return nil, ErrReadOnly
 	}
-	return c.admin, nil
+	return c.owner, nil
 }
 
 // isUndefinedTable reports the error of a catalog query run before Init.

@@ -17,15 +17,27 @@ import (
 // SharedSchemaDefault is the schema of the application's shared tables unless Config says otherwise.
 const SharedSchemaDefault = "public"
 
-// Config configures a Client. Pool is required; everything else has a default.
+// Config configures a Client. AppPool is required; everything else has a default.
+//
+// Two roles, two pgx pools: the application role (AppPool) and the owner role (OwnerPool). The
+// word "pool" alone, in tenancy's API, means the pool tier (TierPool, PoolCreate).
 type Config struct {
-	// Pool connects as the application role: not a superuser, no BYPASSRLS, owner of no tenant
-	// table. Every tenant-bound call runs on it. Configure it with ConfigurePool.
-	Pool *pgxpool.Pool
+	// AppPool connects as the application role: not a superuser, no BYPASSRLS, owner of no
+	// tenant table. Every tenant-bound call runs on it. Configure it with ConfigurePool.
+	AppPool *pgxpool.Pool
 
-	// AdminPool connects as the owner (migrator) role, which owns the catalog and the tenant
+	// OwnerPool connects as the owner (migrator) role, which owns the catalog and the tenant
 	// schemas and runs DDL. Nil makes a client that binds and looks tenants up but cannot
 	// create, change or migrate them (ErrReadOnly).
+	OwnerPool *pgxpool.Pool
+
+	// Pool is the former name of AppPool.
+	//
+	// Deprecated: use AppPool. Used only when AppPool is nil.
+	Pool *pgxpool.Pool
+	// AdminPool is the former name of OwnerPool.
+	//
+	// Deprecated: use OwnerPool. Used only when OwnerPool is nil.
 	AdminPool *pgxpool.Pool
 
 	// SharedSchema holds the application's shared tables; SharedSchemaDefault if empty.
@@ -70,8 +82,14 @@ func (c *Config) validate() error {
 	if c == nil {
 		return errors.New("tenancy: Config is nil")
 	}
-	if c.Pool == nil {
-		return errors.New("tenancy: Config.Pool is required (the application role's pool)")
+	if c.AppPool == nil {
+		c.AppPool = c.Pool
+	}
+	if c.OwnerPool == nil {
+		c.OwnerPool = c.AdminPool
+	}
+	if c.AppPool == nil {
+		return errors.New("tenancy: Config.AppPool is required (the application role's pool)")
 	}
 	if c.SharedSchema != "" && !identPattern.MatchString(c.SharedSchema) {
 		return fmt.Errorf("tenancy: Config.SharedSchema %q is not a plain lower-case identifier", c.SharedSchema)
@@ -89,11 +107,11 @@ func (c *Config) validate() error {
 			return fmt.Errorf("tenancy: Config.PublicHosts: %w", err)
 		}
 	}
-	pc := c.Pool.Config().ConnConfig
+	pc := c.AppPool.Config().ConnConfig
 	switch pc.DefaultQueryExecMode {
 	case pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe:
 		if !strings.HasPrefix(strings.TrimSpace(pc.RuntimeParams["search_path"]), catalog.ShapeSchema) {
-			return fmt.Errorf("tenancy: Config.Pool caches statements, so its search_path must start with %s (use tenancy.ConfigurePool, or QueryExecModeExec)", catalog.ShapeSchema)
+			return fmt.Errorf("tenancy: Config.AppPool caches statements, so its search_path must start with %s (use tenancy.ConfigurePool, or QueryExecModeExec)", catalog.ShapeSchema)
 		}
 	}
 	return nil

@@ -20,7 +20,7 @@ func TestSharedSchemaReserved(t *testing.T) {
 		SharedSchema:     "app_shared",
 	})
 	for _, name := range []string{"tenancy", "tenancy_shape", "tenancy_x", "pool_default", "pool_x", "tenant_1", "tenant_x", "pg_catalog", "pg_temp", "pg_x", "information_schema"} {
-		_, err := tenancy.New(&tenancy.Config{Pool: db.AppPool, AdminPool: db.AdminPool, SharedSchema: name})
+		_, err := tenancy.New(&tenancy.Config{AppPool: db.AppPool, OwnerPool: db.OwnerPool, SharedSchema: name})
 		if err == nil || !strings.Contains(err.Error(), "Config.SharedSchema") || !strings.Contains(err.Error(), "reserved") {
 			t.Errorf("SharedSchema %q: err %v, want a refusal naming Config.SharedSchema", name, err)
 		}

@@ -201,7 +201,7 @@ func TestConformance(t *testing.T) {
 					return err
 				})
 				files["0099_note_color.up.sql"] = &fstest.MapFile{Data: []byte(`ALTER TABLE notes ADD COLUMN color text NOT NULL DEFAULT 'yellow';`)}
-				c2, err := tenancy.New(&tenancy.Config{Pool: db.AppPool, AdminPool: db.AdminPool,
+				c2, err := tenancy.New(&tenancy.Config{AppPool: db.AppPool, OwnerPool: db.OwnerPool,
 					SharedMigrations: sharedMigrations, TenantMigrations: files})
 				if err != nil {
 					t.Fatal(err)

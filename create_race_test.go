@@ -52,7 +52,7 @@ func oneWinner(t *testing.T, db *tenancytest.DB, slug string, errs []error) *ten
 		t.Fatalf("%s after the race: %+v, %v; want active", slug, tn, err)
 	}
 	var n int
-	if err := db.AdminPool.QueryRow(context.Background(), `SELECT count(*) FROM tenancy.tenants`).Scan(&n); err != nil || n != 1 {
+	if err := db.OwnerPool.QueryRow(context.Background(), `SELECT count(*) FROM tenancy.tenants`).Scan(&n); err != nil || n != 1 {
 		t.Fatalf("%d tenants in the catalog (%v), want 1", n, err)
 	}
 	return tn
@@ -120,7 +120,7 @@ func TestRestoreAsRaces(t *testing.T) {
 			}
 			count := func() int {
 				var n int
-				if err := db.AdminPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.tenants WHERE slug <> 'source'`).Scan(&n); err != nil {
+				if err := db.OwnerPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.tenants WHERE slug <> 'source'`).Scan(&n); err != nil {
 					t.Fatal(err)
 				}
 				return n

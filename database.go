@@ -13,9 +13,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy/internal/catalog"
+	"github.com/tenancy-go/tenancy/internal/connpool"
 	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/migrate"
-	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 // Placements outside the catalog's database (docs/tiers.md): the database tier (a database per
@@ -72,7 +72,7 @@ const templatePlacementID = 1
 func (c *Client) catalogDatabase(ctx context.Context) (string, error) {
 	c.dbNameOnce.Do(func() {
 		// A connection of its own, as catalogID does: callers may hold the pool's connections.
-		conn, err := pgx.ConnectConfig(ctx, c.pool.Config().ConnConfig)
+		conn, err := pgx.ConnectConfig(ctx, c.app.Config().ConnConfig)
 		if err != nil {
 			c.dbNameErr = err
 			return
@@ -113,7 +113,7 @@ func (c *Client) applyTenantMigrations(ctx context.Context, tx pgx.Tx, localID i
 // application role's search_path starts with a schema of the tenant's shape that it cannot read
 // unbound (tenancy_shape in a home database), or, in a tenant's own database, with the tenant
 // schema itself, whose forced RLS shows nothing unbound.
-func (c *Client) openPlacement(ctx context.Context, k placement.Key) (*pgxpool.Config, error) {
+func (c *Client) openPlacement(ctx context.Context, k connpool.Key) (*pgxpool.Config, error) {
 	sc, err := c.serverConfig(ctx, k.Server)
 	if err != nil {
 		return nil, err
@@ -447,7 +447,7 @@ func copyLedger(ctx context.Context, tx pgx.Tx, placementID, version int64, ledg
 // strict says to refuse (ErrNotOwned) rather than leave it, as for a placement the tenant was
 // never finished in, which tenancy never made there.
 func (c *Client) dropRemote(ctx context.Context, id int64, p Placement, kind string, strict bool) error {
-	c.placements.Evict(placement.Key{Server: p.Server, Database: p.Database})
+	c.conns.Evict(connpool.Key{Server: p.Server, Database: p.Database})
 	want, err := c.tenantMark(ctx, id, p)
 	if err != nil {
 		return err
@@ -561,7 +561,7 @@ type PlacementStats struct {
 // PlacementStats reports the pools and connections to placements outside the catalog's
 // database, which Config.MaxPlacementPools and Config.PlacementPoolConns cap.
 func (c *Client) PlacementStats() PlacementStats {
-	st := c.placements.Stats()
+	st := c.conns.Stats()
 	return PlacementStats{Pools: st.Pools, Held: st.Held, Conns: st.Conns, PeakConns: st.PeakConns}
 }
 
@@ -600,7 +600,7 @@ func (c *Client) migrateRemote(ctx context.Context, t *migrate.Target, migs []mi
 	if err != nil {
 		return t.Version, err
 	}
-	err = pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error { return copyLedger(ctx, tx, t.PlacementID, version, ledger) })
+	err = pgx.BeginFunc(ctx, c.owner, func(tx pgx.Tx) error { return copyLedger(ctx, tx, t.PlacementID, version, ledger) })
 	if err != nil {
 		return t.Version, err
 	}
@@ -611,7 +611,7 @@ func (c *Client) migrateRemote(ctx context.Context, t *migrate.Target, migs []mi
 // to (the fleet runner's RunOpts.BeforeTenants), so that statements prepared there match the
 // tenant schemas they will run against.
 func (c *Client) migrateServerShapes(ctx context.Context, to int64) error {
-	rows, err := c.admin.Query(ctx, `SELECT name FROM tenancy.servers ORDER BY name`)
+	rows, err := c.owner.Query(ctx, `SELECT name FROM tenancy.servers ORDER BY name`)
 	if err != nil {
 		return err
 	}

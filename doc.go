@@ -63,7 +63,7 @@
 //   - Config.Pool connects as the application role, which is not a superuser, has no BYPASSRLS
 //     and owns no tenant table, so that RLS holds it. Every bound call runs on it; prepare it with
 //     [ConfigurePool].
-//   - Config.AdminPool connects as the owner role, which owns the catalog and the placements and
+//   - Config.OwnerPool connects as the owner role, which owns the catalog and the placements and
 //     runs DDL, migrations, backups and moves. Without it the client only binds and looks tenants
 //     up ([ErrReadOnly]). The owner role is often a superuser, which RLS does not hold: every
 //     owner-side statement on a pool names the tenant itself.

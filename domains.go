@@ -109,7 +109,7 @@ type DomainAddOpts struct {
 // ErrDomainExists; a public host, a base domain or a tenant's subdomain address (see
 // Config.BaseDomains) with ErrDomainReserved.
 func (c *Client) DomainAdd(ctx context.Context, slug, host string, opts *DomainAddOpts) (*Domain, error) {
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +155,7 @@ func (c *Client) DomainAdd(ctx context.Context, slug, host string, opts *DomainA
 // DomainRemove removes the mapping of host. If it was the tenant's primary domain, the oldest
 // remaining one becomes primary.
 func (c *Client) DomainRemove(ctx context.Context, host string) error {
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func (c *Client) DomainRemove(ctx context.Context, host string) error {
 
 // DomainList lists the domains of the tenant slug, or of every tenant when slug is empty.
 func (c *Client) DomainList(ctx context.Context, slug string) ([]Domain, error) {
-	rows, err := c.pool.Query(ctx, `
+	rows, err := c.app.Query(ctx, `
 		SELECT d.host, t.slug, d.is_primary FROM tenancy.domains d JOIN tenancy.tenants t ON t.id = d.tenant_id
 		WHERE $1 = '' OR t.slug = $1 ORDER BY t.slug, d.is_primary DESC, d.host`, slug)
 	if err != nil {

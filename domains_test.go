@@ -20,7 +20,7 @@ func TestDomainReserved(t *testing.T) {
 	db := newDB(t, 2)
 	ctx := context.Background()
 	c, err := tenancy.New(&tenancy.Config{
-		Pool: db.AppPool, AdminPool: db.AdminPool,
+		AppPool: db.AppPool, OwnerPool: db.OwnerPool,
 		SharedMigrations: sharedMigrations, TenantMigrations: tenantMigrations,
 		BaseDomains: []string{"Example.COM"},
 		PublicHosts: []string{"signup.example.net"},
@@ -90,7 +90,7 @@ func TestDomainReserved(t *testing.T) {
 		t.Errorf("a refused create or restore left newco: %v", err)
 	}
 
-	if _, err := tenancy.New(&tenancy.Config{Pool: db.AppPool, BaseDomains: []string{"not a host"}}); err == nil || !strings.Contains(err.Error(), "Config.BaseDomains") {
+	if _, err := tenancy.New(&tenancy.Config{AppPool: db.AppPool, BaseDomains: []string{"not a host"}}); err == nil || !strings.Contains(err.Error(), "Config.BaseDomains") {
 		t.Errorf("an invalid base domain: %v", err)
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/tenancy-go/tenancy/internal/archive"
+	"github.com/tenancy-go/tenancy/internal/connpool"
 	"github.com/tenancy-go/tenancy/internal/migrate"
-	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 // Every error of package tenancy that a caller may test is in this file: sentinels, which the
@@ -43,8 +43,8 @@ var (
 	// ErrNotOwned: a schema or database by that name exists and tenancy did not make it, so it is
 	// never taken over or dropped.
 	ErrNotOwned = errors.New("tenancy: placement was not created by tenancy")
-	// ErrReadOnly: the client has no Config.AdminPool, so it cannot change tenants or migrate.
-	ErrReadOnly = errors.New("tenancy: this client has no AdminPool")
+	// ErrReadOnly: the client has no Config.OwnerPool, so it cannot change tenants or migrate.
+	ErrReadOnly = errors.New("tenancy: this client has no OwnerPool")
 	// ErrNotInitialised: the catalog is not installed: run Client.Init or `tenancy init`.
 	ErrNotInitialised = errors.New("tenancy: the catalog is not installed (run Init, or `tenancy init`)")
 	// ErrTierNotAvailable: the tier cannot hold this tenant here (a pool on another server, a
@@ -60,7 +60,7 @@ var (
 	ErrServerInUse = errors.New("tenancy: server holds placements")
 	// ErrPlacementBusy: every database-tier pool allowed by Config.MaxPlacementPools is in use
 	// and the call's context ended while it waited for one.
-	ErrPlacementBusy = placement.ErrBusy
+	ErrPlacementBusy = connpool.ErrBusy
 )
 
 // ErrDomainReserved: the domain is a public host, a base domain or a tenant's subdomain address

@@ -64,7 +64,7 @@ func (c *Client) ExecTenants(ctx context.Context, sql string, opts *ExecTenantsO
 	}
 	conc := opts.Concurrency
 	if conc <= 0 {
-		conc = int(c.pool.Config().MaxConns)
+		conc = int(c.app.Config().MaxConns)
 	}
 	stop, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -132,7 +132,7 @@ func (c *Client) ExecTenants(ctx context.Context, sql string, opts *ExecTenantsO
 func (c *Client) eachServableTenant(ctx context.Context, fn func(*Tenant) bool) error {
 	var after int64
 	for {
-		rows, err := c.pool.Query(ctx, `SELECT `+tenantColumns+`
+		rows, err := c.app.Query(ctx, `SELECT `+tenantColumns+`
 			WHERE t.id > $1 AND t.status IN ('active', 'suspended') ORDER BY t.id LIMIT 500`, after)
 		if err != nil {
 			return notFoundOr(err, ErrTenantNotFound, "")

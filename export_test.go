@@ -18,7 +18,7 @@ const BindSQL = bindSQL
 // WithoutSessionReset returns a copy of c whose connections are not reset after use (bind.go,
 // resetSQL): the cost of the reset, measured side by side.
 func WithoutSessionReset(c *Client) *Client {
-	cp := &Client{pool: c.pool, admin: c.admin, appRole: c.appRole, shared: c.shared, logger: c.logger,
-		placements: c.placements, noReset: true}
+	cp := &Client{app: c.app, owner: c.owner, appRole: c.appRole, shared: c.shared, logger: c.logger,
+		conns: c.conns, noReset: true}
 	return cp
 }

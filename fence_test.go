@@ -107,7 +107,7 @@ func TestFenceStalePoolPlacement(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The catalog now places the tenant elsewhere, as a finished move would.
-	if _, err := db.AdminPool.Exec(ctx, `
+	if _, err := db.OwnerPool.Exec(ctx, `
 		UPDATE tenancy.tenants SET placement_id = (SELECT id FROM tenancy.placements WHERE schema = 'pool_other')
 		WHERE id = $1`, stale.ID); err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestFenceStalePoolPlacement(t *testing.T) {
 		t.Fatalf("write through a stale pool placement: %v", err)
 	}
 	var n int
-	if err := db.AdminPool.QueryRow(ctx, `SELECT count(*) FROM pool_default.notes WHERE body = 'lost?'`).Scan(&n); err != nil || n != 0 {
+	if err := db.OwnerPool.QueryRow(ctx, `SELECT count(*) FROM pool_default.notes WHERE body = 'lost?'`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("%d rows written into the pool the tenant left (%v)", n, err)
 	}
 }

@@ -42,7 +42,7 @@ func (c *Client) catalogID(ctx context.Context) (string, error) {
 	if c.identity.id != "" {
 		return c.identity.id, nil
 	}
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return "", err
 	}
@@ -172,7 +172,7 @@ const OrphanCommand = "tenancy repair --orphans"
 // databases named after it on every server. known holds "server\x00database\x00schema" of every
 // placement (and "server\x00database" of database placements).
 func (c *Client) findOrphans(ctx context.Context, known map[string]bool) ([]orphan, []string, error) {
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -301,7 +301,7 @@ type DropOrphansResult struct {
 // holds that catalog any more (it was dropped, not renamed away). Anything unmarked, marked by
 // another catalog, or whose maker may still live, is kept and listed: it is never dropped.
 func (c *Client) DropOrphans(ctx context.Context) (*DropOrphansResult, error) {
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return nil, err
 	}
@@ -373,7 +373,7 @@ func (c *Client) DropOrphans(ctx context.Context) (*DropOrphansResult, error) {
 
 // knownPlacements returns the keys findOrphans takes.
 func (c *Client) knownPlacements(ctx context.Context) (map[string]bool, error) {
-	rows, err := c.admin.Query(ctx, `SELECT server, database, schema, kind FROM tenancy.placements`)
+	rows, err := c.owner.Query(ctx, `SELECT server, database, schema, kind FROM tenancy.placements`)
 	if err != nil {
 		return nil, err
 	}

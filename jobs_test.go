@@ -29,7 +29,7 @@ func TestJobCarriesTenant(t *testing.T) {
 	if _, err := db.Client.TenantSuspend(ctx, "sleepy"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.AdminPool.Exec(ctx, `UPDATE tenancy.tenants SET status = 'moving' WHERE slug = 'mover'`); err != nil {
+	if _, err := db.OwnerPool.Exec(ctx, `UPDATE tenancy.tenants SET status = 'moving' WHERE slug = 'mover'`); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Client.TenantDelete(ctx, "gone", nil); err != nil {

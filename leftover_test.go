@@ -41,7 +41,7 @@ type leftover struct {
 func testLeftovers(t *testing.T, tier tenancy.Tier) {
 	ctx := context.Background()
 	db := newDB(t, 1)
-	c, err := tenancy.New(&tenancy.Config{Pool: db.AppPool, AdminPool: db.AdminPool, TenantMigrations: tenantMigrations,
+	c, err := tenancy.New(&tenancy.Config{AppPool: db.AppPool, OwnerPool: db.OwnerPool, TenantMigrations: tenantMigrations,
 		PlacementPoolConns: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ func testLeftovers(t *testing.T, tier tenancy.Tier) {
 		t.Fatal(err)
 	}
 	t.Cleanup(opool.Close)
-	other, err := tenancy.New(&tenancy.Config{Pool: opool, AdminPool: db.AdminPool})
+	other, err := tenancy.New(&tenancy.Config{AppPool: opool, OwnerPool: db.OwnerPool})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +289,7 @@ func TestResetKeepsDeferredTriggersBound(t *testing.T) {
 	db := newDB(t, 1)
 	a := mustCreate(t, db.Client, "deferred")
 	s := pgx.Identifier{a.Placement.Schema}.Sanitize()
-	_, err := db.AdminPool.Exec(ctx, `
+	_, err := db.OwnerPool.Exec(ctx, `
 		CREATE FUNCTION `+s+`.check_bound() RETURNS trigger LANGUAGE plpgsql AS $$
 		BEGIN
 			IF tenancy.current_tenant_id() IS DISTINCT FROM NEW.tenant_id THEN

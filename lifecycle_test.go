@@ -15,7 +15,7 @@ import (
 func catalogCounts(t *testing.T, db *tenancytest.DB) [4]int {
 	t.Helper()
 	var c [4]int
-	err := db.AdminPool.QueryRow(context.Background(), `
+	err := db.OwnerPool.QueryRow(context.Background(), `
 		SELECT (SELECT count(*) FROM tenancy.tenants), (SELECT count(*) FROM tenancy.placements),
 		       (SELECT count(*) FROM tenancy.domains), (SELECT count(*) FROM pg_namespace)`).Scan(&c[0], &c[1], &c[2], &c[3])
 	if err != nil {

@@ -74,7 +74,7 @@ type MigrateResult struct {
 // *PartialError naming each failed tenant, and a rerun picks up exactly those. Files edited
 // after they were applied are refused before anything runs (ErrMigrationChanged).
 func (c *Client) Migrate(ctx context.Context, opts *MigrateOpts) (*MigrateResult, error) {
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +201,7 @@ func (c *Client) checkSlugs(ctx context.Context, slugs []string) error {
 			return err
 		}
 	}
-	rows, err := c.pool.Query(ctx, `SELECT s FROM unnest($1::text[]) s WHERE NOT EXISTS (SELECT 1 FROM tenancy.tenants t WHERE t.slug = s) ORDER BY 1`, slugs)
+	rows, err := c.app.Query(ctx, `SELECT s FROM unnest($1::text[]) s WHERE NOT EXISTS (SELECT 1 FROM tenancy.tenants t WHERE t.slug = s) ORDER BY 1`, slugs)
 	if err != nil {
 		return notFoundOr(err, ErrTenantNotFound, "")
 	}
@@ -235,7 +235,7 @@ type VersionCount struct {
 // MigrateStatus reports, in one query, how many tenants are at each tenant migration version.
 // List each tenant's version with TenantList (Tenant.Version).
 func (c *Client) MigrateStatus(ctx context.Context) (*MigrateStatusResult, error) {
-	rows, err := c.pool.Query(ctx, `
+	rows, err := c.app.Query(ctx, `
 		SELECT p.kind, p.version, coalesce(t.status, ''), count(t.id)
 		FROM tenancy.placements p LEFT JOIN tenancy.tenants t ON t.placement_id = p.id
 		WHERE p.kind IN ('shape', 'shared') AND (p.kind = 'shape' OR p.schema = $1) OR t.id IS NOT NULL

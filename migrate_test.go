@@ -78,9 +78,9 @@ func fleet(t *testing.T, n int) *tenancytest.DB {
 func clientWith(t *testing.T, db *tenancytest.DB, tenant fs.FS, admin *pgxpool.Pool) *tenancy.Client {
 	t.Helper()
 	if admin == nil {
-		admin = db.AdminPool
+		admin = db.OwnerPool
 	}
-	c, err := tenancy.New(&tenancy.Config{Pool: db.AppPool, AdminPool: admin, TenantMigrations: tenant})
+	c, err := tenancy.New(&tenancy.Config{AppPool: db.AppPool, OwnerPool: admin, TenantMigrations: tenant})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func clientWith(t *testing.T, db *tenancytest.DB, tenant fs.FS, admin *pgxpool.P
 // how many placements are at version 2.
 func checkConsistent(t *testing.T, db *tenancytest.DB) int {
 	t.Helper()
-	rows, err := db.AdminPool.Query(context.Background(), `
+	rows, err := db.OwnerPool.Query(context.Background(), `
 		SELECT p.schema, p.version,
 		       EXISTS (SELECT 1 FROM tenancy.migrations m WHERE m.placement_id = p.id AND m.version = 2),
 		       (SELECT coalesce(max(version), 0) FROM tenancy.migrations m WHERE m.placement_id = p.id),
@@ -128,7 +128,7 @@ func TestMigrateOneFailingTenantLeavesTheOthers(t *testing.T) {
 	ctx := context.Background()
 	db := fleet(t, 50)
 	// t17 already has a table named like v2's new one, so v2 fails there and only there.
-	if _, err := db.AdminPool.Exec(ctx, `CREATE TABLE tenant_18.tags (x int)`); err != nil {
+	if _, err := db.OwnerPool.Exec(ctx, `CREATE TABLE tenant_18.tags (x int)`); err != nil {
 		t.Fatal(err)
 	}
 	bad, _ := db.Client.TenantGet(ctx, "t17")
@@ -162,7 +162,7 @@ func TestMigrateOneFailingTenantLeavesTheOthers(t *testing.T) {
 	}
 
 	// Fix the tenant; the rerun touches it and nothing else.
-	if _, err := db.AdminPool.Exec(ctx, `DROP TABLE tenant_18.tags`); err != nil {
+	if _, err := db.OwnerPool.Exec(ctx, `DROP TABLE tenant_18.tags`); err != nil {
 		t.Fatal(err)
 	}
 	var done []string
@@ -289,7 +289,7 @@ func TestMigrateHelperProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := tenancy.New(&tenancy.Config{Pool: app, AdminPool: admin, TenantMigrations: killedFiles})
+	c, err := tenancy.New(&tenancy.Config{AppPool: app, OwnerPool: admin, TenantMigrations: killedFiles})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -371,7 +371,7 @@ func TestMigrateOptions(t *testing.T) {
 	ctx := context.Background()
 	db := fleet(t, 6)
 	// A tenant that a crash left in provisioning: its placement has no schema yet.
-	if _, err := db.AdminPool.Exec(ctx, `
+	if _, err := db.OwnerPool.Exec(ctx, `
 		WITH p AS (INSERT INTO tenancy.placements (kind, schema) VALUES ('schema', 'tenant_999') RETURNING id)
 		INSERT INTO tenancy.tenants (id, slug, name, status, tier, placement_id) SELECT 999, 'halfmade', 'x', 'provisioning', 'schema', id FROM p`); err != nil {
 		t.Fatal(err)
@@ -407,7 +407,7 @@ func TestMigrateOptions(t *testing.T) {
 	}
 
 	// Canary: t00 fails, so the fleet beyond the first two tenants is left alone.
-	if _, err := db.AdminPool.Exec(ctx, `CREATE TABLE tenant_1.tags (x int)`); err != nil {
+	if _, err := db.OwnerPool.Exec(ctx, `CREATE TABLE tenant_1.tags (x int)`); err != nil {
 		t.Fatal(err)
 	}
 	res, err = c.Migrate(ctx, &tenancy.MigrateOpts{Canary: 2, Concurrency: 2})
@@ -419,7 +419,7 @@ func TestMigrateOptions(t *testing.T) {
 		t.Errorf("canary run applied %d placements, want 2", res.Applied)
 	}
 	var untouched int
-	if err := db.AdminPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements WHERE kind = 'schema' AND version < 3 AND schema <> 'tenant_999'`).Scan(&untouched); err != nil || untouched != 5 {
+	if err := db.OwnerPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements WHERE kind = 'schema' AND version < 3 AND schema <> 'tenant_999'`).Scan(&untouched); err != nil || untouched != 5 {
 		t.Errorf("%d tenants below 3 after the failed canary, want 5 (t00 and the four beyond the canary): %v", untouched, err)
 	}
 
@@ -428,7 +428,7 @@ func TestMigrateOptions(t *testing.T) {
 	if !errors.Is(err, tenancy.ErrStopped) || res.Applied != 0 {
 		t.Errorf("fail-fast: %v, applied %d", err, res.Applied)
 	}
-	if _, err := db.AdminPool.Exec(ctx, `DROP TABLE tenant_1.tags`); err != nil {
+	if _, err := db.OwnerPool.Exec(ctx, `DROP TABLE tenant_1.tags`); err != nil {
 		t.Fatal(err)
 	}
 	if res, err = c.Migrate(ctx, nil); err != nil || res.Applied != 5 || res.Skipped != 1 {
@@ -449,7 +449,7 @@ func TestMigrateShapeMustFollowRLS(t *testing.T) {
 		t.Fatalf("a tenant table without RLS: %v", err)
 	}
 	var migrated int
-	if err := db.AdminPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements WHERE kind IN ('shape', 'schema') AND version > 1`).Scan(&migrated); err != nil || migrated != 0 {
+	if err := db.OwnerPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements WHERE kind IN ('shape', 'schema') AND version > 1`).Scan(&migrated); err != nil || migrated != 0 {
 		t.Errorf("%d placements migrated although the shape refused the migration (%v)", migrated, err)
 	}
 }
@@ -488,7 +488,7 @@ DROP FUNCTION note_count();
 		t.Fatal(err)
 	}
 	var indexes, functions, ledger int
-	err = db.AdminPool.QueryRow(ctx, `
+	err = db.OwnerPool.QueryRow(ctx, `
 		SELECT (SELECT count(*) FROM pg_indexes WHERE indexname = 'notes_body'),
 		       (SELECT count(*) FROM pg_proc WHERE proname = 'note_count'),
 		       (SELECT count(*) FROM tenancy.migrations WHERE version IN (2, 3))`).Scan(&indexes, &functions, &ledger)

@@ -32,7 +32,7 @@ var errMoveInProgress = errors.New("tenancy: a move or restore of this tenant is
 // whether to wait for it or fail with errMoveInProgress. The lock goes with the connection, so
 // a process that dies lets go of it.
 func (c *Client) lockTenantOp(ctx context.Context, id int64, wait bool) (func(), error) {
-	conn, err := c.admin.Acquire(ctx)
+	conn, err := c.owner.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ type move struct {
 // (once the catalog was switched) or rolls it back (before): the rows are never lost and never
 // served from two placements.
 func (c *Client) Move(ctx context.Context, slug string, opts *MoveOpts) (*Tenant, error) {
-	if _, err := c.adminPool(); err != nil {
+	if _, err := c.ownerPool(); err != nil {
 		return nil, err
 	}
 	if opts == nil {
@@ -173,7 +173,7 @@ func (c *Client) Move(ctx context.Context, slug string, opts *MoveOpts) (*Tenant
 }
 
 func (c *Client) moveTenant(ctx context.Context, t *Tenant, target *plannedPlacement, onTable func(string, int64)) error {
-	err := pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, c.owner, func(tx pgx.Tx) error {
 		var status Status
 		var placementID int64
 		if err := tx.QueryRow(ctx, `SELECT status, placement_id FROM tenancy.tenants WHERE id = $1 FOR UPDATE`, t.ID).Scan(&status, &placementID); err != nil {
@@ -272,7 +272,7 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 		_, err := tx.Exec(ctx, `UPDATE tenancy.moves SET phase = 'switched' WHERE tenant_id = $1`, t.ID)
 		return err
 	}
-	if err := c.fillPlacement(ctx, c.admin, t.ID, target.tier, target.p, load, switchCatalog); err != nil {
+	if err := c.fillPlacement(ctx, c.owner, t.ID, target.tier, target.p, load, switchCatalog); err != nil {
 		return err
 	}
 	_, err = fence.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, lockkey.Fence, lockkey.Tenant(t.ID))
@@ -286,7 +286,7 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 func (c *Client) resolveMove(ctx context.Context, id int64) (bool, error) {
 	var mv move
 	var from *int64
-	err := c.admin.QueryRow(ctx, `SELECT kind, from_placement, to_placement, to_tier, phase, prev_status FROM tenancy.moves WHERE tenant_id = $1`, id).
+	err := c.owner.QueryRow(ctx, `SELECT kind, from_placement, to_placement, to_tier, phase, prev_status FROM tenancy.moves WHERE tenant_id = $1`, id).
 		Scan(&mv.kind, &from, &mv.to, &mv.toTier, &mv.phase, &mv.prevStatus)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
@@ -308,7 +308,7 @@ func (c *Client) resolveMove(ctx context.Context, id int64) (bool, error) {
 		if err := c.opCrashPoint(ctx, crashMoveDropped, nil); err != nil {
 			return true, err
 		}
-		_, err := c.admin.Exec(ctx, `
+		_, err := c.owner.Exec(ctx, `
 			WITH m AS (DELETE FROM tenancy.moves WHERE tenant_id = $1)
 			DELETE FROM tenancy.placements WHERE id = $2 AND kind IN ('schema', 'database')`, id, mv.from)
 		return true, err
@@ -317,7 +317,7 @@ func (c *Client) resolveMove(ctx context.Context, id int64) (bool, error) {
 		if err := c.dropPlacementOf(ctx, id, mv.to); err != nil {
 			return true, err
 		}
-		_, err := c.admin.Exec(ctx, `
+		_, err := c.owner.Exec(ctx, `
 			WITH m AS (DELETE FROM tenancy.moves WHERE tenant_id = $1),
 			p AS (DELETE FROM tenancy.placements WHERE id = $3 AND kind IN ('schema', 'database'))
 			UPDATE tenancy.tenants SET status = $2, updated_at = now() WHERE id = $1 AND status = 'moving'`, id, string(mv.prevStatus), mv.to)
@@ -332,7 +332,7 @@ func (c *Client) dropPlacementOf(ctx context.Context, id, placementID int64) err
 	var p Placement
 	var owned bool
 	var current *int64
-	err := c.admin.QueryRow(ctx, `
+	err := c.owner.QueryRow(ctx, `
 		SELECT p.kind, p.server, p.database, p.schema, p.owned, (SELECT placement_id FROM tenancy.tenants WHERE id = $2), coalesce(p.uid, '')
 		FROM tenancy.placements p WHERE p.id = $1`, placementID, id).Scan(&kind, &p.Server, &p.Database, &p.Schema, &owned, &current, &p.uid)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -350,11 +350,11 @@ func (c *Client) dropPlacementOf(ctx context.Context, id, placementID int64) err
 	}
 	switch {
 	case kind == "pool":
-		return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error { return deletePoolRows(ctx, tx, id, p.Schema) })
+		return pgx.BeginFunc(ctx, c.owner, func(tx pgx.Tx) error { return deletePoolRows(ctx, tx, id, p.Schema) })
 	case kind == "database" || p.Server != "":
 		return c.dropRemote(ctx, id, p, kind, true)
 	case kind == "schema":
-		return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
+		return pgx.BeginFunc(ctx, c.owner, func(tx pgx.Tx) error {
 			var comment *string
 			err := tx.QueryRow(ctx, `SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1`, p.Schema).Scan(&comment)
 			if errors.Is(err, pgx.ErrNoRows) {
@@ -381,7 +381,7 @@ func (c *Client) dropPlacementOf(ctx context.Context, id, placementID int64) err
 // running (their operation lock is free). Repair calls it first, so that a half-restored tenant
 // in "provisioning" is removed rather than provisioned empty.
 func (c *Client) repairMoves(ctx context.Context, res *RepairResult) error {
-	rows, err := c.admin.Query(ctx, `SELECT m.tenant_id, t.slug FROM tenancy.moves m JOIN tenancy.tenants t ON t.id = m.tenant_id ORDER BY 1`)
+	rows, err := c.owner.Query(ctx, `SELECT m.tenant_id, t.slug FROM tenancy.moves m JOIN tenancy.tenants t ON t.id = m.tenant_id ORDER BY 1`)
 	if err != nil {
 		if isUndefinedTable(err) {
 			return nil

@@ -29,7 +29,7 @@ func holders(t testing.TB, db *tenancytest.DB, id int64) []string {
 	ctx := context.Background()
 	var out []string
 	var poolRows int
-	err := pgx.BeginFunc(ctx, db.AdminPool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, db.OwnerPool, func(tx pgx.Tx) error {
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'pool_default')`).Scan(&exists); err != nil || !exists {
 			return err
@@ -46,7 +46,7 @@ func holders(t testing.TB, db *tenancytest.DB, id int64) []string {
 		out = append(out, "pool")
 	}
 	var schema, database bool
-	err = db.AdminPool.QueryRow(ctx, `
+	err = db.OwnerPool.QueryRow(ctx, `
 		SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'tenant_' || $1::bigint),
 		       EXISTS (SELECT 1 FROM pg_database WHERE datname = current_database() || '_t' || $1::bigint)`, id).Scan(&schema, &database)
 	if err != nil {
@@ -76,7 +76,7 @@ func checkAtRest(t testing.TB, db *tenancytest.DB, slug string, want map[string]
 	}
 	sameSnapshot(t, slug, want, snapshot(t, db.Client, tn))
 	var moves, placements int
-	err = db.AdminPool.QueryRow(context.Background(), `
+	err = db.OwnerPool.QueryRow(context.Background(), `
 		SELECT (SELECT count(*) FROM tenancy.moves),
 		       (SELECT count(*) FROM tenancy.placements WHERE kind IN ('schema', 'database') AND (schema = 'tenant_' || $1::bigint OR database LIKE '%\_t' || $1::bigint))`,
 		tn.ID).Scan(&moves, &placements)
@@ -184,7 +184,7 @@ func TestMoveCrashPoints(t *testing.T) {
 			if cur.Status == tenancy.StatusActive {
 				// Served from the placement the catalog names; an old one may wait to be dropped.
 				var phase string
-				_ = db.AdminPool.QueryRow(ctx, `SELECT phase FROM tenancy.moves`).Scan(&phase)
+				_ = db.OwnerPool.QueryRow(ctx, `SELECT phase FROM tenancy.moves`).Scan(&phase)
 				if h := holders(t, db, tn.ID); !slices.Contains(h, string(cur.Tier)) || (len(h) > 1 && phase != "switched") {
 					t.Fatalf("active in the %s tier while held by %v (move phase %q)", cur.Tier, h, phase)
 				}
@@ -280,7 +280,7 @@ func TestMoveKilled(t *testing.T) {
 		_ = cmd.Wait()
 		waitSessionsGone(t, "tenancy-move-child", 2*time.Minute)
 		var status tenancy.Status
-		if err := db.AdminPool.QueryRow(ctx, `SELECT status FROM tenancy.tenants WHERE slug = 'killed'`).Scan(&status); err != nil {
+		if err := db.OwnerPool.QueryRow(ctx, `SELECT status FROM tenancy.tenants WHERE slug = 'killed'`).Scan(&status); err != nil {
 			t.Fatal(err)
 		}
 		if status == tenancy.StatusMoving {
@@ -301,7 +301,7 @@ func TestMoveKilled(t *testing.T) {
 				}
 			}
 			var moves int
-			if err := db.AdminPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.moves`).Scan(&moves); err != nil {
+			if err := db.OwnerPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.moves`).Scan(&moves); err != nil {
 				t.Fatal(err)
 			}
 			if moves == 0 {
@@ -345,7 +345,7 @@ func TestMoveChild(t *testing.T) {
 	}
 	ctx := context.Background()
 	admin, app := childPools(t, "TENANCY_MOVE_ADMIN", "TENANCY_MOVE_APP")
-	c, err := tenancy.New(&tenancy.Config{Pool: app, AdminPool: admin, SharedMigrations: archiveShared, TenantMigrations: archiveTenant})
+	c, err := tenancy.New(&tenancy.Config{AppPool: app, OwnerPool: admin, SharedMigrations: archiveShared, TenantMigrations: archiveTenant})
 	if err != nil {
 		t.Fatal(err)
 	}

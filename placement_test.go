@@ -29,8 +29,8 @@ func TestPlacementPoolCaps(t *testing.T) {
 	ctx := context.Background()
 	const maxPools, perPool, tenants = 2, 1, 5
 	c, err := tenancy.New(&tenancy.Config{
-		Pool:               db.AppPool,
-		AdminPool:          db.AdminPool,
+		AppPool:            db.AppPool,
+		OwnerPool:          db.OwnerPool,
 		TenantMigrations:   os.DirFS("testdata/migrations/tenant"),
 		MaxPlacementPools:  maxPools,
 		PlacementPoolConns: perPool,

@@ -34,7 +34,7 @@ func (c *Client) PoolCreate(ctx context.Context, name string) error {
 
 // ensurePool returns the placement id of pool name, creating it if needed.
 func (c *Client) ensurePool(ctx context.Context, name string) (int64, error) {
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return 0, err
 	}
@@ -89,7 +89,7 @@ func (c *Client) createPoolTenant(ctx context.Context, slug, name string, settin
 		return nil, err
 	}
 	var id int64
-	err = c.admin.QueryRow(ctx, `
+	err = c.owner.QueryRow(ctx, `
 		INSERT INTO tenancy.tenants (slug, name, status, tier, settings, placement_id)
 		VALUES ($1, $2, 'active', 'pool', $3, $4)
 		ON CONFLICT (slug) DO NOTHING RETURNING id`, slug, name, settings, placementID).Scan(&id)

@@ -83,7 +83,7 @@ func TestProofCheck(t *testing.T) {
 	}
 	owner := func(sql string, args ...any) {
 		t.Helper()
-		if _, err := db.AdminPool.Exec(ctx, sql, args...); err != nil {
+		if _, err := db.OwnerPool.Exec(ctx, sql, args...); err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}

@@ -132,7 +132,7 @@ func TestProofCrashChild(t *testing.T) {
 	} else {
 		shared, tenant = sharedMigrations, tenantMigrations
 	}
-	c, err := tenancy.New(&tenancy.Config{Pool: app, AdminPool: admin, SharedMigrations: shared, TenantMigrations: tenant})
+	c, err := tenancy.New(&tenancy.Config{AppPool: app, OwnerPool: admin, SharedMigrations: shared, TenantMigrations: tenant})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestProofCrashCreate(t *testing.T) {
 		kr := runAndKill(t, delay, "TENANCY_CRASH_OP=create", "TENANCY_CRASH_SLUG="+slug, "TENANCY_CRASH_TIER="+string(tier),
 			"TENANCY_CRASH_ADMIN="+adminURL, "TENANCY_CRASH_APP="+appURL)
 		var status string
-		err := db.AdminPool.QueryRow(ctx, `SELECT status FROM tenancy.tenants WHERE slug = $1`, slug).Scan(&status)
+		err := db.OwnerPool.QueryRow(ctx, `SELECT status FROM tenancy.tenants WHERE slug = $1`, slug).Scan(&status)
 		switch {
 		case err != nil && strings.Contains(err.Error(), "no rows"):
 			status = "absent"
@@ -301,11 +301,11 @@ func TestProofCrashMigrate(t *testing.T) {
 			finished++
 		}
 		var behind int
-		if err := db.AdminPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements WHERE kind NOT IN ('shape', 'shared') AND version < $1`, v).Scan(&behind); err != nil {
+		if err := db.OwnerPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements WHERE kind NOT IN ('shape', 'shared') AND version < $1`, v).Scan(&behind); err != nil {
 			t.Fatal(err)
 		}
 		var total int
-		if err := db.AdminPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements WHERE kind NOT IN ('shape', 'shared')`).Scan(&total); err != nil {
+		if err := db.OwnerPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements WHERE kind NOT IN ('shape', 'shared')`).Scan(&total); err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("trial %d: kill at %v, finished %v, %d of %d placements behind", trial, delay, kr.finished, behind, total)

@@ -122,7 +122,7 @@ func TestProofLeastPrivilege(t *testing.T) {
 		t.Errorf("GRANT by a non-owner: %v (PostgreSQL warns and grants nothing)", err)
 	}
 	var granted bool
-	if err := db.AdminPool.QueryRow(ctx, `SELECT has_table_privilege('public', $1, 'SELECT') OR has_table_privilege($2, $1, 'TRUNCATE')`, other, tenancytest.AppRole).Scan(&granted); err != nil || granted {
+	if err := db.OwnerPool.QueryRow(ctx, `SELECT has_table_privilege('public', $1, 'SELECT') OR has_table_privilege($2, $1, 'TRUNCATE')`, other, tenancytest.AppRole).Scan(&granted); err != nil || granted {
 		t.Errorf("GRANT by the application role took effect (%v)", err)
 	}
 
@@ -200,7 +200,7 @@ func TestProofLeastPrivilege(t *testing.T) {
 
 	// Backends: the role may signal only its own role's sessions (trusted code again); the
 	// owner's and the superuser's are out of reach.
-	conn, err := db.AdminPool.Acquire(ctx)
+	conn, err := db.OwnerPool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

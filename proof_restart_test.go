@@ -87,7 +87,7 @@ func TestProofRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(app.Close)
-	c, err := tenancy.New(&tenancy.Config{Pool: app, AdminPool: admin, TenantMigrations: migV1})
+	c, err := tenancy.New(&tenancy.Config{AppPool: app, OwnerPool: admin, TenantMigrations: migV1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,12 +45,12 @@ func readPlacement(t *testing.T, db *tenancytest.DB, slug, schema string) placem
 	t.Helper()
 	ctx := context.Background()
 	s := placementState{schema: schema}
-	err := db.AdminPool.QueryRow(ctx, `SELECT status FROM tenancy.tenants WHERE slug = $1`, slug).Scan(&s.status)
+	err := db.OwnerPool.QueryRow(ctx, `SELECT status FROM tenancy.tenants WHERE slug = $1`, slug).Scan(&s.status)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		t.Fatal(err)
 	}
 	var comment *string
-	err = db.AdminPool.QueryRow(ctx, `SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1`, schema).Scan(&comment)
+	err = db.OwnerPool.QueryRow(ctx, `SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1`, schema).Scan(&comment)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func readPlacement(t *testing.T, db *tenancytest.DB, slug, schema string) placem
 	if comment != nil {
 		s.comment = *comment
 	}
-	err = db.AdminPool.QueryRow(ctx, `
+	err = db.OwnerPool.QueryRow(ctx, `
 		SELECT (SELECT count(*) FROM tenancy.placements WHERE schema = $1),
 		       (SELECT count(*) FROM tenancy.migrations m JOIN tenancy.placements p ON p.id = m.placement_id WHERE p.schema = $1)`,
 		schema).Scan(&s.placements, &s.ledgerRows)
@@ -72,7 +72,7 @@ func readPlacement(t *testing.T, db *tenancytest.DB, slug, schema string) placem
 func schemaOf(t *testing.T, db *tenancytest.DB, slug string) string {
 	t.Helper()
 	var schema string
-	err := db.AdminPool.QueryRow(context.Background(), `
+	err := db.OwnerPool.QueryRow(context.Background(), `
 		SELECT p.schema FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id WHERE t.slug = $1`, slug).Scan(&schema)
 	if err != nil {
 		t.Fatalf("placement of %s: %v", slug, err)
@@ -240,7 +240,7 @@ func TestForeignSchemaNeverTakenOver(t *testing.T) {
 			}
 			squatted = schemaOf(t, db, "acme")
 			schema := pgx.Identifier{squatted}.Sanitize()
-			_, err := db.AdminPool.Exec(ctx, `CREATE SCHEMA `+schema+`; CREATE TABLE `+schema+`.precious (v text); INSERT INTO `+schema+`.precious VALUES ('keep me')`)
+			_, err := db.OwnerPool.Exec(ctx, `CREATE SCHEMA `+schema+`; CREATE TABLE `+schema+`.precious (v text); INSERT INTO `+schema+`.precious VALUES ('keep me')`)
 			return err
 		})
 		tn, err := db.Client.TenantCreate(ctx, "acme", nil)
@@ -251,7 +251,7 @@ func TestForeignSchemaNeverTakenOver(t *testing.T) {
 		precious := func() {
 			t.Helper()
 			var v string
-			if err := db.AdminPool.QueryRow(ctx, `SELECT v FROM `+pgx.Identifier{squatted, "precious"}.Sanitize()).Scan(&v); err != nil || v != "keep me" {
+			if err := db.OwnerPool.QueryRow(ctx, `SELECT v FROM `+pgx.Identifier{squatted, "precious"}.Sanitize()).Scan(&v); err != nil || v != "keep me" {
 				t.Fatalf("the hand-made schema was touched: %q, %v", v, err)
 			}
 			if st := readPlacement(t, db, "acme-gone", squatted); st.comment != "" || st.ledgerRows != 0 || st.placements != 0 {
@@ -271,7 +271,7 @@ func TestForeignSchemaNeverTakenOver(t *testing.T) {
 		ctx := context.Background()
 		tn := mustCreate(t, db.Client, "acme")
 		addNotes(t, db.Client, tn, "n1")
-		if _, err := db.AdminPool.Exec(ctx, `COMMENT ON SCHEMA `+pgx.Identifier{tn.Placement.Schema}.Sanitize()+` IS 'mine now'`); err != nil {
+		if _, err := db.OwnerPool.Exec(ctx, `COMMENT ON SCHEMA `+pgx.Identifier{tn.Placement.Schema}.Sanitize()+` IS 'mine now'`); err != nil {
 			t.Fatal(err)
 		}
 		if err := db.Client.TenantDelete(ctx, "acme", &tenancy.TenantDeleteOpts{Hard: true}); !errors.Is(err, tenancy.ErrNotOwned) {

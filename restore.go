@@ -37,7 +37,7 @@ type RestoreOpts struct {
 // bad archive (ErrBadArchive), leaves no tenant and no placement behind; one interrupted by a
 // crash is removed by Repair.
 func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*Tenant, error) {
-	if _, err := c.adminPool(); err != nil {
+	if _, err := c.ownerPool(); err != nil {
 		return nil, err
 	}
 	if opts == nil {
@@ -58,7 +58,7 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 	if err := ValidateSlug(slug); err != nil {
 		return nil, err
 	}
-	if err := c.checkSlugAddress(ctx, c.admin, slug, slug); err != nil {
+	if err := c.checkSlugAddress(ctx, c.owner, slug, slug); err != nil {
 		return nil, err
 	}
 	name := opts.Name
@@ -98,7 +98,7 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 	if pool == "" && tier == TierPool && m.Tenant.Pool != "" {
 		// The archive's pool if it exists here; an archive never makes a pool.
 		var exists bool
-		if err := c.admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenancy.placements WHERE kind = 'pool' AND server = '' AND database = '' AND schema = $1)`,
+		if err := c.owner.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenancy.placements WHERE kind = 'pool' AND server = '' AND database = '' AND schema = $1)`,
 			poolSchema(m.Tenant.Pool)).Scan(&exists); err != nil {
 			return nil, notFoundOr(err, ErrTenantNotFound, slug)
 		}
@@ -113,7 +113,7 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 
 	// The tenant's operation lock is taken, at session level, inside the transaction that makes
 	// the tenant: Repair never sees the restore's record without the lock held.
-	opConn, err := c.admin.Acquire(ctx)
+	opConn, err := c.owner.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +289,7 @@ func placementLabel(p Placement) string {
 // abandonRestore removes a restore that failed: the tenant goes to "deleting" and is dropped as
 // a hard delete would (only what tenancy made for it). A crash in between leaves it to Repair.
 func (c *Client) abandonRestore(ctx context.Context, id int64) error {
-	_, err := c.admin.Exec(ctx, `
+	_, err := c.owner.Exec(ctx, `
 		WITH m AS (DELETE FROM tenancy.moves WHERE tenant_id = $1)
 		UPDATE tenancy.tenants SET status = 'deleting', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, id)
 	if err == nil {

@@ -71,7 +71,7 @@ func setLastID(entry string, id int64) func(string, []byte) []byte {
 func poolSequences(t testing.TB, db *tenancytest.DB, schema string) [2]int64 {
 	t.Helper()
 	var s [2]int64
-	err := db.AdminPool.QueryRow(context.Background(), `
+	err := db.OwnerPool.QueryRow(context.Background(), `
 		SELECT coalesce(pg_sequence_last_value(pg_get_serial_sequence(quote_ident($1) || '.items', 'id')::regclass), 0),
 		       coalesce(pg_sequence_last_value(pg_get_serial_sequence(quote_ident($1) || '.item_notes', 'id')::regclass), 0)`, schema).Scan(&s[0], &s[1])
 	if err != nil {
@@ -248,7 +248,7 @@ func TestRestoreRefusesForeignTables(t *testing.T) {
 	}
 	fillItems(t, c, src, 4)
 	data := backup(t, c, "source")
-	if _, err := db.AdminPool.Exec(ctx, `INSERT INTO accounts (email) VALUES ('someone@example.com')`); err != nil {
+	if _, err := db.OwnerPool.Exec(ctx, `INSERT INTO accounts (email) VALUES ('someone@example.com')`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.TenantCreate(ctx, "warm", &tenancy.TenantCreateOpts{Tier: tenancy.TierDatabase}); err != nil {
@@ -257,7 +257,7 @@ func TestRestoreRefusesForeignTables(t *testing.T) {
 	before := catalogState(t, db)
 	accounts := func() string {
 		var s string
-		if err := db.AdminPool.QueryRow(ctx, `SELECT coalesce(string_agg(id || ' ' || email, ','), '') FROM accounts`).Scan(&s); err != nil {
+		if err := db.OwnerPool.QueryRow(ctx, `SELECT coalesce(string_agg(id || ' ' || email, ','), '') FROM accounts`).Scan(&s); err != nil {
 			t.Fatal(err)
 		}
 		return s

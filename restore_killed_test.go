@@ -101,7 +101,7 @@ func TestRestoreKilled(t *testing.T) {
 		status := "absent"
 		var moving bool
 		var id int64
-		err := db.AdminPool.QueryRow(ctx, `SELECT id, status, EXISTS (SELECT 1 FROM tenancy.moves m WHERE m.tenant_id = t.id) FROM tenancy.tenants t WHERE slug = $1`, slug).
+		err := db.OwnerPool.QueryRow(ctx, `SELECT id, status, EXISTS (SELECT 1 FROM tenancy.moves m WHERE m.tenant_id = t.id) FROM tenancy.tenants t WHERE slug = $1`, slug).
 			Scan(&id, &status, &moving)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			t.Fatal(err)
@@ -239,7 +239,7 @@ func TestRestoreChild(t *testing.T) {
 	}
 	ctx := context.Background()
 	admin, app := childPools(t, "TENANCY_RESTORE_ADMIN", "TENANCY_RESTORE_APP")
-	c, err := tenancy.New(&tenancy.Config{Pool: app, AdminPool: admin, SharedMigrations: archiveShared, TenantMigrations: archiveTenant})
+	c, err := tenancy.New(&tenancy.Config{AppPool: app, OwnerPool: admin, SharedMigrations: archiveShared, TenantMigrations: archiveTenant})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,8 +45,8 @@ func TestRLSConventionChecked(t *testing.T) {
 			t.Parallel()
 			db := newDB(t, 1)
 			c, err := tenancy.New(&tenancy.Config{
-				Pool:             db.AppPool,
-				AdminPool:        db.AdminPool,
+				AppPool:          db.AppPool,
+				OwnerPool:        db.OwnerPool,
 				SharedMigrations: sharedMigrations,
 				TenantMigrations: fstest.MapFS{
 					"0001_notes.up.sql":   {Data: notes},
@@ -62,12 +62,12 @@ func TestRLSConventionChecked(t *testing.T) {
 			}
 			// Init is one transaction: nothing of the bad migration stayed.
 			var n int
-			if err := db.AdminPool.QueryRow(context.Background(), `
+			if err := db.OwnerPool.QueryRow(context.Background(), `
 				SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 				WHERE n.nspname = 'tenancy_shape' AND c.relname = 'widgets'`).Scan(&n); err != nil || n != 0 {
 				t.Fatalf("widgets left in the shape schema (%d, %v)", n, err)
 			}
-			if err := db.AdminPool.QueryRow(context.Background(), `
+			if err := db.OwnerPool.QueryRow(context.Background(), `
 				SELECT version FROM tenancy.placements WHERE kind = 'shape'`).Scan(&n); err != nil || n != 1 {
 				t.Fatalf("shape schema at version %d (%v), want 1", n, err)
 			}
@@ -77,8 +77,8 @@ func TestRLSConventionChecked(t *testing.T) {
 		t.Parallel()
 		db := newDB(t, 1)
 		c, err := tenancy.New(&tenancy.Config{
-			Pool:             db.AppPool,
-			AdminPool:        db.AdminPool,
+			AppPool:          db.AppPool,
+			OwnerPool:        db.OwnerPool,
 			SharedMigrations: sharedMigrations,
 			TenantMigrations: fstest.MapFS{
 				"0001_notes.up.sql":   {Data: notes},

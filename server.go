@@ -46,14 +46,14 @@ type serverCache struct {
 // serverConfig returns how to reach server name ("" is the catalog's own).
 func (c *Client) serverConfig(ctx context.Context, name string) (*serverConf, error) {
 	if name == "" {
-		if c.admin == nil {
+		if c.owner == nil {
 			return nil, ErrReadOnly
 		}
 		home, err := c.catalogDatabase(ctx)
 		if err != nil {
 			return nil, err
 		}
-		return &serverConf{owner: c.admin.Config(), app: c.pool.Config(), home: home}, nil
+		return &serverConf{owner: c.owner.Config(), app: c.app.Config(), home: home}, nil
 	}
 	c.servers.mu.Lock()
 	sc, ok := c.servers.confs[name]
@@ -63,10 +63,10 @@ func (c *Client) serverConfig(ctx context.Context, name string) (*serverConf, er
 	}
 	var ownerURL, appURL string
 	var err error
-	if c.admin != nil {
-		err = c.admin.QueryRow(ctx, `SELECT url, app_url FROM tenancy.servers WHERE name = $1`, name).Scan(&ownerURL, &appURL)
+	if c.owner != nil {
+		err = c.owner.QueryRow(ctx, `SELECT url, app_url FROM tenancy.servers WHERE name = $1`, name).Scan(&ownerURL, &appURL)
 	} else {
-		err = c.pool.QueryRow(ctx, `SELECT '', app_url FROM tenancy.servers WHERE name = $1`, name).Scan(&ownerURL, &appURL)
+		err = c.app.QueryRow(ctx, `SELECT '', app_url FROM tenancy.servers WHERE name = $1`, name).Scan(&ownerURL, &appURL)
 	}
 	if err != nil {
 		return nil, notFoundOr(err, ErrServerNotFound, name)
@@ -149,7 +149,7 @@ func serverLabel(s string) string {
 // environment variables named by ServerPasswordEnv, or else in a password file (the URL's
 // passfile parameter, PGPASSFILE or ~/.pgpass).
 func (c *Client) ServerAdd(ctx context.Context, name, ownerURL, appURL string) (*Server, error) {
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +247,7 @@ func (c *Client) installHome(ctx context.Context, owner *pgx.Conn, appRole strin
 
 // ServerList lists the servers besides the default one, with how many tenants each holds.
 func (c *Client) ServerList(ctx context.Context) ([]Server, error) {
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +268,7 @@ func (c *Client) ServerList(ctx context.Context) ([]Server, error) {
 
 // ServerRemove forgets a server. It is refused while any placement lives there.
 func (c *Client) ServerRemove(ctx context.Context, name string) error {
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return err
 	}
@@ -293,7 +293,7 @@ func (c *Client) ServerRemove(ctx context.Context, name string) error {
 // chooseServer applies the placement policy: the server holding the fewest tenants.
 func (c *Client) chooseServer(ctx context.Context) (string, error) {
 	var name string
-	err := c.admin.QueryRow(ctx, `
+	err := c.owner.QueryRow(ctx, `
 		SELECT s.name FROM (SELECT '' AS name UNION ALL SELECT name FROM tenancy.servers) s
 		ORDER BY (SELECT count(*) FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
 		          WHERE p.server = s.name), s.name

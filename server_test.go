@@ -84,7 +84,7 @@ func TestServerPasswords(t *testing.T) {
 	t.Setenv("TENANCY_SERVER_VIA_ENV_APP_PASSWORD", pw[tenancytest.AppRole])
 	use(db.Client, "via-env", bareOwner, bareApp)
 	hooked, err := tenancy.New(&tenancy.Config{
-		Pool: db.AppPool, AdminPool: db.AdminPool,
+		AppPool: db.AppPool, OwnerPool: db.OwnerPool,
 		SharedMigrations: sharedMigrations, TenantMigrations: tenantMigrations,
 		ServerPassword: func(server string, app bool) string {
 			if server != "hook" {
@@ -106,7 +106,7 @@ func TestServerPasswords(t *testing.T) {
 	os.Unsetenv("PGPASSFILE")
 
 	// A row with passwords, as an older release wrote it, still works and is listed redacted.
-	if _, err := db.AdminPool.Exec(ctx, `INSERT INTO tenancy.servers (name, url, app_url) VALUES ('legacy', $1, $2), ('legacy-kv', $3, $2)`, ownerPW, appPW, kv); err != nil {
+	if _, err := db.OwnerPool.Exec(ctx, `INSERT INTO tenancy.servers (name, url, app_url) VALUES ('legacy', $1, $2), ('legacy-kv', $3, $2)`, ownerPW, appPW, kv); err != nil {
 		t.Fatal(err)
 	}
 	tn, err := db.Client.TenantCreate(ctx, "on-legacy", &tenancy.TenantCreateOpts{Tier: tenancy.TierSchema, Server: "legacy"})
@@ -118,7 +118,7 @@ func TestServerPasswords(t *testing.T) {
 	}
 
 	var stored string
-	if err := db.AdminPool.QueryRow(ctx, `SELECT string_agg(url || ' ' || app_url, ' ') FROM tenancy.servers WHERE name NOT LIKE 'legacy%'`).Scan(&stored); err != nil {
+	if err := db.OwnerPool.QueryRow(ctx, `SELECT string_agg(url || ' ' || app_url, ' ') FROM tenancy.servers WHERE name NOT LIKE 'legacy%'`).Scan(&stored); err != nil {
 		t.Fatal(err)
 	}
 	noSecret("the catalog", stored)

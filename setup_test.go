@@ -79,7 +79,7 @@ func bodies(t testing.TB, c *tenancy.Client, tn *tenancy.Tenant) []string {
 func ownerCount(t testing.TB, db *tenancytest.DB, schema string, tenantID int64) int {
 	t.Helper()
 	var n int
-	err := pgx.BeginFunc(context.Background(), db.AdminPool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(context.Background(), db.OwnerPool, func(tx pgx.Tx) error {
 		ctx := context.Background()
 		if _, err := tx.Exec(ctx, `SELECT set_config('tenancy.tenant_id', $1::bigint::text, true)`, tenantID); err != nil {
 			return err

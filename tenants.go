@@ -44,7 +44,7 @@ func (c *Client) TenantGet(ctx context.Context, slug string) (*Tenant, error) {
 	if err := ValidateSlug(slug); err != nil && !errors.Is(err, ErrReservedSlug) {
 		return nil, err
 	}
-	t, err := scanTenant(c.pool.QueryRow(ctx, `SELECT `+tenantColumns+` WHERE t.slug = $1`, slug))
+	t, err := scanTenant(c.app.QueryRow(ctx, `SELECT `+tenantColumns+` WHERE t.slug = $1`, slug))
 	if err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, slug)
 	}
@@ -53,7 +53,7 @@ func (c *Client) TenantGet(ctx context.Context, slug string) (*Tenant, error) {
 
 // TenantGetByID returns the tenant with the given id.
 func (c *Client) TenantGetByID(ctx context.Context, id int64) (*Tenant, error) {
-	t, err := scanTenant(c.pool.QueryRow(ctx, `SELECT `+tenantColumns+` WHERE t.id = $1`, id))
+	t, err := scanTenant(c.app.QueryRow(ctx, `SELECT `+tenantColumns+` WHERE t.id = $1`, id))
 	if err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, "id "+strconv.FormatInt(id, 10))
 	}
@@ -66,7 +66,7 @@ func (c *Client) TenantGetByDomain(ctx context.Context, host string) (*Tenant, e
 	if err != nil {
 		return nil, hostErr(err)
 	}
-	t, err := scanTenant(c.pool.QueryRow(ctx, `SELECT `+tenantColumns+` WHERE t.id = (SELECT tenant_id FROM tenancy.domains WHERE host = $1)`, h))
+	t, err := scanTenant(c.app.QueryRow(ctx, `SELECT `+tenantColumns+` WHERE t.id = (SELECT tenant_id FROM tenancy.domains WHERE host = $1)`, h))
 	if err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, "domain "+h)
 	}
@@ -93,7 +93,7 @@ func (c *Client) TenantList(ctx context.Context, opts *TenantListOpts) ([]*Tenan
 	if limit <= 0 {
 		limit = TenantListLimitDefault
 	}
-	rows, err := c.pool.Query(ctx, `SELECT `+tenantColumns+`
+	rows, err := c.app.Query(ctx, `SELECT `+tenantColumns+`
 		WHERE t.slug > $1 AND ($2 = '' OR t.status = $2) AND ($3 = '' OR t.tier = $3)
 		ORDER BY t.slug LIMIT $4`, opts.After, string(opts.Status), string(opts.Tier), limit)
 	if err != nil {
@@ -128,7 +128,7 @@ type TenantCreateOpts struct {
 // the catalog row is committed first, then the schema, its migrations, its ledger entries and
 // the status change commit together in one transaction.
 func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCreateOpts) (*Tenant, error) {
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 		}
 		settings = opts.Settings
 	}
-	if err := c.checkSlugAddress(ctx, c.admin, slug, slug); err != nil {
+	if err := c.checkSlugAddress(ctx, c.owner, slug, slug); err != nil {
 		return nil, err
 	}
 	switch tier {
@@ -480,7 +480,7 @@ func grantSchemaTo(ctx context.Context, tx pgx.Tx, schema, role string) error {
 
 // setStatus moves a tenant from one of the statuses in from to status to, or explains why not.
 func (c *Client) setStatus(ctx context.Context, slug string, to Status, from ...Status) (*Tenant, error) {
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return nil, err
 	}
@@ -522,7 +522,7 @@ func (c *Client) TenantResume(ctx context.Context, slug string) (*Tenant, error)
 
 // TenantRename changes a tenant's slug. Its id, placement and data stay as they are.
 func (c *Client) TenantRename(ctx context.Context, slug, newSlug string) (*Tenant, error) {
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return nil, err
 	}
@@ -582,7 +582,7 @@ func (c *Client) TenantDelete(ctx context.Context, slug string, opts *TenantDele
 
 // dropTenant finishes a hard delete of a tenant in "deleting".
 func (c *Client) dropTenant(ctx context.Context, id int64) error {
-	return pgx.BeginFunc(ctx, c.admin, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, c.owner, func(tx pgx.Tx) error {
 		var slug, schema, database, server, kind, uid string
 		var status Status
 		var tier Tier
@@ -675,7 +675,7 @@ type RepairResult struct {
 // if that fails, removed), tenants in "deleting" are dropped. A tenant that a live session is
 // creating right now is left to it. It is safe to run at any time and to run again.
 func (c *Client) Repair(ctx context.Context) (*RepairResult, error) {
-	admin, err := c.adminPool()
+	admin, err := c.ownerPool()
 	if err != nil {
 		return nil, err
 	}
@@ -725,7 +725,7 @@ func (c *Client) Repair(ctx context.Context) (*RepairResult, error) {
 // creating it (its operation lock is held: done is false). One that cannot be finished is
 // removed, and the reason recorded in res.Removed.
 func (c *Client) repairProvisioning(ctx context.Context, id int64, slug string, res *RepairResult) (done bool, err error) {
-	conn, err := c.admin.Acquire(ctx)
+	conn, err := c.owner.Acquire(ctx)
 	if err != nil {
 		return false, err
 	}

@@ -57,7 +57,7 @@ func BenchmarkTierRead(b *testing.B) {
 			TenantMigrations: tenantMigrations,
 			AppMaxConns:      benchConns,
 		})
-		c, err := tenancy.New(&tenancy.Config{Pool: db.AppPool, AdminPool: db.AdminPool, TenantMigrations: tenantMigrations,
+		c, err := tenancy.New(&tenancy.Config{AppPool: db.AppPool, OwnerPool: db.OwnerPool, TenantMigrations: tenantMigrations,
 			MaxPlacementPools: tierBenchTenants, PlacementPoolConns: 4})
 		if err != nil {
 			b.Fatal(err)

@@ -317,13 +317,13 @@ func TestLifecycle(t *testing.T) {
 	wantFailure(t, tg.run(t, "tenants", "show", "acme"), "tenant not found: acme")
 
 	var schema string
-	if err := tg.db.AdminPool.QueryRow(ctx, `SELECT p.schema FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id WHERE t.slug = 'acme-inc'`).Scan(&schema); err != nil {
+	if err := tg.db.OwnerPool.QueryRow(ctx, `SELECT p.schema FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id WHERE t.slug = 'acme-inc'`).Scan(&schema); err != nil {
 		t.Fatal(err)
 	}
 	tg.ok(t, "tenants", "delete", "acme-inc", "--hard", "--yes")
 	wantFailure(t, tg.run(t, "tenants", "show", "acme-inc"), "tenant not found")
 	var exists bool
-	if err := tg.db.AdminPool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil || exists {
+	if err := tg.db.OwnerPool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, schema).Scan(&exists); err != nil || exists {
 		t.Fatalf("schema %s still exists after a hard delete (err %v)", schema, err)
 	}
 	if out := tg.ok(t, "repair"); !strings.Contains(out, "nothing to repair") {
@@ -447,7 +447,7 @@ func TestListPages(t *testing.T) {
 	t.Parallel()
 	tg := newTarget(t)
 	const n = 2345
-	if _, err := tg.db.AdminPool.Exec(context.Background(), `
+	if _, err := tg.db.OwnerPool.Exec(context.Background(), `
 		INSERT INTO tenancy.tenants (slug, name, status, tier)
 		SELECT 't' || lpad(g::text, 5, '0'), 'Tenant ' || g, 'active', 'schema' FROM generate_series(1, $1) g`, n); err != nil {
 		t.Fatal(err)

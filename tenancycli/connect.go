@@ -92,8 +92,8 @@ func (a *app) client(ctx context.Context, forInit bool) (*tenancy.Client, error)
 		return fail(fmt.Errorf("connect as the application role %s: %w", appCfg.ConnConfig.User, err))
 	}
 	c.client, err = tenancy.New(&tenancy.Config{
-		Pool:             c.app,
-		AdminPool:        c.owner,
+		AppPool:          c.app,
+		OwnerPool:        c.owner,
 		SharedSchema:     a.opts.SharedSchema,
 		SharedMigrations: shared,
 		TenantMigrations: tenant,

@@ -37,7 +37,7 @@ type ConnectOpts struct {
 type Connection struct {
 	Client *tenancy.Client
 	Owner  *pgxpool.Pool // the owner role
-	App    *pgxpool.Pool // the application role; Client.Pool()
+	App    *pgxpool.Pool // the application role; Client.AppPool()
 	Where  string        // for messages: "database tenancy on the local cluster in .tenancy", ...
 
 	// LocalDir is the local cluster's folder when the local cluster is used, else "".
@@ -116,8 +116,8 @@ func Connect(ctx context.Context, opts *Options, copts *ConnectOpts) (*Connectio
 		return fail(fmt.Errorf("connect as the application role %s: %w", appCfg.ConnConfig.User, err))
 	}
 	conn.Client, err = tenancy.New(&tenancy.Config{
-		Pool:             conn.App,
-		AdminPool:        conn.Owner,
+		AppPool:          conn.App,
+		OwnerPool:        conn.Owner,
 		SharedSchema:     a.opts.SharedSchema,
 		SharedMigrations: shared,
 		TenantMigrations: tenant,

@@ -98,7 +98,7 @@ func (a *app) sizedClient(ctx context.Context, n int) (*tenancy.Client, func(), 
 	}
 	shared, tenant, err := a.migrations()
 	if err == nil {
-		c, err = tenancy.New(&tenancy.Config{Pool: app, AdminPool: owner, SharedSchema: a.opts.SharedSchema,
+		c, err = tenancy.New(&tenancy.Config{AppPool: app, OwnerPool: owner, SharedSchema: a.opts.SharedSchema,
 			SharedMigrations: shared, TenantMigrations: tenant})
 	}
 	done := func() { owner.Close(); app.Close() }

@@ -54,7 +54,7 @@ func TestMigrateStatusExec(t *testing.T) {
 
 	// globex cannot take the migration; the others can.
 	ctx := context.Background()
-	if _, err := tg.db.AdminPool.Exec(ctx, `CREATE TABLE tenant_2.labels (x int)`); err != nil {
+	if _, err := tg.db.OwnerPool.Exec(ctx, `CREATE TABLE tenant_2.labels (x int)`); err != nil {
 		t.Fatal(err)
 	}
 	r = run("migrate", "--json", "--concurrency", "2")
@@ -96,7 +96,7 @@ func TestMigrateStatusExec(t *testing.T) {
 		t.Errorf("status --tenants:\n%s", out)
 	}
 
-	if _, err := tg.db.AdminPool.Exec(ctx, `DROP TABLE tenant_2.labels`); err != nil {
+	if _, err := tg.db.OwnerPool.Exec(ctx, `DROP TABLE tenant_2.labels`); err != nil {
 		t.Fatal(err)
 	}
 	if r = run("migrate"); r.code != 0 || !strings.Contains(r.stdout, "migrated 1 of 1") || !strings.Contains(r.stderr, "globex: 1 -> 2") {

@@ -21,13 +21,13 @@ import (
 func populate(b *testing.B, db *tenancytest.DB, n int) *tenancyhttp.Cache {
 	b.Helper()
 	ctx := context.Background()
-	_, err := db.AdminPool.Exec(ctx, `
+	_, err := db.OwnerPool.Exec(ctx, `
 		INSERT INTO tenancy.tenants (slug, name, status, tier)
 		SELECT 'bench-' || g, 'Bench ' || g, 'active', 'schema' FROM generate_series(1, $1) g`, n)
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, err = db.AdminPool.Exec(ctx, `
+	_, err = db.OwnerPool.Exec(ctx, `
 		INSERT INTO tenancy.domains (host, tenant_id, is_primary)
 		SELECT 't' || substr(slug, 7) || '.example.com', id, true FROM tenancy.tenants WHERE slug LIKE 'bench-%'`)
 	if err != nil {

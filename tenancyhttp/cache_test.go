@@ -101,7 +101,7 @@ func secondClient(t testing.TB, db *tenancytest.DB) *tenancy.Client {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	c, err := tenancy.New(&tenancy.Config{Pool: pool})
+	c, err := tenancy.New(&tenancy.Config{AppPool: pool})
 	if err != nil {
 		t.Fatal(err)
 	}

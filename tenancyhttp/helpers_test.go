@@ -61,7 +61,7 @@ func create(t testing.TB, db *tenancytest.DB, slug string, domains ...string) *t
 // owner role; the catalog's trigger announces it like any other change.
 func setStatus(t testing.TB, db *tenancytest.DB, slug string, s tenancy.Status) {
 	t.Helper()
-	if _, err := db.AdminPool.Exec(context.Background(), `UPDATE tenancy.tenants SET status = $2 WHERE slug = $1`, slug, string(s)); err != nil {
+	if _, err := db.OwnerPool.Exec(context.Background(), `UPDATE tenancy.tenants SET status = $2 WHERE slug = $1`, slug, string(s)); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -67,7 +67,7 @@ func (c *Cache) connect(ctx context.Context) (*pgx.Conn, error) {
 	if c.cfg.Listen != nil {
 		cfg = c.cfg.Listen.Copy()
 	} else {
-		cfg = c.client.Pool().Config().ConnConfig.Copy()
+		cfg = c.client.AppPool().Config().ConnConfig.Copy()
 	}
 	cfg.RuntimeParams["application_name"] = ListenerApplicationName
 	// A wait that times out (to ping) must leave the connection usable: a deadline does, the

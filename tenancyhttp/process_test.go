@@ -47,7 +47,7 @@ func serveChild(url string) error {
 		return err
 	}
 	defer pool.Close()
-	client, err := tenancy.New(&tenancy.Config{Pool: pool})
+	client, err := tenancy.New(&tenancy.Config{AppPool: pool})
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func OpenKept(ctx context.Context, name string, opts *Options) (*DB, func(), err
 	if err != nil {
 		return nil, nil, fmt.Errorf("tenancytest: %w", err)
 	}
-	return db, func() { db.Client.Close(); db.AdminPool.Close(); db.AppPool.Close() }, nil
+	return db, func() { db.Client.Close(); db.OwnerPool.Close(); db.AppPool.Close() }, nil
 }
 
 func (s *Server) keptDB(ctx context.Context, name string, opts *Options) (*DB, error) {

@@ -24,7 +24,7 @@ func TestOpenKeptOutlivesClose(t *testing.T) {
 			t.Fatal(err)
 		}
 		var slug string
-		err = db.AdminPool.QueryRow(ctx, `SELECT coalesce(max(slug), '') FROM tenancy.tenants`).Scan(&slug)
+		err = db.OwnerPool.QueryRow(ctx, `SELECT coalesce(max(slug), '') FROM tenancy.tenants`).Scan(&slug)
 		if err == nil && i == 0 {
 			_, err = db.Client.TenantCreate(ctx, "kept", nil)
 		}

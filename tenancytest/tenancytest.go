@@ -9,7 +9,7 @@
 // $TMPDIR/tenancy-test-<uid> and leaves running for the next run.
 //
 // Every test database has two roles, as production should: an owner role that owns the catalog
-// and the tenant schemas and runs DDL (DB.AdminPool), and an application role that is not a
+// and the tenant schemas and runs DDL (DB.OwnerPool), and an application role that is not a
 // superuser, has no BYPASSRLS and owns nothing (DB.AppPool, and the Client's binding). Isolation
 // tests must use the application role: RLS tests run as an owner or superuser prove nothing.
 //
@@ -120,8 +120,12 @@ type DB struct {
 	AdminURL  string // the owner role
 	OwnerRole string // the owner role's name (Options.Owner's Role)
 	AppURL    string // the application role
-	AdminPool *pgxpool.Pool
+	OwnerPool *pgxpool.Pool
 	AppPool   *pgxpool.Pool
+	// AdminPool is OwnerPool under its former name.
+	//
+	// Deprecated: use OwnerPool.
+	AdminPool *pgxpool.Pool
 	Client    *tenancy.Client
 
 	owner  Owner
@@ -257,7 +261,7 @@ func New(tb testing.TB, opts *Options) *DB {
 	}
 	tb.Cleanup(func() {
 		if tb.Failed() {
-			db.AdminPool.Close()
+			db.OwnerPool.Close()
 			db.AppPool.Close()
 			tb.Logf("tenancytest: kept database %s for inspection: psql %q", db.Name, db.AdminURL)
 			return
@@ -292,7 +296,7 @@ func (s *Server) newDB(ctx context.Context, opts *Options) (*DB, error) {
 // every database its catalog made (database-tier tenants, their template), on every server.
 func (db *DB) close() {
 	db.Client.Close()
-	db.AdminPool.Close()
+	db.OwnerPool.Close()
 	db.AppPool.Close()
 	for _, srv := range append([]*Server{db.Server}, db.others...) {
 		srv.dropDatabases(db.Name)
@@ -307,9 +311,10 @@ func (s *Server) open(ctx context.Context, name string, opts *Options) (*DB, err
 		return nil, err
 	}
 	acfg.MaxConns = 4
-	if db.AdminPool, err = pgxpool.NewWithConfig(ctx, acfg); err != nil {
+	if db.OwnerPool, err = pgxpool.NewWithConfig(ctx, acfg); err != nil {
 		return nil, err
 	}
+	db.AdminPool = db.OwnerPool
 	pcfg, err := pgxpool.ParseConfig(db.AppURL)
 	if err != nil {
 		return nil, err
@@ -323,18 +328,18 @@ func (s *Server) open(ctx context.Context, name string, opts *Options) (*DB, err
 		opts.AppPoolConfig(pcfg)
 	}
 	if db.AppPool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
-		db.AdminPool.Close()
+		db.OwnerPool.Close()
 		return nil, err
 	}
 	db.Client, err = tenancy.New(&tenancy.Config{
-		Pool:             db.AppPool,
-		AdminPool:        db.AdminPool,
+		AppPool:          db.AppPool,
+		OwnerPool:        db.OwnerPool,
 		SharedSchema:     opts.SharedSchema,
 		SharedMigrations: opts.SharedMigrations,
 		TenantMigrations: opts.TenantMigrations,
 	})
 	if err != nil {
-		db.AdminPool.Close()
+		db.OwnerPool.Close()
 		db.AppPool.Close()
 		return nil, err
 	}
@@ -391,7 +396,7 @@ func (s *Server) template(ctx context.Context, opts *Options) (string, error) {
 		return "", err
 	}
 	initErr := db.Client.Init(ctx)
-	db.AdminPool.Close()
+	db.OwnerPool.Close()
 	db.AppPool.Close()
 	if initErr != nil {
 		return "", fmt.Errorf("install catalog and migrations: %w", initErr)

@@ -70,7 +70,7 @@ func TestOwnRoles(t *testing.T) {
 			db := tenancytest.New(t, &tenancytest.Options{Owner: o, SharedMigrations: sharedMigrations, TenantMigrations: tenantMigrations})
 			var who string
 			var super, bypass bool
-			if err := db.AdminPool.QueryRow(context.Background(), `SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&who, &super, &bypass); err != nil {
+			if err := db.OwnerPool.QueryRow(context.Background(), `SELECT current_user, rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&who, &super, &bypass); err != nil {
 				t.Fatal(err)
 			}
 			if who != o.Role() || who != db.OwnerRole || !strings.HasPrefix(who, "tenancytest_") {

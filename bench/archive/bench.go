@@ -69,7 +69,7 @@ func Run(ctx context.Context, db *tenancytest.DB, o Options, out io.Writer) (*Re
 	if o.Reps < 1 {
 		o.Reps = 1
 	}
-	b := &bench{o: o, db: db, admin: db.AdminPool, client: db.Client}
+	b := &bench{o: o, db: db, admin: db.OwnerPool, client: db.Client}
 	var err error
 	if b.dir, err = os.MkdirTemp("", "bench-archive-"); err != nil {
 		return nil, err

@@ -204,7 +204,7 @@ func (b *bench) setUp(ctx context.Context) error {
 }
 
 func (b *bench) client(files fstest.MapFS) *tenancy.Client {
-	c, err := tenancy.New(&tenancy.Config{Pool: b.app, AdminPool: b.admin, TenantMigrations: files})
+	c, err := tenancy.New(&tenancy.Config{AppPool: b.app, OwnerPool: b.admin, TenantMigrations: files})
 	if err != nil {
 		panic(err) // the files are constants
 	}

@@ -31,7 +31,7 @@ func AppClient(ctx context.Context, db *tenancytest.DB, appURL string, mode pgx.
 	if err != nil {
 		return nil, nil, "", err
 	}
-	c, err := tenancy.New(&tenancy.Config{Pool: pool, AdminPool: db.AdminPool, TenantMigrations: TenantMigrations()})
+	c, err := tenancy.New(&tenancy.Config{AppPool: pool, OwnerPool: db.OwnerPool, TenantMigrations: TenantMigrations()})
 	if err != nil {
 		pool.Close()
 		return nil, nil, "", err

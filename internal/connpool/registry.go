@@ -2,7 +2,7 @@
 // database of their own (the database tier) or another server. It keeps one connection pool per
 // (server, database, role), capped in number, and closes the least recently used idle ones, so
 // that thousands of database-tier tenants never exhaust a server's connections.
-package placement
+package connpool
 
 import (
 	"container/list"
