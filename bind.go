@@ -122,15 +122,6 @@ func (c *Client) poolFor(ctx context.Context, t *Tenant) (*pgxpool.Pool, func(),
 	return c.conns.Acquire(ctx, connpool.Key{Server: t.Placement.Server, Database: t.Placement.Database})
 }
 
-// quoteLiteral quotes s as an SQL string literal (standard_conforming_strings is on since 9.1;
-// the E'...' form makes backslashes safe either way).
-func quoteLiteral(s string) string {
-	if strings.ContainsRune(s, '\\') {
-		return "E'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", "''") + "'"
-	}
-	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
-}
-
 // Tx runs fn in a transaction bound to the tenant that ctx carries (see WithTenant). The
 // transaction commits if fn returns nil and rolls back otherwise, also when fn panics; the
 // context passed to fn carries the tenant too. Without a tenant in ctx it returns ErrNoTenant

@@ -2,15 +2,13 @@ package tenancy
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 
 	"strings"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/tenancy-go/tenancy/internal/catalog"
+	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 // Check compares the catalog with the placements it describes (nothing half-made is ever served;
@@ -214,28 +212,24 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 			local = append(local, p.sch)
 		}
 	}
-	sigs, err := schemaSignatures(ctx, admin, c.appRole, append(local, catalog.ShapeSchema))
+	sigs, err := placement.Signatures(ctx, admin, c.appRole, append(local, catalog.ShapeSchema))
 	if err != nil {
 		return nil, err
 	}
-	shapeSig := sigs[catalog.ShapeSchema].sig
+	shapeSig := sigs[catalog.ShapeSchema].Sig
 	for _, p := range order {
 		if p.server == "" && p.database == "" {
 			s := sigs[p.sch]
-			p.sig, p.rlsOK, p.grantsOK, p.found = s.sig, s.rlsOK, s.grantsOK, true
+			p.sig, p.rlsOK, p.grantsOK, p.found = s.Sig, s.RLSOK, s.GrantsOK, true
 		}
 	}
 
 	// Placements elsewhere: one owner connection per database.
-	catalogDB, err := c.catalogDatabase(ctx)
-	if err != nil {
-		return nil, err
-	}
 	for _, p := range order {
 		if (p.server == "" && p.database == "") || len(p.tenants) == 0 {
 			continue
 		}
-		if err := c.checkRemote(ctx, p, catalogDB); err != nil {
+		if err := c.checkRemote(ctx, p); err != nil {
 			for i := range p.tenants {
 				add(&p.tenants[i], ProblemUnreachable, err.Error(), false)
 			}
@@ -257,12 +251,12 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 				add(t, ProblemNoPlacement, where+" does not exist", false)
 				continue
 			}
-			mark, err := c.tenantMark(ctx, t.id, Placement{Server: p.server, uid: p.uid})
+			mark, err := c.env.TenantMark(ctx, t.id, placement.Placement{Server: p.server, UID: p.uid})
 			if err != nil {
 				return nil, err
 			}
 			if p.kind == "pool" {
-				mark = "tenancy:pool:" + strings.TrimPrefix(p.sch, "pool_")
+				mark = placement.PoolMark(strings.TrimPrefix(p.sch, "pool_"))
 			}
 			if p.owned && p.comment != mark {
 				add(t, ProblemNotOwned, fmt.Sprintf("%s carries the mark %q, want %q", where, p.comment, mark), false)
@@ -298,47 +292,13 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 func checkLabel(p *checkPlacement) string {
 	switch {
 	case p.kind == "database":
-		return fmt.Sprintf("database %s on server %s", p.database, serverLabel(p.server))
+		return fmt.Sprintf("database %s on server %s", p.database, placement.ServerLabel(p.server))
 	case p.server != "":
 		return fmt.Sprintf("schema %s on server %s", p.sch, p.server)
 	case p.kind == "pool":
 		return "pool schema " + p.sch
 	}
 	return "schema " + p.sch
-}
-
-type schemaSig struct {
-	sig             string
-	rlsOK, grantsOK bool
-}
-
-// schemaSignatures describes the tables of each schema: a signature of their names and columns
-// (sorted, so that column order does not matter), whether each has forced RLS and a policy,
-// and whether the application role may use each.
-func schemaSignatures(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, appRole string, schemas []string) (map[string]schemaSig, error) {
-	rows, err := q.Query(ctx, `
-		SELECT n.nspname,
-		       string_agg(c.relname || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY c.relname, a.attname),
-		       bool_and(c.relrowsecurity AND c.relforcerowsecurity AND EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid)),
-		       bool_and(has_table_privilege($2, c.oid, 'SELECT, INSERT, UPDATE, DELETE'))
-		FROM pg_namespace n
-		JOIN pg_class c ON c.relnamespace = n.oid AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-		JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-		WHERE n.nspname = ANY($1)
-		GROUP BY n.nspname`, schemas, appRole)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]schemaSig{}
-	var name string
-	var s schemaSig
-	_, err = pgx.ForEachRow(rows, []any{&name, &s.sig, &s.rlsOK, &s.grantsOK}, func() error {
-		out[name] = s
-		return nil
-	})
-	return out, err
 }
 
 // sigDiff names the first few columns one signature has and the other lacks.
@@ -382,90 +342,20 @@ func sigDiff(want, got string) string {
 	return strings.Join(parts, "; ")
 }
 
-// checkRemote fills in what a placement outside the catalog's database holds: whether it exists,
-// its local mark (the tenant and catalog it was made for, written as the mark), its local ledger
-// agreeing with the central one, and its tables.
-func (c *Client) checkRemote(ctx context.Context, p *checkPlacement, catalogDB string) error {
-	db := p.database
-	localID := p.id
-	if p.kind == "database" {
-		localID = templatePlacementID
-		home, err := c.ownerConn(ctx, p.server, "")
-		if err != nil {
-			return err
-		}
-		err = home.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, db).Scan(&p.exists)
-		home.Close(context.WithoutCancel(ctx))
-		if err != nil || !p.exists {
-			return err
-		}
-	}
-	conn, err := c.ownerConn(ctx, p.server, db)
+// checkRemote fills in what a placement outside the catalog's database holds (placement.Inspect).
+func (c *Client) checkRemote(ctx context.Context, p *checkPlacement) error {
+	in, err := c.env.Inspect(ctx, p.placement(), p.ledger)
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var owner *int64
-	var made string
-	var comment *string
-	var localVersion, localLedger int64
-	markedSchema := p.sch // whose comment is the mark; "": the database's
-	if p.kind == "database" {
-		markedSchema = ""
-	}
-	err = conn.QueryRow(ctx, `
-		SELECT tenant_id, catalog, version,
-		       coalesce((SELECT max(version) FROM tenancy.migrations WHERE placement_id = $1), 0),
-		       CASE WHEN $2 = '' THEN shobj_description((SELECT oid FROM pg_database WHERE datname = current_database()), 'pg_database')
-		            ELSE (SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $2) END
-		FROM tenancy.placements WHERE id = $1`, localID, markedSchema).Scan(&owner, &made, &localVersion, &localLedger, &comment)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows) || isUndefinedTable(err):
-		p.exists = p.kind == "database" // the database is there, its mark is not
-		p.comment = ""
-	case err != nil:
-		return err
-	default:
-		p.exists = true
-		ours, err := c.madeHere(ctx, made, Placement{uid: p.uid})
-		if err != nil {
-			return err
-		}
-		if owner != nil && ours {
-			p.comment = ownerMark(*owner)
-			if p.uid != "" {
-				p.comment = ""
-				if comment != nil {
-					p.comment = *comment
-				}
-			}
-		} else {
-			p.comment = fmt.Sprintf("tenancy:catalog:%s", made)
-		}
-		if localLedger != p.ledger {
-			// The central ledger is brought level after the local commit; a difference is a
-			// crash in between (Migrate copies it) or damage.
-			p.ledger = min(p.ledger, localLedger)
-		}
-	}
-	if p.kind != "database" {
-		var ok bool
-		if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, p.sch).Scan(&ok); err != nil {
-			return err
-		}
-		p.exists = p.exists && ok
-	}
-	sc, err := c.serverConfig(ctx, p.server)
-	if err != nil {
-		return err
-	}
-	sigs, err := schemaSignatures(ctx, conn, sc.app.ConnConfig.User, []string{p.sch})
-	if err != nil {
-		return err
-	}
-	s := sigs[p.sch]
-	p.sig, p.rlsOK, p.grantsOK, p.found = s.sig, s.rlsOK, s.grantsOK, true
+	p.exists, p.comment, p.ledger = in.Exists, in.Comment, in.Ledger
+	p.sig, p.rlsOK, p.grantsOK, p.found = in.Sig, in.RLSOK, in.GrantsOK, in.Found
 	return nil
+}
+
+// placement is p as the tiers know it.
+func (p *checkPlacement) placement() placement.Placement {
+	return placement.Placement{ID: p.id, Kind: p.kind, Server: p.server, Database: p.database, Schema: p.sch, UID: p.uid, Owned: p.owned}
 }
 
 // checkOrphans reports schemas in the catalog's database and databases named after it on every
@@ -493,7 +383,7 @@ func (c *Client) checkOrphans(ctx context.Context, byID map[int64]*checkPlacemen
 		switch {
 		case o.removable:
 			detail += " (" + OrphanCommand + " drops it)"
-		case o.foreign.catalog != "":
+		case o.foreign.Catalog != "":
 			detail += " (" + OrphanCommand + " drops it once no database on the server holds that catalog)"
 		}
 		add(&checkTenant{id: o.tenantID}, ProblemOrphan, detail, false)

@@ -9,12 +9,12 @@ import (
 	"sync"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/connpool"
 	"github.com/tenancy-go/tenancy/internal/migrate"
+	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 var identPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
@@ -35,6 +35,7 @@ type Client struct {
 	serverPW      func(server string, app bool) string // Config.ServerPassword
 
 	conns   *connpool.Registry // pools of placements outside the catalog's database
+	env     *placement.Env     // what the tiers (internal/placement) need of the client
 	servers serverCache
 
 	dbNameOnce sync.Once
@@ -67,7 +68,17 @@ func New(cfg *Config) (*Client, error) {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
-	c.conns = connpool.NewRegistry(c.openPlacement, connpool.Limits{
+	c.env = &placement.Env{
+		Owner: c.owner, AppRole: c.appRole, Shared: c.shared,
+		Server: c.serverConfig, CatalogID: c.catalogID, CatalogDB: c.catalogDatabase,
+		Hook: func(ctx context.Context, step string, tx pgx.Tx) error {
+			if c.testHook == nil {
+				return nil
+			}
+			return c.testHook(ctx, step, tx)
+		},
+	}
+	c.conns = connpool.NewRegistry(c.env.OpenConfig, connpool.Limits{
 		MaxPools:        cfg.MaxPlacementPools,
 		MaxConnsPerPool: cfg.PlacementPoolConns,
 		IdleTimeout:     cfg.PlacementIdleTimeout,
@@ -79,6 +90,7 @@ func New(cfg *Config) (*Client, error) {
 	if c.tenantMigs, err = migrate.Load(cfg.TenantMigrations); err != nil {
 		return nil, fmt.Errorf("tenancy: Config.TenantMigrations: %w", err)
 	}
+	c.env.TenantMigs, c.env.Conns = c.tenantMigs, c.conns
 	return c, nil
 }
 
@@ -119,17 +131,11 @@ func (c *Client) ownerPool() (*pgxpool.Pool, error) {
 	return c.owner, nil
 }
 
-// isUndefinedTable reports the error of a catalog query run before Init.
-func isUndefinedTable(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000")
-}
-
 func notFoundOr(err error, sentinel error, what string) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return fmt.Errorf("%w: %s", sentinel, what)
 	}
-	if isUndefinedTable(err) {
+	if placement.IsUndefinedTable(err) {
 		return ErrNotInitialised
 	}
 	return err

@@ -8,11 +8,13 @@ import (
 	"github.com/tenancy-go/tenancy/internal/archive"
 	"github.com/tenancy-go/tenancy/internal/connpool"
 	"github.com/tenancy-go/tenancy/internal/migrate"
+	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 // Every error of package tenancy that a caller may test is in this file: sentinels, which the
 // errors returned wrap (with %w) with the tenant's slug or the offending value, so test them with
-// errors.Is; and TenantError and PartialError for runs over many tenants, for errors.As.
+// errors.Is; and TenantError and PartialError for runs over many tenants, for errors.As. Some are
+// defined by the internal package that returns them and named here: they are the same values.
 
 // Sentinel errors of tenants, domains, servers and the client.
 var (
@@ -42,14 +44,14 @@ var (
 	ErrDomainNotFound = errors.New("tenancy: domain not found")
 	// ErrNotOwned: a schema or database by that name exists and tenancy did not make it, so it is
 	// never taken over or dropped.
-	ErrNotOwned = errors.New("tenancy: placement was not created by tenancy")
+	ErrNotOwned = placement.ErrNotOwned
 	// ErrReadOnly: the client has no Config.OwnerPool, so it cannot change tenants or migrate.
-	ErrReadOnly = errors.New("tenancy: this client has no OwnerPool")
+	ErrReadOnly = placement.ErrReadOnly
 	// ErrNotInitialised: the catalog is not installed: run Client.Init or `tenancy init`.
 	ErrNotInitialised = errors.New("tenancy: the catalog is not installed (run Init, or `tenancy init`)")
 	// ErrTierNotAvailable: the tier cannot hold this tenant here (a pool on another server, a
 	// unique index not led by tenant_id in a pool).
-	ErrTierNotAvailable = errors.New("tenancy: tier not available")
+	ErrTierNotAvailable = placement.ErrTierNotAvailable
 	// ErrInvalidServer: a server name or URL is malformed.
 	ErrInvalidServer = errors.New("tenancy: invalid server")
 	// ErrServerNotFound: no server has this name.
@@ -90,7 +92,7 @@ var (
 var ErrBadArchive = archive.ErrInvalid
 
 // ErrArchiveTooNew: the archive's tenant migration version is newer than this client knows.
-var ErrArchiveTooNew = errors.New("tenancy: archive is newer than this application's tenant migrations")
+var ErrArchiveTooNew = placement.ErrArchiveTooNew
 
 // TenantError is the failure of one tenant in a run over many.
 type TenantError struct {

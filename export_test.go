@@ -19,6 +19,6 @@ const BindSQL = bindSQL
 // resetSQL): the cost of the reset, measured side by side.
 func WithoutSessionReset(c *Client) *Client {
 	cp := &Client{app: c.app, owner: c.owner, appRole: c.appRole, shared: c.shared, logger: c.logger,
-		conns: c.conns, noReset: true}
+		conns: c.conns, env: c.env, noReset: true}
 	return cp
 }

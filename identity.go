@@ -2,8 +2,6 @@ package tenancy
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -12,22 +10,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
-// Every schema and database tenancy makes for a tenant, and every template database, carries a
-// mark (its comment) naming the catalog that made it: the catalog's random identity (table
-// tenancy.identity), and for a tenant's placement the tenant id and the placement's random uid.
-// Tenant ids start again from 1 in a catalog that was dropped and recreated, or restored from an
-// older backup, while the databases and schemas the earlier one made live on: a placement is
-// taken to be a tenant's only if its mark names this catalog, that tenant and that placement.
-//
-//	tenancy:tenant:4 catalog=<identity> placement=<uid> db=<catalog database> own=1
-//	tenancy:template:7 catalog=<identity> db=<catalog database> own=1
-//
-// own=1 says the catalog lived on the same server as the marked database; with db, it tells
-// that a marked database whose catalog identity differs was made by an earlier catalog in this
-// very database (dropped and recreated), which is gone: only such leftovers and this catalog's
-// own may ever be dropped as orphans (DropOrphans).
+// What tenancy makes carries a mark naming the catalog that made it (internal/placement, marks.go).
 
 // catalogIdentity caches the catalog's identity once read.
 type catalogIdentity struct {
@@ -60,97 +47,6 @@ func (c *Client) catalogID(ctx context.Context) (string, error) {
 	return c.identity.id, nil
 }
 
-// newPlacementUID returns a random placement uid.
-func newPlacementUID() string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// mark is a parsed mark.
-type mark struct {
-	kind    string // "tenant", "template" or "pool"
-	n       int64  // the tenant id, or the template's version
-	catalog string // the maker's identity; "" in older marks
-	uid     string // the placement's uid (tenant marks)
-	db      string // the maker's catalog database
-	own     bool   // the maker lived on the marked database's server
-}
-
-func (m mark) String() string {
-	s := "tenancy:" + m.kind + ":" + strconv.FormatInt(m.n, 10)
-	if m.catalog == "" {
-		return s
-	}
-	s += " catalog=" + m.catalog
-	if m.uid != "" {
-		s += " placement=" + m.uid
-	}
-	s += " db=" + m.db
-	if m.own {
-		s += " own=1"
-	}
-	return s
-}
-
-// parseMark reads a mark; ok is false for any other comment.
-func parseMark(s string) (m mark, ok bool) {
-	rest, found := strings.CutPrefix(s, "tenancy:")
-	if !found {
-		return m, false
-	}
-	head, fields, _ := strings.Cut(rest, " ")
-	kind, num, found := strings.Cut(head, ":")
-	if !found || (kind != "tenant" && kind != "template") {
-		return m, false
-	}
-	n, err := strconv.ParseInt(num, 10, 64)
-	if err != nil {
-		return m, false
-	}
-	m.kind, m.n = kind, n
-	for _, f := range strings.Fields(fields) {
-		k, v, _ := strings.Cut(f, "=")
-		switch k {
-		case "catalog":
-			m.catalog = v
-		case "placement":
-			m.uid = v
-		case "db":
-			m.db = v
-		case "own":
-			m.own = v == "1"
-		}
-	}
-	return m, true
-}
-
-// tenantMark is the mark of tenant id's placement p (the older, shorter one for a placement
-// made before marks carried identities).
-func (c *Client) tenantMark(ctx context.Context, id int64, p Placement) (string, error) {
-	if p.uid == "" {
-		return ownerMark(id), nil
-	}
-	return c.newMark(ctx, mark{kind: "tenant", n: id, uid: p.uid, own: p.Server == ""})
-}
-
-// templateMark is the mark of server's template database at version.
-func (c *Client) templateMark(ctx context.Context, server string, version int64) (string, error) {
-	return c.newMark(ctx, mark{kind: "template", n: version, own: server == ""})
-}
-
-// newMark completes m with this catalog's identity and database name.
-func (c *Client) newMark(ctx context.Context, m mark) (string, error) {
-	var err error
-	if m.catalog, err = c.catalogID(ctx); err != nil {
-		return "", err
-	}
-	if m.db, err = c.catalogDatabase(ctx); err != nil {
-		return "", err
-	}
-	return m.String(), nil
-}
-
 // orphan is a schema or database that carries a tenancy mark (or a tenant database's name) and
 // that no placement of this catalog describes.
 type orphan struct {
@@ -162,7 +58,7 @@ type orphan struct {
 	// removable: its mark names this catalog, or an earlier catalog of this database on this
 	// server that no longer lives anywhere on it; DropOrphans drops only these.
 	removable bool
-	foreign   mark // the mark, when it names another catalog identity
+	foreign   placement.Mark // the mark, when it names another catalog identity
 }
 
 // OrphanCommand is the command that drops removable orphans.
@@ -198,8 +94,8 @@ func (c *Client) findOrphans(ctx context.Context, known map[string]bool) ([]orph
 		if known["\x00\x00"+name] {
 			return nil
 		}
-		m, _ := parseMark(comment)
-		o := orphan{schema: name, tenantID: m.n, removable: m.catalog == cid && m.db == catalogDB}
+		m, _ := placement.ParseMark(comment)
+		o := orphan{schema: name, tenantID: m.N, removable: m.Catalog == cid && m.DB == catalogDB}
 		o.what = fmt.Sprintf("schema %s (%s) belongs to no tenant of the catalog", name, comment)
 		out = append(out, o)
 		return nil
@@ -215,12 +111,12 @@ func (c *Client) findOrphans(ctx context.Context, known map[string]bool) ([]orph
 	if err != nil {
 		return nil, nil, err
 	}
-	pfx := prefix(catalogDB) + "_"
-	current := templateDatabaseName(catalogDB, cid)
+	pfx := placement.Prefix(catalogDB) + "_"
+	current := placement.TemplateDatabaseName(catalogDB, cid)
 	for _, server := range append([]string{""}, servers...) {
-		conn, err := c.ownerConn(ctx, server, "")
+		conn, err := c.env.OwnerConn(ctx, server, "")
 		if err != nil {
-			unreachable = append(unreachable, fmt.Sprintf("server %s: %v", serverLabel(server), err))
+			unreachable = append(unreachable, fmt.Sprintf("server %s: %v", placement.ServerLabel(server), err))
 			continue
 		}
 		drows, err := conn.Query(ctx, `SELECT datname, coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database
@@ -242,37 +138,37 @@ func (c *Client) findOrphans(ctx context.Context, known map[string]bool) ([]orph
 				continue
 			}
 			rest := strings.TrimPrefix(d.name, pfx)
-			m, marked := parseMark(d.comment)
+			m, marked := placement.ParseMark(d.comment)
 			legacyName := rest == "template" || (strings.HasPrefix(rest, "t") && isDigits(strings.TrimPrefix(rest, "t")))
 			switch {
-			case marked && m.catalog != "" && m.db != catalogDB:
+			case marked && m.Catalog != "" && m.DB != catalogDB:
 				continue // another catalog's, named alike
-			case !marked || m.catalog == "":
+			case !marked || m.Catalog == "":
 				if !legacyName {
 					continue
 				}
 				id, _ := strconv.ParseInt(strings.TrimPrefix(rest, "t"), 10, 64)
 				out = append(out, orphan{server: server, database: d.name, tenantID: id,
-					what: fmt.Sprintf("database %s on server %s belongs to no tenant of the catalog and carries no catalog identity: drop it by hand after a look", d.name, serverLabel(server))})
+					what: fmt.Sprintf("database %s on server %s belongs to no tenant of the catalog and carries no catalog identity: drop it by hand after a look", d.name, placement.ServerLabel(server))})
 				continue
 			}
 			o := orphan{server: server, database: d.name}
 			kind := "database"
-			if m.kind == "template" {
+			if m.Kind == "template" {
 				kind = "stale template database"
 			} else {
-				o.tenantID = m.n
+				o.tenantID = m.N
 			}
-			ownHere := m.own == (server == "")
+			ownHere := m.Own == (server == "")
 			switch {
-			case m.catalog == cid && ownHere:
+			case m.Catalog == cid && ownHere:
 				o.removable = true
-				o.what = fmt.Sprintf("%s %s on server %s was made by this catalog and belongs to none of its tenants", kind, d.name, serverLabel(server))
-			case m.own && server == "":
+				o.what = fmt.Sprintf("%s %s on server %s was made by this catalog and belongs to none of its tenants", kind, d.name, placement.ServerLabel(server))
+			case m.Own && server == "":
 				o.foreign = m
-				o.what = fmt.Sprintf("%s %s on server %s was made by an earlier catalog of this database (identity %s)", kind, d.name, serverLabel(server), m.catalog)
+				o.what = fmt.Sprintf("%s %s on server %s was made by an earlier catalog of this database (identity %s)", kind, d.name, placement.ServerLabel(server), m.Catalog)
 			default:
-				o.what = fmt.Sprintf("%s %s on server %s was made by another catalog (identity %s): not removable from here", kind, d.name, serverLabel(server), m.catalog)
+				o.what = fmt.Sprintf("%s %s on server %s was made by another catalog (identity %s): not removable from here", kind, d.name, placement.ServerLabel(server), m.Catalog)
 			}
 			out = append(out, o)
 		}
@@ -315,8 +211,8 @@ func (c *Client) DropOrphans(ctx context.Context) (*DropOrphansResult, error) {
 	}
 	res := &DropOrphansResult{Kept: unreachable}
 	for _, o := range orphans {
-		if !o.removable && o.foreign.catalog != "" {
-			lives, err := c.identityLives(ctx, o.server, o.foreign.catalog)
+		if !o.removable && o.foreign.Catalog != "" {
+			lives, err := c.identityLives(ctx, o.server, o.foreign.Catalog)
 			if err != nil {
 				return nil, err
 			}
@@ -357,16 +253,16 @@ func (c *Client) DropOrphans(ctx context.Context) (*DropOrphansResult, error) {
 			}
 			continue
 		}
-		conn, err := c.ownerConn(ctx, o.server, "")
+		conn, err := c.env.OwnerConn(ctx, o.server, "")
 		if err != nil {
 			return nil, err
 		}
-		err = dropDatabase(ctx, conn, o.database)
+		err = placement.DropDatabase(ctx, conn, o.database)
 		conn.Close(context.WithoutCancel(ctx))
 		if err != nil {
 			return nil, err
 		}
-		res.Dropped = append(res.Dropped, fmt.Sprintf("database %s on server %s", o.database, serverLabel(o.server)))
+		res.Dropped = append(res.Dropped, fmt.Sprintf("database %s on server %s", o.database, placement.ServerLabel(o.server)))
 	}
 	return res, nil
 }
@@ -393,7 +289,7 @@ func (c *Client) knownPlacements(ctx context.Context) (map[string]bool, error) {
 // catalog of identity id. A database it cannot read counts as holding it: only a catalog proven
 // gone lets its leftovers be dropped.
 func (c *Client) identityLives(ctx context.Context, server, id string) (bool, error) {
-	home, err := c.ownerConn(ctx, server, "")
+	home, err := c.env.OwnerConn(ctx, server, "")
 	if err != nil {
 		return true, err
 	}
@@ -408,14 +304,14 @@ func (c *Client) identityLives(ctx context.Context, server, id string) (bool, er
 		return true, err
 	}
 	for _, name := range names {
-		conn, err := c.ownerConn(ctx, server, name)
+		conn, err := c.env.OwnerConn(ctx, server, name)
 		if err != nil {
 			return true, nil
 		}
 		var found bool
 		err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenancy.identity WHERE id = $1)`, id).Scan(&found)
 		conn.Close(context.WithoutCancel(ctx))
-		if err != nil && !isUndefinedTable(err) {
+		if err != nil && !placement.IsUndefinedTable(err) {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && pgErr.Code == "3F000" { // no schema tenancy
 				continue

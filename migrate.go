@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/migrate"
+	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 // MigrateOpts are the options of Migrate. The zero value (or nil) migrates every tenant to the
@@ -95,8 +96,8 @@ func (c *Client) Migrate(ctx context.Context, opts *MigrateOpts) (*MigrateResult
 		FailFast:      opts.FailFast,
 		DryRun:        opts.DryRun,
 		AfterApply:    c.afterMigrate,
-		Remote:        c.migrateRemote,
-		BeforeTenants: c.migrateServerShapes,
+		Remote:        c.env.MigrateRemote,
+		BeforeTenants: c.env.MigrateServerShapes,
 	}
 	if opts.OnEvent != nil {
 		ro.OnEvent = func(e migrate.Event) {
@@ -132,60 +133,8 @@ func (c *Client) afterMigrate(ctx context.Context, tx pgx.Tx, t *migrate.Target)
 		// RLS convention, or no tenant gets the migration.
 		return catalog.CheckRLS(ctx, tx, catalog.ShapeSchema)
 	default:
-		return c.grantMissing(ctx, tx, t.Schema)
+		return placement.GrantMissing(ctx, tx, t.Schema, c.appRole)
 	}
-}
-
-// grantMissing gives the application role row access to the tables and sequences of schema that
-// it cannot use yet (new ones), without rewriting the privileges of every table of every tenant.
-// The schema's relations are found through pg_depend's index on the referenced namespace:
-// pg_class has no index on relnamespace, and scanning it (as GRANT ... ON ALL TABLES IN SCHEMA
-// does) costs time in proportion to the whole fleet's tables, for each tenant.
-func (c *Client) grantMissing(ctx context.Context, tx pgx.Tx, schema string) error {
-	return grantMissingTo(ctx, tx, schema, c.appRole)
-}
-
-// grantMissingTo is grantMissing for any role (another server's application role).
-func grantMissingTo(ctx context.Context, tx pgx.Tx, schema, role string) error {
-	rows, err := tx.Query(ctx, `
-		SELECT c.relkind = 'S', c.relname
-		FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
-		WHERE d.refclassid = 'pg_namespace'::regclass AND d.classid = 'pg_class'::regclass
-		  AND d.refobjid = (SELECT oid FROM pg_namespace WHERE nspname = $1)
-		  AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-		  AND NOT CASE WHEN c.relkind = 'S' THEN has_sequence_privilege($2, c.oid, 'USAGE')
-		               ELSE has_table_privilege($2, c.oid, 'SELECT') END
-		ORDER BY 2`, schema, role)
-	if err != nil {
-		return err
-	}
-	var tables, seqs []string
-	var isSeq bool
-	var name string
-	if _, err := pgx.ForEachRow(rows, []any{&isSeq, &name}, func() error {
-		id := pgx.Identifier{schema, name}.Sanitize()
-		if isSeq {
-			seqs = append(seqs, id)
-		} else {
-			tables = append(tables, id)
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	app := pgx.Identifier{role}.Sanitize()
-	var sql []string
-	if len(tables) > 0 {
-		sql = append(sql, fmt.Sprintf("GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO %s", strings.Join(tables, ", "), app))
-	}
-	if len(seqs) > 0 {
-		sql = append(sql, fmt.Sprintf("GRANT USAGE, SELECT ON SEQUENCE %s TO %s", strings.Join(seqs, ", "), app))
-	}
-	if len(sql) == 0 {
-		return nil
-	}
-	_, err = tx.Exec(ctx, strings.Join(sql, "; "), pgx.QueryExecModeSimpleProtocol)
-	return err
 }
 
 // checkSlugs refuses unknown or malformed slugs before anything runs.

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy/internal/archive"
+	"github.com/tenancy-go/tenancy/internal/crash"
 	"github.com/tenancy-go/tenancy/internal/lockkey"
+	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 // MoveOpts are the options of Move.
@@ -23,82 +23,6 @@ type MoveOpts struct {
 	Pool   string // with TierPool: the pool to join (PoolDefault if empty)
 	// OnTable, if set, is called after each table is copied.
 	OnTable func(table string, rows int64)
-}
-
-// errMoveInProgress: another process is moving or restoring the tenant right now.
-var errMoveInProgress = errors.New("tenancy: a move or restore of this tenant is under way")
-
-// lockTenantOp takes the tenant's operation lock on an owner connection of its own; wait says
-// whether to wait for it or fail with errMoveInProgress. The lock goes with the connection, so
-// a process that dies lets go of it.
-func (c *Client) lockTenantOp(ctx context.Context, id int64, wait bool) (func(), error) {
-	conn, err := c.owner.Acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if wait {
-		_, err = conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(id))
-	} else {
-		var ok bool
-		if err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(id)).Scan(&ok); err == nil && !ok {
-			err = errMoveInProgress
-		}
-	}
-	if err != nil {
-		conn.Release()
-		return nil, err
-	}
-	return func() { unlockTenantOp(ctx, conn, id) }, nil
-}
-
-// unlockTenantOp lets go of the operation lock taken on conn and releases it.
-func unlockTenantOp(ctx context.Context, conn *pgxpool.Conn, id int64) {
-	if _, err := conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(id)); err != nil {
-		closeAndWait(ctx, conn)
-		return
-	}
-	conn.Release()
-}
-
-// closeAndWait closes a pooled connection whose session holds locks it could not release (it
-// failed) and waits, briefly, until the server has ended that session and so let go of them:
-// whoever looks next (Repair) must not mistake the leftover for an operation still running.
-func closeAndWait(ctx context.Context, conn *pgxpool.Conn) {
-	ctx = context.WithoutCancel(ctx)
-	pid := conn.Conn().PgConn().PID()
-	pool := conn.Conn().Config()
-	conn.Conn().Close(ctx) // closing the session lets go of the lock
-	conn.Release()
-	check, err := pgx.ConnectConfig(ctx, pool)
-	if err != nil {
-		return
-	}
-	defer check.Close(ctx)
-	for i := 0; i < 200; i++ {
-		var alive bool
-		if err := check.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)`, pid).Scan(&alive); err != nil || !alive {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// crashError marks the error of a simulated crash (tests), after which nothing is cleaned up,
-// as after a real one.
-type crashError struct{ err error }
-
-func (e *crashError) Error() string { return e.err.Error() }
-func (e *crashError) Unwrap() error { return e.err }
-
-var errCrashHook = &crashError{}
-
-func (e *crashError) Is(target error) bool { return target == errCrashHook }
-
-func (c *Client) opCrashPoint(ctx context.Context, step string, tx pgx.Tx) error {
-	if err := c.crashPoint(ctx, step, tx); err != nil {
-		return &crashError{err}
-	}
-	return nil
 }
 
 // move is a row of tenancy.moves.
@@ -154,7 +78,7 @@ func (c *Client) Move(ctx context.Context, slug string, opts *MoveOpts) (*Tenant
 	}
 	server := opts.Server
 	if server == "" && tier != TierPool {
-		server = serverLabel(t.Placement.Server)
+		server = placement.ServerLabel(t.Placement.Server)
 		if t.Tier == TierPool {
 			server = ServerDefault
 		}
@@ -164,7 +88,7 @@ func (c *Client) Move(ctx context.Context, slug string, opts *MoveOpts) (*Tenant
 		return nil, err
 	}
 	if tier == t.Tier && (tier == TierPool && target.p.ID == t.Placement.ID || tier != TierPool && target.p.Server == t.Placement.Server) {
-		return nil, fmt.Errorf("tenancy: %s is already in the %s tier on server %s", slug, tier, serverLabel(t.Placement.Server))
+		return nil, fmt.Errorf("tenancy: %s is already in the %s tier on server %s", slug, tier, placement.ServerLabel(t.Placement.Server))
 	}
 	if err := c.moveTenant(ctx, t, target, opts.OnTable); err != nil {
 		return nil, fmt.Errorf("tenancy: move %s: %w", slug, err)
@@ -182,8 +106,8 @@ func (c *Client) moveTenant(ctx context.Context, t *Tenant, target *plannedPlace
 		if (status != StatusActive && status != StatusSuspended) || placementID != t.Placement.ID {
 			return fmt.Errorf("%w: %s changed meanwhile (%s)", ErrTenantNotActive, t.Slug, status)
 		}
-		if target.kind != "pool" {
-			if err := target.insert(ctx, tx, t.ID, false); err != nil {
+		if target.tier != TierPool {
+			if err := target.insert(ctx, c, tx, t.ID, false); err != nil {
 				return err
 			}
 		}
@@ -197,19 +121,19 @@ func (c *Client) moveTenant(ctx context.Context, t *Tenant, target *plannedPlace
 	if err != nil {
 		return err
 	}
-	if err := c.opCrashPoint(ctx, crashMoveMarked, nil); err != nil {
+	if err := c.crash(ctx, crash.MoveMarked, nil); err != nil {
 		return err
 	}
 	err = c.copyAndSwitch(ctx, t, target, onTable)
 	if err != nil {
-		if !errors.Is(err, errCrashHook) {
+		if !errors.Is(err, crash.ErrSimulated) {
 			if _, rerr := c.resolveMove(context.WithoutCancel(ctx), t.ID); rerr != nil {
 				c.logger.Warn("tenancy: rolling back a failed move", "tenant", t.Slug, "err", rerr)
 			}
 		}
 		return err
 	}
-	if err := c.opCrashPoint(ctx, crashMoveSwitched, nil); err != nil {
+	if err := c.crash(ctx, crash.MoveSwitched, nil); err != nil {
 		return err
 	}
 	_, err = c.resolveMove(ctx, t.ID)
@@ -220,7 +144,7 @@ func (c *Client) moveTenant(ctx context.Context, t *Tenant, target *plannedPlace
 // catalog; the fence is let go only after the switch has committed.
 func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPlacement, onTable func(string, int64)) error {
 	// The fence waits for the tenant's bound transactions in flight and keeps new ones out.
-	fence, err := c.ownerConn(ctx, t.Placement.Server, t.Placement.Database)
+	fence, err := c.env.OwnerConn(ctx, t.Placement.Server, t.Placement.Database)
 	if err != nil {
 		return err
 	}
@@ -232,7 +156,7 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 	if _, err := fence.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, lockkey.Fence, lockkey.Tenant(t.ID)); err != nil {
 		return err
 	}
-	if err := c.opCrashPoint(ctx, crashMoveFenced, nil); err != nil {
+	if err := c.crash(ctx, crash.MoveFenced, nil); err != nil {
 		return err
 	}
 	spool, err := os.CreateTemp("", "tenancy-move-*")
@@ -250,11 +174,11 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 	if err != nil {
 		return err
 	}
-	if err := c.opCrashPoint(ctx, crashMoveCopied, nil); err != nil {
+	if err := c.crash(ctx, crash.MoveCopied, nil); err != nil {
 		return err
 	}
 	load := func(ctx context.Context, tx pgx.Tx, schema string, version int64, local bool) error {
-		return c.loadArchive(ctx, tx, ar, t.ID, schema, version, local, target.tier == TierPool, onTable)
+		return c.env.Load(ctx, tx, ar, t.ID, schema, version, local, target.tier == TierPool, onTable)
 	}
 	switchCatalog := func(ctx context.Context, tx pgx.Tx) error {
 		var phase string
@@ -272,7 +196,7 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 		_, err := tx.Exec(ctx, `UPDATE tenancy.moves SET phase = 'switched' WHERE tenant_id = $1`, t.ID)
 		return err
 	}
-	if err := c.fillPlacement(ctx, c.owner, t.ID, target.tier, target.p, load, switchCatalog); err != nil {
+	if err := target.kind.Fill(ctx, c.env, c.owner, t.ID, target.p, placement.Steps{Load: load, Finish: switchCatalog}); err != nil {
 		return err
 	}
 	_, err = fence.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, lockkey.Fence, lockkey.Tenant(t.ID))
@@ -305,7 +229,7 @@ func (c *Client) resolveMove(ctx context.Context, id int64) (bool, error) {
 		if err := c.dropPlacementOf(ctx, id, mv.from); err != nil {
 			return true, err
 		}
-		if err := c.opCrashPoint(ctx, crashMoveDropped, nil); err != nil {
+		if err := c.crash(ctx, crash.MoveDropped, nil); err != nil {
 			return true, err
 		}
 		_, err := c.owner.Exec(ctx, `
@@ -328,13 +252,11 @@ func (c *Client) resolveMove(ctx context.Context, id int64) (bool, error) {
 // dropPlacementOf drops what tenant id has in placement placementID, which must not be the
 // tenant's current placement: a schema or database tenancy made for it, or its rows in a pool.
 func (c *Client) dropPlacementOf(ctx context.Context, id, placementID int64) error {
-	var kind string
-	var p Placement
-	var owned bool
+	var p placement.Placement
 	var current *int64
 	err := c.owner.QueryRow(ctx, `
 		SELECT p.kind, p.server, p.database, p.schema, p.owned, (SELECT placement_id FROM tenancy.tenants WHERE id = $2), coalesce(p.uid, '')
-		FROM tenancy.placements p WHERE p.id = $1`, placementID, id).Scan(&kind, &p.Server, &p.Database, &p.Schema, &owned, &current, &p.uid)
+		FROM tenancy.placements p WHERE p.id = $1`, placementID, id).Scan(&p.Kind, &p.Server, &p.Database, &p.Schema, &p.Owned, &current, &p.UID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // dropped already
 	}
@@ -343,38 +265,17 @@ func (c *Client) dropPlacementOf(ctx context.Context, id, placementID int64) err
 	}
 	p.ID = placementID
 	if current != nil && *current == placementID {
-		return fmt.Errorf("tenancy: placement %s is the tenant's own; not dropped", placementLabel(p))
+		return fmt.Errorf("tenancy: placement %s is the tenant's own; not dropped", p.Label())
 	}
-	if !owned {
-		return fmt.Errorf("%w: placement %s", ErrNotOwned, placementLabel(p))
+	if !p.Owned {
+		return fmt.Errorf("%w: placement %s", ErrNotOwned, p.Label())
 	}
-	switch {
-	case kind == "pool":
-		return pgx.BeginFunc(ctx, c.owner, func(tx pgx.Tx) error { return deletePoolRows(ctx, tx, id, p.Schema) })
-	case kind == "database" || p.Server != "":
-		return c.dropRemote(ctx, id, p, kind, true)
-	case kind == "schema":
-		return pgx.BeginFunc(ctx, c.owner, func(tx pgx.Tx) error {
-			var comment *string
-			err := tx.QueryRow(ctx, `SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1`, p.Schema).Scan(&comment)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			want, err := c.tenantMark(ctx, id, p)
-			if err != nil {
-				return err
-			}
-			if comment == nil || *comment != want {
-				return fmt.Errorf("%w: schema %s", ErrNotOwned, p.Schema)
-			}
-			_, err = tx.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{p.Schema}.Sanitize()+` CASCADE`)
-			return err
-		})
+	kind, err := placement.For(p.Kind)
+	if err != nil {
+		return fmt.Errorf("tenancy: placement %s of kind %s is not a tenant's", p.Label(), p.Kind)
 	}
-	return fmt.Errorf("tenancy: placement %s of kind %s is not a tenant's", placementLabel(p), kind)
+	_, err = kind.Drop(ctx, c.env, nil, id, p, true)
+	return err
 }
 
 // repairMoves resolves every move and restore that tenancy.moves records and no process is
@@ -383,7 +284,7 @@ func (c *Client) dropPlacementOf(ctx context.Context, id, placementID int64) err
 func (c *Client) repairMoves(ctx context.Context, res *RepairResult) error {
 	rows, err := c.owner.Query(ctx, `SELECT m.tenant_id, t.slug FROM tenancy.moves m JOIN tenancy.tenants t ON t.id = m.tenant_id ORDER BY 1`)
 	if err != nil {
-		if isUndefinedTable(err) {
+		if placement.IsUndefinedTable(err) {
 			return nil
 		}
 		return err

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/tenancy-go/tenancy/internal/lockkey"
+	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 // Server is a PostgreSQL server that placements can live on besides the catalog's own, which is
@@ -26,25 +26,17 @@ type Server struct {
 }
 
 // ServerDefault names the catalog's own server in APIs and on the command line.
-const ServerDefault = "default"
+const ServerDefault = placement.DefaultServer
 
 var serverNamePattern = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
-// serverConf is how to reach one server as the owner and as the application role. home is the
-// database that holds the server's schema-tier placements and its template databases' origin.
-type serverConf struct {
-	owner *pgxpool.Config
-	app   *pgxpool.Config
-	home  string
-}
-
 type serverCache struct {
 	mu    sync.Mutex
-	confs map[string]*serverConf
+	confs map[string]*placement.ServerConf
 }
 
 // serverConfig returns how to reach server name ("" is the catalog's own).
-func (c *Client) serverConfig(ctx context.Context, name string) (*serverConf, error) {
+func (c *Client) serverConfig(ctx context.Context, name string) (*placement.ServerConf, error) {
 	if name == "" {
 		if c.owner == nil {
 			return nil, ErrReadOnly
@@ -53,7 +45,7 @@ func (c *Client) serverConfig(ctx context.Context, name string) (*serverConf, er
 		if err != nil {
 			return nil, err
 		}
-		return &serverConf{owner: c.owner.Config(), app: c.app.Config(), home: home}, nil
+		return &placement.ServerConf{Owner: c.owner.Config(), App: c.app.Config(), Home: home}, nil
 	}
 	c.servers.mu.Lock()
 	sc, ok := c.servers.confs[name]
@@ -77,7 +69,7 @@ func (c *Client) serverConfig(ctx context.Context, name string) (*serverConf, er
 	}
 	c.servers.mu.Lock()
 	if c.servers.confs == nil {
-		c.servers.confs = map[string]*serverConf{}
+		c.servers.confs = map[string]*placement.ServerConf{}
 	}
 	c.servers.confs[name] = sc
 	c.servers.mu.Unlock()
@@ -88,55 +80,27 @@ func (c *Client) serverConfig(ctx context.Context, name string) (*serverConf, er
 // (by default the environment) when it supplies one. Otherwise pgx's own sources apply: a
 // password left in the URL by an older release, PGPASSWORD, the passfile parameter, PGPASSFILE
 // or ~/.pgpass.
-func (c *Client) parseServer(name, ownerURL, appURL string) (*serverConf, error) {
-	sc := &serverConf{}
+func (c *Client) parseServer(name, ownerURL, appURL string) (*placement.ServerConf, error) {
+	sc := &placement.ServerConf{}
 	var err error
 	if ownerURL != "" {
-		if sc.owner, err = pgxpool.ParseConfig(ownerURL); err != nil {
+		if sc.Owner, err = pgxpool.ParseConfig(ownerURL); err != nil {
 			return nil, fmt.Errorf("owner URL: %w", err)
 		}
-		setPassword(sc.owner.ConnConfig, c.serverPassword(name, false))
-		sc.home = sc.owner.ConnConfig.Database
+		setPassword(sc.Owner.ConnConfig, c.serverPassword(name, false))
+		sc.Home = sc.Owner.ConnConfig.Database
 	}
-	if sc.app, err = pgxpool.ParseConfig(appURL); err != nil {
+	if sc.App, err = pgxpool.ParseConfig(appURL); err != nil {
 		return nil, fmt.Errorf("application URL: %w", err)
 	}
-	setPassword(sc.app.ConnConfig, c.serverPassword(name, true))
-	if sc.home == "" {
-		sc.home = sc.app.ConnConfig.Database
+	setPassword(sc.App.ConnConfig, c.serverPassword(name, true))
+	if sc.Home == "" {
+		sc.Home = sc.App.ConnConfig.Database
 	}
-	if sc.home == "" {
+	if sc.Home == "" {
 		return nil, errors.New("the URL must name a database")
 	}
 	return sc, nil
-}
-
-// ownerConn opens one owner connection to db on server ("" db: the server's home database).
-func (c *Client) ownerConn(ctx context.Context, server, db string) (*pgx.Conn, error) {
-	sc, err := c.serverConfig(ctx, server)
-	if err != nil {
-		return nil, err
-	}
-	if sc.owner == nil {
-		return nil, ErrReadOnly
-	}
-	cfg := sc.owner.ConnConfig.Copy()
-	if db == "" {
-		db = sc.home
-	}
-	cfg.Database = db
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s on server %s: %w", db, serverLabel(server), err)
-	}
-	return conn, nil
-}
-
-func serverLabel(s string) string {
-	if s == "" {
-		return ServerDefault
-	}
-	return s
 }
 
 // ServerAdd records another PostgreSQL server. ownerURL connects as a role that may create
@@ -170,13 +134,13 @@ func (c *Client) ServerAdd(ctx context.Context, name, ownerURL, appURL string) (
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidServer, err)
 	}
-	if sc.owner == nil {
+	if sc.Owner == nil {
 		return nil, fmt.Errorf("%w: the owner URL is required", ErrInvalidServer)
 	}
-	if sc.owner.ConnConfig.Database != sc.app.ConnConfig.Database {
+	if sc.Owner.ConnConfig.Database != sc.App.ConnConfig.Database {
 		return nil, fmt.Errorf("%w: both URLs must name the same database", ErrInvalidServer)
 	}
-	app, err := pgx.ConnectConfig(ctx, sc.app.ConnConfig)
+	app, err := pgx.ConnectConfig(ctx, sc.App.ConnConfig)
 	if err != nil {
 		return nil, fmt.Errorf("%w: application URL: %v", ErrInvalidServer, err)
 	}
@@ -189,12 +153,12 @@ func (c *Client) ServerAdd(ctx context.Context, name, ownerURL, appURL string) (
 	if super || bypass {
 		return nil, fmt.Errorf("%w: the application role of %s must not be a superuser nor bypass RLS", ErrInvalidServer, name)
 	}
-	owner, err := pgx.ConnectConfig(ctx, sc.owner.ConnConfig)
+	owner, err := pgx.ConnectConfig(ctx, sc.Owner.ConnConfig)
 	if err != nil {
 		return nil, fmt.Errorf("%w: owner URL: %v", ErrInvalidServer, err)
 	}
 	defer owner.Close(context.WithoutCancel(ctx))
-	if err := c.installHome(ctx, owner, sc.app.ConnConfig.User); err != nil {
+	if err := c.env.InstallHome(ctx, owner, sc.App.ConnConfig.User); err != nil {
 		return nil, fmt.Errorf("server %s: %w", name, err)
 	}
 	_, err = admin.Exec(ctx, `INSERT INTO tenancy.servers (name, url, app_url) VALUES ($1, $2, $3)`, name, ownerURL, appURL)
@@ -205,44 +169,6 @@ func (c *Client) ServerAdd(ctx context.Context, name, ownerURL, appURL string) (
 		return nil, notFoundOr(err, ErrServerNotFound, name)
 	}
 	return &Server{Name: name, URL: redact(ownerURL), AppURL: redact(appURL)}, nil
-}
-
-// installHome installs, idempotently, the placement catalog and the shape schema in a server's
-// home database, so that schema-tier placements can live there.
-func (c *Client) installHome(ctx context.Context, owner *pgx.Conn, appRole string) error {
-	catalogDB, err := c.catalogDatabase(ctx)
-	if err != nil {
-		return err
-	}
-	return pgx.BeginFunc(ctx, owner, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockkey.Catalog); err != nil {
-			return err
-		}
-		var installed bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'tenancy')`).Scan(&installed); err != nil {
-			return err
-		}
-		if installed {
-			var made string
-			err := tx.QueryRow(ctx, `SELECT catalog FROM tenancy.placements WHERE kind = 'shape'`).Scan(&made)
-			if err != nil || made != catalogDB {
-				return fmt.Errorf("%w: its database already has a tenancy schema of another catalog", ErrNotOwned)
-			}
-			return nil
-		}
-		if _, err := tx.Exec(ctx, homeCatalogSQL); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, catalog) VALUES (0, 'shape', 'tenancy_shape', $1)`, catalogDB); err != nil {
-			return err
-		}
-		if _, err := c.applyTenantMigrations(ctx, tx, 0, "tenancy_shape"); err != nil {
-			return fmt.Errorf("tenant migrations in the shape schema (tenant migrations that use shared tables cannot serve other servers): %w", err)
-		}
-		app := pgx.Identifier{appRole}.Sanitize()
-		_, err := tx.Exec(ctx, fmt.Sprintf(`GRANT USAGE ON SCHEMA tenancy, tenancy_shape, %s TO %s`, pgx.Identifier{c.shared}.Sanitize(), app))
-		return err
-	})
 }
 
 // ServerList lists the servers besides the default one, with how many tenants each holds.
@@ -288,17 +214,6 @@ func (c *Client) ServerRemove(ctx context.Context, name string) error {
 	delete(c.servers.confs, name)
 	c.servers.mu.Unlock()
 	return nil
-}
-
-// chooseServer applies the placement policy: the server holding the fewest tenants.
-func (c *Client) chooseServer(ctx context.Context) (string, error) {
-	var name string
-	err := c.owner.QueryRow(ctx, `
-		SELECT s.name FROM (SELECT '' AS name UNION ALL SELECT name FROM tenancy.servers) s
-		ORDER BY (SELECT count(*) FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
-		          WHERE p.server = s.name), s.name
-		LIMIT 1`).Scan(&name)
-	return name, err
 }
 
 // ServerPasswordEnv names the environment variable that, by default, holds the password of the

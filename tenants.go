@@ -10,11 +10,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenancy-go/tenancy/internal/crash"
 	"github.com/tenancy-go/tenancy/internal/hostname"
-	"github.com/tenancy-go/tenancy/internal/lockkey"
-	"github.com/tenancy-go/tenancy/internal/migrate"
+	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 // tenantColumns is read by scanTenant. Catalog tables are always schema-qualified: the
@@ -160,40 +159,18 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 	if err := c.checkSlugAddress(ctx, c.owner, slug, slug); err != nil {
 		return nil, err
 	}
-	switch tier {
-	case TierPool:
+	if tier == TierPool {
 		return c.createPoolTenant(ctx, slug, name, settings, opts.Pool)
 	}
-	catalogDB, err := c.catalogDatabase(ctx)
+	kind, err := placement.For(string(tier))
 	if err != nil {
-		return nil, notFoundOr(err, ErrTenantNotFound, slug)
+		return nil, err
 	}
-	server := opts.Server
-	switch server {
-	case ServerDefault:
-		server = ""
-	case "":
-		if server, err = c.chooseServer(ctx); err != nil {
-			return nil, notFoundOr(err, ErrServerNotFound, "")
-		}
-	default:
-		if _, err := c.serverConfig(ctx, server); err != nil {
-			return nil, err
-		}
-	}
-
-	if tier == TierDatabase {
-		// The template first: tenant migrations it cannot take (they reference shared tables)
-		// are refused before anything is made.
-		conn, err := c.ownerConn(ctx, server, "")
-		if err != nil {
-			return nil, err
-		}
-		_, err = c.ensureTemplate(ctx, server, conn)
-		conn.Close(context.WithoutCancel(ctx))
-		if err != nil {
-			return nil, fmt.Errorf("tenancy: create %s: %w", slug, err)
-		}
+	// Where it goes, and what that needs, first: a database's template that cannot take the
+	// tenant migrations (they reference shared tables) refuses the tenant before anything is made.
+	planned, err := kind.Plan(ctx, c.env, opts.Server, "")
+	if err != nil {
+		return nil, notFoundOr(err, ErrServerNotFound, "")
 	}
 	if _, err := c.catalogID(ctx); err != nil { // read now, while no connection is held
 		return nil, err
@@ -223,14 +200,11 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 			if err != nil {
 				return err
 			}
-			// Placement names derive from the tenant id, never from user input.
-			kind, database, schema := "schema", "", "tenant_"+strconv.FormatInt(op.id, 10)
-			if tier == TierDatabase {
-				kind, database, schema = "database", tenantDatabaseName(catalogDB, op.id), databaseSchema
+			p := planned
+			if err := kind.Record(ctx, c.env, tx, op.id, &p); err != nil {
+				return err
 			}
-			if _, err = tx.Exec(ctx, `
-				WITH p AS (INSERT INTO tenancy.placements (kind, server, database, schema, owned, uid) VALUES ($2, $5, $3, $4, true, $6) RETURNING id)
-				UPDATE tenancy.tenants SET placement_id = (SELECT id FROM p) WHERE id = $1`, op.id, kind, database, schema, server, newPlacementUID()); err != nil {
+			if _, err := tx.Exec(ctx, `UPDATE tenancy.tenants SET placement_id = $2 WHERE id = $1`, op.id, p.ID); err != nil {
 				return err
 			}
 			return op.lock(ctx, tx)
@@ -254,11 +228,11 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 		}
 	}
 	id := op.id
-	if err := c.opCrashPoint(ctx, crashCreated, nil); err != nil {
+	if err := c.crash(ctx, crash.Created, nil); err != nil {
 		return nil, err
 	}
 	if err := c.provision(ctx, op.conn, id); err != nil {
-		if !errors.Is(err, errCrashHook) {
+		if !errors.Is(err, crash.ErrSimulated) {
 			// An ordinary error leaves nothing: the slug is free again.
 			if rerr := c.removeUnfinished(context.WithoutCancel(ctx), op); rerr != nil {
 				c.logger.Warn("tenancy: removing a tenant whose create failed", "tenant", slug, "err", rerr)
@@ -269,46 +243,25 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 	return c.TenantGetByID(ctx, id)
 }
 
-// tenantOp is a catalog connection holding (once locked) the operation lock of tenant id.
-type tenantOp struct {
-	conn   *pgxpool.Conn
-	id     int64
-	locked bool
-}
-
-// lock takes the operation lock at session level, inside tx: the lock is held from the moment
-// the row it guards is visible to others.
-func (op *tenantOp) lock(ctx context.Context, q interface {
-	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
-}) error {
-	if _, err := q.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(op.id)); err != nil {
-		return err
+// createPoolTenant adds a tenant to a pool: the pool exists or is made (its tier's Plan), and
+// joining it is one catalog row, born active: no DDL.
+func (c *Client) createPoolTenant(ctx context.Context, slug, name string, settings []byte, pool string) (*Tenant, error) {
+	target, err := c.newPlacement(ctx, TierPool, "", pool)
+	if err != nil {
+		return nil, err
 	}
-	op.locked = true
-	return nil
-}
-
-// unlock lets go of the lock, keeping the connection if it still works.
-func (op *tenantOp) unlock(ctx context.Context) {
-	if !op.locked || op.conn == nil {
-		return
+	var id int64
+	err = c.owner.QueryRow(ctx, `
+		INSERT INTO tenancy.tenants (slug, name, status, tier, settings, placement_id)
+		VALUES ($1, $2, 'active', 'pool', $3, $4)
+		ON CONFLICT (slug) DO NOTHING RETURNING id`, slug, name, settings, target.p.ID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, tenantErr(ErrTenantExists, slug)
 	}
-	op.locked = false
-	if _, err := op.conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(op.id)); err != nil {
-		closeAndWait(ctx, op.conn)
-		op.conn = nil
+	if err != nil {
+		return nil, err
 	}
-}
-
-// release lets go of the lock and gives the connection back; it may be called again.
-func (op *tenantOp) release(ctx context.Context) {
-	if op.conn == nil {
-		return
-	}
-	if op.unlock(ctx); op.conn != nil {
-		op.conn.Release()
-		op.conn = nil
-	}
+	return c.TenantGetByID(ctx, id)
 }
 
 // takeOver looks at the tenant that holds slug: one in "provisioning" whose operation lock is
@@ -332,14 +285,12 @@ func (c *Client) takeOver(ctx context.Context, op *tenantOp, slug string) (retry
 	if status != StatusProvisioning {
 		return false, tenantErr(ErrTenantExists, slug)
 	}
-	var free bool
-	if err := op.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(op.id)).Scan(&free); err != nil {
+	if free, err := op.tryLock(ctx); err != nil || !free {
+		if err == nil {
+			err = tenantErr(ErrTenantExists, slug) // in progress, not crashed
+		}
 		return false, err
 	}
-	if !free {
-		return false, tenantErr(ErrTenantExists, slug) // in progress, not crashed
-	}
-	op.locked = true
 	// Read again under the lock: its creator may have finished or given up just before.
 	lockedID := op.id
 	if err := read(); errors.Is(err, pgx.ErrNoRows) || (err == nil && op.id != lockedID) {
@@ -374,108 +325,34 @@ func (c *Client) removeUnfinished(ctx context.Context, op *tenantOp) error {
 	return c.dropTenant(ctx, op.id)
 }
 
-// catalogConn runs catalog statements: the owner pool, or the one connection that holds a
-// tenant's operation lock, so that the holder never waits for a second connection of a full pool.
-type catalogConn interface {
-	Begin(ctx context.Context) (pgx.Tx, error)
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
-}
+// catalogConn runs catalog statements (placement.CatalogConn).
+type catalogConn = placement.CatalogConn
 
-// provision finishes a tenant in "provisioning": schema, migrations, grants and status change in
-// one transaction. A tenant that is no longer provisioning is left alone.
+// provision finishes a tenant in "provisioning": its placement is made, migrated and granted,
+// and the tenant becomes active, by its tier's Fill. A tenant that is no longer provisioning is
+// left alone.
 func (c *Client) provision(ctx context.Context, cat catalogConn, id int64) error {
-	var kind string
-	var p Placement
+	p := placement.Placement{Owned: true}
 	if err := cat.QueryRow(ctx, `
 		SELECT p.kind, p.id, p.server, p.database, p.schema, coalesce(p.uid, '') FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
-		WHERE t.id = $1`, id).Scan(&kind, &p.ID, &p.Server, &p.Database, &p.Schema, &p.uid); err != nil {
+		WHERE t.id = $1`, id).Scan(&p.Kind, &p.ID, &p.Server, &p.Database, &p.Schema, &p.UID); err != nil {
 		return err
 	}
-	if kind == "database" || p.Server != "" {
-		return c.provisionRemote(ctx, cat, id, p, kind)
-	}
-	return pgx.BeginFunc(ctx, cat, func(tx pgx.Tx) error {
-		var status Status
-		err := tx.QueryRow(ctx, `
-			SELECT t.status, p.id, p.schema, coalesce(p.uid, '') FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
-			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&status, &p.ID, &p.Schema, &p.uid)
-		if err != nil {
-			return err
-		}
-		if status != StatusProvisioning {
-			return nil
-		}
-		if err := c.createLocalSchema(ctx, tx, id, &p); err != nil {
-			return err
-		}
-		placementID, schema := p.ID, p.Schema
-		s := pgx.Identifier{schema}.Sanitize()
-		if err := c.opCrashPoint(ctx, crashSchema, tx); err != nil {
-			return err
-		}
-		if _, err := migrate.Apply(ctx, tx, placementID, s+", "+pgx.Identifier{c.shared}.Sanitize(), c.tenantMigs, 0); err != nil {
-			return err
-		}
-		if err := c.opCrashPoint(ctx, crashMigrated, tx); err != nil {
-			return err
-		}
-		if err := c.grantSchema(ctx, tx, schema); err != nil {
-			return err
-		}
-		if err := c.opCrashPoint(ctx, crashGranted, tx); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1`, id)
-		return err
-	})
-}
-
-// createLocalSchema creates the schema of tenant id's placement p in the catalog's database, and
-// marks it. A schema of that name that exists already (an earlier catalog made it for a tenant
-// with the same id) is never taken over: the placement gets a fresh name, recorded in tx.
-func (c *Client) createLocalSchema(ctx context.Context, tx pgx.Tx, id int64, p *Placement) error {
-	if p.uid != "" {
-		var taken bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, p.Schema).Scan(&taken); err != nil {
-			return err
-		}
-		if taken {
-			p.Schema += "_" + p.uid[:6]
-			if _, err := tx.Exec(ctx, `UPDATE tenancy.placements SET schema = $2 WHERE id = $1`, p.ID, p.Schema); err != nil {
-				return err
-			}
-		}
-	}
-	m, err := c.tenantMark(ctx, id, *p)
+	kind, err := placement.For(p.Kind)
 	if err != nil {
 		return err
 	}
-	s := pgx.Identifier{p.Schema}.Sanitize()
-	// CREATE SCHEMA without IF NOT EXISTS: a schema tenancy did not create is never taken over.
-	_, err = tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, quoteLiteral(m)))
-	return err
-}
-
-// ownerMark is written as the comment of every schema tenancy created for a tenant before marks
-// carried the catalog's identity (see tenantMark); hard delete drops only a schema that carries
-// its tenant's mark.
-func ownerMark(id int64) string { return "tenancy:tenant:" + strconv.FormatInt(id, 10) }
-
-// grantSchema gives the application role row access to every table of a tenant schema (it owns
-// none of them, so RLS applies).
-func (c *Client) grantSchema(ctx context.Context, tx pgx.Tx, schema string) error {
-	return grantSchemaTo(ctx, tx, schema, c.appRole)
-}
-
-// grantSchemaTo gives role the schema and row access to its tables and sequences. The tables are
-// named one by one (found through pg_depend's index, see grantMissingTo): GRANT ... ON ALL TABLES
-// IN SCHEMA scans all of pg_class, which costs time in proportion to the whole fleet.
-func grantSchemaTo(ctx context.Context, tx pgx.Tx, schema, role string) error {
-	if _, err := tx.Exec(ctx, `GRANT USAGE ON SCHEMA `+pgx.Identifier{schema}.Sanitize()+` TO `+pgx.Identifier{role}.Sanitize()); err != nil {
-		return err
-	}
-	return grantMissingTo(ctx, tx, schema, role)
+	return kind.Fill(ctx, c.env, cat, id, p, placement.Steps{
+		Begin: func(ctx context.Context, tx pgx.Tx) (bool, error) {
+			var status Status
+			err := tx.QueryRow(ctx, `SELECT status FROM tenancy.tenants WHERE id = $1 FOR UPDATE`, id).Scan(&status)
+			return status == StatusProvisioning, err
+		},
+		Finish: func(ctx context.Context, tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, id)
+			return err
+		},
+	})
 }
 
 // setStatus moves a tenant from one of the statuses in from to status to, or explains why not.
@@ -512,12 +389,12 @@ func (c *Client) setStatus(ctx context.Context, slug string, to Status, from ...
 
 // TenantSuspend stops serving a tenant (HTTP 403) without touching its data.
 func (c *Client) TenantSuspend(ctx context.Context, slug string) (*Tenant, error) {
-	return c.setStatus(ctx, slug, StatusSuspended, StatusActive)
+	return c.apply(ctx, slug, opSuspend)
 }
 
 // TenantResume serves a suspended or soft-deleted tenant again.
 func (c *Client) TenantResume(ctx context.Context, slug string) (*Tenant, error) {
-	return c.setStatus(ctx, slug, StatusActive, StatusSuspended, StatusDeleted)
+	return c.apply(ctx, slug, opResume)
 }
 
 // TenantRename changes a tenant's slug. Its id, placement and data stay as they are.
@@ -560,7 +437,7 @@ type TenantDeleteOpts struct {
 // that tenancy created for this very tenant.
 func (c *Client) TenantDelete(ctx context.Context, slug string, opts *TenantDeleteOpts) error {
 	if opts == nil || !opts.Hard {
-		_, err := c.setStatus(ctx, slug, StatusDeleted, StatusActive, StatusSuspended)
+		_, err := c.apply(ctx, slug, opSoftDelete)
 		return err
 	}
 	if opts.Backup != nil {
@@ -570,82 +447,54 @@ func (c *Client) TenantDelete(ctx context.Context, slug string, opts *TenantDele
 		}
 		defer release()
 	}
-	t, err := c.setStatus(ctx, slug, StatusDeleting, StatusActive, StatusSuspended, StatusDeleted, StatusProvisioning)
+	t, err := c.apply(ctx, slug, opHardDelete)
 	if err != nil {
 		return err
 	}
-	if err := c.crashPoint(ctx, crashDeleting, nil); err != nil {
+	if err := c.crash(ctx, crash.Deleting, nil); err != nil {
 		return err
 	}
 	return c.dropTenant(ctx, t.ID)
 }
 
-// dropTenant finishes a hard delete of a tenant in "deleting".
+// dropTenant finishes a hard delete of a tenant in "deleting", in one catalog transaction that
+// holds the tenant's row: its tier drops what it has in its placement, then the catalog forgets
+// the tenant (and a placement of its own).
 func (c *Client) dropTenant(ctx context.Context, id int64) error {
 	return pgx.BeginFunc(ctx, c.owner, func(tx pgx.Tx) error {
-		var slug, schema, database, server, kind, uid string
+		var slug string
 		var status Status
-		var tier Tier
-		var placementID int64
-		var owned, finished bool
+		var p placement.Placement
+		var finished bool
 		// finished: the catalog's ledger records the placement's migrations, which happens only
 		// once the tenant was made there. A placement never finished that holds something
 		// without the tenant's mark holds what tenancy never made for it: it is left alone.
 		err := tx.QueryRow(ctx, `
-			SELECT t.slug, t.status, t.tier, coalesce(p.id, 0), coalesce(p.schema, ''), coalesce(p.database, ''),
-			       coalesce(p.server, ''), coalesce(p.kind, ''), coalesce(p.owned, false), coalesce(p.uid, ''),
+			SELECT t.slug, t.status, coalesce(p.id, 0), coalesce(p.kind, ''), coalesce(p.schema, ''), coalesce(p.database, ''),
+			       coalesce(p.server, ''), coalesce(p.owned, false), coalesce(p.uid, ''),
 			       p.version > 0 OR EXISTS (SELECT 1 FROM tenancy.migrations m WHERE m.placement_id = p.id)
 			FROM tenancy.tenants t LEFT JOIN tenancy.placements p ON p.id = t.placement_id
-			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&slug, &status, &tier, &placementID, &schema, &database, &server, &kind, &owned, &uid, &finished)
+			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&slug, &status, &p.ID, &p.Kind, &p.Schema, &p.Database, &p.Server, &p.Owned, &p.UID, &finished)
 		if err != nil {
 			return notFoundOr(err, ErrTenantNotFound, strconv.FormatInt(id, 10))
 		}
 		if status != StatusDeleting {
 			return nil
 		}
-		if kind == "database" || (server != "" && kind == "schema") {
-			if !owned {
-				return fmt.Errorf("%w: placement of %s", ErrNotOwned, slug)
-			}
-			p := Placement{ID: placementID, Server: server, Database: database, Schema: schema, uid: uid}
-			if err := c.dropRemote(ctx, id, p, kind, finished || uid == ""); err != nil {
-				return err
-			}
-			if err := c.crashPoint(ctx, crashDropped, tx); err != nil {
-				return err
-			}
-			schema = ""
-		}
-		if tier == TierPool {
-			// The pool placement holds other tenants: remove this one's rows, keep the placement.
-			if err := deletePoolRows(ctx, tx, id, schema); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, `DELETE FROM tenancy.tenants WHERE id = $1`, id)
-			return err
-		}
-		if schema != "" {
-			var comment *string
-			var exists bool
-			if err := tx.QueryRow(ctx, `
-				SELECT true, obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1`, schema).Scan(&exists, &comment); err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-			want, err := c.tenantMark(ctx, id, Placement{Schema: schema, uid: uid})
+		if p.ID != 0 {
+			kind, err := placement.For(p.Kind)
 			if err != nil {
 				return err
 			}
-			if exists && uid != "" && !finished && (comment == nil || *comment != want) {
-				exists = false // not made for this placement: left alone
+			if !p.Local() && !p.Owned {
+				return fmt.Errorf("%w: placement of %s", ErrNotOwned, slug)
 			}
-			if exists {
-				if !owned || comment == nil || *comment != want {
-					return fmt.Errorf("%w: schema %s of %s", ErrNotOwned, schema, slug)
-				}
-				if _, err := tx.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{schema}.Sanitize()+` CASCADE`); err != nil {
-					return err
-				}
-				if err := c.crashPoint(ctx, crashDropped, tx); err != nil {
+			dropped, err := kind.Drop(ctx, c.env, tx, id, p, finished || p.UID == "")
+			if err != nil {
+				return err
+			}
+			if dropped && p.Kind != placement.KindPool {
+				if err := c.crash(ctx, crash.Dropped, tx); err != nil {
 					return err
 				}
 			}
@@ -653,8 +502,8 @@ func (c *Client) dropTenant(ctx context.Context, id int64) error {
 		if _, err := tx.Exec(ctx, `DELETE FROM tenancy.tenants WHERE id = $1`, id); err != nil {
 			return err
 		}
-		if placementID != 0 {
-			_, err = tx.Exec(ctx, `DELETE FROM tenancy.placements WHERE id = $1 AND kind IN ('schema', 'database')`, placementID)
+		if p.ID != 0 {
+			_, err = tx.Exec(ctx, `DELETE FROM tenancy.placements WHERE id = $1 AND kind IN ('schema', 'database')`, p.ID)
 		}
 		return err
 	})
@@ -731,13 +580,11 @@ func (c *Client) repairProvisioning(ctx context.Context, id int64, slug string, 
 	}
 	op := &tenantOp{conn: conn, id: id}
 	defer op.release(ctx)
-	var free bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1, $2)`, lockkey.TenantOp, lockkey.Tenant(id)).Scan(&free); err != nil || !free {
+	if free, err := op.tryLock(ctx); err != nil || !free {
 		return false, err
 	}
-	op.locked = true
 	err = c.provision(ctx, conn, id)
-	if err == nil || errors.Is(err, errCrashHook) {
+	if err == nil || errors.Is(err, crash.ErrSimulated) {
 		return true, err
 	}
 	if rerr := c.removeUnfinished(context.WithoutCancel(ctx), op); rerr != nil {
