@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"embed"
 	"fmt"
 	"io"
 	"io/fs"
@@ -18,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy"
-	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
 	"github.com/tenancy-go/tenancy/tenancytest"
 )
 
@@ -45,10 +45,25 @@ type Report struct {
 	MoveToPool            time.Duration
 }
 
+// schema is a frozen copy of the reference application's first migrations (examples/taskboard,
+// its own module): the generator below writes into exactly these tables, and the figures in
+// docs/benchmarks.md were measured on them, so the app's later migrations must not change them.
+//
+//go:embed schema/shared/*.sql schema/tenant/*.sql
+var schema embed.FS
+
+func schemaDir(dir string) fs.FS {
+	f, err := fs.Sub(schema, "schema/"+dir)
+	if err != nil {
+		panic(err) // the folders are embedded: cannot happen
+	}
+	return f
+}
+
 // DBOptions is the database Run needs (tenancytest.New or Open): the reference application's
-// migrations, a plain owner.
+// schema, a plain owner.
 func DBOptions() *tenancytest.Options {
-	return &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()}
+	return &tenancytest.Options{SharedMigrations: schemaDir("shared"), TenantMigrations: schemaDir("tenant")}
 }
 
 type bench struct {
@@ -150,7 +165,7 @@ func (b *bench) generate(ctx context.Context) error {
 	if err := b.fill(ctx, subject.ID, b.o.Rows, false); err != nil {
 		return err
 	}
-	up, err := fs.ReadFile(migrations.Tenant(), "0001_projects.up.sql")
+	up, err := fs.ReadFile(schemaDir("tenant"), "0001_projects.up.sql")
 	if err != nil {
 		return err
 	}
@@ -161,7 +176,7 @@ func (b *bench) generate(ctx context.Context) error {
 		return err
 	}
 	if version != 1 {
-		return fmt.Errorf("the taskboard's tenant line has %d migrations; the generator knows one", version)
+		return fmt.Errorf("the tenant line has %d migrations; the generator knows one", version)
 	}
 	n := int64(b.o.Tenants - 1)
 	var first int64

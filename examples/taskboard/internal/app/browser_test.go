@@ -103,6 +103,7 @@ func TestBrowser(t *testing.T) {
 	if !strings.Contains(projectPage, "Taste-test three roasts") || !strings.Contains(projectPage, "todo") {
 		t.Fatalf("task not listed: %q", projectPage)
 	}
+	browserBoard(t, ctx, e, shot) // the React view (board_browser_test.go)
 	// Another organisation (the demo's acme, logged in on its own host) sees none of it.
 	var acmeText, acmeProject string
 	err = chromedp.Run(ctx,

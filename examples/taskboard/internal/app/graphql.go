@@ -398,7 +398,7 @@ func (g *gqlRoot) CreateProject(ctx context.Context, args struct {
 	if args.Description != nil {
 		desc = *args.Description
 	}
-	p, err := g.s.createProject(ctx, 0, args.Name, desc)
+	p, err := g.s.createProject(ctx, userID(ctx), args.Name, desc)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
@@ -414,7 +414,7 @@ func (g *gqlRoot) UpdateProject(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	p, err := g.s.updateProject(ctx, 0, id, args.Name, args.Description)
+	p, err := g.s.updateProject(ctx, userID(ctx), id, args.Name, args.Description)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
@@ -426,7 +426,7 @@ func (g *gqlRoot) DeleteProject(ctx context.Context, args struct{ ID graphql.ID 
 	if err != nil {
 		return false, err
 	}
-	return true, g.err(ctx, g.s.deleteProject(ctx, 0, id))
+	return true, g.err(ctx, g.s.deleteProject(ctx, userID(ctx), id))
 }
 
 type gqlTaskArgs struct {
@@ -458,7 +458,7 @@ func (g *gqlRoot) CreateTask(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	t, err := g.s.createTask(ctx, 0, pid, in)
+	t, err := g.s.createTask(ctx, userID(ctx), pid, in)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
@@ -481,7 +481,7 @@ func (g *gqlRoot) UpdateTask(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	t, err := g.s.updateTask(ctx, 0, id, in)
+	t, err := g.s.updateTask(ctx, userID(ctx), id, in)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
@@ -493,7 +493,7 @@ func (g *gqlRoot) DeleteTask(ctx context.Context, args struct{ ID graphql.ID }) 
 	if err != nil {
 		return false, err
 	}
-	return true, g.err(ctx, g.s.deleteTask(ctx, 0, id))
+	return true, g.err(ctx, g.s.deleteTask(ctx, userID(ctx), id))
 }
 
 func (g *gqlRoot) CreateComment(ctx context.Context, args struct {
@@ -504,7 +504,7 @@ func (g *gqlRoot) CreateComment(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	c, err := g.s.createComment(ctx, 0, tid, args.Body)
+	c, err := g.s.createComment(ctx, userID(ctx), tid, args.Body)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}

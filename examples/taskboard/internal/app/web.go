@@ -10,7 +10,7 @@ import (
 )
 
 // The organisation's app, on <slug>.<base>: pages for members (session cookie, CSRF token on every
-// form), the REST API and the GraphQL API (API tokens, no cookies).
+// form), the REST API and the GraphQL API (API tokens; the board view's session, board.go).
 
 func (s *Server) tenantRoutes() http.Handler {
 	pagesMux := http.NewServeMux()
@@ -20,6 +20,8 @@ func (s *Server) tenantRoutes() http.Handler {
 	pagesMux.HandleFunc("POST /logout", s.logout)
 	member := func(h http.HandlerFunc) http.HandlerFunc { return s.requireMember(h) }
 	pagesMux.HandleFunc("GET /{$}", member(s.dashboard))
+	pagesMux.HandleFunc("GET /board", member(s.boardPage))
+	pagesMux.HandleFunc("GET /board/board.js", member(s.boardJS))
 	pagesMux.HandleFunc("POST /projects", member(s.projectCreate))
 	pagesMux.HandleFunc("GET /projects/{id}", member(s.projectPage))
 	pagesMux.HandleFunc("POST /projects/{id}", member(s.projectEdit))
