@@ -9,9 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/migrate"
-	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 // MigrateOpts are the options of Migrate. The zero value (or nil) migrates every tenant to the
@@ -86,18 +84,16 @@ func (c *Client) Migrate(ctx context.Context, opts *MigrateOpts) (*MigrateResult
 		return nil, err
 	}
 	ro := migrate.RunOpts{
-		SharedSchema:  c.shared,
-		Shared:        c.sharedMigs,
-		Tenant:        c.tenantMigs,
-		To:            opts.To,
-		Tenants:       opts.Tenants,
-		Concurrency:   opts.Concurrency,
-		Canary:        opts.Canary,
-		FailFast:      opts.FailFast,
-		DryRun:        opts.DryRun,
-		AfterApply:    c.afterMigrate,
-		Remote:        c.env.MigrateRemote,
-		BeforeTenants: c.env.MigrateServerShapes,
+		SharedSchema: c.shared,
+		Shared:       c.sharedMigs,
+		Tenant:       c.tenantMigs,
+		To:           opts.To,
+		Tenants:      opts.Tenants,
+		Concurrency:  opts.Concurrency,
+		Canary:       opts.Canary,
+		FailFast:     opts.FailFast,
+		DryRun:       opts.DryRun,
+		Placements:   c.env,
 	}
 	if opts.OnEvent != nil {
 		ro.OnEvent = func(e migrate.Event) {
@@ -123,18 +119,6 @@ func (c *Client) Migrate(ctx context.Context, opts *MigrateOpts) (*MigrateResult
 		return res, &PartialError{Applied: res.Applied, Failed: res.Failed, Err: err}
 	}
 	return res, nil
-}
-
-// afterMigrate runs in a placement's transaction after migrations were applied to it.
-func (c *Client) afterMigrate(ctx context.Context, tx pgx.Tx, t *migrate.Target) error {
-	switch t.Kind {
-	case migrate.KindShape:
-		// The shape stays unreadable by the application role (no grants) and must follow the
-		// RLS convention, or no tenant gets the migration.
-		return catalog.CheckRLS(ctx, tx, catalog.ShapeSchema)
-	default:
-		return placement.GrantMissing(ctx, tx, t.Schema, c.appRole)
-	}
 }
 
 // checkSlugs refuses unknown or malformed slugs before anything runs.

@@ -209,8 +209,11 @@ func (c *Client) newPlacement(ctx context.Context, tier Tier, server, pool strin
 		return nil, err
 	}
 	p, err := kind.Plan(ctx, c.env, server, pool)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %s", ErrServerNotFound, server)
+	}
 	if err != nil {
-		return nil, notFoundOr(err, ErrServerNotFound, "")
+		return nil, err
 	}
 	return &plannedPlacement{tier: tier, kind: kind, p: p}, nil
 }

@@ -162,16 +162,13 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 	if tier == TierPool {
 		return c.createPoolTenant(ctx, slug, name, settings, opts.Pool)
 	}
-	kind, err := placement.For(string(tier))
-	if err != nil {
-		return nil, err
-	}
 	// Where it goes, and what that needs, first: a database's template that cannot take the
 	// tenant migrations (they reference shared tables) refuses the tenant before anything is made.
-	planned, err := kind.Plan(ctx, c.env, opts.Server, "")
+	target, err := c.newPlacement(ctx, tier, opts.Server, "")
 	if err != nil {
-		return nil, notFoundOr(err, ErrServerNotFound, "")
+		return nil, fmt.Errorf("tenancy: create %s: %w", slug, err)
 	}
+	kind, planned := target.kind, target.p
 	if _, err := c.catalogID(ctx); err != nil { // read now, while no connection is held
 		return nil, err
 	}

@@ -92,16 +92,22 @@ type RunOpts struct {
 	FailFast     bool
 	DryRun       bool
 	OnEvent      func(Event)
-	// AfterApply runs in the placement's transaction after migrations were applied to it (grants,
-	// checks); a returned error fails the placement.
-	AfterApply func(ctx context.Context, tx pgx.Tx, t *Target) error
-	// Remote migrates a placement outside the catalog's database (a tenant database, or a schema
-	// on another server) to version to, and returns the version it reached. Without it such
-	// placements are not selected.
-	Remote func(ctx context.Context, t *Target, migs []Migration, to int64) (int64, error)
-	// BeforeTenants runs after the shape schema and before any tenant placement (e.g. to bring the
+	// Placements is what the run needs of the tiers (internal/placement's Env). Nil migrates
+	// the placements in the catalog's database only, with nothing run after each.
+	Placements Placements
+}
+
+// Placements is the tiers' part of a run.
+type Placements interface {
+	// AfterApply runs in the placement's transaction after migrations were applied to it
+	// (grants, checks); a returned error fails the placement.
+	AfterApply(ctx context.Context, tx pgx.Tx, t *Target) error
+	// MigrateRemote migrates a placement outside the catalog's database (a tenant database, or
+	// a schema on another server) to version to, and returns the version it reached.
+	MigrateRemote(ctx context.Context, t *Target, migs []Migration, to int64) (int64, error)
+	// BeforeTenants runs after the shape schema and before any tenant placement (to bring the
 	// shape schemas of other servers to version to); an error stops the run there.
-	BeforeTenants func(ctx context.Context, to int64) error
+	BeforeTenants(ctx context.Context, to int64) error
 }
 
 // Failure is one placement that could not be migrated.
@@ -177,7 +183,7 @@ func readPlan(ctx context.Context, q interface {
 	if o.Tenants != nil {
 		slugs = o.Tenants
 	}
-	rows, err := q.Query(ctx, localOnly(planSQL, o.Remote == nil), to, slugs, o.SharedSchema)
+	rows, err := q.Query(ctx, localOnly(planSQL, o.Placements == nil), to, slugs, o.SharedSchema)
 	if err != nil {
 		return nil, err
 	}
@@ -335,8 +341,8 @@ func Run(ctx context.Context, pool *pgxpool.Pool, o RunOpts) (*Result, error) {
 			return res, fmt.Errorf("tenant migrations, shape schema: %w", err)
 		}
 	}
-	if o.BeforeTenants != nil {
-		if err := o.BeforeTenants(ctx, to); err != nil {
+	if o.Placements != nil {
+		if err := o.Placements.BeforeTenants(ctx, to); err != nil {
 			return res, fmt.Errorf("tenant migrations, other servers' shape schemas: %w", err)
 		}
 	}
@@ -464,7 +470,7 @@ feed:
 		if n == 0 {
 			break
 		}
-		rows, err := r.pool.Query(stop, localOnly(pageSQL, r.o.Remote == nil), r.to, slugs, after, n)
+		rows, err := r.pool.Query(stop, localOnly(pageSQL, r.o.Placements == nil), r.to, slugs, after, n)
 		if err != nil {
 			perr = err
 			break
@@ -517,7 +523,7 @@ func (r *runner) one(ctx context.Context, t *Target, migs []Migration, to int64,
 	var v int64
 	var err error
 	if t.Remote() {
-		v, err = r.o.Remote(ctx, t, migs, to)
+		v, err = r.o.Placements.MigrateRemote(ctx, t, migs, to)
 	} else {
 		v, err = r.apply(ctx, t, migs, to, searchPath)
 	}
@@ -549,8 +555,8 @@ func (r *runner) apply(ctx context.Context, t *Target, migs []Migration, to int6
 			if err != nil {
 				return err
 			}
-			if r.o.AfterApply != nil && v > before {
-				return r.o.AfterApply(ctx, tx, t)
+			if r.o.Placements != nil && v > before {
+				return r.o.Placements.AfterApply(ctx, tx, t)
 			}
 			return nil
 		})
@@ -605,8 +611,8 @@ func (r *runner) applyNoTx(ctx context.Context, t *Target, m *Migration, from in
 		if err := record(ctx, tx, t.PlacementID, m, took); err != nil {
 			return err
 		}
-		if r.o.AfterApply != nil {
-			return r.o.AfterApply(ctx, tx, t)
+		if r.o.Placements != nil {
+			return r.o.Placements.AfterApply(ctx, tx, t)
 		}
 		return nil
 	})
@@ -640,7 +646,7 @@ func (r *runner) dryRun(ctx context.Context, p *plan, sharedTo int64, start time
 	}
 	var after int64
 	for {
-		rows, err := r.pool.Query(ctx, localOnly(pageSQL, r.o.Remote == nil), r.to, slugs, after, pageSize)
+		rows, err := r.pool.Query(ctx, localOnly(pageSQL, r.o.Placements == nil), r.to, slugs, after, pageSize)
 		if err != nil {
 			return nil, err
 		}

@@ -103,7 +103,7 @@ func copyLedger(ctx context.Context, tx pgx.Tx, placementID, version int64, ledg
 }
 
 // MigrateRemote brings a placement outside the catalog's database to version to (the fleet
-// runner's RunOpts.Remote): the DDL and the local ledger commit together in the placement's
+// runner's migrate.Placements): the DDL and the local ledger commit together in the placement's
 // database, then the catalog's ledger is brought level. A crash in between leaves the catalog
 // behind the placement; the rerun finds nothing to apply there and copies the ledger.
 func (e *Env) MigrateRemote(ctx context.Context, t *migrate.Target, migs []migrate.Migration, to int64) (int64, error) {
@@ -140,10 +140,21 @@ func (e *Env) MigrateRemote(ctx context.Context, t *migrate.Target, migs []migra
 	return version, nil
 }
 
-// MigrateServerShapes brings the shape schema of every other server's home database to version
-// to (the fleet runner's RunOpts.BeforeTenants), so that statements prepared there match the
-// tenant schemas they will run against.
-func (e *Env) MigrateServerShapes(ctx context.Context, to int64) error {
+// AfterApply runs in a placement's transaction after migrations were applied to it (the fleet
+// runner's migrate.Placements): the shape schema must stay unreadable by the application role
+// (no grants) and follow the RLS convention, or no tenant gets the migration; a tenant placement
+// gives the application role the tables it cannot use yet.
+func (e *Env) AfterApply(ctx context.Context, tx pgx.Tx, t *migrate.Target) error {
+	if t.Kind == migrate.KindShape {
+		return catalog.CheckRLS(ctx, tx, catalog.ShapeSchema)
+	}
+	return GrantMissing(ctx, tx, t.Schema, e.AppRole)
+}
+
+// BeforeTenants brings the shape schema of every other server's home database to version to
+// (the fleet runner's migrate.Placements), so that statements prepared there match the tenant
+// schemas they will run against.
+func (e *Env) BeforeTenants(ctx context.Context, to int64) error {
 	rows, err := e.Owner.Query(ctx, `SELECT name FROM tenancy.servers ORDER BY name`)
 	if err != nil {
 		return err
