@@ -3,9 +3,10 @@ package fleet
 import (
 	"context"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"testing"
-	"testing/fstest"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,24 +14,20 @@ import (
 	"github.com/tenancy-go/tenancy/tenancytest"
 )
 
-const notesUp = `CREATE TABLE notes (
-    tenant_id bigint NOT NULL DEFAULT tenancy.current_tenant_id(),
-    id        bigint GENERATED ALWAYS AS IDENTITY,
-    body      text NOT NULL,
-    PRIMARY KEY (tenant_id, id)
-);
-ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
-ALTER TABLE notes FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON notes USING (tenant_id = tenancy.current_tenant_id());
-`
+// The tenant migrations of the root package's tests: one table, notes.
+var migrations = os.DirFS("../../../testdata/migrations/tenant")
 
-func spec(n int) Spec {
+func spec(t *testing.T, n int) Spec {
+	up, err := fs.ReadFile(migrations, "0001_notes.up.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
 	return Spec{
 		Tenants: n,
 		Names:   func(i int, id int64) (string, string) { return fmt.Sprintf("gen-%d", i), fmt.Sprintf("Gen %d", id) },
 		Version: 1,
 		SQL: func(id int64) string {
-			return notesUp + fmt.Sprintf(`GRANT USAGE ON SCHEMA tenant_%[1]d TO %[2]s;
+			return string(up) + fmt.Sprintf(`GRANT USAGE ON SCHEMA tenant_%[1]d TO %[2]s;
 GRANT SELECT, INSERT, UPDATE, DELETE ON tenant_%[1]d.notes TO %[2]s;
 GRANT USAGE, SELECT ON SEQUENCE tenant_%[1]d.notes_id_seq TO %[2]s;
 `, id, pgx.Identifier{tenancytest.AppRole}.Sanitize())
@@ -46,12 +43,12 @@ GRANT USAGE, SELECT ON SEQUENCE tenant_%[1]d.notes_id_seq TO %[2]s;
 func TestGenerate(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := tenancytest.New(t, &tenancytest.Options{TenantMigrations: fstest.MapFS{"0001_notes.up.sql": {Data: []byte(notesUp)}}})
+	db := tenancytest.New(t, &tenancytest.Options{TenantMigrations: migrations})
 	first, err := db.Client.TenantCreate(ctx, "first", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Generate(ctx, db.OwnerPool, spec(150)); err != nil {
+	if err := Generate(ctx, db.OwnerPool, spec(t, 150)); err != nil {
 		t.Fatal(err)
 	}
 	for i, want := range map[int]int64{0: first.ID + 1, 149: first.ID + 150} {
@@ -81,7 +78,7 @@ func TestGenerate(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !res.OK() || res.Tenants != 151 {
-			t.Errorf("%s: check %+v", when, res)
+			t.Errorf("%s: check of %d tenants found %d problems: %.3v", when, res.Tenants, len(res.Problems), res.Problems)
 		}
 	}
 	check("after Generate")
@@ -101,7 +98,7 @@ func TestGenerate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	n, err := Resume(ctx, db.OwnerPool, spec(0))
+	n, err := Resume(ctx, db.OwnerPool, spec(t, 0))
 	if err != nil || n != 2 {
 		t.Fatalf("Resume: %d, %v; want 2", n, err)
 	}
@@ -113,8 +110,8 @@ func TestGenerate(t *testing.T) {
 func TestGenerateWrongVersion(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := tenancytest.New(t, &tenancytest.Options{TenantMigrations: fstest.MapFS{"0001_notes.up.sql": {Data: []byte(notesUp)}}})
-	s := spec(3)
+	db := tenancytest.New(t, &tenancytest.Options{TenantMigrations: migrations})
+	s := spec(t, 3)
 	s.Version = 2
 	err := Generate(ctx, db.OwnerPool, s)
 	if err == nil || !strings.Contains(err.Error(), "the tenant migrations are at version 1; the fleet's SQL knows version 2") {
