@@ -55,11 +55,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 	var (
-		fast  *bool
-		reuse = new(bool) // migrate only
-		dbOpt *tenancytest.Options
-		work  func(ctx context.Context, db *tenancytest.DB, bin string) error
-		check = func() error { return nil } // bad flag values, found before anything is set up
+		fastDefault bool        // soak runs with -fast unless told -fast=false
+		reuse       = new(bool) // migrate only
+		dbOpt       *tenancytest.Options
+		work        func(ctx context.Context, db *tenancytest.DB, bin string) error
+		check       = func() error { return nil } // bad flag values, found before anything is set up
 	)
 	switch name {
 	case "archive":
@@ -68,7 +68,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(&o.Rows, "rows", 300, "rows per table of the tenant backed up")
 		fs.IntVar(&o.MoveRows, "move-rows", 100000, "rows of the tenant moved (0: skip the move)")
 		fs.IntVar(&o.Reps, "reps", 5, "repetitions of each timing (the median is reported)")
-		fast = fs.Bool("fast", false, "fsync off: tenancytest's cluster instead of a durable one (no effect with DATABASE_URL)")
 		dbOpt = archive.DBOptions()
 		work = func(ctx context.Context, db *tenancytest.DB, bin string) error {
 			o.BinDir = bin
@@ -81,7 +80,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(&o.Create, "create", 200, "tenants created with TenantCreate (timed); the rest are generated in bulk")
 		fs.IntVar(&o.Naive, "naive", 1000, "tenants migrated by the naive baseline (0: skip)")
 		fs.IntVar(&o.Concurrency, "concurrency", 0, "MigrateOpts.Concurrency (0: tenancy's default)")
-		fast = fs.Bool("fast", false, "fsync off: tenancytest's cluster instead of a durable one (no effect with DATABASE_URL)")
 		fs.BoolVar(reuse, "reuse", false, "keep the fleet in database "+reuseDatabase+" for the next -reuse run; use (and finish) the one an earlier -reuse run left")
 		dbOpt = migrate.DBOptions()
 		work = func(ctx context.Context, db *tenancytest.DB, bin string) error {
@@ -103,7 +101,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.DurationVar(&o.KillEvery, "kill-every", 100*time.Millisecond, "interval between pg_terminate_backend calls")
 		fs.StringVar(&o.Mode, "mode", "cache_statement", "pgx exec mode of the application pool: cache_statement, cache_describe, describe_exec, exec, simple_protocol")
 		fs.BoolVar(&o.JSON, "json", false, "print the report as JSON")
-		fast = fs.Bool("fast", true, "fsync off: tenancytest's cluster instead of a durable one (no effect with DATABASE_URL)")
+		fastDefault = true
 		dbOpt = soak.DBOptions()
 		check = func() error {
 			o.Conns = int32(*conns)
@@ -120,6 +118,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: unknown command %q\n%s", name, usage)
 		return 2
 	}
+	fast := fs.Bool("fast", fastDefault, "fsync off: tenancytest's cluster instead of a durable one (no effect with DATABASE_URL)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0

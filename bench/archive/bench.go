@@ -12,13 +12,13 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/bench/internal/fleet"
 	"github.com/tenancy-go/tenancy/tenancytest"
 )
 
@@ -154,8 +154,7 @@ func (b *bench) fill(ctx context.Context, id int64, n int, total bool) error {
 }
 
 // generate makes the fleet: one tenant through TenantCreate (the one backed up, filled with
-// rows), the others as catalog rows in bulk and schemas made by the tenant migration's own
-// SQL, 100 per transaction on two connections.
+// rows), the others in bulk (bench/internal/fleet) with the tenant migration's own SQL.
 func (b *bench) generate(ctx context.Context) error {
 	start := time.Now()
 	subject, err := b.client.TenantCreate(ctx, "subject", nil)
@@ -169,84 +168,16 @@ func (b *bench) generate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var checksum, name string
-	var version int64
-	if err := b.admin.QueryRow(ctx, `SELECT m.checksum, m.name, m.version FROM tenancy.migrations m WHERE m.placement_id = $1 ORDER BY version DESC LIMIT 1`,
-		subject.Placement.ID).Scan(&checksum, &name, &version); err != nil {
-		return err
-	}
-	if version != 1 {
-		return fmt.Errorf("the tenant line has %d migrations; the generator knows one", version)
-	}
-	n := int64(b.o.Tenants - 1)
-	var first int64
-	err = pgx.BeginFunc(ctx, b.admin, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT max(id) + 1 FROM tenancy.tenants`).Scan(&first); err != nil {
-			return err
-		}
-		last := first + n - 1
-		_, err := tx.Exec(ctx, `
-			INSERT INTO tenancy.placements (kind, schema, owned, version) SELECT 'schema', 'tenant_' || i, true, 1 FROM generate_series($1::bigint, $2::bigint) i`, first, last)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO tenancy.tenants (id, slug, name, status, tier, placement_id)
-			SELECT i, 'fleet-' || i, 'Fleet ' || i, 'active', 'schema', p.id
-			FROM generate_series($1::bigint, $2::bigint) i JOIN tenancy.placements p ON p.schema = 'tenant_' || i AND p.server = '' AND p.database = ''`, first, last); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO tenancy.migrations (placement_id, version, name, checksum)
-			SELECT p.id, 1, $3, $4 FROM tenancy.placements p
-			WHERE p.server = '' AND p.database = '' AND p.schema IN (SELECT 'tenant_' || i FROM generate_series($1::bigint, $2::bigint) i)`, first, last, name, checksum); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('tenancy.tenants', 'id'), $1)`, last)
-		return err
+	err = fleet.Generate(ctx, b.admin, fleet.Spec{
+		Tenants: b.o.Tenants - 1,
+		Names: func(_ int, id int64) (string, string) {
+			return fmt.Sprintf("fleet-%d", id), fmt.Sprintf("Fleet %d", id)
+		},
+		Version: 1,
+		SQL:     func(int64) string { return string(up) },
+		Log:     b.o.Log,
 	})
 	if err != nil {
-		return err
-	}
-	chunks := make(chan int64)
-	errs := make(chan error, 2)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	done := 0
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for from := range chunks {
-				to := min(from+100, first+n)
-				var sb strings.Builder
-				sb.WriteString("BEGIN;\n")
-				for id := from; id < to; id++ {
-					fmt.Fprintf(&sb, "CREATE SCHEMA tenant_%[1]d; COMMENT ON SCHEMA tenant_%[1]d IS 'tenancy:tenant:%[1]d';\nSET LOCAL search_path = tenant_%[1]d, public;\n%s\n", id, up)
-				}
-				sb.WriteString("COMMIT;\n")
-				if _, err := b.admin.Exec(ctx, sb.String(), pgx.QueryExecModeSimpleProtocol); err != nil {
-					errs <- err
-					for range chunks {
-					}
-					return
-				}
-				mu.Lock()
-				done += int(to - from)
-				if done%1000 == 0 {
-					b.o.Log("generated %d of %d schemas", done, n)
-				}
-				mu.Unlock()
-			}
-		}()
-	}
-	for id := first; id < first+n; id += 100 {
-		chunks <- id
-	}
-	close(chunks)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
 		return err
 	}
 	if _, err := b.admin.Exec(ctx, `ANALYZE`); err != nil {

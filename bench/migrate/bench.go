@@ -9,8 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
-	"sync"
 	"testing/fstest"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/bench/internal/fleet"
 	"github.com/tenancy-go/tenancy/tenancytest"
 )
 
@@ -251,137 +250,54 @@ func (b *bench) create(ctx context.Context) error {
 
 func slug(i int) string { return fmt.Sprintf("bench-%05d", i) }
 
-// generate adds the rest of the fleet in bulk: the catalog rows in one statement, then each
-// schema with the same DDL TenantCreate runs (v1, ownership mark, grants), 100 tenants per
-// transaction, two connections at once.
+// fleetSpec is the rest of the fleet, generated in bulk (bench/internal/fleet): each schema
+// with the same DDL TenantCreate runs (v1, grants) and a few rows.
+func (b *bench) fleetSpec() fleet.Spec {
+	return fleet.Spec{
+		Tenants: b.o.Tenants - b.o.Create,
+		Names:   func(i int, id int64) (string, string) { return slug(b.o.Create + i + 1), fmt.Sprintf("Bench %d", id) },
+		Version: 1,
+		SQL: func(id int64) string {
+			// The grants TenantCreate gives, spelled out: "ON ALL TABLES IN SCHEMA" scans all of
+			// pg_class, which makes generating a big fleet quadratic.
+			return v1Up + seed(id) + fmt.Sprintf(`GRANT USAGE ON SCHEMA tenant_%[1]d TO %[2]s;
+GRANT SELECT, INSERT, UPDATE, DELETE ON tenant_%[1]d.projects, tenant_%[1]d.tasks, tenant_%[1]d.comments TO %[2]s;
+GRANT USAGE, SELECT ON SEQUENCE tenant_%[1]d.projects_id_seq, tenant_%[1]d.tasks_id_seq, tenant_%[1]d.comments_id_seq TO %[2]s;
+`, id, pgx.Identifier{tenancytest.AppRole}.Sanitize())
+		},
+	}
+}
+
+// generate adds the rest of the fleet in bulk, or with -reuse the schemas an interrupted
+// generation did not get to.
 func (b *bench) generate(ctx context.Context) error {
 	if b.o.Tenants <= b.o.Create {
 		return nil
 	}
 	start := time.Now()
 	if b.reused {
-		return b.resumeGenerate(ctx, start)
-	}
-	var checksum string
-	if err := b.admin.QueryRow(ctx, `SELECT checksum FROM tenancy.migrations m JOIN tenancy.placements p ON p.id = m.placement_id WHERE p.kind = 'shape' AND m.version = 1`).Scan(&checksum); err != nil {
-		return err
-	}
-	var first int64
-	err := pgx.BeginFunc(ctx, b.admin, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(id), 0) + 1 FROM tenancy.tenants`).Scan(&first); err != nil {
+		var n int
+		if err := b.admin.QueryRow(ctx, `SELECT count(*) FROM tenancy.tenants WHERE status = 'active'`).Scan(&n); err != nil {
 			return err
 		}
-		last := first + int64(b.o.Tenants-b.o.Create) - 1
-		_, err := tx.Exec(ctx, `
-			INSERT INTO tenancy.placements (kind, schema, owned, version) SELECT 'schema', 'tenant_' || i, true, 1 FROM generate_series($1::bigint, $2::bigint) i;
-			`, first, last)
+		if n != b.o.Tenants {
+			return fmt.Errorf("-reuse: the database has %d tenants, not %d", n, b.o.Tenants)
+		}
+		missing, err := fleet.Resume(ctx, b.admin, b.fleetSpec())
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `
-			INSERT INTO tenancy.tenants (id, slug, name, status, tier, placement_id)
-			SELECT i, 'bench-' || lpad((i - $1 + $3 + 1)::text, 5, '0'), 'Bench ' || i, 'active', 'schema', p.id
-			FROM generate_series($1::bigint, $2::bigint) i JOIN tenancy.placements p ON p.schema = 'tenant_' || i`, first, last, b.o.Create)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `
-			INSERT INTO tenancy.migrations (placement_id, version, name, checksum)
-			SELECT p.id, 1, 'schema', $3 FROM tenancy.placements p
-			WHERE p.kind = 'schema' AND p.schema IN (SELECT 'tenant_' || i FROM generate_series($1::bigint, $2::bigint) i)`, first, last, checksum)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `SELECT setval(pg_get_serial_sequence('tenancy.tenants', 'id'), $1)`, last)
-		return err
-	})
-	if err != nil {
-		return err
+		b.rep.Tenants = b.o.Tenants
+		b.o.Log("-reuse: %d tenants there, generated the %d missing schemas in %s", n, missing, time.Since(start).Round(time.Millisecond))
+		return nil
 	}
-	ids := make(chan int64)
-	errs := make(chan error, 2)
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range ids {
-				if err := b.generateChunk(ctx, id, min(id+100, first+int64(b.o.Tenants-b.o.Create))); err != nil {
-					errs <- err
-					for range ids {
-					}
-					return
-				}
-			}
-		}()
-	}
-	for id := first; id < first+int64(b.o.Tenants-b.o.Create); id += 100 {
-		ids <- id
-	}
-	close(ids)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := fleet.Generate(ctx, b.admin, b.fleetSpec()); err != nil {
 		return err
 	}
 	b.rep.Generate = time.Since(start)
 	b.rep.Tenants = b.o.Tenants
 	b.o.Log("generated %d tenants in bulk in %s", b.o.Tenants-b.o.Create, b.rep.Generate.Round(time.Millisecond))
 	return nil
-}
-
-// resumeGenerate creates the schemas that an interrupted generation did not get to.
-func (b *bench) resumeGenerate(ctx context.Context, start time.Time) error {
-	var n int
-	if err := b.admin.QueryRow(ctx, `SELECT count(*) FROM tenancy.tenants WHERE status = 'active'`).Scan(&n); err != nil {
-		return err
-	}
-	if n != b.o.Tenants {
-		return fmt.Errorf("-reuse: the database has %d tenants, not %d", n, b.o.Tenants)
-	}
-	rows, err := b.admin.Query(ctx, `
-		SELECT t.id FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
-		WHERE NOT EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = p.schema) ORDER BY t.id`)
-	if err != nil {
-		return err
-	}
-	missing, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return err
-	}
-	for i := 0; i < len(missing); {
-		j := i + 1
-		for j < len(missing) && j-i < 100 && missing[j] == missing[j-1]+1 {
-			j++
-		}
-		if err := b.generateChunk(ctx, missing[i], missing[j-1]+1); err != nil {
-			return err
-		}
-		i = j
-	}
-	b.rep.Tenants = b.o.Tenants
-	b.o.Log("-reuse: %d tenants there, generated the %d missing schemas in %s", n, len(missing), time.Since(start).Round(time.Millisecond))
-	return nil
-}
-
-func (b *bench) generateChunk(ctx context.Context, from, to int64) error {
-	var sb strings.Builder
-	sb.WriteString("BEGIN;\n")
-	for id := from; id < to; id++ {
-		s := fmt.Sprintf("tenant_%d", id)
-		fmt.Fprintf(&sb, "CREATE SCHEMA %[1]s; COMMENT ON SCHEMA %[1]s IS 'tenancy:tenant:%[2]d';\nSET LOCAL search_path = %[1]s, public;\n", s, id)
-		sb.WriteString(v1Up)
-		sb.WriteString(seed(id))
-		// The grants TenantCreate gives, spelled out: "ON ALL TABLES IN SCHEMA" scans all of
-		// pg_class, which makes generating a big fleet quadratic.
-		fmt.Fprintf(&sb, `GRANT USAGE ON SCHEMA %[1]s TO %[2]s;
-GRANT SELECT, INSERT, UPDATE, DELETE ON %[1]s.projects, %[1]s.tasks, %[1]s.comments TO %[2]s;
-GRANT USAGE, SELECT ON SEQUENCE %[1]s.projects_id_seq, %[1]s.tasks_id_seq, %[1]s.comments_id_seq TO %[2]s;
-`, s, pgx.Identifier{tenancytest.AppRole}.Sanitize())
-	}
-	sb.WriteString("COMMIT;\n")
-	_, err := b.admin.Exec(ctx, sb.String(), pgx.QueryExecModeSimpleProtocol)
-	return err
 }
 
 // schemas lists the tenant schemas in tenant id order, the first n (0: all).
