@@ -189,9 +189,6 @@ serves until interrupted. It stops the local cluster on exit if it started it.`,
 			if f.operator == "" {
 				f.operator = getenv("TASKBOARD_OPERATOR_PASSWORD")
 			}
-			if f.operator == "" {
-				f.operator = "operator"
-			}
 			start := time.Now()
 			fmt.Fprintf(stderr, "%s: preparing the database...\n", prog)
 			conn, err := f.db.connect(ctx, getenv, true, stderr)
@@ -235,7 +232,11 @@ func printDemo(w io.Writer, f *serveFlags, port string, res *app.DemoResult, tok
 	for _, o := range res.Orgs {
 		fmt.Fprintf(tw, "  %s\thttp://%s.%s:%s/\t%s tier, %s plan\n", o.Name, o.Slug, f.base, port, o.Tier, o.Plan)
 	}
-	fmt.Fprintf(tw, "  Operator console\t%s/admin\tpassword: %s\n", base, f.operator)
+	if f.operator != "" {
+		fmt.Fprintf(tw, "  Operator console\t%s/admin\tpassword as given\n", base)
+	} else {
+		fmt.Fprintf(tw, "  Operator console\tdisabled\tstart with --operator-password to enable it\n")
+	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n  Log in as %s / %s (a member of every demo organisation),\n", res.Email, app.DemoPassword)
 	fmt.Fprintf(w, "  or as alice@, bob@ or carol@example.com with the same password.\n")

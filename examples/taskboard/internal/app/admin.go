@@ -110,8 +110,16 @@ func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusForbidden, "This form has expired. Reload the page and try again.")
 		return
 	}
+	if !s.consoleEnabled() {
+		s.refuse(w, r, http.StatusNotFound, "The operator console is disabled.")
+		return
+	}
+	// Per client, and for the console as a whole: parallel guesses from many addresses
+	// still share the one password's budget.
+	if !s.allowAll(w, r, s.console, "ip:"+s.clientAddr(r), "console") {
+		return
+	}
 	if !s.operatorOK(r.PostFormValue("password")) {
-		time.Sleep(200 * time.Millisecond) // slow down guessing
 		s.renderStatus(w, r, http.StatusUnauthorized, "admin_login.html", map[string]any{"Title": "Console", "Admin": true, "Error": "Wrong operator password."})
 		return
 	}
@@ -120,7 +128,7 @@ func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 	s.adminMu.Lock()
 	s.adminSessions[sha256.Sum256([]byte(tok))] = adminSession{csrf: csrf, expires: time.Now().Add(8 * time.Hour)}
 	s.adminMu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: adminCookie, Value: tok, Path: "/admin", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteStrictMode})
+	http.SetCookie(w, &http.Cookie{Name: adminCookie, Value: tok, Path: "/admin", HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }
 
@@ -129,7 +137,7 @@ func (s *Server) adminLogout(w http.ResponseWriter, r *http.Request) {
 	s.adminMu.Lock()
 	delete(s.adminSessions, key)
 	s.adminMu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: adminCookie, Value: "", Path: "/admin", MaxAge: -1})
+	http.SetCookie(w, &http.Cookie{Name: adminCookie, Value: "", Path: "/admin", MaxAge: -1, HttpOnly: true, Secure: s.secure(r)})
 	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
 }
 

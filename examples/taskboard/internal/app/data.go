@@ -202,10 +202,17 @@ func (s *Server) planMaxProjects(ctx context.Context) (planLimit, error) {
 	return l, err
 }
 
-// checkPlanLimit refuses a project beyond the plan's limit. It counts in the tenant's transaction.
+// checkPlanLimit refuses a project beyond the plan's limit. It counts in the tenant's transaction,
+// after taking a transaction lock of the tenant's own: concurrent creates would otherwise each
+// count the same rows and all pass. (Read committed: the count, a later statement, sees the
+// projects of the transactions that held the lock before.)
 func checkPlanLimit(ctx context.Context, tx pgx.Tx, l planLimit) error {
 	if l.max == nil {
 		return nil
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('taskboard.projects', $1))`,
+		tenancy.MustFromContext(ctx).ID); err != nil {
+		return err
 	}
 	var n int
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM projects`).Scan(&n); err != nil {
@@ -358,7 +365,8 @@ func (in *taskInput) check() error {
 		return invalidf("status must be one of %s", strings.Join(taskStatuses, ", "))
 	}
 	if in.DueDate != nil && *in.DueDate != "" {
-		if _, err := time.Parse(time.DateOnly, *in.DueDate); err != nil {
+		// Year 0 parses in Go but is no date in PostgreSQL.
+		if d, err := time.Parse(time.DateOnly, *in.DueDate); err != nil || d.Year() < 1 {
 			return invalidf("due_date must be a date, YYYY-MM-DD")
 		}
 	}

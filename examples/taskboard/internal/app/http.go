@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/tenancy-go/tenancy"
 )
@@ -25,10 +28,10 @@ func sessionFrom(ctx context.Context) *session {
 	return se
 }
 
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteLaxMode,
 	})
 }
 
@@ -46,21 +49,21 @@ func (s *Server) withSession(r *http.Request, tenantID int64) (*http.Request, er
 }
 
 // anonCSRF returns the double-submit token of a browser that is not logged in, setting it first.
-func anonCSRF(w http.ResponseWriter, r *http.Request) string {
+func (s *Server) anonCSRF(w http.ResponseWriter, r *http.Request) string {
 	if c, err := r.Cookie(anonCSRFCookie); err == nil && len(c.Value) >= 32 {
 		return c.Value
 	}
 	tok, _ := newToken("")
-	setCookie(w, r, anonCSRFCookie, tok, 0)
+	s.setCookie(w, r, anonCSRFCookie, tok, 0)
 	return tok
 }
 
 // csrfToken is the token forms on this page must send back.
-func csrfToken(w http.ResponseWriter, r *http.Request) string {
+func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) string {
 	if se := sessionFrom(r.Context()); se != nil {
 		return se.CSRF
 	}
-	return anonCSRF(w, r)
+	return s.anonCSRF(w, r)
 }
 
 // checkCSRF verifies a form post: the session's token when logged in, else the double-submit
@@ -89,6 +92,37 @@ func (s *Server) csrfProtect(next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// maxFormBytes limits form bodies.
+const maxFormBytes = 1 << 20
+
+// badBytes refuses form fields and query parameters with NUL bytes or invalid UTF-8, which
+// PostgreSQL cannot store (it answers an error, which would be a 500): it returns the message
+// of the 400, or "".
+func badBytes(w http.ResponseWriter, r *http.Request) string {
+	if r.Method == http.MethodPost && !isAPI(r) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			return "This form could not be read."
+		}
+	}
+	for _, vs := range []url.Values{r.URL.Query(), r.PostForm} {
+		for k, v := range vs {
+			if !cleanText(k) {
+				return "A form field's name has bytes that are not text."
+			}
+			for _, x := range v {
+				if !cleanText(x) {
+					return "The field " + k + " has bytes that are not text (NUL or invalid UTF-8)."
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// cleanText reports whether v is valid UTF-8 without NUL, as PostgreSQL's text requires.
+func cleanText(v string) bool { return utf8.ValidString(v) && !strings.ContainsRune(v, 0) }
 
 // ---- JSON
 
@@ -134,6 +168,8 @@ func codeFor(status int) string {
 		return "invalid"
 	case http.StatusServiceUnavailable:
 		return "unavailable"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
 	}
 	return "internal"
 }

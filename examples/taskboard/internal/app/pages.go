@@ -92,7 +92,7 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 		data = map[string]any{}
 	}
 	if _, ok := data["CSRF"]; !ok {
-		data["CSRF"] = csrfToken(w, r)
+		data["CSRF"] = s.csrfToken(w, r)
 	}
 	data["PublicURL"] = s.publicURL(r)
 	if se := sessionFrom(r.Context()); se != nil && data["Admin"] == nil {
