@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -139,7 +140,40 @@ type serveFlags struct {
 	base          string
 	operator      string
 	introspection bool
+	proxies       prefixList
 }
+
+// prefixList is a flag of comma-separated addresses or CIDR prefixes.
+type prefixList []netip.Prefix
+
+func (l *prefixList) String() string {
+	parts := make([]string, len(*l))
+	for i, p := range *l {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *prefixList) Set(v string) error {
+	for _, x := range strings.Split(v, ",") {
+		x = strings.TrimSpace(x)
+		if x == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(x)
+		if err != nil {
+			a, aerr := netip.ParseAddr(x)
+			if aerr != nil {
+				return fmt.Errorf("%q is not an IP address or CIDR prefix", x)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		*l = append(*l, p.Masked())
+	}
+	return nil
+}
+
+func (l *prefixList) Type() string { return "addresses" }
 
 // add adds the flags; introspection is GraphQL introspection's default (off in serve, on in demo).
 func (f *serveFlags) add(cmd *cobra.Command, getenv func(string) string, introspection bool) {
@@ -148,6 +182,7 @@ func (f *serveFlags) add(cmd *cobra.Command, getenv func(string) string, introsp
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().StringVar(&f.base, "base-domain", app.BaseDomainDefault, "host of the public site; organisations live on its subdomains")
 	cmd.Flags().StringVar(&f.operator, "operator-password", "", "password of the operator console at /admin (default $TASKBOARD_OPERATOR_PASSWORD; empty disables it)")
+	cmd.Flags().Var(&f.proxies, "trusted-proxies", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (default: none, no header is)")
 }
 
 func serveCommand(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
@@ -249,7 +284,7 @@ func printDemo(w io.Writer, f *serveFlags, port string, res *app.DemoResult, tok
 // appConfig is the application's configuration from the flags.
 func (f *serveFlags) appConfig(client *tenancy.Client, logger *slog.Logger) *app.Config {
 	return &app.Config{Client: client, BaseDomain: f.base, OperatorPassword: f.operator, Logger: logger,
-		GraphQLIntrospection: f.introspection}
+		GraphQLIntrospection: f.introspection, TrustedProxies: f.proxies}
 }
 
 // serve listens on f.addr and serves until ctx ends or SIGINT/SIGTERM, then shuts down gracefully.

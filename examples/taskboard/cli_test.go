@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"testing"
 
@@ -29,5 +30,28 @@ func TestIntrospectionFlag(t *testing.T) {
 		if got := f.appConfig(nil, nil).GraphQLIntrospection; got != on {
 			t.Errorf("appConfig: GraphQLIntrospection %v, want %v", got, on)
 		}
+	}
+}
+
+// --trusted-proxies takes addresses and prefixes, refuses anything else, and reaches the
+// application's configuration; without it no proxy is trusted.
+func TestTrustedProxiesFlag(t *testing.T) {
+	t.Parallel()
+	cmd := serveCommand(io.Discard, io.Discard, func(string) string { return "" })
+	if err := cmd.Flags().Set("trusted-proxies", "10.0.0.1, 192.168.0.0/16,::1"); err != nil {
+		t.Fatal(err)
+	}
+	var f serveFlags
+	if err := f.proxies.Set("10.0.0.1, 192.168.7.0/16,::1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(f.appConfig(nil, nil).TrustedProxies); got != "[10.0.0.1/32 192.168.0.0/16 ::1/128]" {
+		t.Fatalf("TrustedProxies %s", got)
+	}
+	if err := f.proxies.Set("proxy.example.com"); err == nil {
+		t.Fatal("a host name was taken as a proxy address")
+	}
+	if got := (&serveFlags{}).appConfig(nil, nil).TrustedProxies; len(got) != 0 {
+		t.Fatalf("no flag: TrustedProxies %v", got)
 	}
 }

@@ -144,6 +144,9 @@ func (s *Server) projectsByID(ctx context.Context, ids []int64) ([]*Project, err
 
 func checkName(what, v string, max int) (string, error) {
 	v = strings.TrimSpace(v)
+	if !cleanText(v) {
+		return "", invalidf("%s has bytes that are not text (NUL or invalid UTF-8)", what)
+	}
 	if v == "" {
 		return "", invalidf("%s is required", what)
 	}
@@ -158,8 +161,8 @@ func (s *Server) createProject(ctx context.Context, userID int64, name, descript
 	if err != nil {
 		return nil, err
 	}
-	if len(description) > 10000 {
-		return nil, invalidf("description is longer than 10000 characters")
+	if err := checkDescription(&description); err != nil {
+		return nil, err
 	}
 	max, err := s.planMaxProjects(ctx)
 	if err != nil {
@@ -236,8 +239,8 @@ func (s *Server) updateProject(ctx context.Context, userID, id int64, name, desc
 		}
 		name = &n
 	}
-	if description != nil && len(*description) > 10000 {
-		return nil, invalidf("description is longer than 10000 characters")
+	if err := checkDescription(description); err != nil {
+		return nil, err
 	}
 	var p *Project
 	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
@@ -358,8 +361,8 @@ func (in *taskInput) check() error {
 		}
 		in.Title = &v
 	}
-	if in.Description != nil && len(*in.Description) > 10000 {
-		return invalidf("description is longer than 10000 characters")
+	if err := checkDescription(in.Description); err != nil {
+		return err
 	}
 	if in.Status != nil && !validStatus(*in.Status) {
 		return invalidf("status must be one of %s", strings.Join(taskStatuses, ", "))
@@ -546,8 +549,24 @@ func (s *Server) getComment(ctx context.Context, id int64) (*Comment, error) {
 	return c, s.withCommentNames(ctx, c)
 }
 
+// checkDescription checks a description, if given: PostgreSQL text, at most 10,000 bytes.
+func checkDescription(d *string) error {
+	switch {
+	case d == nil:
+		return nil
+	case !cleanText(*d):
+		return invalidf("description has bytes that are not text (NUL or invalid UTF-8)")
+	case len(*d) > 10000:
+		return invalidf("description is longer than 10000 characters")
+	}
+	return nil
+}
+
 func checkBody(body string) (string, error) {
 	body = strings.TrimSpace(body)
+	if !cleanText(body) {
+		return "", invalidf("body has bytes that are not text (NUL or invalid UTF-8)")
+	}
 	if body == "" {
 		return "", invalidf("body is required")
 	}
