@@ -193,19 +193,17 @@ type memberRow struct {
 type session struct {
 	User     *User
 	TenantID int64 // 0 on the public host
-	CSRF     string
 }
 
 func (s *Server) createSession(ctx context.Context, userID, tenantID int64) (string, error) {
 	tok, hash := newToken("")
-	csrf, _ := newToken("")
 	var tid *int64
 	if tenantID != 0 {
 		tid = &tenantID
 	}
 	_, err := s.db.Pool().Exec(ctx, `
-		INSERT INTO sessions (token_hash, user_id, tenant_id, csrf, expires_at) VALUES ($1, $2, $3, $4, now() + $5::interval)`,
-		hash, userID, tid, csrf, interval(sessionTTL))
+		INSERT INTO sessions (token_hash, user_id, tenant_id, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
+		hash, userID, tid, interval(sessionTTL))
 	return tok, err
 }
 
@@ -213,10 +211,10 @@ func (s *Server) createSession(ctx context.Context, userID, tenantID int64) (str
 func (s *Server) lookupSession(ctx context.Context, tok string, tenantID int64) (*session, error) {
 	se := &session{User: &User{}}
 	err := s.db.Pool().QueryRow(ctx, `
-		SELECT u.id, u.email, u.name, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id
+		SELECT u.id, u.email, u.name FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = $1 AND coalesce(s.tenant_id, 0) = $2 AND s.expires_at > now()
 		  AND (s.tenant_id IS NULL OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = s.user_id AND m.tenant_id = s.tenant_id))`,
-		hashToken(tok), tenantID).Scan(&se.User.ID, &se.User.Email, &se.User.Name, &se.CSRF)
+		hashToken(tok), tenantID).Scan(&se.User.ID, &se.User.Email, &se.User.Name)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}

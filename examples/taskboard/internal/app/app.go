@@ -109,6 +109,8 @@ type Server struct {
 	adminMu       sync.Mutex
 	adminSessions map[[32]byte]adminSession
 
+	crossOrigin *http.CrossOriginProtection
+
 	proxies                            []netip.Prefix
 	signUps, logIns, console, apiToken limiter
 
@@ -142,6 +144,10 @@ func New(cfg *Config) (*Server, error) {
 		s.log = slog.Default()
 	}
 	s.proxies = cfg.TrustedProxies
+	s.crossOrigin = http.NewCrossOriginProtection()
+	s.crossOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.refuse(w, r, http.StatusForbidden, "This form did not come from this site. Go back, reload the page and try again.")
+	}))
 	lim := cfg.RateLimits
 	if lim == nil {
 		lim = &RateLimits{}

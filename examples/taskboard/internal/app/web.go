@@ -11,8 +11,8 @@ import (
 	"github.com/tenancy-go/tenancy"
 )
 
-// The organisation's app, on <slug>.<base>: pages for members (session cookie, CSRF token on every
-// form), the REST API and the GraphQL API (API tokens, no cookies).
+// The organisation's app, on <slug>.<base>: pages for members (session cookie, forms refused
+// from other origins), the REST API and the GraphQL API (API tokens, no cookies).
 
 func (s *Server) tenantRoutes() http.Handler {
 	pagesMux := http.NewServeMux()
@@ -40,7 +40,7 @@ func (s *Server) tenantRoutes() http.Handler {
 	pagesMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusNotFound, "There is no such page.")
 	})
-	pages := s.csrfProtect(pagesMux)
+	pages := s.crossOriginProtect(pagesMux)
 	api := s.apiRoutes()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isAPI(r) {

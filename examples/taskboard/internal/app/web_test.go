@@ -77,14 +77,12 @@ func TestSignUpHandsOffToTheOrganisationAndOthersAreRefused(t *testing.T) {
 		t.Fatal("Ben reached Alpha's dashboard")
 	}
 
-	// A form without the CSRF token is refused and writes nothing.
-	res, err = anna.PostForm(e.url("alpha", "/projects"), url.Values{"name": {"forged"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusForbidden {
-		t.Fatalf("post without CSRF token: %d", res.StatusCode)
+	// A form posted from another origin (another organisation's host, another site) is
+	// refused and writes nothing.
+	for _, h := range [][]string{{"Origin", "http://beta.localhost:" + e.port}, {"Sec-Fetch-Site", "same-site"}, {"Sec-Fetch-Site", "cross-site"}} {
+		if res := e.post(anna, "alpha", "/projects", url.Values{"name": {"forged"}}, h...); res.StatusCode != http.StatusForbidden {
+			t.Fatalf("post with %s: %s: %d", h[0], h[1], res.StatusCode)
+		}
 	}
 	alpha, err := e.db.Client.TenantGet(t.Context(), "alpha")
 	if err != nil {

@@ -15,3 +15,7 @@ CREATE INDEX invitations_expires ON invitations (expires_at);
 -- column existed have none and no longer work (they lived two minutes anyway).
 ALTER TABLE login_tokens ADD COLUMN state_hash bytea;
 CREATE INDEX login_tokens_expires ON login_tokens (expires_at);
+
+-- Forms are protected by the standard library's cross-origin check (Sec-Fetch-Site / Origin),
+-- not by per-session tokens.
+ALTER TABLE sessions DROP COLUMN csrf;
