@@ -341,7 +341,8 @@ func TestJSONFieldNamesMatchExactly(t *testing.T) {
 	}
 }
 
-// TestStalePurged: expired sessions and unused log-in tokens are deleted when the server starts.
+// TestStalePurged: expired sessions, unused log-in tokens and invitations are deleted when the
+// server starts.
 func TestStalePurged(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -356,13 +357,18 @@ func TestStalePurged(t *testing.T) {
 		VALUES ('\x02', $1, $2, now() - interval '1 second')`, uid, acme.ID); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.db.AdminPool.Exec(ctx, `INSERT INTO invitations (token_hash, tenant_id, expires_at)
+		VALUES ('\x03', $1, now() - interval '1 second')`, acme.ID); err != nil {
+		t.Fatal(err)
+	}
 	newEnvWith(t, e.db, e.db.Client) // a server starting (or its hourly purge)
 	var n int
-	if err := e.db.AdminPool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM login_tokens)`).Scan(&n); err != nil {
+	if err := e.db.AdminPool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM login_tokens)
+		+ (SELECT count(*) FROM invitations)`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
-		t.Fatalf("%d expired sessions and log-in tokens left", n)
+		t.Fatalf("%d expired sessions, log-in tokens and invitations left", n)
 	}
 }
 

@@ -26,14 +26,14 @@ const testOperatorPassword = "op-secret-123"
 // env is one test's application: a fresh database (as the application role), the server on a
 // loopback port, and a client that sends every host name to it, as browsers do for *.localhost.
 type env struct {
-	t    *testing.T
+	t    testing.TB
 	db   *tenancytest.DB
 	srv  *Server
 	ts   *httptest.Server
 	port string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
 	return newEnvWith(t, db, db.Client)
@@ -41,13 +41,13 @@ func newEnv(t *testing.T) *env {
 
 // newEnvWith serves the application on db through client (a client of another build, with other
 // migrations, say).
-func newEnvWith(t *testing.T, db *tenancytest.DB, client *tenancy.Client) *env {
+func newEnvWith(t testing.TB, db *tenancytest.DB, client *tenancy.Client) *env {
 	t.Helper()
 	return newEnvConfig(t, db, client, nil)
 }
 
 // newEnvConfig is newEnvWith with the test's changes to the configuration (limits, say).
-func newEnvConfig(t *testing.T, db *tenancytest.DB, client *tenancy.Client, change func(*Config)) *env {
+func newEnvConfig(t testing.TB, db *tenancytest.DB, client *tenancy.Client, change func(*Config)) *env {
 	t.Helper()
 	cfg := &Config{Client: client, OperatorPassword: testOperatorPassword, PasswordCost: bcrypt.MinCost}
 	if change != nil {
