@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/tenancy-go/tenancy"
 )
 
 // Abuse cases of issue 12: each test failed on the code before its fix.
@@ -273,24 +275,28 @@ func TestBadBytesAre400(t *testing.T) {
 	}
 }
 
-// TestPlanLimitHoldsUnderConcurrency: parallel creates never pass the free plan's 3 projects.
+// TestPlanLimitHoldsUnderConcurrency: parallel creates never pass the free plan's 3 projects,
+// in any tier.
 func TestPlanLimitHoldsUnderConcurrency(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	acme, tok := e.org("acme")
-	var start, done sync.WaitGroup
-	start.Add(1)
-	for i := range 12 {
-		done.Go(func() {
-			start.Wait()
-			e.api("POST", "acme", "/api/v1/projects", tok, fmt.Sprintf(`{"name":"p%d"}`, i))
-		})
-	}
-	start.Done()
-	done.Wait()
-	if n := e.count(acme, "projects"); n != 3 {
-		t.Fatalf("%d projects on the free plan, want 3", n)
-	}
+	eachTier(t, func(t *testing.T, tier tenancy.Tier) {
+		slug := "org-" + string(tier)
+		org, tok := e.orgIn(slug, tier)
+		var start, done sync.WaitGroup
+		start.Add(1)
+		for i := range 12 {
+			done.Go(func() {
+				start.Wait()
+				e.api("POST", slug, "/api/v1/projects", tok, fmt.Sprintf(`{"name":"p%d"}`, i))
+			})
+		}
+		start.Done()
+		done.Wait()
+		if n := e.count(org, "projects"); n != 3 {
+			t.Errorf("%d projects on the free plan, want 3", n)
+		}
+	})
 }
 
 // TestHandOffIsBoundToTheBrowser: a member who opens another member's hand-off link does not
