@@ -193,9 +193,7 @@ func serveCommand(stdout, stderr io.Writer, getenv func(string) string) *cobra.C
 		Short: "Serve the application",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if f.operator == "" {
-				f.operator = getenv("TASKBOARD_OPERATOR_PASSWORD")
-			}
+			f.fromEnv(getenv)
 			conn, err := f.db.connect(cmd.Context(), getenv, initDB, stderr)
 			if err != nil {
 				return err
@@ -221,9 +219,7 @@ serves until interrupted. It stops the local cluster on exit if it started it.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			if f.operator == "" {
-				f.operator = getenv("TASKBOARD_OPERATOR_PASSWORD")
-			}
+			f.fromEnv(getenv)
 			start := time.Now()
 			fmt.Fprintf(stderr, "%s: preparing the database...\n", prog)
 			conn, err := f.db.connect(ctx, getenv, true, stderr)
@@ -279,6 +275,14 @@ func printDemo(w io.Writer, f *serveFlags, port string, res *app.DemoResult, tok
 	fmt.Fprintf(w, "    curl -H 'Authorization: Bearer %s' http://%s.%s:%s/api/v1/projects\n", token, res.Orgs[0].Slug, f.base, port)
 	fmt.Fprintf(w, "    curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"query\":\"{ projects { id name } }\"}' http://%s.%s:%s/graphql\n", token, res.Orgs[0].Slug, f.base, port)
 	fmt.Fprintf(w, "\nPress Ctrl+C to stop.\n")
+}
+
+// fromEnv fills in what the flags left to the environment. The operator password has no default,
+// in the demo neither: without one the console is off.
+func (f *serveFlags) fromEnv(getenv func(string) string) {
+	if f.operator == "" {
+		f.operator = getenv("TASKBOARD_OPERATOR_PASSWORD")
+	}
 }
 
 // appConfig is the application's configuration from the flags.

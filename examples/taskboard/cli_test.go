@@ -55,3 +55,27 @@ func TestTrustedProxiesFlag(t *testing.T) {
 		t.Fatalf("no flag: TrustedProxies %v", got)
 	}
 }
+
+// The console has no built-in password, in the demo neither: without the flag or the variable
+// it stays off (both commands take it through fromEnv).
+func TestOperatorPasswordHasNoDefault(t *testing.T) {
+	t.Parallel()
+	none := func(string) string { return "" }
+	for _, cmd := range []*cobra.Command{serveCommand(io.Discard, io.Discard, none), demoCommand(io.Discard, io.Discard, none)} {
+		if fl := cmd.Flags().Lookup("operator-password"); fl == nil || fl.DefValue != "" {
+			t.Errorf("%s --operator-password: %+v, want no default", cmd.Name(), fl)
+		}
+	}
+	for _, env := range []string{"", "from-env"} {
+		var f serveFlags
+		f.fromEnv(func(k string) string {
+			if k == "TASKBOARD_OPERATOR_PASSWORD" {
+				return env
+			}
+			return ""
+		})
+		if got := f.appConfig(nil, nil).OperatorPassword; got != env {
+			t.Errorf("TASKBOARD_OPERATOR_PASSWORD=%q: password %q", env, got)
+		}
+	}
+}
