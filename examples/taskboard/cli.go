@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -139,7 +140,40 @@ type serveFlags struct {
 	base          string
 	operator      string
 	introspection bool
+	proxies       prefixList
 }
+
+// prefixList is a flag of comma-separated addresses or CIDR prefixes.
+type prefixList []netip.Prefix
+
+func (l *prefixList) String() string {
+	parts := make([]string, len(*l))
+	for i, p := range *l {
+		parts[i] = p.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *prefixList) Set(v string) error {
+	for _, x := range strings.Split(v, ",") {
+		x = strings.TrimSpace(x)
+		if x == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(x)
+		if err != nil {
+			a, aerr := netip.ParseAddr(x)
+			if aerr != nil {
+				return fmt.Errorf("%q is not an IP address or CIDR prefix", x)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		*l = append(*l, p.Masked())
+	}
+	return nil
+}
+
+func (l *prefixList) Type() string { return "addresses" }
 
 // add adds the flags; introspection is GraphQL introspection's default (off in serve, on in demo).
 func (f *serveFlags) add(cmd *cobra.Command, getenv func(string) string, introspection bool) {
@@ -148,6 +182,7 @@ func (f *serveFlags) add(cmd *cobra.Command, getenv func(string) string, introsp
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().StringVar(&f.base, "base-domain", app.BaseDomainDefault, "host of the public site; organisations live on its subdomains")
 	cmd.Flags().StringVar(&f.operator, "operator-password", "", "password of the operator console at /admin (default $TASKBOARD_OPERATOR_PASSWORD; empty disables it)")
+	cmd.Flags().Var(&f.proxies, "trusted-proxies", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (default: none, no header is)")
 }
 
 func serveCommand(stdout, stderr io.Writer, getenv func(string) string) *cobra.Command {
@@ -158,9 +193,7 @@ func serveCommand(stdout, stderr io.Writer, getenv func(string) string) *cobra.C
 		Short: "Serve the application",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if f.operator == "" {
-				f.operator = getenv("TASKBOARD_OPERATOR_PASSWORD")
-			}
+			f.fromEnv(getenv)
 			conn, err := f.db.connect(cmd.Context(), getenv, initDB, stderr)
 			if err != nil {
 				return err
@@ -186,12 +219,7 @@ serves until interrupted. It stops the local cluster on exit if it started it.`,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			if f.operator == "" {
-				f.operator = getenv("TASKBOARD_OPERATOR_PASSWORD")
-			}
-			if f.operator == "" {
-				f.operator = "operator"
-			}
+			f.fromEnv(getenv)
 			start := time.Now()
 			fmt.Fprintf(stderr, "%s: preparing the database...\n", prog)
 			conn, err := f.db.connect(ctx, getenv, true, stderr)
@@ -235,7 +263,11 @@ func printDemo(w io.Writer, f *serveFlags, port string, res *app.DemoResult, tok
 	for _, o := range res.Orgs {
 		fmt.Fprintf(tw, "  %s\thttp://%s.%s:%s/\t%s tier, %s plan\n", o.Name, o.Slug, f.base, port, o.Tier, o.Plan)
 	}
-	fmt.Fprintf(tw, "  Operator console\t%s/admin\tpassword: %s\n", base, f.operator)
+	if f.operator != "" {
+		fmt.Fprintf(tw, "  Operator console\t%s/admin\tpassword as given\n", base)
+	} else {
+		fmt.Fprintf(tw, "  Operator console\tdisabled\tstart with --operator-password to enable it\n")
+	}
 	tw.Flush()
 	fmt.Fprintf(w, "\n  Log in as %s / %s (a member of every demo organisation),\n", res.Email, app.DemoPassword)
 	fmt.Fprintf(w, "  or as alice@, bob@ or carol@example.com with the same password.\n")
@@ -245,10 +277,18 @@ func printDemo(w io.Writer, f *serveFlags, port string, res *app.DemoResult, tok
 	fmt.Fprintf(w, "\nPress Ctrl+C to stop.\n")
 }
 
+// fromEnv fills in what the flags left to the environment. The operator password has no default,
+// in the demo neither: without one the console is off.
+func (f *serveFlags) fromEnv(getenv func(string) string) {
+	if f.operator == "" {
+		f.operator = getenv("TASKBOARD_OPERATOR_PASSWORD")
+	}
+}
+
 // appConfig is the application's configuration from the flags.
 func (f *serveFlags) appConfig(client *tenancy.Client, logger *slog.Logger) *app.Config {
 	return &app.Config{Client: client, BaseDomain: f.base, OperatorPassword: f.operator, Logger: logger,
-		GraphQLIntrospection: f.introspection}
+		GraphQLIntrospection: f.introspection, TrustedProxies: f.proxies}
 }
 
 // serve listens on f.addr and serves until ctx ends or SIGINT/SIGTERM, then shuts down gracefully.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"testing"
 
@@ -28,6 +29,53 @@ func TestIntrospectionFlag(t *testing.T) {
 		f := serveFlags{introspection: on}
 		if got := f.appConfig(nil, nil).GraphQLIntrospection; got != on {
 			t.Errorf("appConfig: GraphQLIntrospection %v, want %v", got, on)
+		}
+	}
+}
+
+// --trusted-proxies takes addresses and prefixes, refuses anything else, and reaches the
+// application's configuration; without it no proxy is trusted.
+func TestTrustedProxiesFlag(t *testing.T) {
+	t.Parallel()
+	cmd := serveCommand(io.Discard, io.Discard, func(string) string { return "" })
+	if err := cmd.Flags().Set("trusted-proxies", "10.0.0.1, 192.168.0.0/16,::1"); err != nil {
+		t.Fatal(err)
+	}
+	var f serveFlags
+	if err := f.proxies.Set("10.0.0.1, 192.168.7.0/16,::1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(f.appConfig(nil, nil).TrustedProxies); got != "[10.0.0.1/32 192.168.0.0/16 ::1/128]" {
+		t.Fatalf("TrustedProxies %s", got)
+	}
+	if err := f.proxies.Set("proxy.example.com"); err == nil {
+		t.Fatal("a host name was taken as a proxy address")
+	}
+	if got := (&serveFlags{}).appConfig(nil, nil).TrustedProxies; len(got) != 0 {
+		t.Fatalf("no flag: TrustedProxies %v", got)
+	}
+}
+
+// The console has no built-in password, in the demo neither: without the flag or the variable
+// it stays off (both commands take it through fromEnv).
+func TestOperatorPasswordHasNoDefault(t *testing.T) {
+	t.Parallel()
+	none := func(string) string { return "" }
+	for _, cmd := range []*cobra.Command{serveCommand(io.Discard, io.Discard, none), demoCommand(io.Discard, io.Discard, none)} {
+		if fl := cmd.Flags().Lookup("operator-password"); fl == nil || fl.DefValue != "" {
+			t.Errorf("%s --operator-password: %+v, want no default", cmd.Name(), fl)
+		}
+	}
+	for _, env := range []string{"", "from-env"} {
+		var f serveFlags
+		f.fromEnv(func(k string) string {
+			if k == "TASKBOARD_OPERATOR_PASSWORD" {
+				return env
+			}
+			return ""
+		})
+		if got := f.appConfig(nil, nil).OperatorPassword; got != env {
+			t.Errorf("TASKBOARD_OPERATOR_PASSWORD=%q: password %q", env, got)
 		}
 	}
 }

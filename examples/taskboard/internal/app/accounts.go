@@ -35,14 +35,19 @@ type Membership struct {
 }
 
 var (
-	errEmailTaken     = errors.New("this email address is already registered: log in to add an organisation")
+	errEmailTaken     = errors.New("email address taken") // never shown: it would tell who has an account
 	errBadCredentials = errors.New("wrong email address or password")
 )
 
 const (
 	sessionTTL    = 14 * 24 * time.Hour
 	loginTokenTTL = 2 * time.Minute
+	invitationTTL = 7 * 24 * time.Hour
+	purgeEvery    = time.Hour
 )
+
+// interval is d as a PostgreSQL interval parameter.
+func interval(d time.Duration) string { return fmt.Sprintf("%d seconds", int(d.Seconds())) }
 
 // newToken returns a random URL-safe token and the SHA-256 that is stored instead of it.
 func newToken(prefix string) (string, []byte) {
@@ -188,19 +193,17 @@ type memberRow struct {
 type session struct {
 	User     *User
 	TenantID int64 // 0 on the public host
-	CSRF     string
 }
 
 func (s *Server) createSession(ctx context.Context, userID, tenantID int64) (string, error) {
 	tok, hash := newToken("")
-	csrf, _ := newToken("")
 	var tid *int64
 	if tenantID != 0 {
 		tid = &tenantID
 	}
 	_, err := s.db.Pool().Exec(ctx, `
-		INSERT INTO sessions (token_hash, user_id, tenant_id, csrf, expires_at) VALUES ($1, $2, $3, $4, now() + $5::interval)`,
-		hash, userID, tid, csrf, fmt.Sprintf("%d seconds", int(sessionTTL.Seconds())))
+		INSERT INTO sessions (token_hash, user_id, tenant_id, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
+		hash, userID, tid, interval(sessionTTL))
 	return tok, err
 }
 
@@ -208,10 +211,10 @@ func (s *Server) createSession(ctx context.Context, userID, tenantID int64) (str
 func (s *Server) lookupSession(ctx context.Context, tok string, tenantID int64) (*session, error) {
 	se := &session{User: &User{}}
 	err := s.db.Pool().QueryRow(ctx, `
-		SELECT u.id, u.email, u.name, s.csrf FROM sessions s JOIN users u ON u.id = s.user_id
+		SELECT u.id, u.email, u.name FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = $1 AND coalesce(s.tenant_id, 0) = $2 AND s.expires_at > now()
 		  AND (s.tenant_id IS NULL OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = s.user_id AND m.tenant_id = s.tenant_id))`,
-		hashToken(tok), tenantID).Scan(&se.User.ID, &se.User.Email, &se.User.Name, &se.CSRF)
+		hashToken(tok), tenantID).Scan(&se.User.ID, &se.User.Email, &se.User.Name)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -227,22 +230,24 @@ func (s *Server) deleteSession(ctx context.Context, tok string) error {
 	return err
 }
 
-// createLoginToken makes the one-time token that carries a login to an organisation's host.
-func (s *Server) createLoginToken(ctx context.Context, userID, tenantID int64) (string, error) {
+// createLoginToken makes the one-time token that carries a login to an organisation's host, for
+// the browser holding state in that host's hand-off cookie.
+func (s *Server) createLoginToken(ctx context.Context, userID, tenantID int64, state string) (string, error) {
 	tok, hash := newToken("")
 	_, err := s.db.Pool().Exec(ctx, `
-		INSERT INTO login_tokens (token_hash, user_id, tenant_id, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
-		hash, userID, tenantID, fmt.Sprintf("%d seconds", int(loginTokenTTL.Seconds())))
+		INSERT INTO login_tokens (token_hash, user_id, tenant_id, state_hash, expires_at) VALUES ($1, $2, $3, $4, now() + $5::interval)`,
+		hash, userID, tenantID, hashToken(state), interval(loginTokenTTL))
 	return tok, err
 }
 
 // consumeLoginToken spends a login token for the given tenant: it works once, before it expires,
-// and only on the host of the organisation it was made for.
-func (s *Server) consumeLoginToken(ctx context.Context, tok string, tenantID int64) (int64, error) {
+// only on the host of the organisation it was made for, and only in the browser it was made for
+// (the one holding state), so that nobody can log another person in as themselves with it.
+func (s *Server) consumeLoginToken(ctx context.Context, tok string, tenantID int64, state string) (int64, error) {
 	var userID int64
 	err := s.db.Pool().QueryRow(ctx, `
-		DELETE FROM login_tokens WHERE token_hash = $1 AND tenant_id = $2 AND expires_at > now() RETURNING user_id`,
-		hashToken(tok), tenantID).Scan(&userID)
+		DELETE FROM login_tokens WHERE token_hash = $1 AND tenant_id = $2 AND state_hash = $3 AND expires_at > now() RETURNING user_id`,
+		hashToken(tok), tenantID, hashToken(state)).Scan(&userID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
@@ -252,4 +257,78 @@ func (s *Server) consumeLoginToken(ctx context.Context, tok string, tenantID int
 func isUnique(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// createInvitation makes a one-time link to join the organisation as a member. It names nobody:
+// whoever opens it while logged in may accept it, so making one reveals nothing about who has
+// an account.
+func (s *Server) createInvitation(ctx context.Context, tenantID, by int64) (string, error) {
+	tok, hash := newToken("inv_")
+	_, err := s.db.Pool().Exec(ctx, `
+		INSERT INTO invitations (token_hash, tenant_id, created_by, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
+		hash, tenantID, nullID(by), interval(invitationTTL))
+	return tok, err
+}
+
+// invitationTenant is the organisation a live invitation is for; errNotFound if none.
+func (s *Server) invitationTenant(ctx context.Context, tok string) (*tenancy.Tenant, error) {
+	var id int64
+	err := s.db.Pool().QueryRow(ctx, `SELECT tenant_id FROM invitations WHERE token_hash = $1 AND expires_at > now()`,
+		hashToken(tok)).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.db.TenantGetByID(ctx, id)
+	if errors.Is(err, tenancy.ErrTenantNotFound) {
+		return nil, errNotFound
+	}
+	return t, err
+}
+
+// acceptInvitation spends an invitation, once, making the user a member of its organisation.
+func (s *Server) acceptInvitation(ctx context.Context, tok string, userID int64) (*tenancy.Tenant, error) {
+	t, err := s.invitationTenant(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	err = pgx.BeginFunc(ctx, s.db.Pool(), func(tx pgx.Tx) error {
+		var role string
+		err := tx.QueryRow(ctx, `DELETE FROM invitations WHERE token_hash = $1 AND tenant_id = $2 AND expires_at > now() RETURNING role`,
+			hashToken(tok), t.ID).Scan(&role)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errNotFound // spent by someone else meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO memberships (user_id, tenant_id, role) VALUES ($1, $2, $3)
+			ON CONFLICT (user_id, tenant_id) DO NOTHING`, userID, t.ID, role)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// purge deletes what has expired: sessions, log-in tokens never used, invitations never accepted,
+// and the console's sessions.
+func (s *Server) purge(ctx context.Context) error {
+	for _, table := range []string{"sessions", "login_tokens", "invitations"} {
+		if _, err := s.db.Pool().Exec(ctx, `DELETE FROM `+table+` WHERE expires_at < now()`); err != nil {
+			return fmt.Errorf("purge %s: %w", table, err)
+		}
+	}
+	now := time.Now()
+	s.adminMu.Lock()
+	defer s.adminMu.Unlock()
+	for k, a := range s.adminSessions {
+		if now.After(a.expires) {
+			delete(s.adminSessions, k)
+		}
+	}
+	return nil
 }

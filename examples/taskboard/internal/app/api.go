@@ -1,14 +1,18 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The REST API, under /api/v1 on an organisation's host, authenticated by the organisation's API
@@ -100,18 +104,9 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 			return false
 		}
 	}
-	body := http.MaxBytesReader(w, r.Body, s.maxBody)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err == nil {
-		// Exactly one value: trailing data is as malformed as a missing brace.
-		if extra := dec.Decode(&json.RawMessage{}); extra != io.EOF {
-			err = errors.New("unexpected data after the JSON object")
-			if errors.As(extra, new(*http.MaxBytesError)) {
-				err = extra
-			}
-		}
+		err = decodeStrict(body, v)
 	}
 	if err == nil {
 		return true
@@ -130,10 +125,63 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		writeError(w, http.StatusBadRequest, "malformed_json", "field "+typ.Field+" must be of type "+typ.Type.String())
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
 		writeError(w, http.StatusBadRequest, "unknown_field", strings.TrimPrefix(err.Error(), "json: "))
+	case errors.Is(err, errNotText):
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
 	default:
 		writeError(w, http.StatusBadRequest, "malformed_json", err.Error())
 	}
 	return false
+}
+
+var errNotText = errors.New("the request body has bytes that are not text (NUL or invalid UTF-8)")
+
+// decodeStrict decodes one JSON object into v, a pointer to a struct of JSON fields. Field names
+// must match exactly: encoding/json matches them regardless of case, which would let
+// {"NAME": ...} through as "name". Unknown fields, trailing data, NUL characters and invalid
+// UTF-8 (which encoding/json would quietly replace) are errors.
+func decodeStrict(body []byte, v any) error {
+	if !utf8.Valid(body) {
+		return errNotText
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	// Exactly one value: trailing data is as malformed as a missing brace.
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("unexpected data after the JSON object")
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		return err
+	}
+	known := jsonFields(reflect.TypeOf(v).Elem())
+	for name := range fields {
+		if !known[name] {
+			return fmt.Errorf("json: unknown field %q", name)
+		}
+	}
+	rv := reflect.ValueOf(v).Elem()
+	for i := range rv.NumField() {
+		if f, ok := rv.Field(i).Interface().(*string); ok && f != nil && strings.ContainsRune(*f, 0) {
+			return errNotText
+		}
+	}
+	return nil
+}
+
+// jsonFields are the JSON names of a struct's fields.
+func jsonFields(t reflect.Type) map[string]bool {
+	m := map[string]bool{}
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name == "" {
+			name = t.Field(i).Name
+		}
+		m[name] = true
+	}
+	return m
 }
 
 // pageParams reads ?limit= (1-100, default 20) and ?cursor= (the last id of the previous page).

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -67,6 +68,16 @@ type Config struct {
 	// is public in the source, but there is no need to hand it to every scanner.
 	GraphQLIntrospection bool
 
+	// TrustedProxies are the addresses of the reverse proxies in front of the application. A
+	// request from one of them is taken to come from the right-most X-Forwarded-For address
+	// that is not a proxy, over the scheme in X-Forwarded-Proto (https: Secure cookies, https
+	// links, HSTS). Empty, the default, believes no header: the client is the connection's peer.
+	TrustedProxies []netip.Prefix
+
+	// RateLimits throttles sign-up, log-in, the console and API token creation; nil or zero
+	// fields take the defaults.
+	RateLimits *RateLimits
+
 	Logger *slog.Logger
 }
 
@@ -97,6 +108,14 @@ type Server struct {
 
 	adminMu       sync.Mutex
 	adminSessions map[[32]byte]adminSession
+
+	crossOrigin *http.CrossOriginProtection
+
+	proxies                            []netip.Prefix
+	signUps, logIns, console, apiToken limiter
+
+	stopPurge context.CancelFunc
+	purged    sync.WaitGroup
 }
 
 // New returns the application's handler.
@@ -124,6 +143,19 @@ func New(cfg *Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	s.proxies = cfg.TrustedProxies
+	s.crossOrigin = http.NewCrossOriginProtection()
+	s.crossOrigin.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.refuse(w, r, http.StatusForbidden, "This form did not come from this site. Go back, reload the page and try again.")
+	}))
+	lim := cfg.RateLimits
+	if lim == nil {
+		lim = &RateLimits{}
+	}
+	s.signUps = newBuckets(lim.SignUp, SignUpRateDefault)
+	s.logIns = newBuckets(lim.LogIn, LogInRateDefault)
+	s.console = newBuckets(lim.Console, ConsoleRateDefault)
+	s.apiToken = newBuckets(lim.Tokens, TokensRateDefault)
 	if cfg.OperatorPassword != "" {
 		s.opHash = sha256.Sum256([]byte(cfg.OperatorPassword))
 	}
@@ -151,16 +183,55 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Header().Set("X-Frame-Options", "DENY")
 	w.Header().Set("Referrer-Policy", "same-origin")
+	if s.secure(r) {
+		// Only over https (here, or at a trusted proxy): HSTS sent over http would be ignored,
+		// and the demo on http://localhost must not be pinned to https.
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+	}
+	if msg := badBytes(w, r); msg != "" {
+		s.refuse(w, r, http.StatusBadRequest, msg)
+		return
+	}
 	s.router.ServeHTTP(w, r)
 }
 
 // Start starts listening to the catalog's change notifications, so that a tenant suspended or
 // renamed (by the console, the CLI or another instance) is refused or found at once. Without it
 // the tenant cache relies on its TTL.
-func (s *Server) Start(ctx context.Context) error { return s.cache.Start(ctx) }
+// It also purges expired sessions, log-in tokens and invitations now and every hour.
+func (s *Server) Start(ctx context.Context) error {
+	if err := s.cache.Start(ctx); err != nil {
+		return err
+	}
+	if err := s.purge(ctx); err != nil {
+		return err
+	}
+	ctx, s.stopPurge = context.WithCancel(context.WithoutCancel(ctx))
+	s.purged.Go(func() {
+		tick := time.NewTicker(purgeEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if err := s.purge(ctx); err != nil && ctx.Err() == nil {
+					s.log.ErrorContext(ctx, "purge expired sessions", "err", err)
+				}
+			}
+		}
+	})
+	return nil
+}
 
-// Close stops the notification listener.
-func (s *Server) Close() { s.cache.Close() }
+// Close stops the notification listener and the purge.
+func (s *Server) Close() {
+	if s.stopPurge != nil {
+		s.stopPurge()
+		s.purged.Wait()
+	}
+	s.cache.Close()
+}
 
 // tenancyError answers a request tenancyhttp refused, as a page or as JSON.
 func (s *Server) tenancyError(w http.ResponseWriter, r *http.Request, err error) {
@@ -199,15 +270,6 @@ func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error
 	s.refuse(w, r, http.StatusInternalServerError, "Something went wrong on our side.")
 }
 
-// scheme is the scheme the request came in with (behind a proxy, trust only X-Forwarded-Proto
-// values we recognise).
-func scheme(r *http.Request) string {
-	if r.TLS != nil {
-		return "https"
-	}
-	return "http"
-}
-
 // portSuffix is ":PORT" of the request's Host, or "".
 func portSuffix(r *http.Request) string {
 	if _, p, err := net.SplitHostPort(r.Host); err == nil && p != "" {
@@ -218,12 +280,12 @@ func portSuffix(r *http.Request) string {
 
 // tenantURL is the address of an organisation's app, on the same port as r.
 func (s *Server) tenantURL(r *http.Request, slug string) string {
-	return fmt.Sprintf("%s://%s.%s%s", scheme(r), slug, s.base, portSuffix(r))
+	return fmt.Sprintf("%s://%s.%s%s", s.scheme(r), slug, s.base, portSuffix(r))
 }
 
 // publicURL is the address of the public site, on the same port as r.
 func (s *Server) publicURL(r *http.Request) string {
-	return fmt.Sprintf("%s://%s%s", scheme(r), s.base, portSuffix(r))
+	return fmt.Sprintf("%s://%s%s", s.scheme(r), s.base, portSuffix(r))
 }
 
 // operatorOK compares a password with the operator's in constant time.

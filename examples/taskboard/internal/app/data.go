@@ -144,6 +144,9 @@ func (s *Server) projectsByID(ctx context.Context, ids []int64) ([]*Project, err
 
 func checkName(what, v string, max int) (string, error) {
 	v = strings.TrimSpace(v)
+	if !cleanText(v) {
+		return "", invalidf("%s has bytes that are not text (NUL or invalid UTF-8)", what)
+	}
 	if v == "" {
 		return "", invalidf("%s is required", what)
 	}
@@ -158,8 +161,8 @@ func (s *Server) createProject(ctx context.Context, userID int64, name, descript
 	if err != nil {
 		return nil, err
 	}
-	if len(description) > 10000 {
-		return nil, invalidf("description is longer than 10000 characters")
+	if err := checkDescription(&description); err != nil {
+		return nil, err
 	}
 	max, err := s.planMaxProjects(ctx)
 	if err != nil {
@@ -202,10 +205,17 @@ func (s *Server) planMaxProjects(ctx context.Context) (planLimit, error) {
 	return l, err
 }
 
-// checkPlanLimit refuses a project beyond the plan's limit. It counts in the tenant's transaction.
+// checkPlanLimit refuses a project beyond the plan's limit. It counts in the tenant's transaction,
+// after taking a transaction lock of the tenant's own: concurrent creates would otherwise each
+// count the same rows and all pass. (Read committed: the count, a later statement, sees the
+// projects of the transactions that held the lock before.)
 func checkPlanLimit(ctx context.Context, tx pgx.Tx, l planLimit) error {
 	if l.max == nil {
 		return nil
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('taskboard.projects', $1))`,
+		tenancy.MustFromContext(ctx).ID); err != nil {
+		return err
 	}
 	var n int
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM projects`).Scan(&n); err != nil {
@@ -229,8 +239,8 @@ func (s *Server) updateProject(ctx context.Context, userID, id int64, name, desc
 		}
 		name = &n
 	}
-	if description != nil && len(*description) > 10000 {
-		return nil, invalidf("description is longer than 10000 characters")
+	if err := checkDescription(description); err != nil {
+		return nil, err
 	}
 	var p *Project
 	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
@@ -351,14 +361,15 @@ func (in *taskInput) check() error {
 		}
 		in.Title = &v
 	}
-	if in.Description != nil && len(*in.Description) > 10000 {
-		return invalidf("description is longer than 10000 characters")
+	if err := checkDescription(in.Description); err != nil {
+		return err
 	}
 	if in.Status != nil && !validStatus(*in.Status) {
 		return invalidf("status must be one of %s", strings.Join(taskStatuses, ", "))
 	}
 	if in.DueDate != nil && *in.DueDate != "" {
-		if _, err := time.Parse(time.DateOnly, *in.DueDate); err != nil {
+		// Year 0 parses in Go but is no date in PostgreSQL.
+		if d, err := time.Parse(time.DateOnly, *in.DueDate); err != nil || d.Year() < 1 {
 			return invalidf("due_date must be a date, YYYY-MM-DD")
 		}
 	}
@@ -538,8 +549,24 @@ func (s *Server) getComment(ctx context.Context, id int64) (*Comment, error) {
 	return c, s.withCommentNames(ctx, c)
 }
 
+// checkDescription checks a description, if given: PostgreSQL text, at most 10,000 bytes.
+func checkDescription(d *string) error {
+	switch {
+	case d == nil:
+		return nil
+	case !cleanText(*d):
+		return invalidf("description has bytes that are not text (NUL or invalid UTF-8)")
+	case len(*d) > 10000:
+		return invalidf("description is longer than 10000 characters")
+	}
+	return nil
+}
+
 func checkBody(body string) (string, error) {
 	body = strings.TrimSpace(body)
+	if !cleanText(body) {
+		return "", invalidf("body has bytes that are not text (NUL or invalid UTF-8)")
+	}
 	if body == "" {
 		return "", invalidf("body is required")
 	}

@@ -2,19 +2,18 @@ package app
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/tenancy-go/tenancy"
 )
 
-const (
-	sessionCookie  = "tb_session"
-	anonCSRFCookie = "tb_csrf" // double-submit token for forms shown before log-in
-)
+const sessionCookie = "tb_session"
 
 type ctxKey struct{ name string }
 
@@ -25,10 +24,10 @@ func sessionFrom(ctx context.Context) *session {
 	return se
 }
 
-func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+func (s *Server) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
 	http.SetCookie(w, &http.Cookie{
 		Name: name, Value: value, Path: "/", MaxAge: maxAge,
-		HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode,
+		HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteLaxMode,
 	})
 }
 
@@ -45,50 +44,45 @@ func (s *Server) withSession(r *http.Request, tenantID int64) (*http.Request, er
 	return r.WithContext(context.WithValue(r.Context(), sessionKey, se)), nil
 }
 
-// anonCSRF returns the double-submit token of a browser that is not logged in, setting it first.
-func anonCSRF(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(anonCSRFCookie); err == nil && len(c.Value) >= 32 {
-		return c.Value
-	}
-	tok, _ := newToken("")
-	setCookie(w, r, anonCSRFCookie, tok, 0)
-	return tok
+// crossOriginProtect refuses unsafe requests (POST, ...) that a browser sent from another origin,
+// another organisation's host included: the standard library's check of Sec-Fetch-Site, or of
+// Origin against Host. It replaces CSRF tokens: no token to forget in a form, no cookie for
+// visitors. Requests without either header (not from a browser) pass; they carry no cookies of
+// a victim's.
+func (s *Server) crossOriginProtect(next http.Handler) http.Handler {
+	return s.crossOrigin.Handler(next)
 }
 
-// csrfToken is the token forms on this page must send back.
-func csrfToken(w http.ResponseWriter, r *http.Request) string {
-	if se := sessionFrom(r.Context()); se != nil {
-		return se.CSRF
-	}
-	return anonCSRF(w, r)
-}
+// maxFormBytes limits form bodies.
+const maxFormBytes = 1 << 20
 
-// checkCSRF verifies a form post: the session's token when logged in, else the double-submit
-// cookie. Cross-site forms cannot read either, so they cannot send them.
-func checkCSRF(r *http.Request) bool {
-	sent := r.PostFormValue("csrf")
-	want := ""
-	if se := sessionFrom(r.Context()); se != nil {
-		want = se.CSRF
-	} else if c, err := r.Cookie(anonCSRFCookie); err == nil {
-		want = c.Value
+// badBytes refuses form fields and query parameters with NUL bytes or invalid UTF-8, which
+// PostgreSQL cannot store (it answers an error, which would be a 500): it returns the message
+// of the 400, or "".
+func badBytes(w http.ResponseWriter, r *http.Request) string {
+	if r.Method == http.MethodPost && !isAPI(r) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+		if err := r.ParseForm(); err != nil {
+			return "This form could not be read."
+		}
 	}
-	return want != "" && subtle.ConstantTimeCompare([]byte(sent), []byte(want)) == 1
-}
-
-// csrfProtect refuses unsafe form requests without the right token.
-func (s *Server) csrfProtect(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch || r.Method == http.MethodDelete {
-			r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-			if !checkCSRF(r) {
-				s.refuse(w, r, http.StatusForbidden, "This form has expired or did not come from this site. Go back, reload the page and try again.")
-				return
+	for _, vs := range []url.Values{r.URL.Query(), r.PostForm} {
+		for k, v := range vs {
+			if !cleanText(k) {
+				return "A form field's name has bytes that are not text."
+			}
+			for _, x := range v {
+				if !cleanText(x) {
+					return "The field " + k + " has bytes that are not text (NUL or invalid UTF-8)."
+				}
 			}
 		}
-		next.ServeHTTP(w, r)
-	})
+	}
+	return ""
 }
+
+// cleanText reports whether v is valid UTF-8 without NUL, as PostgreSQL's text requires.
+func cleanText(v string) bool { return utf8.ValidString(v) && !strings.ContainsRune(v, 0) }
 
 // ---- JSON
 
@@ -134,6 +128,8 @@ func codeFor(status int) string {
 		return "invalid"
 	case http.StatusServiceUnavailable:
 		return "unavailable"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
 	}
 	return "internal"
 }

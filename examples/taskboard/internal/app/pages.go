@@ -91,9 +91,6 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 	if data == nil {
 		data = map[string]any{}
 	}
-	if _, ok := data["CSRF"]; !ok {
-		data["CSRF"] = csrfToken(w, r)
-	}
 	data["PublicURL"] = s.publicURL(r)
 	if se := sessionFrom(r.Context()); se != nil && data["Admin"] == nil {
 		data["User"] = se.User // the console is the operator's, not a user's

@@ -24,22 +24,22 @@ func (s *Server) publicRoutes() http.Handler {
 	mux.HandleFunc("GET /orgs", s.requirePublicUser(s.orgs))
 	mux.HandleFunc("POST /orgs", s.requirePublicUser(s.newOrg))
 	mux.HandleFunc("POST /orgs/{slug}/open", s.requirePublicUser(s.openOrg))
+	mux.HandleFunc("GET /auth/grant", s.requirePublicUser(s.grant))
+	mux.HandleFunc("GET /invitations", s.invitationPage)
+	mux.HandleFunc("POST /invitations", s.requirePublicUser(s.invitationAccept))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
 	s.adminRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusNotFound, "There is no such page.")
 	})
+	protected := s.crossOriginProtect(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r, err := s.withSession(r, 0)
 		if err != nil {
 			s.internalError(w, r, err)
 			return
 		}
-		if strings.HasPrefix(r.URL.Path, "/admin") {
-			mux.ServeHTTP(w, r) // the console checks its own session and token
-			return
-		}
-		s.csrfProtect(mux).ServeHTTP(w, r)
+		protected.ServeHTTP(w, r)
 	})
 }
 
@@ -73,11 +73,26 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnprocessableEntity, msg)
 		return
 	}
+	if !s.allowAll(w, r, s.signUps, "ip:"+s.clientAddr(r)) {
+		return
+	}
 	ctx := r.Context()
 	u, err := s.createUser(ctx, form["email"], form["name"], r.PostFormValue("password"))
+	made := err == nil // a new account, made for this organisation
 	if errors.Is(err, errEmailTaken) {
-		fail(http.StatusConflict, err.Error())
-		return
+		// The owner of the address, with their password, gets the organisation on their
+		// account. Anyone else is told nothing about the address; its owner is (the notice
+		// stands for the email a production deployment would send).
+		if !s.allowAll(w, r, s.logIns, "acct:"+strings.ToLower(form["email"])) {
+			return
+		}
+		u, err = s.authenticate(ctx, form["email"], r.PostFormValue("password"))
+		if errors.Is(err, errBadCredentials) {
+			s.log.InfoContext(ctx, "notice to account owner: someone tried to sign up with your address",
+				"to", form["email"], "client", s.clientAddr(r))
+			fail(http.StatusUnprocessableEntity, "We could not sign you up with these details. If you have an account, log in and add the organisation from your organisations page.")
+			return
+		}
 	}
 	if err != nil {
 		s.internalError(w, r, err)
@@ -86,7 +101,9 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	t, status, msg := s.createOrg(ctx, u.ID, form["org"], form["slug"])
 	if t == nil {
 		// Leave nothing behind: the account was made for this organisation.
-		_ = s.deleteUser(context.WithoutCancel(ctx), u.ID)
+		if made {
+			_ = s.deleteUser(context.WithoutCancel(ctx), u.ID)
+		}
 		if status == http.StatusInternalServerError {
 			s.internalError(w, r, errors.New(msg))
 			return
@@ -95,9 +112,9 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if tok, err := s.createSession(ctx, u.ID, 0); err == nil {
-		setCookie(w, r, sessionCookie, tok, int(sessionTTL.Seconds()))
+		s.setCookie(w, r, sessionCookie, tok, int(sessionTTL.Seconds()))
 	}
-	s.handOff(w, r, u.ID, t)
+	s.handOff(w, r, t)
 }
 
 // checkOrg validates a new organisation's name and address; "" means fine.
@@ -131,15 +148,78 @@ func (s *Server) createOrg(ctx context.Context, userID int64, name, slug string)
 	return t, 0, ""
 }
 
-// handOff sends the browser to the organisation's host with a one-time login token: cookies do
-// not cross hosts, so the tenant host opens its own session with it.
-func (s *Server) handOff(w http.ResponseWriter, r *http.Request, userID int64, t *tenancy.Tenant) {
-	tok, err := s.createLoginToken(r.Context(), userID, t.ID)
+// handOff carries the logged-in user to the organisation's host, where cookies of this host do
+// not go. Three redirects, like an OAuth code flow: the organisation's host sets a state cookie
+// (/auth/start) and sends the browser back here (grant) to fetch a one-time login token bound
+// to that state; the organisation's host opens its session with the token only in the browser
+// holding the state (/auth/handoff). A hand-off link sent to someone else is worthless to them.
+func (s *Server) handOff(w http.ResponseWriter, r *http.Request, t *tenancy.Tenant) {
+	http.Redirect(w, r, s.tenantURL(r, t.Slug)+"/auth/start", http.StatusSeeOther)
+}
+
+// grant makes the login token of a hand-off, for a member of the organisation, bound to the
+// state its host set in this browser.
+func (s *Server) grant(w http.ResponseWriter, r *http.Request) {
+	se := sessionFrom(r.Context())
+	state := r.URL.Query().Get("state")
+	if len(state) < 32 || len(state) > 100 {
+		s.refuse(w, r, http.StatusBadRequest, "This login link is not valid.")
+		return
+	}
+	t, err := s.db.TenantGet(r.Context(), r.URL.Query().Get("org"))
+	if err != nil {
+		s.refuse(w, r, http.StatusNotFound, "No such organisation.")
+		return
+	}
+	role, err := s.roleIn(r.Context(), se.User.ID, t.ID)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	if role == "" {
+		s.refuse(w, r, http.StatusForbidden, "You are not a member of this organisation.")
+		return
+	}
+	tok, err := s.createLoginToken(r.Context(), se.User.ID, t.ID, state)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
 	http.Redirect(w, r, s.tenantURL(r, t.Slug)+"/auth/handoff?token="+url.QueryEscape(tok), http.StatusSeeOther)
+}
+
+// invitationPage shows an invitation: to accept it, log in (or sign up) first.
+func (s *Server) invitationPage(w http.ResponseWriter, r *http.Request) {
+	data := map[string]any{"Title": "Invitation"}
+	if sessionFrom(r.Context()) == nil {
+		s.render(w, r, "invitation.html", data)
+		return
+	}
+	tok := r.URL.Query().Get("token")
+	t, err := s.invitationTenant(r.Context(), tok)
+	if errors.Is(err, errNotFound) {
+		s.refuse(w, r, http.StatusNotFound, "This invitation has expired or was already used.")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	data["Org"], data["Token"] = t, tok
+	s.render(w, r, "invitation.html", data)
+}
+
+func (s *Server) invitationAccept(w http.ResponseWriter, r *http.Request) {
+	t, err := s.acceptInvitation(r.Context(), r.PostFormValue("token"), sessionFrom(r.Context()).User.ID)
+	if errors.Is(err, errNotFound) {
+		s.refuse(w, r, http.StatusNotFound, "This invitation has expired or was already used.")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	s.handOff(w, r, t)
 }
 
 func (s *Server) publicLoginPage(w http.ResponseWriter, r *http.Request) {
@@ -152,6 +232,9 @@ func (s *Server) publicLoginPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) publicLogin(w http.ResponseWriter, r *http.Request) {
 	email := r.PostFormValue("email")
+	if !s.allowLogIn(w, r, email) {
+		return
+	}
 	u, err := s.authenticate(r.Context(), email, r.PostFormValue("password"))
 	if errors.Is(err, errBadCredentials) {
 		s.renderStatus(w, r, http.StatusUnauthorized, "login.html", map[string]any{"Title": "Log in", "Email": email, "Error": err.Error()})
@@ -166,7 +249,7 @@ func (s *Server) publicLogin(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
-	setCookie(w, r, sessionCookie, tok, int(sessionTTL.Seconds()))
+	s.setCookie(w, r, sessionCookie, tok, int(sessionTTL.Seconds()))
 	http.Redirect(w, r, "/orgs", http.StatusSeeOther)
 }
 
@@ -174,7 +257,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		_ = s.deleteSession(r.Context(), c.Value)
 	}
-	setCookie(w, r, sessionCookie, "", -1)
+	s.setCookie(w, r, sessionCookie, "", -1)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -205,7 +288,12 @@ func (s *Server) newOrg(w http.ResponseWriter, r *http.Request) {
 		s.renderStatus(w, r, status, "orgs.html", map[string]any{"Title": "Your organisations", "Memberships": ms, "Base": s.base, "Error": msg})
 		return
 	}
-	s.handOff(w, r, se.User.ID, t)
+	s.handOff(w, r, t)
+}
+
+// allowLogIn throttles log-in attempts per client and per account.
+func (s *Server) allowLogIn(w http.ResponseWriter, r *http.Request, email string) bool {
+	return s.allowAll(w, r, s.logIns, "ip:"+s.clientAddr(r), "acct:"+strings.ToLower(strings.TrimSpace(email)))
 }
 
 func (s *Server) openOrg(w http.ResponseWriter, r *http.Request) {
@@ -224,5 +312,5 @@ func (s *Server) openOrg(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusForbidden, "You are not a member of this organisation.")
 		return
 	}
-	s.handOff(w, r, se.User.ID, t)
+	s.handOff(w, r, t)
 }

@@ -3,17 +3,21 @@ package app
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tenancy-go/tenancy"
 )
 
-// The organisation's app, on <slug>.<base>: pages for members (session cookie, CSRF token on every
-// form), the REST API and the GraphQL API (API tokens; the board view's session, board.go).
+// The organisation's app, on <slug>.<base>: pages for members (session cookie, forms refused
+// from other origins), the REST API and the GraphQL API (API tokens; the board view's session,
+// board.go).
 
 func (s *Server) tenantRoutes() http.Handler {
 	pagesMux := http.NewServeMux()
+	pagesMux.HandleFunc("GET /auth/start", s.handoffStart)
 	pagesMux.HandleFunc("GET /auth/handoff", s.handoffLogin)
 	pagesMux.HandleFunc("GET /login", s.tenantLoginPage)
 	pagesMux.HandleFunc("POST /login", s.tenantLogin)
@@ -32,14 +36,14 @@ func (s *Server) tenantRoutes() http.Handler {
 	pagesMux.HandleFunc("POST /tasks/{id}/delete", member(s.taskDelete))
 	pagesMux.HandleFunc("POST /tasks/{id}/comments", member(s.commentCreate))
 	pagesMux.HandleFunc("GET /members", member(s.membersPage))
-	pagesMux.HandleFunc("POST /members", member(s.memberAdd))
+	pagesMux.HandleFunc("POST /members/invitations", member(s.invitationCreate))
 	pagesMux.HandleFunc("GET /settings/tokens", member(s.tokensPage))
 	pagesMux.HandleFunc("POST /settings/tokens", member(s.tokenCreate))
 	pagesMux.HandleFunc("POST /settings/tokens/{id}/delete", member(s.tokenDelete))
 	pagesMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusNotFound, "There is no such page.")
 	})
-	pages := s.csrfProtect(pagesMux)
+	pages := s.crossOriginProtect(pagesMux)
 	api := s.apiRoutes()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isAPI(r) {
@@ -71,15 +75,36 @@ func (s *Server) requireMember(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// handoffCookie holds the state that binds a hand-off to the browser that started it.
+const handoffCookie = "tb_handoff"
+
+// handoffStart begins a hand-off (see Server.handOff): it sets the state cookie and asks the
+// public host for a login token bound to it.
+func (s *Server) handoffStart(w http.ResponseWriter, r *http.Request) {
+	t := tenancy.MustFromContext(r.Context())
+	state, _ := newToken("")
+	s.setCookie(w, r, handoffCookie, state, int((loginTokenTTL + time.Minute).Seconds()))
+	http.Redirect(w, r, s.publicURL(r)+"/auth/grant?org="+url.QueryEscape(t.Slug)+"&state="+url.QueryEscape(state), http.StatusSeeOther)
+}
+
 func (s *Server) handoffLogin(w http.ResponseWriter, r *http.Request) {
 	t := tenancy.MustFromContext(r.Context())
-	uid, err := s.consumeLoginToken(r.Context(), r.URL.Query().Get("token"), t.ID)
+	var state string
+	if c, err := r.Cookie(handoffCookie); err == nil {
+		state = c.Value
+	}
+	uid := int64(0)
+	var err error
+	if state != "" {
+		uid, err = s.consumeLoginToken(r.Context(), r.URL.Query().Get("token"), t.ID, state)
+		s.setCookie(w, r, handoffCookie, "", -1)
+	}
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
 	if uid == 0 {
-		s.refuse(w, r, http.StatusForbidden, "This login link has expired or was made for another organisation. Log in again.")
+		s.refuse(w, r, http.StatusForbidden, "This login link has expired, or was made for another organisation or another browser. Log in again.")
 		return
 	}
 	s.startTenantSession(w, r, uid, t)
@@ -100,7 +125,7 @@ func (s *Server) startTenantSession(w http.ResponseWriter, r *http.Request, uid 
 		s.internalError(w, r, err)
 		return
 	}
-	setCookie(w, r, sessionCookie, tok, int(sessionTTL.Seconds()))
+	s.setCookie(w, r, sessionCookie, tok, int(sessionTTL.Seconds()))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -111,6 +136,9 @@ func (s *Server) tenantLoginPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) tenantLogin(w http.ResponseWriter, r *http.Request) {
 	t := tenancy.MustFromContext(r.Context())
 	email := r.PostFormValue("email")
+	if !s.allowLogIn(w, r, email) {
+		return
+	}
 	u, err := s.authenticate(r.Context(), email, r.PostFormValue("password"))
 	if errors.Is(err, errBadCredentials) {
 		s.renderStatus(w, r, http.StatusUnauthorized, "login.html", map[string]any{"Title": "Log in", "Email": email, "Error": err.Error()})
@@ -319,28 +347,23 @@ func (s *Server) membersPage(w http.ResponseWriter, r *http.Request) {
 	s.renderMembers(w, r, http.StatusOK, "", "")
 }
 
-func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
+func (s *Server) renderMembers(w http.ResponseWriter, r *http.Request, status int, invitation, msg string) {
 	members, err := s.members(r.Context(), tenancy.MustFromContext(r.Context()).ID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.renderStatus(w, r, status, "members.html", map[string]any{"Title": "Members", "Members": members, "Flash": flash, "Error": msg})
+	s.renderStatus(w, r, status, "members.html", map[string]any{"Title": "Members", "Members": members, "Invitation": invitation, "Error": msg})
 }
 
-func (s *Server) memberAdd(w http.ResponseWriter, r *http.Request) {
-	t := tenancy.MustFromContext(r.Context())
-	var uid int64
-	err := s.db.Pool().QueryRow(r.Context(), `SELECT id FROM users WHERE lower(email) = lower($1)`, strings.TrimSpace(r.PostFormValue("email"))).Scan(&uid)
+// invitationCreate makes an invitation link and shows it once; the member passes it on.
+func (s *Server) invitationCreate(w http.ResponseWriter, r *http.Request) {
+	tok, err := s.createInvitation(r.Context(), tenancy.MustFromContext(r.Context()).ID, userID(r.Context()))
 	if err != nil {
-		s.renderMembers(w, r, http.StatusUnprocessableEntity, "", "No Taskboard user has this email address; they sign up first.")
-		return
-	}
-	if err := s.addMember(r.Context(), uid, t.ID, "member"); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.renderMembers(w, r, http.StatusOK, "Member added.", "")
+	s.renderMembers(w, r, http.StatusOK, s.publicURL(r)+"/invitations?token="+url.QueryEscape(tok), "")
 }
 
 func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
@@ -357,6 +380,10 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, newToken s
 }
 
 func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) {
+	t := tenancy.MustFromContext(r.Context())
+	if !s.allowAll(w, r, s.apiToken, "org:"+strconv.FormatInt(t.ID, 10), "ip:"+s.clientAddr(r)) {
+		return
+	}
 	tok, err := s.createAPIToken(r.Context(), userID(r.Context()), r.PostFormValue("name"))
 	if err != nil {
 		s.fail(w, r, err)

@@ -20,9 +20,9 @@ func TestSignUpHandsOffToTheOrganisationAndOthersAreRefused(t *testing.T) {
 	anna := e.browser()
 	res := e.form(anna, "", "/", "/signup", url.Values{"name": {"Anna"}, "email": {"anna@example.com"},
 		"password": {"correct horse"}, "org": {"Alpha Ltd"}, "slug": {"alpha"}})
-	loc := res.Header.Get("Location")
-	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, e.url("alpha", "/auth/handoff?token=")) {
-		t.Fatalf("sign-up: %d to %q", res.StatusCode, loc)
+	loc := e.handoffLink(anna, res)
+	if !strings.HasPrefix(loc, e.url("alpha", "/auth/handoff?token=")) {
+		t.Fatalf("sign-up: hand-off to %q", loc)
 	}
 	res, err := anna.Get(loc)
 	if err != nil {
@@ -51,7 +51,7 @@ func TestSignUpHandsOffToTheOrganisationAndOthersAreRefused(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("second sign-up: %d", res.StatusCode)
 	}
-	if _, err := ben.Get(res.Header.Get("Location")); err != nil {
+	if _, err := ben.Get(e.handoffLink(ben, res)); err != nil {
 		t.Fatal(err)
 	}
 	if body, _ := e.get(ben, "beta", "/"); strings.Contains(body, "Alpha secret") || !strings.Contains(body, "Beta") {
@@ -69,7 +69,7 @@ func TestSignUpHandsOffToTheOrganisationAndOthersAreRefused(t *testing.T) {
 	}
 	// Ben's login token for Beta does not open Alpha.
 	res = e.form(ben, "", "/orgs", "/orgs/beta/open", url.Values{})
-	stolen := strings.Replace(res.Header.Get("Location"), "beta.localhost", "alpha.localhost", 1)
+	stolen := strings.Replace(e.handoffLink(ben, res), "beta.localhost", "alpha.localhost", 1)
 	if res, _ := ben.Get(stolen); res.StatusCode != http.StatusForbidden {
 		t.Fatalf("Beta's login token on Alpha: %d", res.StatusCode)
 	}
@@ -77,14 +77,12 @@ func TestSignUpHandsOffToTheOrganisationAndOthersAreRefused(t *testing.T) {
 		t.Fatal("Ben reached Alpha's dashboard")
 	}
 
-	// A form without the CSRF token is refused and writes nothing.
-	res, err = anna.PostForm(e.url("alpha", "/projects"), url.Values{"name": {"forged"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusForbidden {
-		t.Fatalf("post without CSRF token: %d", res.StatusCode)
+	// A form posted from another origin (another organisation's host, another site) is
+	// refused and writes nothing.
+	for _, h := range [][]string{{"Origin", "http://beta.localhost:" + e.port}, {"Sec-Fetch-Site", "same-site"}, {"Sec-Fetch-Site", "cross-site"}} {
+		if res := e.post(anna, "alpha", "/projects", url.Values{"name": {"forged"}}, h...); res.StatusCode != http.StatusForbidden {
+			t.Fatalf("post with %s: %s: %d", h[0], h[1], res.StatusCode)
+		}
 	}
 	alpha, err := e.db.Client.TenantGet(t.Context(), "alpha")
 	if err != nil {
