@@ -52,14 +52,14 @@ func options(t *testing.T) *tenancytest.Options {
 }
 
 // startRiver starts a River client on the application pool, as the application role.
-func startRiver(t *testing.T, d *tenancytest.TierDB) (*river.Client[pgx.Tx], <-chan *river.Event) {
+func startRiver(t *testing.T, d *tenancytest.TierDB, movingRetry time.Duration) (*river.Client[pgx.Tx], <-chan *river.Event) {
 	t.Helper()
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &noteWorker{tc: d.Client})
 	rc, err := river.NewClient(riverpgxv5.New(d.AppPool), &river.Config{
 		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 2}},
 		Workers:           workers,
-		Middleware:        []rivertype.Middleware{tenancyriver.NewMiddleware(d.Client)},
+		Middleware:        []rivertype.Middleware{&tenancyriver.Middleware{Loader: d.Client, MovingRetry: movingRetry}},
 		FetchCooldown:     20 * time.Millisecond,
 		FetchPollInterval: 50 * time.Millisecond,
 		Logger:            slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -68,7 +68,7 @@ func startRiver(t *testing.T, d *tenancytest.TierDB) (*river.Client[pgx.Tx], <-c
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, cancel := rc.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled)
+	events, cancel := rc.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled, river.EventKindJobSnoozed)
 	t.Cleanup(cancel)
 	if err := rc.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -116,7 +116,7 @@ func notes(t *testing.T, d *tenancytest.TierDB, tn *tenancy.Tenant) []string {
 func TestRiverEveryTier(t *testing.T) {
 	t.Parallel()
 	tenancytest.EachTier(t, options(t), func(t *testing.T, d *tenancytest.TierDB) {
-		rc, events := startRiver(t, d)
+		rc, events := startRiver(t, d, 0)
 		acme := d.Tenant
 		globex, err := d.Client.TenantCreate(context.Background(), "globex", &tenancy.TenantCreateOpts{Tier: d.Tier})
 		if err != nil {
