@@ -29,6 +29,11 @@ func TestProgramNameTwoWords(t *testing.T) {
 	if r := run("frob"); r.code != 2 || !strings.Contains(r.stderr, "Run 'myapp tenancy --help' for usage.") {
 		t.Fatalf("unknown command: exit %d, stderr %q", r.code, r.stderr)
 	}
+	for _, args := range [][]string{{"tenants", "create"}, {"migrate"}, {"backup"}, {"move"}, {"exec"}} {
+		if r := run(append(args, "--help")...); r.code != 0 || !strings.Contains(r.stdout, "Examples:\n  myapp tenancy "+args[0]) {
+			t.Errorf("%q --help: exit %d, no examples naming the program: %q", args, r.code, r.stdout)
+		}
+	}
 	if r := run("tenants", "show"); r.code != 2 || !strings.Contains(r.stderr, "Run 'myapp tenancy tenants show --help' for usage.") {
 		t.Fatalf("missing argument: exit %d, stderr %q", r.code, r.stderr)
 	}
