@@ -47,69 +47,14 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 	if err != nil {
 		return nil, err
 	}
-	m := ar.Manifest()
-	if err := c.checkArchiveMigrations(m); err != nil {
-		return nil, err
-	}
-	slug := opts.Slug
-	if slug == "" {
-		slug = m.Tenant.Slug
-	}
-	if err := ValidateSlug(slug); err != nil {
-		return nil, err
-	}
-	if err := c.checkSlugAddress(ctx, c.owner, slug, slug); err != nil {
-		return nil, err
-	}
-	name := opts.Name
-	if name == "" {
-		name = m.Tenant.Name
-	}
-	tier := opts.Tier
-	if tier == "" {
-		tier = Tier(m.Tenant.Tier)
-	}
-	if _, err := ParseTier(string(tier)); err != nil {
-		return nil, err
-	}
-	settings := []byte("{}")
-	if len(m.Tenant.Settings) > 0 {
-		var obj map[string]any
-		if err := json.Unmarshal(m.Tenant.Settings, &obj); err != nil {
-			return nil, fmt.Errorf("%w: tenant settings are not a JSON object", ErrBadArchive)
-		}
-		settings = m.Tenant.Settings
-	}
-	var hosts []string
-	var primary []bool
-	if opts.Domains {
-		for _, d := range m.Tenant.Domains {
-			h, err := normalizeDomain(d.Host)
-			if err != nil {
-				return nil, err
-			}
-			if err := c.reservedHosts.check(h); err != nil {
-				return nil, err
-			}
-			hosts, primary = append(hosts, h), append(primary, d.Primary)
-		}
-	}
-	pool := opts.Pool
-	if pool == "" && tier == TierPool && m.Tenant.Pool != "" {
-		// The archive's pool if it exists here; an archive never makes a pool.
-		exists, err := c.env.PoolExists(ctx, m.Tenant.Pool)
-		if err != nil {
-			return nil, notFoundOr(err, ErrTenantNotFound, slug)
-		}
-		if exists {
-			pool = m.Tenant.Pool
-		}
-	}
-	target, err := c.newPlacement(ctx, tier, opts.Server, pool)
+	plan, err := c.planRestore(ctx, ar.Manifest(), opts)
 	if err != nil {
 		return nil, err
 	}
-
+	target, err := c.newPlacement(ctx, plan.row.tier, opts.Server, plan.pool)
+	if err != nil {
+		return nil, err
+	}
 	// The tenant's operation lock is taken, at session level, inside the transaction that makes
 	// the tenant: Repair never sees the restore's record without the lock held.
 	opConn, err := c.owner.Acquire(ctx)
@@ -118,47 +63,15 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 	}
 	op := &tenantOp{conn: opConn}
 	defer op.release(ctx)
-	var id int64
-	err = pgx.BeginFunc(ctx, opConn, func(tx pgx.Tx) error {
-		err := tx.QueryRow(ctx, `
-			INSERT INTO tenancy.tenants (slug, name, status, tier, settings)
-			VALUES ($1, $2, 'provisioning', $3, $4)
-			ON CONFLICT (slug) DO NOTHING RETURNING id`, slug, name, string(tier), settings).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return tenantErr(ErrTenantExists, slug)
-		}
-		if err != nil {
-			return err
-		}
-		if err := target.insert(ctx, c, tx, id, true); err != nil {
-			return err
-		}
-		for i, h := range hosts {
-			_, err := tx.Exec(ctx, `INSERT INTO tenancy.domains (host, tenant_id, is_primary) VALUES ($1, $2, $3)`, h, id, primary[i])
-			if isUniqueViolation(err) {
-				return fmt.Errorf("%w: %s", ErrDomainExists, h)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		_, err = tx.Exec(ctx, `
-			INSERT INTO tenancy.moves (tenant_id, kind, to_placement, to_tier, phase, prev_status)
-			VALUES ($1, 'restore', $2, $3, 'copying', 'active')`, id, target.p.ID, string(tier))
-		if err != nil {
-			return err
-		}
-		op.id = id
-		return op.lock(ctx, tx)
-	})
-	if err != nil {
-		return nil, notFoundOr(err, ErrTenantNotFound, slug)
+	if err := c.recordRestore(ctx, op, plan, target); err != nil {
+		return nil, notFoundOr(err, ErrTenantNotFound, plan.row.slug)
 	}
 	if err := c.crash(ctx, crash.RestoreCreated, nil); err != nil {
 		return nil, err
 	}
+	id := op.id
 	load := func(ctx context.Context, tx pgx.Tx, schema string, version int64, local bool) error {
-		return c.env.Load(ctx, tx, ar, id, schema, version, local, tier == TierPool, opts.OnTable)
+		return c.env.Load(ctx, tx, ar, id, schema, version, local, plan.row.tier == TierPool, opts.OnTable)
 	}
 	finish := func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, id); err != nil {
@@ -171,9 +84,112 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 		if !errors.Is(err, crash.ErrSimulated) {
 			_ = c.abandonRestore(context.WithoutCancel(ctx), id)
 		}
-		return nil, fmt.Errorf("tenancy: restore %s: %w", slug, err)
+		return nil, fmt.Errorf("tenancy: restore %s: %w", plan.row.slug, err)
 	}
 	return c.TenantGetByID(ctx, id)
+}
+
+// restorePlan is what a restore makes: the tenant's row, its domains, its pool.
+type restorePlan struct {
+	row     newTenant
+	hosts   []string
+	primary []bool
+	pool    string
+}
+
+// planRestore checks the archive's manifest against this application and the options, and says
+// what the restore will make. Nothing is written.
+func (c *Client) planRestore(ctx context.Context, m *archive.Manifest, opts *RestoreOpts) (*restorePlan, error) {
+	if err := c.checkArchiveMigrations(m); err != nil {
+		return nil, err
+	}
+	plan := &restorePlan{row: newTenant{slug: opts.Slug, name: opts.Name, tier: opts.Tier, settings: []byte("{}")}, pool: opts.Pool}
+	if plan.row.slug == "" {
+		plan.row.slug = m.Tenant.Slug
+	}
+	if err := ValidateSlug(plan.row.slug); err != nil {
+		return nil, err
+	}
+	if err := c.checkSlugAddress(ctx, c.owner, plan.row.slug, plan.row.slug); err != nil {
+		return nil, err
+	}
+	if plan.row.name == "" {
+		plan.row.name = m.Tenant.Name
+	}
+	if plan.row.tier == "" {
+		plan.row.tier = Tier(m.Tenant.Tier)
+	}
+	if _, err := ParseTier(string(plan.row.tier)); err != nil {
+		return nil, err
+	}
+	if len(m.Tenant.Settings) > 0 {
+		var obj map[string]any
+		if err := json.Unmarshal(m.Tenant.Settings, &obj); err != nil {
+			return nil, fmt.Errorf("%w: tenant settings are not a JSON object", ErrBadArchive)
+		}
+		plan.row.settings = m.Tenant.Settings
+	}
+	if opts.Domains {
+		for _, d := range m.Tenant.Domains {
+			h, err := normalizeDomain(d.Host)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.reservedHosts.check(h); err != nil {
+				return nil, err
+			}
+			plan.hosts, plan.primary = append(plan.hosts, h), append(plan.primary, d.Primary)
+		}
+	}
+	if plan.pool == "" && plan.row.tier == TierPool && m.Tenant.Pool != "" {
+		// The archive's pool if it exists here; an archive never makes a pool.
+		exists, err := c.env.PoolExists(ctx, m.Tenant.Pool)
+		if err != nil {
+			return nil, notFoundOr(err, ErrTenantNotFound, plan.row.slug)
+		}
+		if exists {
+			plan.pool = m.Tenant.Pool
+		}
+	}
+	return plan, nil
+}
+
+// recordRestore makes, in one transaction on op's connection, the tenant in "provisioning", its
+// placement's row, its domains and the restore's record, and takes the operation lock.
+func (c *Client) recordRestore(ctx context.Context, op *tenantOp, plan *restorePlan, target *plannedPlacement) error {
+	return pgx.BeginFunc(ctx, op.conn, func(tx pgx.Tx) error {
+		var id int64
+		err := tx.QueryRow(ctx, `
+			INSERT INTO tenancy.tenants (slug, name, status, tier, settings)
+			VALUES ($1, $2, 'provisioning', $3, $4)
+			ON CONFLICT (slug) DO NOTHING RETURNING id`, plan.row.slug, plan.row.name, string(plan.row.tier), plan.row.settings).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return tenantErr(ErrTenantExists, plan.row.slug)
+		}
+		if err != nil {
+			return err
+		}
+		if err := target.insert(ctx, c, tx, id, true); err != nil {
+			return err
+		}
+		for i, h := range plan.hosts {
+			_, err := tx.Exec(ctx, `INSERT INTO tenancy.domains (host, tenant_id, is_primary) VALUES ($1, $2, $3)`, h, id, plan.primary[i])
+			if isUniqueViolation(err) {
+				return fmt.Errorf("%w: %s", ErrDomainExists, h)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO tenancy.moves (tenant_id, kind, to_placement, to_tier, phase, prev_status)
+			VALUES ($1, 'restore', $2, $3, 'copying', 'active')`, id, target.p.ID, string(plan.row.tier))
+		if err != nil {
+			return err
+		}
+		op.id = id
+		return op.lock(ctx, tx)
+	})
 }
 
 // checkArchiveMigrations refuses an archive of a newer tenant migration version, or whose

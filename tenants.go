@@ -137,43 +137,27 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 	if opts == nil {
 		opts = &TenantCreateOpts{}
 	}
-	tier := opts.Tier
-	if tier == "" {
-		tier = TierDefault
-	}
-	if _, err := ParseTier(string(tier)); err != nil {
+	row, err := opts.row(slug)
+	if err != nil {
 		return nil, err
-	}
-	name := opts.Name
-	if name == "" {
-		name = slug
-	}
-	settings := []byte("{}")
-	if len(opts.Settings) > 0 {
-		var obj map[string]any
-		if err := json.Unmarshal(opts.Settings, &obj); err != nil {
-			return nil, fmt.Errorf("tenancy: settings of %s must be a JSON object: %w", slug, err)
-		}
-		settings = opts.Settings
 	}
 	if err := c.checkSlugAddress(ctx, c.owner, slug, slug); err != nil {
 		return nil, err
 	}
-	if tier == TierPool {
-		return c.createPoolTenant(ctx, slug, name, settings, opts.Pool)
+	if row.tier == TierPool {
+		return c.createPoolTenant(ctx, row, opts.Pool)
 	}
 	// Where it goes, and what that needs, first: a database's template that cannot take the
 	// tenant migrations (they reference shared tables) refuses the tenant before anything is made.
-	target, err := c.newPlacement(ctx, tier, opts.Server, "")
+	target, err := c.newPlacement(ctx, row.tier, opts.Server, "")
 	if err != nil {
 		return nil, fmt.Errorf("tenancy: create %s: %w", slug, err)
 	}
-	kind, planned := target.kind, target.p
 	if _, err := c.catalogID(ctx); err != nil { // read now, while no connection is held
 		return nil, err
 	}
-	// The creating session holds the tenant's operation lock (move.go) from the transaction that
-	// makes the catalog row until the tenant is active or removed, and runs every catalog
+	// The creating session holds the tenant's operation lock (lifecycle.go) from the transaction
+	// that makes the catalog row until the tenant is active or removed, and runs every catalog
 	// statement of the create on that one connection: a provisioning row whose lock is free was
 	// left by a crash; one whose lock is held is being created right now, and is not touched.
 	conn, err := admin.Acquire(ctx)
@@ -182,53 +166,13 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 	}
 	op := &tenantOp{conn: conn}
 	defer op.release(ctx)
-	for attempt := 0; ; attempt++ {
-		if op.conn == nil {
-			return nil, fmt.Errorf("tenancy: create %s: the catalog connection was lost", slug)
-		}
-		err = pgx.BeginFunc(ctx, op.conn, func(tx pgx.Tx) error {
-			err := tx.QueryRow(ctx, `
-				INSERT INTO tenancy.tenants (slug, name, status, tier, settings)
-				VALUES ($1, $2, 'provisioning', $3, $4)
-				ON CONFLICT (slug) DO NOTHING RETURNING id`, slug, name, string(tier), settings).Scan(&op.id)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil // taken: see takeOver
-			}
-			if err != nil {
-				return err
-			}
-			p := planned
-			if err := kind.Record(ctx, c.env, tx, op.id, &p); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, `UPDATE tenancy.tenants SET placement_id = $2 WHERE id = $1`, op.id, p.ID); err != nil {
-				return err
-			}
-			return op.lock(ctx, tx)
-		})
-		if err != nil {
-			return nil, notFoundOr(err, ErrTenantNotFound, slug)
-		}
-		if op.locked {
-			break
-		}
-		// Taken. Only a crash's leftover is finished here; anything else is someone's tenant.
-		retry, err := c.takeOver(ctx, op, slug)
-		if err != nil {
-			return nil, err
-		}
-		if !retry {
-			break
-		}
-		if attempt == 2 {
-			return nil, tenantErr(ErrTenantExists, slug)
-		}
+	if err := c.claimSlug(ctx, op, row, target); err != nil {
+		return nil, err
 	}
-	id := op.id
 	if err := c.crash(ctx, crash.Created, nil); err != nil {
 		return nil, err
 	}
-	if err := c.provision(ctx, op.conn, id); err != nil {
+	if err := c.provision(ctx, op.conn, op.id); err != nil {
 		if !errors.Is(err, crash.ErrSimulated) {
 			// An ordinary error leaves nothing: the slug is free again.
 			if rerr := c.removeUnfinished(context.WithoutCancel(ctx), op); rerr != nil {
@@ -237,12 +181,83 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 		}
 		return nil, fmt.Errorf("tenancy: create %s: %w", slug, err)
 	}
-	return c.TenantGetByID(ctx, id)
+	return c.TenantGetByID(ctx, op.id)
+}
+
+// newTenant is a tenant's catalog row as TenantCreate and Restore make it.
+type newTenant struct {
+	slug, name string
+	tier       Tier
+	settings   []byte // a JSON object
+}
+
+// row validates the options and fills in the defaults.
+func (o *TenantCreateOpts) row(slug string) (newTenant, error) {
+	r := newTenant{slug: slug, name: o.Name, tier: o.Tier, settings: []byte("{}")}
+	if r.tier == "" {
+		r.tier = TierDefault
+	}
+	if _, err := ParseTier(string(r.tier)); err != nil {
+		return r, err
+	}
+	if r.name == "" {
+		r.name = slug
+	}
+	if len(o.Settings) > 0 {
+		var obj map[string]any
+		if err := json.Unmarshal(o.Settings, &obj); err != nil {
+			return r, fmt.Errorf("tenancy: settings of %s must be a JSON object: %w", slug, err)
+		}
+		r.settings = o.Settings
+	}
+	return r, nil
+}
+
+// claimSlug makes the tenant's catalog row in "provisioning" with its placement's row, and
+// takes the operation lock in the same transaction, on op's connection. A slug already taken is
+// ErrTenantExists, unless a crash left it in "provisioning" (takeOver), which op then finishes.
+func (c *Client) claimSlug(ctx context.Context, op *tenantOp, row newTenant, target *plannedPlacement) error {
+	for attempt := 0; ; attempt++ {
+		if op.conn == nil {
+			return fmt.Errorf("tenancy: create %s: the catalog connection was lost", row.slug)
+		}
+		err := pgx.BeginFunc(ctx, op.conn, func(tx pgx.Tx) error {
+			err := tx.QueryRow(ctx, `
+				INSERT INTO tenancy.tenants (slug, name, status, tier, settings)
+				VALUES ($1, $2, 'provisioning', $3, $4)
+				ON CONFLICT (slug) DO NOTHING RETURNING id`, row.slug, row.name, string(row.tier), row.settings).Scan(&op.id)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return nil // taken: see takeOver
+			}
+			if err != nil {
+				return err
+			}
+			p := *target
+			if err := p.insert(ctx, c, tx, op.id, true); err != nil {
+				return err
+			}
+			return op.lock(ctx, tx)
+		})
+		if err != nil {
+			return notFoundOr(err, ErrTenantNotFound, row.slug)
+		}
+		if op.locked {
+			return nil
+		}
+		// Taken. Only a crash's leftover is finished here; anything else is someone's tenant.
+		retry, err := c.takeOver(ctx, op, row.slug)
+		if err != nil || !retry {
+			return err
+		}
+		if attempt == 2 {
+			return tenantErr(ErrTenantExists, row.slug)
+		}
+	}
 }
 
 // createPoolTenant adds a tenant to a pool: the pool exists or is made (its tier's Plan), and
 // joining it is one catalog row, born active: no DDL.
-func (c *Client) createPoolTenant(ctx context.Context, slug, name string, settings []byte, pool string) (*Tenant, error) {
+func (c *Client) createPoolTenant(ctx context.Context, row newTenant, pool string) (*Tenant, error) {
 	target, err := c.newPlacement(ctx, TierPool, "", pool)
 	if err != nil {
 		return nil, err
@@ -251,9 +266,9 @@ func (c *Client) createPoolTenant(ctx context.Context, slug, name string, settin
 	err = c.owner.QueryRow(ctx, `
 		INSERT INTO tenancy.tenants (slug, name, status, tier, settings, placement_id)
 		VALUES ($1, $2, 'active', 'pool', $3, $4)
-		ON CONFLICT (slug) DO NOTHING RETURNING id`, slug, name, settings, target.p.ID).Scan(&id)
+		ON CONFLICT (slug) DO NOTHING RETURNING id`, row.slug, row.name, row.settings, target.p.ID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, tenantErr(ErrTenantExists, slug)
+		return nil, tenantErr(ErrTenantExists, row.slug)
 	}
 	if err != nil {
 		return nil, err

@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -56,55 +53,28 @@ type Options struct {
 	Getenv func(string) string
 }
 
-// Run runs one command line (args without the program name) and returns its exit code.
+// Run runs one command line (args without the program name) and returns its exit code. It is
+// Execute of Command's tree; a ProgramName of several words ("myapp tenancy") puts the tree under
+// commands named by the first words, so that usage lines start with the whole name.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, opts *Options) int {
-	if opts == nil {
-		opts = &Options{}
+	root := Command(opts)
+	words := strings.Fields(programName(opts))
+	for i := len(words) - 2; i >= 0; i-- {
+		parent := &cobra.Command{Use: words[i]}
+		parent.AddCommand(root)
+		root = parent
 	}
-	a := &app{
-		opts:   *opts,
-		stdin:  stdin,
-		stdout: stdout,
-		stderr: stderr,
-		prog:   opts.ProgramName,
+	if len(words) > 1 {
+		args = append(append([]string(nil), words[1:]...), args...)
 	}
-	if a.prog == "" {
-		a.prog = ProgramNameDefault
-	}
-	if a.opts.Getenv == nil {
-		a.opts.Getenv = os.Getenv
-	}
-	defer a.close()
+	return Execute(ctx, root, args, stdin, stdout, stderr)
+}
 
-	// The first interrupt cancels ctx, so that a long command stops cleanly (transactions roll
-	// back, partial results are reported); a second one kills as usual.
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop()
-	}()
-
-	root := a.rootCommand()
-	if args == nil {
-		args = []string{} // cobra reads os.Args when given nil
+func programName(opts *Options) string {
+	if opts == nil || strings.TrimSpace(opts.ProgramName) == "" {
+		return ProgramNameDefault
 	}
-	root.SetArgs(args)
-	cmd, err := root.ExecuteContextC(ctx)
-	if err == nil {
-		return ExitOK
-	}
-	var ue *usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "%s: %s\n", a.prog, oneLine(ue.err.Error()))
-		if ue.cmd != nil {
-			cmd = ue.cmd
-		}
-		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
-		return ExitUsage
-	}
-	a.errorf("%s", err)
-	return ExitFailure
+	return strings.Join(strings.Fields(opts.ProgramName), " ")
 }
 
 // app is one invocation: its streams, global flags and the connections it opened.
@@ -128,8 +98,9 @@ type app struct {
 }
 
 func (a *app) rootCommand() *cobra.Command {
+	words := strings.Fields(a.prog)
 	root := &cobra.Command{
-		Use:   a.prog,
+		Use:   words[len(words)-1], // the rest of a.prog names the parents it is mounted under
 		Short: "Manage the tenants of a multi-tenant PostgreSQL application",
 		Long: a.prog + ` manages tenants, their domains and their schemas in PostgreSQL.
 
@@ -152,16 +123,8 @@ another's subdomain address or the public site as a domain; localhost is always 
 			}
 			return nil
 		},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cmd.SetOut(a.stderr)
-			_ = cmd.Help()
-			return &usageError{cmd: cmd, err: errors.New("missing command")}
-		},
+		RunE: missingCommand,
 	}
-	root.CompletionOptions.DisableDefaultCmd = true
-	root.SetIn(a.stdin)
-	root.SetOut(a.stdout)
-	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &usageError{cmd: cmd, err: err}
 	})
@@ -241,10 +204,7 @@ func rangeArgs(min int, names ...string) cobra.PositionalArgs {
 // errorf prints one line on stderr, prefixed with the program name. Library errors already start
 // with "tenancy: ", which is dropped so that an embedding program's name shows instead.
 func (a *app) errorf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	msg = strings.TrimPrefix(msg, "tenancy: ")
-	msg = strings.ReplaceAll(msg, ": tenancy: ", ": ")
-	fmt.Fprintf(a.stderr, "%s: %s\n", a.prog, oneLine(msg))
+	fmt.Fprintf(a.stderr, "%s: %s\n", a.prog, errorLine(fmt.Sprintf(format, args...)))
 }
 
 // progressf prints a progress line on stderr, keeping stdout for results.

@@ -25,4 +25,5 @@ var commands = []func(a *app) *cobra.Command{
 	statusCommand,
 	execCommand,
 	localCommand,
+	versionCommand,
 }

@@ -107,7 +107,7 @@ func (a *app) client(ctx context.Context, forInit bool) (*tenancy.Client, error)
 	if err != nil {
 		return fail(err)
 	}
-	a.conn = c // Run closes it
+	a.conn = c // closed when the command returns
 	return c.client, nil
 }
 
@@ -126,6 +126,7 @@ func (a *app) close() {
 	if a.conn != nil {
 		a.conn.owner.Close()
 		a.conn.app.Close()
+		a.conn = nil // a tree run again connects again
 	}
 }
 

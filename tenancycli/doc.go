@@ -12,6 +12,18 @@
 //			&tenancycli.Options{ProgramName: "myapp", SharedMigrations: shared, TenantMigrations: tenant}))
 //	}
 //
+// To mount the commands under an application's own cobra root instead (`myapp tenancy ...`), or
+// to add the application's commands beside them, take the tree from Command and run it with
+// Execute (as examples/taskboard does):
+//
+//	root := &cobra.Command{Use: "myapp"}
+//	root.AddCommand(serveCommand(), tenancycli.Command(&tenancycli.Options{ProgramName: "myapp tenancy", ...}))
+//	os.Exit(tenancycli.Execute(ctx, root, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+//
+// The tree has `completion` (bash, zsh, fish, powershell; command names, --tier and --status
+// values) when it is the root, and `version` (the library's module version from the binary's
+// build information).
+//
 // Run returns the exit code: 0 ok, 1 failure, 2 usage (unknown command or flag, wrong number of
 // arguments). A failure prints exactly one line on stderr ("tenancy: tenant already exists: acme").
 // Results go to stdout, progress to stderr, so that `--json` output can be piped.

@@ -17,6 +17,9 @@
 // as many installations configure (DATABASE_URL=postgres://postgres@...): the tests of
 // administrative paths run under all of Owners. The roles are tenancytest's own (tenancytest_...),
 // so a shared TEST_DATABASE_URL server's tenancy_owner and tenancy_app are never touched.
+//
+// EachTier runs a test once per tier, each run with a tenant of that tier, so that an
+// application's code meets the database tier in its own tests.
 package tenancytest
 
 import (

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -27,10 +26,6 @@ import (
 
 const prog = "taskboard"
 
-// appCommands are taskboard's own; every other command is tenancy's (tenancycli), run with
-// taskboard's migrations compiled in.
-var appCommands = map[string]bool{"serve": true, "demo": true, "tokens": true}
-
 func cliOptions(getenv func(string) string) *tenancycli.Options {
 	return &tenancycli.Options{
 		ProgramName:      prog,
@@ -43,50 +38,23 @@ func cliOptions(getenv func(string) string) *tenancycli.Options {
 	}
 }
 
-// run runs one command line and returns the exit code (0 ok, 1 failure, 2 usage).
+// run runs one command line and returns the exit code (0 ok, 1 failure, 2 usage): taskboard's
+// own commands beside tenancy's (tenancycli), which run with taskboard's migrations compiled in.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	first := ""
-	for _, a := range args {
-		if !strings.HasPrefix(a, "-") {
-			first = a
-			break
-		}
+	root := tenancycli.Command(cliOptions(getenv))
+	root.Short = "tenancy's reference application"
+	root.Long = "taskboard is tenancy's reference application: 'taskboard demo' starts it with three demo\n" +
+		"organisations. The operator commands are tenancy's, with taskboard's migrations built in.\n\n" + root.Long
+	root.AddGroup(&cobra.Group{ID: "app", Title: "Application commands:"}, &cobra.Group{ID: "ops", Title: "Operator commands:"})
+	for _, c := range root.Commands() {
+		c.GroupID = "ops"
 	}
-	if appCommands[first] {
-		return runApp(ctx, args, stdout, stderr, getenv)
+	for _, c := range []*cobra.Command{serveCommand(stdout, stderr, getenv), demoCommand(stdout, stderr, getenv), tokensCommand(stdout, stderr, getenv)} {
+		c.GroupID = "app"
+		root.AddCommand(c)
 	}
-	if first == "" || first == "help" {
-		if len(args) == 0 || first == "help" || hasHelpFlag(args) {
-			fmt.Fprint(stdout, appHelp)
-		}
-	}
-	return tenancycli.Run(ctx, args, stdin, stdout, stderr, cliOptions(getenv))
+	return tenancycli.Execute(ctx, root, args, stdin, stdout, stderr)
 }
-
-func hasHelpFlag(args []string) bool {
-	for _, a := range args {
-		if a == "-h" || a == "--help" {
-			return true
-		}
-	}
-	return false
-}
-
-const appHelp = `taskboard is tenancy's reference application.
-
-Application commands:
-  demo                 Start the app with three demo organisations on a local PostgreSQL
-  serve                Serve the app (public site, organisation apps, APIs, console)
-  tokens create SLUG   Make an API token for an organisation
-
-Run 'taskboard demo --help' (or serve, tokens) for their flags.
-
-Operator commands (tenancy's, with taskboard's migrations built in) follow.
-
-`
-
-// usageError makes runApp exit with 2.
-type usageError struct{ error }
 
 type dbFlags struct {
 	databaseURL, appURL, dataDir string
@@ -104,31 +72,10 @@ func (f *dbFlags) connect(ctx context.Context, getenv func(string) string, init 
 	})
 }
 
-func runApp(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	root := &cobra.Command{Use: prog, SilenceErrors: true, SilenceUsage: true}
-	root.CompletionOptions.DisableDefaultCmd = true
-	root.SetOut(stdout)
-	root.SetErr(stderr)
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(serveCommand(stdout, stderr, getenv), demoCommand(stdout, stderr, getenv), tokensCommand(stdout, stderr, getenv))
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return 0
-	}
-	var ue usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", prog, ue.error, prog)
-		return 2
-	}
-	fmt.Fprintf(stderr, "%s: %s\n", prog, strings.TrimPrefix(err.Error(), "tenancy: "))
-	return 1
-}
-
 func exactArgs(n int, names string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usageError{fmt.Errorf("%s wants %s", cmd.CommandPath(), names)}
+			return tenancycli.UsageError(cmd, fmt.Errorf("%s wants %s", cmd.CommandPath(), names))
 		}
 		return nil
 	}
@@ -345,7 +292,7 @@ func tokensCommand(stdout, stderr io.Writer, getenv func(string) string) *cobra.
 		Short: "Manage API tokens",
 		Args:  exactArgs(0, "a subcommand (create)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return usageError{errors.New("tokens needs a subcommand: create")}
+			return tenancycli.UsageError(cmd, errors.New("tokens needs a subcommand: create"))
 		},
 	}
 	var db dbFlags
