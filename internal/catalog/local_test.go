@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -219,5 +220,24 @@ func TestInstallLocalMainCatalog(t *testing.T) {
 	})
 	if err == nil {
 		t.Fatal("InstallLocal accepted the catalog's own database")
+	}
+}
+
+// Version 1 is exactly what releases before the line installed, so recording an old local
+// catalog as version 1 is true.
+func TestLocalVersionOneIsLegacy(t *testing.T) {
+	t.Parallel()
+	migs, err := migrate.Load(catalog.LocalFiles())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sql []string
+	for _, line := range strings.Split(migs[0].Up, "\n") {
+		if !strings.HasPrefix(line, "--") {
+			sql = append(sql, line)
+		}
+	}
+	if got, want := strings.TrimSpace(strings.Join(sql, "\n")), strings.TrimSpace(legacyLocalCatalogSQL); got != want {
+		t.Fatalf("0001 differs from the legacy local catalog:\n%s\nwant\n%s", got, want)
 	}
 }
