@@ -21,9 +21,16 @@ import (
 // tenantOf maps a catalog row to the public Tenant.
 func tenantOf(r *catalog.Tenant) *Tenant {
 	t := &Tenant{
-		ID: r.ID, Slug: r.Slug, Name: r.Name, Status: Status(r.Status), Tier: Tier(r.Tier),
+		ID:        r.ID,
+		Slug:      r.Slug,
+		Name:      r.Name,
+		Status:    Status(r.Status),
+		Tier:      Tier(r.Tier),
 		Placement: Placement{ID: r.PlacementID, Server: r.Server, Database: r.Database, Schema: r.Schema},
-		Version:   r.Version, Domains: r.Domains, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Version:   r.Version,
+		Domains:   r.Domains,
+		CreatedAt: r.CreatedAt,
+		UpdatedAt: r.UpdatedAt,
 	}
 	if len(r.Settings) > 0 && string(r.Settings) != "{}" {
 		t.Settings = json.RawMessage(r.Settings)
