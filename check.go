@@ -123,53 +123,29 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 	byID := map[int64]*checkPlacement{}
 	var order []*checkPlacement
 	var shapeVersion int64
-	rows, err := admin.Query(ctx, `
-		SELECT p.id, p.kind, p.server, p.database, p.schema, p.version, p.owned, coalesce(p.uid, ''),
-		       coalesce((SELECT max(m.version) FROM tenancy.migrations m WHERE m.placement_id = p.id), 0),
-		       n.oid IS NOT NULL, coalesce(obj_description(n.oid, 'pg_namespace'), '')
-		FROM tenancy.placements p
-		LEFT JOIN pg_namespace n ON n.nspname = p.schema AND p.server = '' AND p.database = ''
-		ORDER BY p.id`)
+	placements, err := catalog.CheckPlacements(ctx, admin)
 	if err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, "")
 	}
-	for rows.Next() {
-		p := &checkPlacement{}
-		if err := rows.Scan(&p.id, &p.kind, &p.server, &p.database, &p.sch, &p.version, &p.owned, &p.uid, &p.ledger, &p.exists, &p.comment); err != nil {
-			rows.Close()
-			return nil, err
-		}
+	for _, r := range placements {
+		p := &checkPlacement{id: r.ID, kind: r.Kind, server: r.Server, database: r.Database, sch: r.Schema, version: r.Version,
+			owned: r.Owned, uid: r.UID, ledger: r.Ledger, exists: r.Exists, comment: r.Comment}
 		byID[p.id] = p
 		order = append(order, p)
 		if p.kind == "shape" {
 			shapeVersion = p.version
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
 
-	rows, err = admin.Query(ctx, `
-		SELECT t.id, t.slug, t.status, t.tier, coalesce(t.placement_id, 0),
-		       EXISTS (SELECT 1 FROM tenancy.moves mv WHERE mv.tenant_id = t.id)
-		FROM tenancy.tenants t ORDER BY t.id`)
+	rows, err := catalog.CheckTenants(ctx, admin)
 	if err != nil {
 		return nil, err
 	}
 	var tenants []checkTenant
 	var placementOf []int64
-	for rows.Next() {
-		var t checkTenant
-		var pid int64
-		if err := rows.Scan(&t.id, &t.slug, &t.status, &t.tier, &pid, &t.moving); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		tenants = append(tenants, t)
-		placementOf = append(placementOf, pid)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
+	for _, r := range rows {
+		tenants = append(tenants, checkTenant{id: r.ID, slug: r.Slug, status: Status(r.Status), tier: Tier(r.Tier), moving: r.Moving})
+		placementOf = append(placementOf, r.PlacementID)
 	}
 	res.Tenants = len(tenants)
 

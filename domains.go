@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/hostname"
 )
 
@@ -77,9 +78,7 @@ func (r reservedHosts) check(h string) error {
 
 // checkSlugAddress refuses slug when a tenant other than except holds its subdomain address as
 // a domain (one added before the base domain was configured).
-func (c *Client) checkSlugAddress(ctx context.Context, q interface {
-	QueryRow(context.Context, string, ...any) pgx.Row
-}, slug, except string) error {
+func (c *Client) checkSlugAddress(ctx context.Context, q catalog.RowQuerier, slug, except string) error {
 	var hosts []string
 	for _, b := range c.reservedHosts.bases {
 		hosts = append(hosts, slug+"."+b, "www."+slug+"."+b)
@@ -87,10 +86,7 @@ func (c *Client) checkSlugAddress(ctx context.Context, q interface {
 	if len(hosts) == 0 {
 		return nil
 	}
-	var host, owner string
-	err := q.QueryRow(ctx, `
-		SELECT d.host, t.slug FROM tenancy.domains d JOIN tenancy.tenants t ON t.id = d.tenant_id
-		WHERE d.host = ANY($1) AND t.slug <> $2 LIMIT 1`, hosts, except).Scan(&host, &owner)
+	host, owner, err := catalog.DomainHeldByOther(ctx, q, hosts, except)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil
 	}
@@ -122,26 +118,22 @@ func (c *Client) DomainAdd(ctx context.Context, slug, host string, opts *DomainA
 	}
 	primary := opts != nil && opts.Primary
 	err = pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
-		var id int64
-		var first bool
-		err := tx.QueryRow(ctx, `
-			SELECT t.id, NOT EXISTS (SELECT 1 FROM tenancy.domains d WHERE d.tenant_id = t.id AND d.is_primary)
-			FROM tenancy.tenants t WHERE t.slug = $1 FOR UPDATE`, slug).Scan(&id, &first)
+		id, first, err := catalog.TenantLockForDomains(ctx, tx, slug)
 		if err != nil {
 			return notFoundOr(err, ErrTenantNotFound, slug)
 		}
 		primary = primary || first
 		if primary {
-			if _, err := tx.Exec(ctx, `UPDATE tenancy.domains SET is_primary = false WHERE tenant_id = $1 AND is_primary`, id); err != nil {
+			if err := catalog.DomainClearPrimary(ctx, tx, id); err != nil {
 				return err
 			}
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO tenancy.domains (host, tenant_id, is_primary) VALUES ($1, $2, $3) ON CONFLICT (host) DO NOTHING`, h, id, primary)
-		if err != nil || tag.RowsAffected() == 1 {
+		inserted, err := catalog.DomainInsert(ctx, tx, h, id, primary)
+		if err != nil || inserted {
 			return err
 		}
-		var owner string
-		if err := tx.QueryRow(ctx, `SELECT t.slug FROM tenancy.domains d JOIN tenancy.tenants t ON t.id = d.tenant_id WHERE d.host = $1`, h).Scan(&owner); err != nil {
+		owner, err := catalog.DomainOwner(ctx, tx, h)
+		if err != nil {
 			return fmt.Errorf("%w: %s", ErrDomainExists, h)
 		}
 		return fmt.Errorf("%w: %s is a domain of tenant %s", ErrDomainExists, h, owner)
@@ -164,16 +156,12 @@ func (c *Client) DomainRemove(ctx context.Context, host string) error {
 		return err
 	}
 	return pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
-		var id int64
-		var wasPrimary bool
-		err := tx.QueryRow(ctx, `DELETE FROM tenancy.domains WHERE host = $1 RETURNING tenant_id, is_primary`, h).Scan(&id, &wasPrimary)
+		id, wasPrimary, err := catalog.DomainDelete(ctx, tx, h)
 		if err != nil {
 			return notFoundOr(err, ErrDomainNotFound, h)
 		}
 		if wasPrimary {
-			_, err = tx.Exec(ctx, `
-				UPDATE tenancy.domains SET is_primary = true WHERE host = (
-					SELECT host FROM tenancy.domains WHERE tenant_id = $1 ORDER BY created_at, host LIMIT 1)`, id)
+			err = catalog.DomainPromoteOldest(ctx, tx, id)
 		}
 		return err
 	})
@@ -181,18 +169,13 @@ func (c *Client) DomainRemove(ctx context.Context, host string) error {
 
 // DomainList lists the domains of the tenant slug, or of every tenant when slug is empty.
 func (c *Client) DomainList(ctx context.Context, slug string) ([]Domain, error) {
-	rows, err := c.app.Query(ctx, `
-		SELECT d.host, t.slug, d.is_primary FROM tenancy.domains d JOIN tenancy.tenants t ON t.id = d.tenant_id
-		WHERE $1 = '' OR t.slug = $1 ORDER BY t.slug, d.is_primary DESC, d.host`, slug)
+	rows, err := catalog.DomainList(ctx, c.app, slug)
 	if err != nil {
 		return nil, notFoundOr(err, ErrDomainNotFound, slug)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Domain, error) {
-		var d Domain
-		return d, r.Scan(&d.Host, &d.Tenant, &d.Primary)
-	})
-	if err != nil {
-		return nil, err
+	out := make([]Domain, len(rows))
+	for i, d := range rows {
+		out[i] = Domain{Host: d.Host, Tenant: d.Tenant, Primary: d.Primary}
 	}
 	if slug != "" && len(out) == 0 {
 		if _, err := c.TenantGet(ctx, slug); errors.Is(err, ErrTenantNotFound) {

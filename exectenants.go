@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tenancy-go/tenancy/internal/catalog"
 )
 
 // ExecTenantsOpts select the tenants ExecTenants runs on: the listed slugs, or All active and
@@ -132,18 +134,13 @@ func (c *Client) ExecTenants(ctx context.Context, sql string, opts *ExecTenantsO
 func (c *Client) eachServableTenant(ctx context.Context, fn func(*Tenant) bool) error {
 	var after int64
 	for {
-		rows, err := c.app.Query(ctx, `SELECT `+tenantColumns+`
-			WHERE t.id > $1 AND t.status IN ('active', 'suspended') ORDER BY t.id LIMIT 500`, after)
+		page, err := catalog.TenantsServable(ctx, c.app, after, 500)
 		if err != nil {
 			return notFoundOr(err, ErrTenantNotFound, "")
 		}
-		page, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Tenant, error) { return scanTenant(r) })
-		if err != nil {
-			return err
-		}
 		for _, t := range page {
 			after = t.ID
-			if !fn(t) {
+			if !fn(tenantOf(t)) {
 				return nil
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
@@ -41,10 +42,12 @@ func (c *Client) catalogID(ctx context.Context) (string, error) {
 		return "", err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if err := conn.QueryRow(ctx, `SELECT id FROM tenancy.identity`).Scan(&c.identity.id); err != nil {
+	id, err := catalog.Identity(ctx, conn)
+	if err != nil {
 		return "", notFoundOr(err, ErrTenantNotFound, "")
 	}
-	return c.identity.id, nil
+	c.identity.id = id
+	return id, nil
 }
 
 // orphan is a schema or database that carries a tenancy mark (or a tenant database's name) and
@@ -103,11 +106,7 @@ func (c *Client) findOrphans(ctx context.Context, known map[string]bool) ([]orph
 		return nil, nil, err
 	}
 
-	srows, err := admin.Query(ctx, `SELECT name FROM tenancy.servers ORDER BY name`)
-	if err != nil {
-		return nil, nil, err
-	}
-	servers, err := pgx.CollectRows(srows, pgx.RowTo[string])
+	servers, err := catalog.ServerNames(ctx, admin)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -225,19 +224,17 @@ func (c *Client) DropOrphans(ctx context.Context) (*DropOrphansResult, error) {
 		if o.database == "" {
 			// Only if it is still unknown and still carries a mark of this catalog.
 			err := pgx.BeginFunc(ctx, admin, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, `LOCK TABLE tenancy.placements IN SHARE MODE`); err != nil {
+				if err := catalog.LockPlacementsShare(ctx, tx); err != nil {
 					return err
 				}
-				var used bool
-				var comment *string
-				if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenancy.placements WHERE server = '' AND database = '' AND schema = $1),
-					(SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1)`, o.schema).Scan(&used, &comment); err != nil {
+				used, comment, err := catalog.LocalSchemaUse(ctx, tx, o.schema)
+				if err != nil {
 					return err
 				}
 				if used || comment == nil || !strings.HasPrefix(*comment, "tenancy:tenant:") {
 					return nil
 				}
-				_, err := tx.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{o.schema}.Sanitize()+` CASCADE`)
+				_, err = tx.Exec(ctx, `DROP SCHEMA `+pgx.Identifier{o.schema}.Sanitize()+` CASCADE`)
 				return err
 			})
 			if err != nil {
@@ -246,8 +243,7 @@ func (c *Client) DropOrphans(ctx context.Context) (*DropOrphansResult, error) {
 			res.Dropped = append(res.Dropped, "schema "+o.schema)
 			continue
 		}
-		var used bool
-		if err := admin.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenancy.placements WHERE server = $1 AND database = $2)`, o.server, o.database).Scan(&used); err != nil || used {
+		if used, err := catalog.DatabaseUsed(ctx, admin, o.server, o.database); err != nil || used {
 			if err != nil {
 				return nil, err
 			}
@@ -269,20 +265,18 @@ func (c *Client) DropOrphans(ctx context.Context) (*DropOrphansResult, error) {
 
 // knownPlacements returns the keys findOrphans takes.
 func (c *Client) knownPlacements(ctx context.Context) (map[string]bool, error) {
-	rows, err := c.owner.Query(ctx, `SELECT server, database, schema, kind FROM tenancy.placements`)
+	keys, err := catalog.PlacementKeys(ctx, c.owner)
 	if err != nil {
 		return nil, err
 	}
 	known := map[string]bool{}
-	var server, database, schema, kind string
-	_, err = pgx.ForEachRow(rows, []any{&server, &database, &schema, &kind}, func() error {
-		known[server+"\x00"+database+"\x00"+schema] = true
-		if kind == "database" {
-			known[server+"\x00"+database] = true
+	for _, k := range keys {
+		known[k.Server+"\x00"+k.Database+"\x00"+k.Schema] = true
+		if k.Kind == "database" {
+			known[k.Server+"\x00"+k.Database] = true
 		}
-		return nil
-	})
-	return known, err
+	}
+	return known, nil
 }
 
 // identityLives reports whether any database on server (other than a tenancy-marked one) holds a
@@ -308,8 +302,7 @@ func (c *Client) identityLives(ctx context.Context, server, id string) (bool, er
 		if err != nil {
 			return true, nil
 		}
-		var found bool
-		err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenancy.identity WHERE id = $1)`, id).Scan(&found)
+		found, err := catalog.HasIdentity(ctx, conn, id)
 		conn.Close(context.WithoutCancel(ctx))
 		if err != nil && !placement.IsUndefinedTable(err) {
 			var pgErr *pgconn.PgError

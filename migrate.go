@@ -7,8 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
+	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/migrate"
 )
 
@@ -134,13 +133,9 @@ func (c *Client) checkSlugs(ctx context.Context, slugs []string) error {
 			return err
 		}
 	}
-	rows, err := c.app.Query(ctx, `SELECT s FROM unnest($1::text[]) s WHERE NOT EXISTS (SELECT 1 FROM tenancy.tenants t WHERE t.slug = s) ORDER BY 1`, slugs)
+	missing, err := catalog.TenantsMissing(ctx, c.app, slugs)
 	if err != nil {
 		return notFoundOr(err, ErrTenantNotFound, "")
-	}
-	missing, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return err
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("%w: %s", ErrTenantNotFound, strings.Join(missing, ", "))
@@ -168,41 +163,29 @@ type VersionCount struct {
 // MigrateStatus reports, in one query, how many tenants are at each tenant migration version.
 // List each tenant's version with TenantList (Tenant.Version).
 func (c *Client) MigrateStatus(ctx context.Context) (*MigrateStatusResult, error) {
-	rows, err := c.app.Query(ctx, `
-		SELECT p.kind, p.version, coalesce(t.status, ''), count(t.id)
-		FROM tenancy.placements p LEFT JOIN tenancy.tenants t ON t.placement_id = p.id
-		WHERE p.kind IN ('shape', 'shared') AND (p.kind = 'shape' OR p.schema = $1) OR t.id IS NOT NULL
-		GROUP BY 1, 2, 3 ORDER BY 2, 3`, c.shared)
+	counts, err := catalog.VersionCounts(ctx, c.app, c.shared)
 	if err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, "")
 	}
 	res := &MigrateStatusResult{Latest: migrate.Latest(c.tenantMigs), SharedLatest: migrate.Latest(c.sharedMigs), Versions: []VersionCount{}}
-	var kind string
-	var version int64
-	var status Status
-	var n int
-	_, err = pgx.ForEachRow(rows, []any{&kind, &version, &status, &n}, func() error {
-		switch kind {
+	for _, r := range counts {
+		switch r.Kind {
 		case migrate.KindShape:
-			res.Shape = version
-			return nil
+			res.Shape = r.Version
+			continue
 		case migrate.KindShared:
-			res.Shared = version
-			return nil
+			res.Shared = r.Version
+			continue
 		}
-		if k := len(res.Versions); k == 0 || res.Versions[k-1].Version != version {
-			res.Versions = append(res.Versions, VersionCount{Version: version, ByStatus: map[Status]int{}})
+		if k := len(res.Versions); k == 0 || res.Versions[k-1].Version != r.Version {
+			res.Versions = append(res.Versions, VersionCount{Version: r.Version, ByStatus: map[Status]int{}})
 		}
 		vc := &res.Versions[len(res.Versions)-1]
-		vc.Tenants += n
-		vc.ByStatus[status] += n
-		if version < res.Latest {
-			res.Behind += n
+		vc.Tenants += r.Tenants
+		vc.ByStatus[Status(r.Status)] += r.Tenants
+		if r.Version < res.Latest {
+			res.Behind += r.Tenants
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	return res, nil
 }

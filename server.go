@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
@@ -56,9 +57,9 @@ func (c *Client) serverConfig(ctx context.Context, name string) (*placement.Serv
 	var ownerURL, appURL string
 	var err error
 	if c.owner != nil {
-		err = c.owner.QueryRow(ctx, `SELECT url, app_url FROM tenancy.servers WHERE name = $1`, name).Scan(&ownerURL, &appURL)
+		ownerURL, appURL, err = catalog.ServerURLs(ctx, c.owner, name)
 	} else {
-		err = c.app.QueryRow(ctx, `SELECT '', app_url FROM tenancy.servers WHERE name = $1`, name).Scan(&ownerURL, &appURL)
+		appURL, err = catalog.ServerAppURL(ctx, c.app, name)
 	}
 	if err != nil {
 		return nil, notFoundOr(err, ErrServerNotFound, name)
@@ -161,7 +162,7 @@ func (c *Client) ServerAdd(ctx context.Context, name, ownerURL, appURL string) (
 	if err := c.env.InstallHome(ctx, owner, sc.App.ConnConfig.User); err != nil {
 		return nil, fmt.Errorf("server %s: %w", name, err)
 	}
-	_, err = admin.Exec(ctx, `INSERT INTO tenancy.servers (name, url, app_url) VALUES ($1, $2, $3)`, name, ownerURL, appURL)
+	err = catalog.ServerInsert(ctx, admin, name, ownerURL, appURL)
 	if isUniqueViolation(err) {
 		return nil, fmt.Errorf("%w: %s", ErrServerExists, name)
 	}
@@ -177,19 +178,15 @@ func (c *Client) ServerList(ctx context.Context) ([]Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows, err := admin.Query(ctx, `
-		SELECT s.name, s.url, s.app_url,
-		       (SELECT count(*) FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id WHERE p.server = s.name)
-		FROM tenancy.servers s ORDER BY s.name`)
+	rows, err := catalog.ServerList(ctx, admin)
 	if err != nil {
 		return nil, notFoundOr(err, ErrServerNotFound, "")
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Server, error) {
-		var s Server
-		err := r.Scan(&s.Name, &s.URL, &s.AppURL, &s.Tenants)
-		s.URL, s.AppURL = redact(s.URL), redact(s.AppURL)
-		return s, err
-	})
+	out := make([]Server, len(rows))
+	for i, s := range rows {
+		out[i] = Server{Name: s.Name, URL: redact(s.URL), AppURL: redact(s.AppURL), Tenants: s.Tenants}
+	}
+	return out, nil
 }
 
 // ServerRemove forgets a server. It is refused while any placement lives there.
@@ -198,12 +195,7 @@ func (c *Client) ServerRemove(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	var placements int
-	err = admin.QueryRow(ctx, `
-		WITH s AS (SELECT name FROM tenancy.servers WHERE name = $1),
-		n AS (SELECT count(*) AS c FROM tenancy.placements WHERE server = $1),
-		d AS (DELETE FROM tenancy.servers WHERE name = (SELECT name FROM s) AND (SELECT c FROM n) = 0 RETURNING 1)
-		SELECT (SELECT c FROM n) FROM s`, name).Scan(&placements)
+	placements, err := catalog.ServerDelete(ctx, admin, name)
 	if err != nil {
 		return notFoundOr(err, ErrServerNotFound, name)
 	}

@@ -11,31 +11,38 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/crash"
 	"github.com/tenancy-go/tenancy/internal/hostname"
 	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
-// tenantColumns is read by scanTenant. Catalog tables are always schema-qualified: the
-// application role's search_path does not name the catalog.
-const tenantColumns = `
-	t.id, t.slug, t.name, t.status, t.tier, t.settings, t.created_at, t.updated_at,
-	coalesce(p.id, 0), coalesce(p.server, ''), coalesce(p.database, ''), coalesce(p.schema, ''), coalesce(p.version, 0),
-	coalesce((SELECT array_agg(d.host ORDER BY d.is_primary DESC, d.host) FROM tenancy.domains d WHERE d.tenant_id = t.id), '{}')
-	FROM tenancy.tenants t LEFT JOIN tenancy.placements p ON p.id = t.placement_id`
+// tenantOf maps a catalog row to the public Tenant.
+func tenantOf(r *catalog.Tenant) *Tenant {
+	t := &Tenant{
+		ID:        r.ID,
+		Slug:      r.Slug,
+		Name:      r.Name,
+		Status:    Status(r.Status),
+		Tier:      Tier(r.Tier),
+		Placement: Placement{ID: r.PlacementID, Server: r.Server, Database: r.Database, Schema: r.Schema},
+		Version:   r.Version,
+		Domains:   r.Domains,
+		CreatedAt: r.CreatedAt,
+		UpdatedAt: r.UpdatedAt,
+	}
+	if len(r.Settings) > 0 && string(r.Settings) != "{}" {
+		t.Settings = json.RawMessage(r.Settings)
+	}
+	return t
+}
 
-func scanTenant(row pgx.Row) (*Tenant, error) {
-	t := &Tenant{}
-	var settings []byte
-	err := row.Scan(&t.ID, &t.Slug, &t.Name, &t.Status, &t.Tier, &settings, &t.CreatedAt, &t.UpdatedAt,
-		&t.Placement.ID, &t.Placement.Server, &t.Placement.Database, &t.Placement.Schema, &t.Version, &t.Domains)
-	if err != nil {
-		return nil, err
+func tenantsOf(rs []*catalog.Tenant) []*Tenant {
+	var out []*Tenant
+	for _, r := range rs {
+		out = append(out, tenantOf(r))
 	}
-	if len(settings) > 0 && string(settings) != "{}" {
-		t.Settings = json.RawMessage(settings)
-	}
-	return t, nil
+	return out
 }
 
 // TenantGet returns the tenant with the given slug.
@@ -43,20 +50,20 @@ func (c *Client) TenantGet(ctx context.Context, slug string) (*Tenant, error) {
 	if err := ValidateSlug(slug); err != nil && !errors.Is(err, ErrReservedSlug) {
 		return nil, err
 	}
-	t, err := scanTenant(c.app.QueryRow(ctx, `SELECT `+tenantColumns+` WHERE t.slug = $1`, slug))
+	t, err := catalog.TenantBySlug(ctx, c.app, slug)
 	if err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, slug)
 	}
-	return t, nil
+	return tenantOf(t), nil
 }
 
 // TenantGetByID returns the tenant with the given id.
 func (c *Client) TenantGetByID(ctx context.Context, id int64) (*Tenant, error) {
-	t, err := scanTenant(c.app.QueryRow(ctx, `SELECT `+tenantColumns+` WHERE t.id = $1`, id))
+	t, err := catalog.TenantByID(ctx, c.app, id)
 	if err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, "id "+strconv.FormatInt(id, 10))
 	}
-	return t, nil
+	return tenantOf(t), nil
 }
 
 // TenantGetByDomain returns the tenant that host (any spelling: case, trailing dot, IDNA) maps to.
@@ -65,11 +72,11 @@ func (c *Client) TenantGetByDomain(ctx context.Context, host string) (*Tenant, e
 	if err != nil {
 		return nil, hostErr(err)
 	}
-	t, err := scanTenant(c.app.QueryRow(ctx, `SELECT `+tenantColumns+` WHERE t.id = (SELECT tenant_id FROM tenancy.domains WHERE host = $1)`, h))
+	t, err := catalog.TenantByDomain(ctx, c.app, h)
 	if err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, "domain "+h)
 	}
-	return t, nil
+	return tenantOf(t), nil
 }
 
 // TenantListOpts filters and pages TenantList. The zero value lists the first page of all tenants.
@@ -92,22 +99,11 @@ func (c *Client) TenantList(ctx context.Context, opts *TenantListOpts) ([]*Tenan
 	if limit <= 0 {
 		limit = TenantListLimitDefault
 	}
-	rows, err := c.app.Query(ctx, `SELECT `+tenantColumns+`
-		WHERE t.slug > $1 AND ($2 = '' OR t.status = $2) AND ($3 = '' OR t.tier = $3)
-		ORDER BY t.slug LIMIT $4`, opts.After, string(opts.Status), string(opts.Tier), limit)
+	ts, err := catalog.TenantList(ctx, c.app, catalog.TenantFilter{After: opts.After, Status: string(opts.Status), Tier: string(opts.Tier), Limit: limit})
 	if err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, "")
 	}
-	defer rows.Close()
-	var out []*Tenant
-	for rows.Next() {
-		t, err := scanTenant(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
+	return tenantsOf(ts), nil
 }
 
 // TenantCreateOpts are the options of TenantCreate.
@@ -380,15 +376,11 @@ func (c *Client) setStatus(ctx context.Context, slug string, to Status, from ...
 	for i, s := range from {
 		fromText[i] = string(s)
 	}
-	var current Status
-	err = admin.QueryRow(ctx, `
-		WITH cur AS (SELECT id, status FROM tenancy.tenants WHERE slug = $1 FOR UPDATE),
-		upd AS (UPDATE tenancy.tenants t SET status = $2, updated_at = now() FROM cur
-		        WHERE t.id = cur.id AND cur.status = ANY($3) RETURNING t.id)
-		SELECT cur.status FROM cur`, slug, string(to), fromText).Scan(&current)
+	cur, err := catalog.TenantSetStatus(ctx, admin, slug, string(to), fromText)
 	if err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, slug)
 	}
+	current := Status(cur)
 	ok := false
 	for _, s := range from {
 		ok = ok || s == current
@@ -421,14 +413,14 @@ func (c *Client) TenantRename(ctx context.Context, slug, newSlug string) (*Tenan
 	if err := c.checkSlugAddress(ctx, admin, newSlug, slug); err != nil {
 		return nil, err
 	}
-	tag, err := admin.Exec(ctx, `UPDATE tenancy.tenants SET slug = $2, updated_at = now() WHERE slug = $1`, slug, newSlug)
+	renamed, err := catalog.TenantRename(ctx, admin, slug, newSlug)
 	if isUniqueViolation(err) {
 		return nil, tenantErr(ErrTenantExists, newSlug)
 	}
 	if err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, slug)
 	}
-	if tag.RowsAffected() == 0 {
+	if !renamed {
 		return nil, tenantErr(ErrTenantNotFound, slug)
 	}
 	return c.TenantGet(ctx, newSlug)

@@ -1,5 +1,7 @@
 // Package catalog installs and upgrades the tenancy catalog (the "tenancy" schema), the shared
-// schema and the shape schema, and checks the row-level security convention of tenant tables.
+// schema and the shape schema, and the local catalog of the other databases that hold
+// placements; it runs the statements on the catalog's tables (one file per table) and checks
+// the row-level security convention of tenant tables.
 package catalog
 
 import (

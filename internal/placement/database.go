@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/crash"
 	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/migrate"
@@ -136,36 +137,6 @@ func (databaseKind) Drop(ctx context.Context, e *Env, _ pgx.Tx, id int64, p Plac
 // DatabaseSchema is the schema that holds a database-tier tenant's tables.
 const DatabaseSchema = "tenant"
 
-// localCatalogSQL is installed in every template database (hence every tenant database) and in
-// every other server's home database.
-const localCatalogSQL = `
-CREATE SCHEMA tenancy;
-CREATE TABLE tenancy.placements (
-    id         bigint PRIMARY KEY,
-    kind       text NOT NULL,
-    schema     text NOT NULL,
-    version    bigint NOT NULL DEFAULT 0,
-    tenant_id  bigint,          -- the tenant it was made for; NULL in a template
-    catalog    text NOT NULL    -- the catalog database that made it
-);
-CREATE TABLE tenancy.migrations (
-    placement_id bigint NOT NULL REFERENCES tenancy.placements (id) ON DELETE CASCADE,
-    version      bigint NOT NULL,
-    name         text NOT NULL,
-    checksum     text NOT NULL,
-    applied_at   timestamptz NOT NULL DEFAULT now(),
-    duration_ms  double precision NOT NULL DEFAULT 0,
-    PRIMARY KEY (placement_id, version)
-);
-CREATE FUNCTION tenancy.current_tenant_id() RETURNS bigint
-    LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT NULLIF(current_setting('tenancy.tenant_id', true), '')::bigint $$;`
-
-const (
-	templateCatalogSQL = localCatalogSQL + "\nCREATE SCHEMA tenant;"
-	homeCatalogSQL     = localCatalogSQL + "\nCREATE SCHEMA tenancy_shape;"
-)
-
 // TemplateID is the id of the one placement row inside a template or tenant database.
 const TemplateID = 1
 
@@ -226,8 +197,13 @@ func (e *Env) ensureTemplate(ctx context.Context, server string, conn *pgx.Conn)
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'tenancy')`).Scan(&installed); err != nil {
 			return err
 		}
+		// The local catalog is a migration line of its own (internal/catalog, sql/local):
+		// installed, or brought up to date, in every template, hence every tenant database.
+		if err := catalog.InstallLocal(ctx, tx); err != nil {
+			return err
+		}
 		if !installed {
-			if _, err := tx.Exec(ctx, templateCatalogSQL); err != nil {
+			if _, err := tx.Exec(ctx, `CREATE SCHEMA `+DatabaseSchema); err != nil {
 				return err
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, catalog) VALUES ($1, 'database', $2, $3)`,

@@ -25,6 +25,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/connpool"
 	"github.com/tenancy-go/tenancy/internal/crash"
 	"github.com/tenancy-go/tenancy/internal/migrate"
@@ -243,13 +244,7 @@ func chooseServer(ctx context.Context, e *Env, server string) (string, error) {
 	case DefaultServer:
 		return "", nil
 	case "":
-		var name string
-		err := e.Owner.QueryRow(ctx, `
-			SELECT s.name FROM (SELECT '' AS name UNION ALL SELECT name FROM tenancy.servers) s
-			ORDER BY (SELECT count(*) FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
-			          WHERE p.server = s.name), s.name
-			LIMIT 1`).Scan(&name)
-		return name, err
+		return catalog.ServerFewestTenants(ctx, e.Owner)
 	}
 	if _, err := e.Server(ctx, server); err != nil {
 		return "", err

@@ -120,6 +120,11 @@ func (e *Env) MigrateRemote(ctx context.Context, t *migrate.Target, migs []migra
 	var version int64
 	var ledger [][]any
 	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		// The local catalog's own line first: this is how tenant databases made by an older
+		// release get its newer versions.
+		if err := catalog.InstallLocal(ctx, tx); err != nil {
+			return err
+		}
 		var err error
 		if version, err = migrate.Apply(ctx, tx, localID, e.searchPath(t.Schema), migs, to); err != nil {
 			return err
@@ -203,9 +208,12 @@ func (e *Env) InstallHome(ctx context.Context, owner *pgx.Conn, appRole string) 
 			if err != nil || made != catalogDB {
 				return fmt.Errorf("%w: its database already has a tenancy schema of another catalog", ErrNotOwned)
 			}
-			return nil
+			return catalog.InstallLocal(ctx, tx) // brought up to date
 		}
-		if _, err := tx.Exec(ctx, homeCatalogSQL); err != nil {
+		if err := catalog.InstallLocal(ctx, tx); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{catalog.ShapeSchema}.Sanitize()); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, catalog) VALUES (0, 'shape', $2, $1)`, catalogDB, catalog.ShapeSchema); err != nil {
