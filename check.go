@@ -110,48 +110,69 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &CheckResult{Problems: []CheckProblem{}}
-	add := func(t *checkTenant, problem, detail string, repairable bool) {
-		p := CheckProblem{Problem: problem, Detail: detail, Repairable: repairable}
-		if t != nil {
-			p.Tenant, p.TenantID = t.slug, t.id
-		}
-		res.Problems = append(res.Problems, p)
-	}
-
-	// Every placement with its ledger, and its schema when it is in the catalog's database.
-	byID := map[int64]*checkPlacement{}
-	var order []*checkPlacement
-	var shapeVersion int64
-	placements, err := catalog.CheckPlacements(ctx, admin)
-	if err != nil {
-		return nil, notFoundOr(err, ErrTenantNotFound, "")
-	}
-	for _, r := range placements {
-		p := &checkPlacement{id: r.ID, kind: r.Kind, server: r.Server, database: r.Database, sch: r.Schema, version: r.Version,
-			owned: r.Owned, uid: r.UID, ledger: r.Ledger, exists: r.Exists, comment: r.Comment}
-		byID[p.id] = p
-		order = append(order, p)
-		if p.kind == "shape" {
-			shapeVersion = p.version
-		}
-	}
-
-	rows, err := catalog.CheckTenants(ctx, admin)
-	if err != nil {
+	run := &checkRun{c: c, res: &CheckResult{Problems: []CheckProblem{}}, byID: map[int64]*checkPlacement{}}
+	// Statuses first: what a crash left in the middle is repaired, not inspected. Then each
+	// placement is read (those in the catalog's database in one query, the others one database
+	// at a time), and each tenant's placement judged.
+	if err := run.load(ctx, admin); err != nil {
 		return nil, err
 	}
-	var tenants []checkTenant
-	var placementOf []int64
-	for _, r := range rows {
-		tenants = append(tenants, checkTenant{id: r.ID, slug: r.Slug, status: Status(r.Status), tier: Tier(r.Tier), moving: r.Moving})
-		placementOf = append(placementOf, r.PlacementID)
+	if err := run.inspect(ctx, admin); err != nil {
+		return nil, err
 	}
-	res.Tenants = len(tenants)
+	if err := run.judge(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.checkOrphans(ctx, run.byID, run.add); err != nil {
+		return nil, err
+	}
+	res := run.res
+	sort.SliceStable(res.Problems, func(i, j int) bool { return res.Problems[i].Tenant < res.Problems[j].Tenant })
+	return res, nil
+}
 
-	// Statuses first: what a crash left in the middle is repaired, not inspected.
-	for i := range tenants {
-		t := &tenants[i]
+// checkRun is one Check: the placements, who lives where, and the problems found so far.
+type checkRun struct {
+	c            *Client
+	res          *CheckResult
+	byID         map[int64]*checkPlacement
+	order        []*checkPlacement
+	shapeVersion int64
+	shapeSig     string
+}
+
+func (r *checkRun) add(t *checkTenant, problem, detail string, repairable bool) {
+	p := CheckProblem{Problem: problem, Detail: detail, Repairable: repairable}
+	if t != nil {
+		p.Tenant, p.TenantID = t.slug, t.id
+	}
+	r.res.Problems = append(r.res.Problems, p)
+}
+
+// load reads every placement with its ledger (and its schema when it is in the catalog's
+// database) and every tenant, reports the tenants a crash left in the middle of an operation,
+// and seats the others in their placements.
+func (r *checkRun) load(ctx context.Context, admin catalog.DB) error {
+	placements, err := catalog.CheckPlacements(ctx, admin)
+	if err != nil {
+		return notFoundOr(err, ErrTenantNotFound, "")
+	}
+	for _, row := range placements {
+		p := &checkPlacement{id: row.ID, kind: row.Kind, server: row.Server, database: row.Database, sch: row.Schema, version: row.Version,
+			owned: row.Owned, uid: row.UID, ledger: row.Ledger, exists: row.Exists, comment: row.Comment}
+		r.byID[p.id] = p
+		r.order = append(r.order, p)
+		if p.kind == "shape" {
+			r.shapeVersion = p.version
+		}
+	}
+	rows, err := catalog.CheckTenants(ctx, admin)
+	if err != nil {
+		return err
+	}
+	r.res.Tenants = len(rows)
+	for _, row := range rows {
+		t := &checkTenant{id: row.ID, slug: row.Slug, status: Status(row.Status), tier: Tier(row.Tier), moving: row.Moving}
 		switch t.status {
 		case StatusProvisioning, StatusDeleting:
 			what := "provisioning"
@@ -160,109 +181,109 @@ func (c *Client) Check(ctx context.Context) (*CheckResult, error) {
 			} else if t.moving {
 				what = "provisioning (restore interrupted)"
 			}
-			add(t, ProblemStuck, "left in "+what+" (run repair)", true)
+			r.add(t, ProblemStuck, "left in "+what+" (run repair)", true)
 			continue
 		case StatusMoving:
 			if t.moving {
-				add(t, ProblemStuck, "left moving (run repair)", true)
+				r.add(t, ProblemStuck, "left moving (run repair)", true)
 			} else {
-				add(t, ProblemStuck, "moving, with no move under way (run repair, or resume)", false)
+				r.add(t, ProblemStuck, "moving, with no move under way (run repair, or resume)", false)
 			}
 			continue
 		}
 		if t.moving {
-			add(t, ProblemMoveRecorded, "a move record remains for a tenant that is "+string(t.status)+" (run repair)", true)
+			r.add(t, ProblemMoveRecorded, "a move record remains for a tenant that is "+string(t.status)+" (run repair)", true)
 		}
-		p := byID[placementOf[i]]
+		p := r.byID[row.PlacementID]
 		if p == nil {
-			add(t, ProblemNoPlacement, "the catalog names no placement", false)
+			r.add(t, ProblemNoPlacement, "the catalog names no placement", false)
 			continue
 		}
 		p.tenants = append(p.tenants, *t)
 	}
+	return nil
+}
 
-	// Placements in the catalog's database: one query for every schema's tables.
+// inspect reads the tables of every placement: in the catalog's database in one query, elsewhere
+// on one owner connection per database.
+func (r *checkRun) inspect(ctx context.Context, admin catalog.DB) error {
 	var local []string
-	for _, p := range order {
+	for _, p := range r.order {
 		if p.server == "" && p.database == "" && p.exists {
 			local = append(local, p.sch)
 		}
 	}
-	sigs, err := placement.Signatures(ctx, admin, c.appRole, append(local, catalog.ShapeSchema))
+	sigs, err := placement.Signatures(ctx, admin, r.c.appRole, append(local, catalog.ShapeSchema))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	shapeSig := sigs[catalog.ShapeSchema].Sig
-	for _, p := range order {
+	r.shapeSig = sigs[catalog.ShapeSchema].Sig
+	for _, p := range r.order {
 		if p.server == "" && p.database == "" {
 			s := sigs[p.sch]
 			p.sig, p.rlsOK, p.grantsOK, p.found = s.Sig, s.RLSOK, s.GrantsOK, true
-		}
-	}
-
-	// Placements elsewhere: one owner connection per database.
-	for _, p := range order {
-		if (p.server == "" && p.database == "") || len(p.tenants) == 0 {
 			continue
 		}
-		if err := c.checkRemote(ctx, p); err != nil {
+		if len(p.tenants) == 0 {
+			continue
+		}
+		if err := r.c.checkRemote(ctx, p); err != nil {
 			for i := range p.tenants {
-				add(&p.tenants[i], ProblemUnreachable, err.Error(), false)
+				r.add(&p.tenants[i], ProblemUnreachable, err.Error(), false)
 			}
 			p.found = false
 			p.exists = true // reported already
 			p.tenants = nil
 		}
 	}
+	return nil
+}
 
-	for _, p := range order {
+// judge compares each tenant's placement with what it should be.
+func (r *checkRun) judge(ctx context.Context) error {
+	for _, p := range r.order {
 		if len(p.tenants) == 0 {
 			continue
 		}
-		res.Placements++
+		r.res.Placements++
 		where := checkLabel(p)
 		for i := range p.tenants {
 			t := &p.tenants[i]
 			if !p.exists {
-				add(t, ProblemNoPlacement, where+" does not exist", false)
+				r.add(t, ProblemNoPlacement, where+" does not exist", false)
 				continue
 			}
-			mark, err := c.env.TenantMark(ctx, t.id, placement.Placement{Server: p.server, UID: p.uid})
+			mark, err := r.c.env.TenantMark(ctx, t.id, placement.Placement{Server: p.server, UID: p.uid})
 			if err != nil {
-				return nil, err
+				return err
 			}
-			if p.kind == "pool" {
+			if p.kind == placement.KindPool {
 				mark = placement.PoolMark(strings.TrimPrefix(p.sch, "pool_"))
 			}
 			if p.owned && p.comment != mark {
-				add(t, ProblemNotOwned, fmt.Sprintf("%s carries the mark %q, want %q", where, p.comment, mark), false)
+				r.add(t, ProblemNotOwned, fmt.Sprintf("%s carries the mark %q, want %q", where, p.comment, mark), false)
 			}
 			if p.version != p.ledger {
-				add(t, ProblemLedger, fmt.Sprintf("%s is at version %d but its ledger's newest migration is %d", where, p.version, p.ledger), false)
+				r.add(t, ProblemLedger, fmt.Sprintf("%s is at version %d but its ledger's newest migration is %d", where, p.version, p.ledger), false)
 			}
 			if !p.found {
 				continue
 			}
-			if p.version == shapeVersion && p.sig != shapeSig {
-				add(t, ProblemShape, fmt.Sprintf("%s at version %d does not have the tables of the shape schema (%s)", where, p.version, sigDiff(shapeSig, p.sig)), false)
+			if p.version == r.shapeVersion && p.sig != r.shapeSig {
+				r.add(t, ProblemShape, fmt.Sprintf("%s at version %d does not have the tables of the shape schema (%s)", where, p.version, sigDiff(r.shapeSig, p.sig)), false)
 			}
 			if p.sig != "" && !p.rlsOK {
-				add(t, ProblemRLS, where+" has a table without forced row-level security or without a policy", false)
+				r.add(t, ProblemRLS, where+" has a table without forced row-level security or without a policy", false)
 			}
 			if p.sig != "" && !p.grantsOK {
-				add(t, ProblemGrants, where+" has a table the application role cannot read or write", false)
+				r.add(t, ProblemGrants, where+" has a table the application role cannot read or write", false)
 			}
-			if p.kind != "pool" && p.sig != "" && len(p.tenants) == 1 {
-				c.checkForeignRows(ctx, p, t, add)
+			if p.kind != placement.KindPool && p.sig != "" && len(p.tenants) == 1 {
+				r.c.checkForeignRows(ctx, p, t, r.add)
 			}
 		}
 	}
-
-	if err := c.checkOrphans(ctx, byID, add); err != nil {
-		return nil, err
-	}
-	sort.SliceStable(res.Problems, func(i, j int) bool { return res.Problems[i].Tenant < res.Problems[j].Tenant })
-	return res, nil
+	return nil
 }
 
 func checkLabel(p *checkPlacement) string {
@@ -365,4 +386,23 @@ func (c *Client) checkOrphans(ctx context.Context, byID map[int64]*checkPlacemen
 		add(&checkTenant{id: o.tenantID}, ProblemOrphan, detail, false)
 	}
 	return nil
+}
+
+// checkForeignRows reports rows of a dedicated placement (schema or database tier) tagged with
+// another tenant's id than its own, t's (placement.ForeignRows).
+func (c *Client) checkForeignRows(ctx context.Context, p *checkPlacement, t *checkTenant, add func(*checkTenant, string, string, bool)) {
+	counts, err := c.env.ForeignRows(ctx, p.placement(), t.id)
+	if err != nil {
+		add(t, ProblemUnreachable, fmt.Sprintf("the rows of %s could not be inspected: %v", checkLabel(p), err), false)
+		return
+	}
+	if len(counts) == 0 {
+		return
+	}
+	var parts []string
+	for table, n := range counts {
+		parts = append(parts, fmt.Sprintf("%s (%d)", table, n))
+	}
+	sort.Strings(parts)
+	add(t, ProblemForeignRows, fmt.Sprintf("%s holds rows tagged with another tenant's id in %s", checkLabel(p), strings.Join(parts, ", ")), false)
 }

@@ -140,3 +140,70 @@ func notFoundOr(err error, sentinel error, what string) error {
 	}
 	return err
 }
+
+// catalogDatabase returns the name of the catalog's database (cached).
+func (c *Client) catalogDatabase(ctx context.Context) (string, error) {
+	c.dbNameOnce.Do(func() {
+		// A connection of its own, as catalogID does: callers may hold the pool's connections.
+		conn, err := pgx.ConnectConfig(ctx, c.app.Config().ConnConfig)
+		if err != nil {
+			c.dbNameErr = err
+			return
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		c.dbNameErr = conn.QueryRow(ctx, `SELECT current_database()`).Scan(&c.dbName)
+	})
+	return c.dbName, c.dbNameErr
+}
+
+// PlacementStats describes the connection pools the client keeps for placements outside the
+// catalog's database (database-tier tenants, other servers).
+type PlacementStats struct {
+	Pools     int   `json:"pools"`      // pools open
+	Held      int   `json:"held"`       // pools in use
+	Conns     int64 `json:"conns"`      // connections open in all of them
+	PeakConns int64 `json:"peak_conns"` // the most connections open at once so far
+}
+
+// PlacementStats reports the pools and connections to placements outside the catalog's
+// database, which Config.MaxPlacementPools and Config.PlacementPoolConns cap.
+func (c *Client) PlacementStats() PlacementStats {
+	st := c.conns.Stats()
+	return PlacementStats{Pools: st.Pools, Held: st.Held, Conns: st.Conns, PeakConns: st.PeakConns}
+}
+
+// The catalog's identity is a random id written when the catalog is installed: every mark on
+// what tenancy makes names it (internal/placement, marks.go).
+
+// catalogIdentity caches the catalog's identity once read.
+type catalogIdentity struct {
+	mu sync.Mutex
+	id string
+}
+
+// catalogID returns the catalog's identity.
+func (c *Client) catalogID(ctx context.Context) (string, error) {
+	c.identity.mu.Lock()
+	defer c.identity.mu.Unlock()
+	if c.identity.id != "" {
+		return c.identity.id, nil
+	}
+	admin, err := c.ownerPool()
+	if err != nil {
+		return "", err
+	}
+	// A connection of its own, not one of the pool's: the first call often comes from inside an
+	// operation that already holds the owner pool's connections (a move's lock and transaction on
+	// a pool of 2), where waiting for a third would wait forever.
+	conn, err := pgx.ConnectConfig(ctx, admin.Config().ConnConfig)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	id, err := catalog.Identity(ctx, conn)
+	if err != nil {
+		return "", notFoundOr(err, ErrTenantNotFound, "")
+	}
+	c.identity.id = id
+	return id, nil
+}

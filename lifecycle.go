@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/tenancy-go/tenancy/internal/crash"
 	"github.com/tenancy-go/tenancy/internal/lockkey"
 )
 
@@ -152,4 +153,11 @@ func closeAndWait(ctx context.Context, conn *pgxpool.Conn) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// crash is called at each crash point (the table is internal/crash), with the open transaction
+// if there is one. Tests set Client.testHook to simulate a crash there (export_test.go); in
+// production it does nothing.
+func (c *Client) crash(ctx context.Context, step string, tx pgx.Tx) error {
+	return crash.At(ctx, c.testHook, step, tx)
 }

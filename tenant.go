@@ -2,6 +2,9 @@ package tenancy
 
 import (
 	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
 	"time"
 )
 
@@ -33,3 +36,34 @@ type Placement struct {
 
 // Servable reports whether requests for the tenant may be served.
 func (t *Tenant) Servable() bool { return t.Status == StatusActive }
+
+var slugPattern = regexp.MustCompile(`^[a-z][a-z0-9-]{0,61}[a-z0-9]$`)
+
+// reserved slugs collide with hosts, schemas or routes that tenancy or applications use.
+var reserved = map[string]bool{
+	"public": true, "www": true, "admin": true, "api": true, "tenancy": true, "information-schema": true,
+	"app": true, "static": true, "assets": true, "mail": true, "smtp": true, "ftp": true, "localhost": true,
+	"root": true, "postgres": true, "template0": true, "template1": true, "default": true, "shared": true,
+	"status": true, "help": true, "support": true, "docs": true, "login": true, "signup": true,
+	"auth": true, "graphql": true, "console": true, "dashboard": true,
+}
+
+// ValidateSlug reports whether s can name a tenant: a DNS label (lower-case letters, digits and
+// hyphens, starting with a letter, 2 to 63 characters, not ending with a hyphen) that is not
+// reserved.
+func ValidateSlug(s string) error {
+	if !slugPattern.MatchString(s) {
+		return fmt.Errorf("%w: %q (want 2-63 of a-z, 0-9 and '-', starting with a letter, not ending with '-')", ErrInvalidSlug, truncate(s, 80))
+	}
+	if reserved[s] || strings.HasPrefix(s, "pg-") || strings.HasPrefix(s, "tenancy-") || strings.Contains(s, "--") {
+		return fmt.Errorf("%w: %q", ErrReservedSlug, s)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

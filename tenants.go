@@ -513,92 +513,20 @@ func (c *Client) dropTenant(ctx context.Context, id int64) error {
 	})
 }
 
-// RepairResult says what Repair did.
-type RepairResult struct {
-	Provisioned []string // tenants left in "provisioning" by a crash, now active
-	Deleted     []string // tenants left in "deleting" by a crash, now gone
-	Moves       []string // moves finished or rolled back, restores removed (see move.go)
-	// Removed: tenants left in "provisioning" that could not be finished (the error says why),
-	// removed so that their slugs are free again.
-	Removed map[string]error
-	Failed  map[string]error
-}
-
-// Repair finishes what crashes left half-done: tenants in "provisioning" are provisioned (or,
-// if that fails, removed), tenants in "deleting" are dropped. A tenant that a live session is
-// creating right now is left to it. It is safe to run at any time and to run again.
-func (c *Client) Repair(ctx context.Context) (*RepairResult, error) {
-	admin, err := c.ownerPool()
-	if err != nil {
-		return nil, err
-	}
-	// Moves and restores first (move.go): a half-restored tenant is removed, not provisioned empty.
-	res := &RepairResult{Failed: map[string]error{}, Removed: map[string]error{}}
-	if err := c.repairMoves(ctx, res); err != nil {
-		return nil, notFoundOr(err, ErrTenantNotFound, "")
-	}
-	rows, err := admin.Query(ctx, `SELECT id, slug, status FROM tenancy.tenants WHERE status IN ('provisioning', 'deleting')
-		AND id NOT IN (SELECT tenant_id FROM tenancy.moves) ORDER BY id`)
-	if err != nil {
-		return nil, notFoundOr(err, ErrTenantNotFound, "")
-	}
-	type item struct {
-		id     int64
-		slug   string
-		status Status
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
-		var it item
-		return it, r.Scan(&it.id, &it.slug, &it.status)
-	})
-	if err != nil {
-		return nil, err
-	}
-	for _, it := range items {
-		if it.status == StatusProvisioning {
-			var done bool
-			done, err = c.repairProvisioning(ctx, it.id, it.slug, res)
-			if done && err == nil {
-				res.Provisioned = append(res.Provisioned, it.slug)
-			}
-		} else {
-			err = c.dropTenant(ctx, it.id)
-			if err == nil {
-				res.Deleted = append(res.Deleted, it.slug)
-			}
-		}
-		if err != nil {
-			res.Failed[it.slug] = err
-		}
-	}
-	return res, nil
-}
-
-// repairProvisioning finishes tenant id, left in "provisioning", unless a live session is
-// creating it (its operation lock is held: done is false). One that cannot be finished is
-// removed, and the reason recorded in res.Removed.
-func (c *Client) repairProvisioning(ctx context.Context, id int64, slug string, res *RepairResult) (done bool, err error) {
-	conn, err := c.owner.Acquire(ctx)
-	if err != nil {
-		return false, err
-	}
-	op := &tenantOp{conn: conn, id: id}
-	defer op.release(ctx)
-	if free, err := op.tryLock(ctx); err != nil || !free {
-		return false, err
-	}
-	err = c.provision(ctx, conn, id)
-	if err == nil || errors.Is(err, crash.ErrSimulated) {
-		return true, err
-	}
-	if rerr := c.removeUnfinished(context.WithoutCancel(ctx), op); rerr != nil {
-		return false, fmt.Errorf("%w; removing it: %v", err, rerr)
-	}
-	res.Removed[slug] = err
-	return false, nil
-}
-
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// PoolDefault is the pool that pool-tier tenants join unless TenantCreateOpts.Pool names another.
+const PoolDefault = placement.PoolDefault
+
+// PoolCreate creates the pool placement name (schema pool_<name>, at the current tenant
+// migration version) if it does not exist yet. Pools are also created on first use.
+func (c *Client) PoolCreate(ctx context.Context, name string) error {
+	if _, err := c.ownerPool(); err != nil {
+		return err
+	}
+	_, err := c.env.EnsurePool(ctx, name)
+	return notFoundOr(err, ErrTenantNotFound, "pool "+name)
 }

@@ -6,48 +6,144 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tenancy-go/tenancy/internal/catalog"
+	"github.com/tenancy-go/tenancy/internal/crash"
 	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
-// What tenancy makes carries a mark naming the catalog that made it (internal/placement, marks.go).
+// Repair finishes what crashes left half-done; DropOrphans removes what tenancy made that no
+// tenant uses. Both read the catalog's lifecycle records (lifecycle.go) and the marks on what
+// tenancy makes (internal/placement, marks.go).
 
-// catalogIdentity caches the catalog's identity once read.
-type catalogIdentity struct {
-	mu sync.Mutex
-	id string
+// RepairResult says what Repair did.
+type RepairResult struct {
+	Provisioned []string // tenants left in "provisioning" by a crash, now active
+	Deleted     []string // tenants left in "deleting" by a crash, now gone
+	Moves       []string // moves finished or rolled back, restores removed (see move.go)
+	// Removed: tenants left in "provisioning" that could not be finished (the error says why),
+	// removed so that their slugs are free again.
+	Removed map[string]error
+	Failed  map[string]error
 }
 
-// catalogID returns the catalog's identity.
-func (c *Client) catalogID(ctx context.Context) (string, error) {
-	c.identity.mu.Lock()
-	defer c.identity.mu.Unlock()
-	if c.identity.id != "" {
-		return c.identity.id, nil
-	}
+// Repair finishes what crashes left half-done: tenants in "provisioning" are provisioned (or,
+// if that fails, removed), tenants in "deleting" are dropped. A tenant that a live session is
+// creating right now is left to it. It is safe to run at any time and to run again.
+func (c *Client) Repair(ctx context.Context) (*RepairResult, error) {
 	admin, err := c.ownerPool()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	// A connection of its own, not one of the pool's: the first call often comes from inside an
-	// operation that already holds the owner pool's connections (a move's lock and transaction on
-	// a pool of 2), where waiting for a third would wait forever.
-	conn, err := pgx.ConnectConfig(ctx, admin.Config().ConnConfig)
+	// Moves and restores first (move.go): a half-restored tenant is removed, not provisioned empty.
+	res := &RepairResult{Failed: map[string]error{}, Removed: map[string]error{}}
+	if err := c.repairMoves(ctx, res); err != nil {
+		return nil, notFoundOr(err, ErrTenantNotFound, "")
+	}
+	rows, err := admin.Query(ctx, `SELECT id, slug, status FROM tenancy.tenants WHERE status IN ('provisioning', 'deleting')
+		AND id NOT IN (SELECT tenant_id FROM tenancy.moves) ORDER BY id`)
 	if err != nil {
-		return "", err
+		return nil, notFoundOr(err, ErrTenantNotFound, "")
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	id, err := catalog.Identity(ctx, conn)
+	type item struct {
+		id     int64
+		slug   string
+		status Status
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
+		var it item
+		return it, r.Scan(&it.id, &it.slug, &it.status)
+	})
 	if err != nil {
-		return "", notFoundOr(err, ErrTenantNotFound, "")
+		return nil, err
 	}
-	c.identity.id = id
-	return id, nil
+	for _, it := range items {
+		if it.status == StatusProvisioning {
+			var done bool
+			done, err = c.repairProvisioning(ctx, it.id, it.slug, res)
+			if done && err == nil {
+				res.Provisioned = append(res.Provisioned, it.slug)
+			}
+		} else {
+			err = c.dropTenant(ctx, it.id)
+			if err == nil {
+				res.Deleted = append(res.Deleted, it.slug)
+			}
+		}
+		if err != nil {
+			res.Failed[it.slug] = err
+		}
+	}
+	return res, nil
+}
+
+// repairProvisioning finishes tenant id, left in "provisioning", unless a live session is
+// creating it (its operation lock is held: done is false). One that cannot be finished is
+// removed, and the reason recorded in res.Removed.
+func (c *Client) repairProvisioning(ctx context.Context, id int64, slug string, res *RepairResult) (done bool, err error) {
+	conn, err := c.owner.Acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	op := &tenantOp{conn: conn, id: id}
+	defer op.release(ctx)
+	if free, err := op.tryLock(ctx); err != nil || !free {
+		return false, err
+	}
+	err = c.provision(ctx, conn, id)
+	if err == nil || errors.Is(err, crash.ErrSimulated) {
+		return true, err
+	}
+	if rerr := c.removeUnfinished(context.WithoutCancel(ctx), op); rerr != nil {
+		return false, fmt.Errorf("%w; removing it: %v", err, rerr)
+	}
+	res.Removed[slug] = err
+	return false, nil
+}
+
+// repairMoves resolves every move and restore that tenancy.moves records and no process is
+// running (their operation lock is free). Repair calls it first, so that a half-restored tenant
+// in "provisioning" is removed rather than provisioned empty.
+func (c *Client) repairMoves(ctx context.Context, res *RepairResult) error {
+	rows, err := c.owner.Query(ctx, `SELECT m.tenant_id, t.slug FROM tenancy.moves m JOIN tenancy.tenants t ON t.id = m.tenant_id ORDER BY 1`)
+	if err != nil {
+		if placement.IsUndefinedTable(err) {
+			return nil
+		}
+		return err
+	}
+	type item struct {
+		id   int64
+		slug string
+	}
+	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
+		var it item
+		return it, r.Scan(&it.id, &it.slug)
+	})
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		unlock, err := c.lockTenantOp(ctx, it.id, false)
+		if errors.Is(err, errMoveInProgress) {
+			continue // running now: not a crash's leftover
+		}
+		if err != nil {
+			res.Failed[it.slug] = err
+			continue
+		}
+		_, err = c.resolveMove(ctx, it.id)
+		unlock()
+		if err != nil {
+			res.Failed[it.slug] = err
+			continue
+		}
+		res.Moves = append(res.Moves, it.slug)
+	}
+	return nil
 }
 
 // orphan is a schema or database that carries a tenancy mark (or a tenant database's name) and
