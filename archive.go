@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenancy-go/tenancy/internal/archive"
+	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/crash"
 	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/migrate"
@@ -87,13 +88,12 @@ func (c *Client) backupTenant(ctx context.Context, t *Tenant, w io.Writer, opts 
 	if t.Tier == TierPool {
 		m.Tenant.Pool = strings.TrimPrefix(t.Placement.Schema, "pool_")
 	}
-	rows, err := c.owner.Query(ctx, `SELECT host, is_primary FROM tenancy.domains WHERE tenant_id = $1 ORDER BY is_primary DESC, host`, t.ID)
+	domains, err := catalog.DomainsOf(ctx, c.owner, t.ID)
 	if err != nil {
 		return nil, err
 	}
-	var d archive.Domain
-	if _, err := pgx.ForEachRow(rows, []any{&d.Host, &d.Primary}, func() error { m.Tenant.Domains = append(m.Tenant.Domains, d); return nil }); err != nil {
-		return nil, err
+	for _, d := range domains {
+		m.Tenant.Domains = append(m.Tenant.Domains, archive.Domain{Host: d.Host, Primary: d.Primary})
 	}
 
 	spool, err := os.CreateTemp("", "tenancy-backup-*")
@@ -274,13 +274,7 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 	load := func(ctx context.Context, tx pgx.Tx, schema string, version int64, local bool) error {
 		return c.env.Load(ctx, tx, ar, id, schema, version, local, plan.row.tier == TierPool, opts.OnTable)
 	}
-	finish := func(ctx context.Context, tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, id); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `DELETE FROM tenancy.moves WHERE tenant_id = $1`, id)
-		return err
-	}
+	finish := func(ctx context.Context, tx pgx.Tx) error { return catalog.RestoreFinish(ctx, tx, id) }
 	if err := target.kind.Fill(ctx, c.env, opConn, id, target.p, placement.Steps{Load: load, Finish: finish}); err != nil {
 		if !errors.Is(err, crash.ErrSimulated) {
 			_ = c.abandonRestore(context.WithoutCancel(ctx), id)
@@ -359,33 +353,26 @@ func (c *Client) planRestore(ctx context.Context, m *archive.Manifest, opts *Res
 // placement's row, its domains and the restore's record, and takes the operation lock.
 func (c *Client) recordRestore(ctx context.Context, op *tenantOp, plan *restorePlan, target *plannedPlacement) error {
 	return pgx.BeginFunc(ctx, op.conn, func(tx pgx.Tx) error {
-		var id int64
-		err := tx.QueryRow(ctx, `
-			INSERT INTO tenancy.tenants (slug, name, status, tier, settings)
-			VALUES ($1, $2, 'provisioning', $3, $4)
-			ON CONFLICT (slug) DO NOTHING RETURNING id`, plan.row.slug, plan.row.name, string(plan.row.tier), plan.row.settings).Scan(&id)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return tenantErr(ErrTenantExists, plan.row.slug)
-		}
+		id, ok, err := catalog.TenantInsert(ctx, tx, plan.row.slug, plan.row.name, string(StatusProvisioning), string(plan.row.tier), plan.row.settings, 0)
 		if err != nil {
 			return err
+		}
+		if !ok {
+			return tenantErr(ErrTenantExists, plan.row.slug)
 		}
 		if err := target.insert(ctx, c, tx, id, true); err != nil {
 			return err
 		}
 		for i, h := range plan.hosts {
-			_, err := tx.Exec(ctx, `INSERT INTO tenancy.domains (host, tenant_id, is_primary) VALUES ($1, $2, $3)`, h, id, plan.primary[i])
-			if isUniqueViolation(err) {
-				return fmt.Errorf("%w: %s", ErrDomainExists, h)
-			}
+			ok, err := catalog.DomainInsert(ctx, tx, h, id, plan.primary[i])
 			if err != nil {
 				return err
 			}
+			if !ok {
+				return fmt.Errorf("%w: %s", ErrDomainExists, h)
+			}
 		}
-		_, err = tx.Exec(ctx, `
-			INSERT INTO tenancy.moves (tenant_id, kind, to_placement, to_tier, phase, prev_status)
-			VALUES ($1, 'restore', $2, $3, 'copying', 'active')`, id, target.p.ID, string(plan.row.tier))
-		if err != nil {
+		if err := catalog.RestoreStart(ctx, tx, id, target.p.ID, string(plan.row.tier)); err != nil {
 			return err
 		}
 		op.id = id
@@ -441,16 +428,13 @@ func (pp *plannedPlacement) insert(ctx context.Context, c *Client, tx pgx.Tx, id
 	if err := pp.kind.Record(ctx, c.env, tx, id, &pp.p); err != nil || !attach {
 		return err
 	}
-	_, err := tx.Exec(ctx, `UPDATE tenancy.tenants SET placement_id = $2 WHERE id = $1`, id, pp.p.ID)
-	return err
+	return catalog.TenantAttach(ctx, tx, id, pp.p.ID)
 }
 
 // abandonRestore removes a restore that failed: the tenant goes to "deleting" and is dropped as
 // a hard delete would (only what tenancy made for it). A crash in between leaves it to Repair.
 func (c *Client) abandonRestore(ctx context.Context, id int64) error {
-	_, err := c.owner.Exec(ctx, `
-		WITH m AS (DELETE FROM tenancy.moves WHERE tenant_id = $1)
-		UPDATE tenancy.tenants SET status = 'deleting', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, id)
+	err := catalog.TenantAbandon(ctx, c.owner, id)
 	if err == nil {
 		err = c.dropTenant(ctx, id)
 	}

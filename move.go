@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenancy-go/tenancy/internal/archive"
+	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/crash"
 	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/placement"
@@ -23,15 +24,6 @@ type MoveOpts struct {
 	Pool   string // with TierPool: the pool to join (PoolDefault if empty)
 	// OnTable, if set, is called after each table is copied.
 	OnTable func(table string, rows int64)
-}
-
-// move is a row of tenancy.moves.
-type move struct {
-	kind       string
-	from, to   int64
-	toTier     Tier
-	phase      string
-	prevStatus Status
 }
 
 // Move moves a tenant to another tier, server or pool. The tenant is held in "moving" (not
@@ -98,11 +90,11 @@ func (c *Client) Move(ctx context.Context, slug string, opts *MoveOpts) (*Tenant
 
 func (c *Client) moveTenant(ctx context.Context, t *Tenant, target *plannedPlacement, onTable func(string, int64)) error {
 	err := pgx.BeginFunc(ctx, c.owner, func(tx pgx.Tx) error {
-		var status Status
-		var placementID int64
-		if err := tx.QueryRow(ctx, `SELECT status, placement_id FROM tenancy.tenants WHERE id = $1 FOR UPDATE`, t.ID).Scan(&status, &placementID); err != nil {
+		st, placementID, err := catalog.TenantForMove(ctx, tx, t.ID)
+		if err != nil {
 			return err
 		}
+		status := Status(st)
 		if (status != StatusActive && status != StatusSuspended) || placementID != t.Placement.ID {
 			return fmt.Errorf("%w: %s changed meanwhile (%s)", ErrTenantNotActive, t.Slug, status)
 		}
@@ -111,12 +103,7 @@ func (c *Client) moveTenant(ctx context.Context, t *Tenant, target *plannedPlace
 				return err
 			}
 		}
-		_, err := tx.Exec(ctx, `
-			WITH m AS (INSERT INTO tenancy.moves (tenant_id, kind, from_placement, to_placement, to_tier, phase, prev_status)
-			           VALUES ($1, 'move', $2, $3, $4, 'copying', $5))
-			UPDATE tenancy.tenants SET status = 'moving', updated_at = now() WHERE id = $1`,
-			t.ID, t.Placement.ID, target.p.ID, string(target.tier), string(status))
-		return err
+		return catalog.MoveStart(ctx, tx, t.ID, t.Placement.ID, target.p.ID, string(target.tier), string(status))
 	})
 	if err != nil {
 		return err
@@ -181,20 +168,7 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 		return c.env.Load(ctx, tx, ar, t.ID, schema, version, local, target.tier == TierPool, onTable)
 	}
 	switchCatalog := func(ctx context.Context, tx pgx.Tx) error {
-		var phase string
-		var prev Status
-		if err := tx.QueryRow(ctx, `SELECT phase, prev_status FROM tenancy.moves WHERE tenant_id = $1 AND kind = 'move' FOR UPDATE`, t.ID).Scan(&phase, &prev); err != nil {
-			return fmt.Errorf("the move record is gone: %w", err)
-		}
-		if phase != "copying" {
-			return fmt.Errorf("the move is in phase %s", phase)
-		}
-		if _, err := tx.Exec(ctx, `UPDATE tenancy.tenants SET placement_id = $2, tier = $3, status = $4, updated_at = now() WHERE id = $1 AND status = 'moving'`,
-			t.ID, target.p.ID, string(target.tier), string(prev)); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `UPDATE tenancy.moves SET phase = 'switched' WHERE tenant_id = $1`, t.ID)
-		return err
+		return catalog.MoveSwitch(ctx, tx, t.ID, target.p.ID, string(target.tier))
 	}
 	if err := target.kind.Fill(ctx, c.env, c.owner, t.ID, target.p, placement.Steps{Load: load, Finish: switchCatalog}); err != nil {
 		return err
@@ -208,62 +182,45 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 // copy dropped, the tenant back to its status before), a restore is removed whole. The caller
 // holds the tenant's operation lock. It reports whether there was anything to do.
 func (c *Client) resolveMove(ctx context.Context, id int64) (bool, error) {
-	var mv move
-	var from *int64
-	err := c.owner.QueryRow(ctx, `SELECT kind, from_placement, to_placement, to_tier, phase, prev_status FROM tenancy.moves WHERE tenant_id = $1`, id).
-		Scan(&mv.kind, &from, &mv.to, &mv.toTier, &mv.phase, &mv.prevStatus)
+	mv, err := catalog.MoveGet(ctx, c.owner, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	if from != nil {
-		mv.from = *from
-	}
 	switch {
-	case mv.kind == "restore":
+	case mv.Kind == "restore":
 		return true, c.abandonRestore(ctx, id)
-	case mv.phase == "switched":
+	case mv.Phase == "switched":
 		// The tenant is served from the new placement already: drop the old one.
-		if err := c.dropPlacementOf(ctx, id, mv.from); err != nil {
+		if err := c.dropPlacementOf(ctx, id, mv.From); err != nil {
 			return true, err
 		}
 		if err := c.crash(ctx, crash.MoveDropped, nil); err != nil {
 			return true, err
 		}
-		_, err := c.owner.Exec(ctx, `
-			WITH m AS (DELETE FROM tenancy.moves WHERE tenant_id = $1)
-			DELETE FROM tenancy.placements WHERE id = $2 AND kind IN ('schema', 'database')`, id, mv.from)
-		return true, err
+		return true, catalog.MoveFinish(ctx, c.owner, id, mv.From)
 	default:
 		// Still copying: the old placement is the tenant's; drop the copy.
-		if err := c.dropPlacementOf(ctx, id, mv.to); err != nil {
+		if err := c.dropPlacementOf(ctx, id, mv.To); err != nil {
 			return true, err
 		}
-		_, err := c.owner.Exec(ctx, `
-			WITH m AS (DELETE FROM tenancy.moves WHERE tenant_id = $1),
-			p AS (DELETE FROM tenancy.placements WHERE id = $3 AND kind IN ('schema', 'database'))
-			UPDATE tenancy.tenants SET status = $2, updated_at = now() WHERE id = $1 AND status = 'moving'`, id, string(mv.prevStatus), mv.to)
-		return true, err
+		return true, catalog.MoveUndo(ctx, c.owner, id, mv.To, mv.PrevStatus)
 	}
 }
 
 // dropPlacementOf drops what tenant id has in placement placementID, which must not be the
 // tenant's current placement: a schema or database tenancy made for it, or its rows in a pool.
 func (c *Client) dropPlacementOf(ctx context.Context, id, placementID int64) error {
-	var p placement.Placement
-	var current *int64
-	err := c.owner.QueryRow(ctx, `
-		SELECT p.kind, p.server, p.database, p.schema, p.owned, (SELECT placement_id FROM tenancy.tenants WHERE id = $2), coalesce(p.uid, '')
-		FROM tenancy.placements p WHERE p.id = $1`, placementID, id).Scan(&p.Kind, &p.Server, &p.Database, &p.Schema, &p.Owned, &current, &p.UID)
+	row, current, err := catalog.PlacementOf(ctx, c.owner, placementID, id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil // dropped already
 	}
 	if err != nil {
 		return err
 	}
-	p.ID = placementID
+	p := placement.Placement(row)
 	if current != nil && *current == placementID {
 		return fmt.Errorf("tenancy: placement %s is the tenant's own; not dropped", p.Label())
 	}

@@ -43,38 +43,25 @@ func (c *Client) Repair(ctx context.Context) (*RepairResult, error) {
 	if err := c.repairMoves(ctx, res); err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, "")
 	}
-	rows, err := admin.Query(ctx, `SELECT id, slug, status FROM tenancy.tenants WHERE status IN ('provisioning', 'deleting')
-		AND id NOT IN (SELECT tenant_id FROM tenancy.moves) ORDER BY id`)
+	items, err := catalog.TenantsUnfinished(ctx, admin)
 	if err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, "")
 	}
-	type item struct {
-		id     int64
-		slug   string
-		status Status
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
-		var it item
-		return it, r.Scan(&it.id, &it.slug, &it.status)
-	})
-	if err != nil {
-		return nil, err
-	}
 	for _, it := range items {
-		if it.status == StatusProvisioning {
+		if Status(it.Status) == StatusProvisioning {
 			var done bool
-			done, err = c.repairProvisioning(ctx, it.id, it.slug, res)
+			done, err = c.repairProvisioning(ctx, it.ID, it.Slug, res)
 			if done && err == nil {
-				res.Provisioned = append(res.Provisioned, it.slug)
+				res.Provisioned = append(res.Provisioned, it.Slug)
 			}
 		} else {
-			err = c.dropTenant(ctx, it.id)
+			err = c.dropTenant(ctx, it.ID)
 			if err == nil {
-				res.Deleted = append(res.Deleted, it.slug)
+				res.Deleted = append(res.Deleted, it.Slug)
 			}
 		}
 		if err != nil {
-			res.Failed[it.slug] = err
+			res.Failed[it.Slug] = err
 		}
 	}
 	return res, nil
@@ -108,40 +95,29 @@ func (c *Client) repairProvisioning(ctx context.Context, id int64, slug string, 
 // running (their operation lock is free). Repair calls it first, so that a half-restored tenant
 // in "provisioning" is removed rather than provisioned empty.
 func (c *Client) repairMoves(ctx context.Context, res *RepairResult) error {
-	rows, err := c.owner.Query(ctx, `SELECT m.tenant_id, t.slug FROM tenancy.moves m JOIN tenancy.tenants t ON t.id = m.tenant_id ORDER BY 1`)
-	if err != nil {
-		if placement.IsUndefinedTable(err) {
-			return nil
-		}
-		return err
+	items, err := catalog.TenantsRecorded(ctx, c.owner)
+	if placement.IsUndefinedTable(err) {
+		return nil
 	}
-	type item struct {
-		id   int64
-		slug string
-	}
-	items, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (item, error) {
-		var it item
-		return it, r.Scan(&it.id, &it.slug)
-	})
 	if err != nil {
 		return err
 	}
 	for _, it := range items {
-		unlock, err := c.lockTenantOp(ctx, it.id, false)
+		unlock, err := c.lockTenantOp(ctx, it.ID, false)
 		if errors.Is(err, errMoveInProgress) {
 			continue // running now: not a crash's leftover
 		}
 		if err != nil {
-			res.Failed[it.slug] = err
+			res.Failed[it.Slug] = err
 			continue
 		}
-		_, err = c.resolveMove(ctx, it.id)
+		_, err = c.resolveMove(ctx, it.ID)
 		unlock()
 		if err != nil {
-			res.Failed[it.slug] = err
+			res.Failed[it.Slug] = err
 			continue
 		}
-		res.Moves = append(res.Moves, it.slug)
+		res.Moves = append(res.Moves, it.Slug)
 	}
 	return nil
 }

@@ -218,16 +218,11 @@ func (c *Client) claimSlug(ctx context.Context, op *tenantOp, row newTenant, tar
 			return fmt.Errorf("tenancy: create %s: the catalog connection was lost", row.slug)
 		}
 		err := pgx.BeginFunc(ctx, op.conn, func(tx pgx.Tx) error {
-			err := tx.QueryRow(ctx, `
-				INSERT INTO tenancy.tenants (slug, name, status, tier, settings)
-				VALUES ($1, $2, 'provisioning', $3, $4)
-				ON CONFLICT (slug) DO NOTHING RETURNING id`, row.slug, row.name, string(row.tier), row.settings).Scan(&op.id)
-			if errors.Is(err, pgx.ErrNoRows) {
-				return nil // taken: see takeOver
+			id, ok, err := catalog.TenantInsert(ctx, tx, row.slug, row.name, string(StatusProvisioning), string(row.tier), row.settings, 0)
+			if err != nil || !ok {
+				return err // taken: see takeOver
 			}
-			if err != nil {
-				return err
-			}
+			op.id = id
 			p := *target
 			if err := p.insert(ctx, c, tx, op.id, true); err != nil {
 				return err
@@ -258,16 +253,12 @@ func (c *Client) createPoolTenant(ctx context.Context, row newTenant, pool strin
 	if err != nil {
 		return nil, err
 	}
-	var id int64
-	err = c.owner.QueryRow(ctx, `
-		INSERT INTO tenancy.tenants (slug, name, status, tier, settings, placement_id)
-		VALUES ($1, $2, 'active', 'pool', $3, $4)
-		ON CONFLICT (slug) DO NOTHING RETURNING id`, row.slug, row.name, row.settings, target.p.ID).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, tenantErr(ErrTenantExists, row.slug)
-	}
+	id, ok, err := catalog.TenantInsert(ctx, c.owner, row.slug, row.name, string(StatusActive), string(TierPool), row.settings, target.p.ID)
 	if err != nil {
 		return nil, err
+	}
+	if !ok {
+		return nil, tenantErr(ErrTenantExists, row.slug)
 	}
 	return c.TenantGetByID(ctx, id)
 }
@@ -280,8 +271,9 @@ func (c *Client) takeOver(ctx context.Context, op *tenantOp, slug string) (retry
 	var status Status
 	var restoring bool
 	read := func() error {
-		return op.conn.QueryRow(ctx, `SELECT id, status, EXISTS (SELECT 1 FROM tenancy.moves WHERE tenant_id = t.id)
-			FROM tenancy.tenants t WHERE slug = $1`, slug).Scan(&op.id, &status, &restoring)
+		id, st, recorded, err := catalog.TenantClaim(ctx, op.conn, slug)
+		op.id, status, restoring = id, Status(st), recorded
+		return err
 	}
 	err = read()
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -325,7 +317,7 @@ func (c *Client) takeOver(ctx context.Context, op *tenantOp, slug string) (retry
 // finished: it goes to "deleting" (so the lock no longer matters), then is dropped as a hard
 // delete would. A crash in between leaves it to Repair.
 func (c *Client) removeUnfinished(ctx context.Context, op *tenantOp) error {
-	_, err := op.conn.Exec(ctx, `UPDATE tenancy.tenants SET status = 'deleting', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, op.id)
+	err := catalog.TenantAbandon(ctx, op.conn, op.id)
 	op.release(ctx)
 	if err != nil {
 		return err
@@ -340,25 +332,22 @@ type catalogConn = placement.CatalogConn
 // and the tenant becomes active, by its tier's Fill. A tenant that is no longer provisioning is
 // left alone.
 func (c *Client) provision(ctx context.Context, cat catalogConn, id int64) error {
-	p := placement.Placement{Owned: true}
-	if err := cat.QueryRow(ctx, `
-		SELECT p.kind, p.id, p.server, p.database, p.schema, coalesce(p.uid, '') FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
-		WHERE t.id = $1`, id).Scan(&p.Kind, &p.ID, &p.Server, &p.Database, &p.Schema, &p.UID); err != nil {
+	row, err := catalog.TenantPlacement(ctx, cat, id)
+	if err != nil {
 		return err
 	}
+	p := placement.Placement(row)
 	kind, err := placement.For(p.Kind)
 	if err != nil {
 		return err
 	}
 	return kind.Fill(ctx, c.env, cat, id, p, placement.Steps{
 		Begin: func(ctx context.Context, tx pgx.Tx) (bool, error) {
-			var status Status
-			err := tx.QueryRow(ctx, `SELECT status FROM tenancy.tenants WHERE id = $1 FOR UPDATE`, id).Scan(&status)
-			return status == StatusProvisioning, err
+			status, err := catalog.TenantStatusForUpdate(ctx, tx, id)
+			return Status(status) == StatusProvisioning, err
 		},
 		Finish: func(ctx context.Context, tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, id)
-			return err
+			return catalog.TenantActivate(ctx, tx, id)
 		},
 	})
 }
@@ -466,22 +455,14 @@ func (c *Client) TenantDelete(ctx context.Context, slug string, opts *TenantDele
 // the tenant (and a placement of its own).
 func (c *Client) dropTenant(ctx context.Context, id int64) error {
 	return pgx.BeginFunc(ctx, c.owner, func(tx pgx.Tx) error {
-		var slug string
-		var status Status
-		var p placement.Placement
-		var finished bool
-		// finished: the catalog's ledger records the placement's migrations, which happens only
+		// Finished: the catalog's ledger records the placement's migrations, which happens only
 		// once the tenant was made there. A placement never finished that holds something
 		// without the tenant's mark holds what tenancy never made for it: it is left alone.
-		err := tx.QueryRow(ctx, `
-			SELECT t.slug, t.status, coalesce(p.id, 0), coalesce(p.kind, ''), coalesce(p.schema, ''), coalesce(p.database, ''),
-			       coalesce(p.server, ''), coalesce(p.owned, false), coalesce(p.uid, ''),
-			       p.version > 0 OR EXISTS (SELECT 1 FROM tenancy.migrations m WHERE m.placement_id = p.id)
-			FROM tenancy.tenants t LEFT JOIN tenancy.placements p ON p.id = t.placement_id
-			WHERE t.id = $1 FOR UPDATE OF t`, id).Scan(&slug, &status, &p.ID, &p.Kind, &p.Schema, &p.Database, &p.Server, &p.Owned, &p.UID, &finished)
+		row, err := catalog.TenantForDrop(ctx, tx, id)
 		if err != nil {
 			return notFoundOr(err, ErrTenantNotFound, strconv.FormatInt(id, 10))
 		}
+		slug, status, p, finished := row.Slug, Status(row.Status), placement.Placement(row.Placement), row.Finished
 		if status != StatusDeleting {
 			return nil
 		}
@@ -503,13 +484,7 @@ func (c *Client) dropTenant(ctx context.Context, id int64) error {
 				}
 			}
 		}
-		if _, err := tx.Exec(ctx, `DELETE FROM tenancy.tenants WHERE id = $1`, id); err != nil {
-			return err
-		}
-		if p.ID != 0 {
-			_, err = tx.Exec(ctx, `DELETE FROM tenancy.placements WHERE id = $1 AND kind IN ('schema', 'database')`, p.ID)
-		}
-		return err
+		return catalog.TenantRemove(ctx, tx, id, p.ID)
 	})
 }
 

@@ -118,12 +118,12 @@ func (databaseKind) Drop(ctx context.Context, e *Env, _ pgx.Tx, id int64, p Plac
 			return err
 		}
 		var owner *int64
-		var made string
-		err = conn.QueryRow(ctx, `SELECT tenant_id, catalog FROM tenancy.placements WHERE id = $1`, TemplateID).Scan(&owner, &made)
+		lo, err := catalog.LocalOwnerOf(ctx, conn, TemplateID, "", false)
 		conn.Close(context.WithoutCancel(ctx))
 		ours := false
 		if err == nil {
-			if ours, err = e.madeHere(ctx, made, p); err != nil {
+			owner = lo.Tenant
+			if ours, err = e.madeHere(ctx, lo.Catalog, p); err != nil {
 				return err
 			}
 		}
@@ -206,8 +206,7 @@ func (e *Env) ensureTemplate(ctx context.Context, server string, conn *pgx.Conn)
 			if _, err := tx.Exec(ctx, `CREATE SCHEMA `+DatabaseSchema); err != nil {
 				return err
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, catalog) VALUES ($1, 'database', $2, $3)`,
-				TemplateID, DatabaseSchema, cid); err != nil {
+			if err := catalog.LocalInsert(ctx, tx, TemplateID, KindDatabase, DatabaseSchema, nil, cid); err != nil {
 				return err
 			}
 		}
@@ -294,7 +293,7 @@ func (e *Env) createTenantDatabase(ctx context.Context, cat CatalogConn, conn *p
 		if len(db) > 63 {
 			return "", fmt.Errorf("%w: database %s exists and is not this tenant's", ErrNotOwned, p.Database)
 		}
-		if _, err := cat.Exec(ctx, `UPDATE tenancy.placements SET database = $2 WHERE id = $1`, p.ID, db); err != nil {
+		if err := catalog.PlacementRename(ctx, cat, p.ID, "", db); err != nil {
 			return "", err
 		}
 	}
@@ -330,8 +329,7 @@ func (e *Env) unclaimedCopy(ctx context.Context, server, db string) (bool, error
 		return false, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	var unclaimed bool
-	err = conn.QueryRow(ctx, `SELECT tenant_id IS NULL AND catalog = $2 FROM tenancy.placements WHERE id = $1`, TemplateID, cid).Scan(&unclaimed)
+	unclaimed, err := catalog.LocalUnclaimed(ctx, conn, TemplateID, cid)
 	if errors.Is(err, pgx.ErrNoRows) || IsUndefinedTable(err) {
 		return false, nil
 	}
@@ -341,20 +339,19 @@ func (e *Env) unclaimedCopy(ctx context.Context, server, db string) (bool, error
 // claimTemplateCopy marks a database copied from the template as the tenant's. A database with
 // another tenant's mark, or made by another catalog, is refused.
 func (e *Env) claimTemplateCopy(ctx context.Context, tx pgx.Tx, id int64, p Placement) error {
-	var owner *int64
-	var made string
-	if err := tx.QueryRow(ctx, `SELECT tenant_id, catalog FROM tenancy.placements WHERE id = $1 FOR UPDATE`, TemplateID).Scan(&owner, &made); err != nil {
+	lo, err := catalog.LocalOwnerOf(ctx, tx, TemplateID, "", true)
+	if err != nil {
 		return fmt.Errorf("%w: database %s has no tenancy placement mark", ErrNotOwned, p.Database)
 	}
-	ours, err := e.madeHere(ctx, made, p)
+	owner := lo.Tenant
+	ours, err := e.madeHere(ctx, lo.Catalog, p)
 	if err != nil {
 		return err
 	}
 	if (owner != nil && *owner != id) || !ours {
 		return fmt.Errorf("%w: database %s", ErrNotOwned, p.Database)
 	}
-	_, err = tx.Exec(ctx, `UPDATE tenancy.placements SET tenant_id = $2 WHERE id = $1`, TemplateID, id)
-	return err
+	return catalog.LocalClaim(ctx, tx, TemplateID, id)
 }
 
 // dropDatabase drops db after ending the client sessions on it. Not DROP ... WITH (FORCE): that

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/tenancy-go/tenancy/internal/catalog"
 )
 
 // What Check (in the root package) reads of placements.
@@ -80,20 +82,11 @@ func (e *Env) Inspect(ctx context.Context, p Placement, ledger int64) (*Inspecti
 		return nil, err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	var owner *int64
-	var made string
-	var comment *string
-	var localVersion, localLedger int64
 	markedSchema := p.Schema // whose comment is the mark; "": the database's
 	if p.Kind == KindDatabase {
 		markedSchema = ""
 	}
-	err = conn.QueryRow(ctx, `
-		SELECT tenant_id, catalog, version,
-		       coalesce((SELECT max(version) FROM tenancy.migrations WHERE placement_id = $1), 0),
-		       CASE WHEN $2 = '' THEN shobj_description((SELECT oid FROM pg_database WHERE datname = current_database()), 'pg_database')
-		            ELSE (SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $2) END
-		FROM tenancy.placements WHERE id = $1`, p.LocalID(), markedSchema).Scan(&owner, &made, &localVersion, &localLedger, &comment)
+	st, err := catalog.LocalState(ctx, conn, p.LocalID(), markedSchema)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows) || IsUndefinedTable(err):
 		in.Exists = p.Kind == KindDatabase // the database is there, its mark is not
@@ -102,6 +95,7 @@ func (e *Env) Inspect(ctx context.Context, p Placement, ledger int64) (*Inspecti
 		return nil, err
 	default:
 		in.Exists = true
+		owner, comment, made, localLedger := st.Tenant, st.Comment, st.Catalog, st.Ledger
 		ours, err := e.madeHere(ctx, made, p)
 		if err != nil {
 			return nil, err

@@ -22,7 +22,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy/internal/catalog"
@@ -166,9 +165,8 @@ func (e *Env) OwnerConnFor(ctx context.Context, p Placement) (*pgx.Conn, func(),
 // CatalogConn runs catalog statements: the owner pool, or the one connection that holds a
 // tenant's operation lock, so that the holder never waits for a second connection of a full pool.
 type CatalogConn interface {
+	catalog.DB
 	Begin(ctx context.Context) (pgx.Tx, error)
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
 // Steps are the caller's parts of Kind.Fill.

@@ -2,13 +2,13 @@ package placement
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/crash"
 	"github.com/tenancy-go/tenancy/internal/lockkey"
 	"github.com/tenancy-go/tenancy/internal/migrate"
@@ -57,9 +57,9 @@ func (poolKind) Fill(ctx context.Context, e *Env, cat CatalogConn, id int64, p P
 		if ok, err := s.begin(ctx, tx); !ok || err != nil {
 			return err
 		}
-		var version int64
 		// FOR SHARE holds off a fleet migration of the pool while its rows are loaded.
-		if err := tx.QueryRow(ctx, `SELECT version FROM tenancy.placements WHERE id = $1 FOR SHARE`, p.ID).Scan(&version); err != nil {
+		version, err := catalog.PlacementVersionShare(ctx, tx, p.ID)
+		if err != nil {
 			return err
 		}
 		if err := s.load(ctx, tx, id, p.Schema, version, true); err != nil {
@@ -90,22 +90,18 @@ func (e *Env) EnsurePool(ctx context.Context, name string) (int64, error) {
 		return 0, fmt.Errorf("tenancy: invalid pool name %q (want 1-40 of a-z, 0-9 and '_', starting with a letter)", truncate(name, 60))
 	}
 	schema := PoolSchema(name)
-	const find = `SELECT id FROM tenancy.placements WHERE kind = 'pool' AND server = '' AND database = '' AND schema = $1`
-	var id int64
-	err := e.Owner.QueryRow(ctx, find, schema).Scan(&id)
-	if err == nil || !errors.Is(err, pgx.ErrNoRows) {
+	id, found, err := catalog.PoolFind(ctx, e.Owner, schema)
+	if found || err != nil {
 		return id, err
 	}
 	err = pgx.BeginFunc(ctx, e.Owner, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockkey.Pool(schema)); err != nil {
 			return err
 		}
-		if err := tx.QueryRow(ctx, find, schema).Scan(&id); err == nil {
-			return nil // created meanwhile
-		} else if !errors.Is(err, pgx.ErrNoRows) {
-			return err
+		if id, found, err = catalog.PoolFind(ctx, tx, schema); found || err != nil {
+			return err // created meanwhile, or failed
 		}
-		if err := tx.QueryRow(ctx, `INSERT INTO tenancy.placements (kind, schema, owned) VALUES ('pool', $1, true) RETURNING id`, schema).Scan(&id); err != nil {
+		if id, err = catalog.PoolInsert(ctx, tx, schema); err != nil {
 			return err
 		}
 		s := pgx.Identifier{schema}.Sanitize()
@@ -126,10 +122,8 @@ func (e *Env) EnsurePool(ctx context.Context, name string) (int64, error) {
 
 // PoolExists reports whether pool name exists.
 func (e *Env) PoolExists(ctx context.Context, name string) (bool, error) {
-	var exists bool
-	err := e.Owner.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM tenancy.placements WHERE kind = 'pool' AND server = '' AND database = '' AND schema = $1)`,
-		PoolSchema(name)).Scan(&exists)
-	return exists, err
+	_, found, err := catalog.PoolFind(ctx, e.Owner, PoolSchema(name))
+	return found, err
 }
 
 // deletePoolRows removes one tenant's rows from a pool placement, inside tx. Every DELETE names

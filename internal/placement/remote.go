@@ -64,7 +64,7 @@ func (e *Env) fillRemote(ctx context.Context, cat CatalogConn, id int64, p Place
 		if err := e.crash(ctx, crash.FillLoaded, tx); err != nil {
 			return err
 		}
-		ledger, err = localLedger(ctx, tx, localID)
+		ledger, err = catalog.LocalLedger(ctx, tx, localID)
 		return err
 	})
 	if err != nil {
@@ -74,32 +74,11 @@ func (e *Env) fillRemote(ctx context.Context, cat CatalogConn, id int64, p Place
 		return err
 	}
 	return pgx.BeginFunc(ctx, cat, func(tx pgx.Tx) error {
-		if err := copyLedger(ctx, tx, p.ID, version, ledger); err != nil {
+		if err := catalog.LedgerCopy(ctx, tx, p.ID, version, ledger); err != nil {
 			return err
 		}
 		return s.Finish(ctx, tx)
 	})
-}
-
-func localLedger(ctx context.Context, tx pgx.Tx, localID int64) ([][]any, error) {
-	rows, err := tx.Query(ctx, `SELECT version, name, checksum, applied_at, duration_ms FROM tenancy.migrations WHERE placement_id = $1`, localID)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) ([]any, error) { return r.Values() })
-}
-
-// copyLedger brings the catalog's ledger of a placement level with its local ledger.
-func copyLedger(ctx context.Context, tx pgx.Tx, placementID, version int64, ledger [][]any) error {
-	for _, row := range ledger {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO tenancy.migrations (placement_id, version, name, checksum, applied_at, duration_ms)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING`, append([]any{placementID}, row...)...); err != nil {
-			return err
-		}
-	}
-	_, err := tx.Exec(ctx, `UPDATE tenancy.placements SET version = $2 WHERE id = $1`, placementID, version)
-	return err
 }
 
 // MigrateRemote brings a placement outside the catalog's database to version to (the fleet
@@ -132,13 +111,13 @@ func (e *Env) MigrateRemote(ctx context.Context, t *migrate.Target, migs []migra
 		if err := GrantMissing(ctx, tx, t.Schema, sc.App.ConnConfig.User); err != nil {
 			return err
 		}
-		ledger, err = localLedger(ctx, tx, localID)
+		ledger, err = catalog.LocalLedger(ctx, tx, localID)
 		return err
 	})
 	if err != nil {
 		return t.Version, err
 	}
-	err = pgx.BeginFunc(ctx, e.Owner, func(tx pgx.Tx) error { return copyLedger(ctx, tx, t.PlacementID, version, ledger) })
+	err = pgx.BeginFunc(ctx, e.Owner, func(tx pgx.Tx) error { return catalog.LedgerCopy(ctx, tx, t.PlacementID, version, ledger) })
 	if err != nil {
 		return t.Version, err
 	}
@@ -160,11 +139,7 @@ func (e *Env) AfterApply(ctx context.Context, tx pgx.Tx, t *migrate.Target) erro
 // (the fleet runner's migrate.Placements), so that statements prepared there match the tenant
 // schemas they will run against.
 func (e *Env) BeforeTenants(ctx context.Context, to int64) error {
-	rows, err := e.Owner.Query(ctx, `SELECT name FROM tenancy.servers ORDER BY name`)
-	if err != nil {
-		return err
-	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	names, err := catalog.ServerNames(ctx, e.Owner)
 	if err != nil {
 		return err
 	}
@@ -203,8 +178,7 @@ func (e *Env) InstallHome(ctx context.Context, owner *pgx.Conn, appRole string) 
 			return err
 		}
 		if installed {
-			var made string
-			err := tx.QueryRow(ctx, `SELECT catalog FROM tenancy.placements WHERE kind = 'shape'`).Scan(&made)
+			made, err := catalog.LocalShapeCatalog(ctx, tx)
 			if err != nil || made != catalogDB {
 				return fmt.Errorf("%w: its database already has a tenancy schema of another catalog", ErrNotOwned)
 			}
@@ -216,7 +190,7 @@ func (e *Env) InstallHome(ctx context.Context, owner *pgx.Conn, appRole string) 
 		if _, err := tx.Exec(ctx, `CREATE SCHEMA `+pgx.Identifier{catalog.ShapeSchema}.Sanitize()); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, catalog) VALUES (0, 'shape', $2, $1)`, catalogDB, catalog.ShapeSchema); err != nil {
+		if err := catalog.LocalInsert(ctx, tx, 0, migrate.KindShape, catalog.ShapeSchema, nil, catalogDB); err != nil {
 			return err
 		}
 		if _, err := migrate.Apply(ctx, tx, 0, e.searchPath(catalog.ShapeSchema), e.TenantMigs, 0); err != nil {

@@ -6,11 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/tenancy-go/tenancy/internal/migrate"
 	"io"
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/tenancy-go/tenancy/internal/catalog"
+	"github.com/tenancy-go/tenancy/internal/migrate"
 
 	"github.com/jackc/pgx/v5"
 
@@ -310,12 +312,12 @@ func (e *Env) createStaging(ctx context.Context, tx pgx.Tx, id int64, schema str
 	var pid int64
 	var err error
 	if local {
-		err = tx.QueryRow(ctx, `INSERT INTO tenancy.placements (kind, schema, owned) VALUES ('schema', $1, true) RETURNING id`, schema).Scan(&pid)
+		pid, err = catalog.StagingInsert(ctx, tx, schema)
 	} else {
 		var catalogDB string
 		if catalogDB, err = e.CatalogDB(ctx); err == nil {
 			pid = -id
-			_, err = tx.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, tenant_id, catalog) VALUES ($1, 'schema', $2, $3, $4)`, pid, schema, id, catalogDB)
+			err = catalog.LocalInsert(ctx, tx, pid, KindSchema, schema, &id, catalogDB)
 		}
 	}
 	if err != nil {
@@ -381,8 +383,7 @@ func (e *Env) promoteStaging(ctx context.Context, tx pgx.Tx, id int64, staging, 
 	if _, err := tx.Exec(ctx, `DROP SCHEMA `+s+` CASCADE`); err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `DELETE FROM tenancy.placements WHERE id = $1`, stagingID)
-	return err
+	return catalog.LocalDelete(ctx, tx, stagingID)
 }
 
 // advanceSequences moves the sequences behind ti's columns past the restored rows and the
@@ -646,20 +647,12 @@ func (c *CountingHash) Write(p []byte) (int, error) {
 // repeatable-read transaction on p's database, bound to the tenant), and reads p's migration
 // version and ledger from its local catalog. Each table's rows are hashed as they are written.
 func Dump(ctx context.Context, tx pgx.Tx, p Placement, id int64, w io.Writer, onTable func(string, int64)) (version int64, migs []archive.Migration, tables []archive.Table, err error) {
-	localID := p.LocalID()
-	if err := tx.QueryRow(ctx, `SELECT version FROM tenancy.placements WHERE id = $1`, localID).Scan(&version); err != nil {
+	version, applied, err := catalog.PlacementLedger(ctx, tx, p.LocalID())
+	if err != nil {
 		return 0, nil, nil, fmt.Errorf("placement version: %w", err)
 	}
-	rows, err := tx.Query(ctx, `SELECT version, name, checksum FROM tenancy.migrations WHERE placement_id = $1 ORDER BY version`, localID)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	var mig archive.Migration
-	if _, err := pgx.ForEachRow(rows, []any{&mig.Version, &mig.Name, &mig.Checksum}, func() error {
-		migs = append(migs, mig)
-		return nil
-	}); err != nil {
-		return 0, nil, nil, err
+	for _, a := range applied {
+		migs = append(migs, archive.Migration{Version: a.Version, Name: a.Name, Checksum: a.Checksum})
 	}
 	infos, err := ListTables(ctx, tx, p.Schema)
 	if err != nil {

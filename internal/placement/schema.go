@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/crash"
 	"github.com/tenancy-go/tenancy/internal/migrate"
 )
@@ -36,8 +37,8 @@ func (schemaKind) Record(ctx context.Context, e *Env, tx pgx.Tx, id int64, p *Pl
 // record inserts p's catalog row with a fresh uid.
 func record(ctx context.Context, tx pgx.Tx, p *Placement) error {
 	p.UID, p.Owned = NewUID(), true
-	err := tx.QueryRow(ctx, `INSERT INTO tenancy.placements (kind, server, database, schema, owned, uid) VALUES ($1, $2, $3, $4, true, $5) RETURNING id`,
-		p.Kind, p.Server, p.Database, p.Schema, p.UID).Scan(&p.ID)
+	var err error
+	p.ID, err = catalog.PlacementInsert(ctx, tx, p.Kind, p.Server, p.Database, p.Schema, p.UID)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("tenancy: placement %s exists already (a move or restore left it: run repair)", p.Label())
 	}
@@ -105,7 +106,7 @@ func (e *Env) createLocalSchema(ctx context.Context, tx pgx.Tx, id int64, p *Pla
 		}
 		if taken {
 			p.Schema += "_" + p.UID[:6]
-			if _, err := tx.Exec(ctx, `UPDATE tenancy.placements SET schema = $2 WHERE id = $1`, p.ID, p.Schema); err != nil {
+			if err := catalog.PlacementRename(ctx, tx, p.ID, p.Schema, ""); err != nil {
 				return err
 			}
 		}
@@ -128,13 +129,10 @@ func (e *Env) createRemoteSchema(ctx context.Context, tx pgx.Tx, id int64, p Pla
 	if err != nil {
 		return err
 	}
-	var owner *int64
-	var made string
-	var comment *string
-	err = tx.QueryRow(ctx, `SELECT tenant_id, catalog, (SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $2)
-		FROM tenancy.placements WHERE id = $1 FOR UPDATE`, localID, p.Schema).Scan(&owner, &made, &comment)
+	lo, err := catalog.LocalOwnerOf(ctx, tx, localID, p.Schema, true)
 	if err == nil {
-		ours, err := e.madeHere(ctx, made, p)
+		owner, comment := lo.Tenant, lo.Comment
+		ours, err := e.madeHere(ctx, lo.Catalog, p)
 		if err != nil {
 			return err
 		}
@@ -150,8 +148,7 @@ func (e *Env) createRemoteSchema(ctx context.Context, tx pgx.Tx, id int64, p Pla
 	if err != nil {
 		return err
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, tenant_id, catalog) VALUES ($1, 'schema', $2, $3, $4)`,
-		localID, p.Schema, id, cid); err != nil {
+	if err := catalog.LocalInsert(ctx, tx, localID, KindSchema, p.Schema, &id, cid); err != nil {
 		return err
 	}
 	s := pgx.Identifier{p.Schema}.Sanitize()
@@ -217,18 +214,15 @@ func (e *Env) dropRemoteSchema(ctx context.Context, id int64, p Placement, stric
 	}
 	defer home.Close(context.WithoutCancel(ctx))
 	return pgx.BeginFunc(ctx, home, func(tx pgx.Tx) error {
-		var owner *int64
-		var made string
-		var comment *string
-		err := tx.QueryRow(ctx, `SELECT tenant_id, catalog, (SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $2)
-			FROM tenancy.placements WHERE id = $1 FOR UPDATE`, p.ID, p.Schema).Scan(&owner, &made, &comment)
+		lo, err := catalog.LocalOwnerOf(ctx, tx, p.ID, p.Schema, true)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // never made, or dropped before a crash
 		}
 		if err != nil {
 			return err
 		}
-		ours, err := e.madeHere(ctx, made, p)
+		owner, comment := lo.Tenant, lo.Comment
+		ours, err := e.madeHere(ctx, lo.Catalog, p)
 		if err != nil {
 			return err
 		}
@@ -241,7 +235,6 @@ func (e *Env) dropRemoteSchema(ctx context.Context, id int64, p Placement, stric
 		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{p.Schema}.Sanitize()+` CASCADE`); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM tenancy.placements WHERE id = $1`, p.ID)
-		return err
+		return catalog.LocalDelete(ctx, tx, p.ID)
 	})
 }
