@@ -101,7 +101,7 @@ type checkTenant struct {
 // the application role's grants), and a version that matches its migration ledger. Tenants left
 // in provisioning, deleting or moving by a crash, move records left behind, and schemas or
 // databases tenancy made that no tenant uses are reported too, and so are rows of a schema or
-// database placement tagged with another tenant's id (check_rows.go). It changes nothing.
+// database placement tagged with another tenant's id (checkForeignRows). It changes nothing.
 //
 // A tenant being created or moved by another process at the same moment is reported as stuck:
 // run Check when no such operation is under way, or run it twice.

@@ -41,7 +41,7 @@ type Client struct {
 	dbNameOnce sync.Once
 	dbName     string
 	dbNameErr  error
-	identity   catalogIdentity // identity.go
+	identity   catalogIdentity // the catalog's identity (catalogID)
 
 	testHook func(ctx context.Context, step string, tx pgx.Tx) error // see crashPoint; nil outside tests
 	noReset  bool                                                    // skip the session reset (bind.go); benchmarks only

@@ -237,7 +237,7 @@ func TestMoveKilled(t *testing.T) {
 	fillItems(t, c, tn, 300)
 	want := snapshot(t, c, tn)
 	// The database tier's template is made on first use; a process killed while making it
-	// leaves it unusable (reported in database.go's ensureTemplate), which is not what this tests.
+	// leaves it unusable (reported by internal/placement's ensureTemplate), which is not what this tests.
 	if _, err := c.TenantCreate(ctx, "warm-template", &tenancy.TenantCreateOpts{Tier: tenancy.TierDatabase}); err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ type Placement struct {
 	Database string `json:"database"`
 	Schema   string `json:"schema"`
 	// uid is the catalog's random id of the placement, written in the mark of what tenancy makes
-	// for it (identity.go); empty for placements made before marks carried it, and when not read.
+	// for it (internal/placement, marks.go); empty for placements made before marks carried it, and when not read.
 	uid string
 }
 

@@ -17,7 +17,7 @@ import (
 )
 
 // legacyLocalCatalogSQL is what releases before the local migration line installed in template
-// and home databases (database.go's localCatalogSQL), kept here verbatim.
+// and home databases (internal/placement's localCatalogSQL, before it became this line), kept here verbatim.
 const legacyLocalCatalogSQL = `
 CREATE SCHEMA tenancy;
 CREATE TABLE tenancy.placements (

@@ -29,7 +29,7 @@ import "hash/fnv"
 // One-key locks.
 const (
 	// Catalog serialises the install and upgrade of a catalog and the migrations of one database:
-	// internal/catalog.Install and Client.installHome (server.go) take it for their transaction,
+	// internal/catalog.Install and placement.Env.InstallHome (internal/placement, remote.go) take it for their transaction,
 	// internal/migrate's Run tries it at session level for the whole run (ErrMigrationLocked).
 	Catalog int64 = 0x74656e616e6379 // "tenancy"
 	// TestRoles serialises tenancytest's creation of cluster-wide roles across test binaries
@@ -48,7 +48,7 @@ const (
 	Fence int32 = 0x74656e61 // "tena"
 	// TenantOp admits one create, move, restore or repair of a tenant at a time, at session level
 	// on a catalog connection, so a process that dies lets go of it: TenantCreate and Repair
-	// (tenants.go), Move and Repair (move.go, lockTenantOp), Restore (restore.go).
+	// (tenants.go), Move and Repair (move.go, repair.go, lockTenantOp in lifecycle.go), Restore (archive.go).
 	TenantOp int32 = 0x746d6f76 // "tmov"
 )
 
@@ -56,14 +56,14 @@ const (
 // ids are 2^32 apart share a key, which only makes one wait while the other is busy.
 func Tenant(id int64) int32 { return int32(id ^ (id >> 32)) }
 
-// Pool serialises the creation of the pool placement in schema (ensurePool, pool.go), at
+// Pool serialises the creation of the pool placement in schema (EnsurePool, internal/placement/pool.go), at
 // transaction level on the catalog's database.
 func Pool(schema string) int64 { return hash(schema) }
 
 // Template is the key of the database-tier template database db on a placement server, at
 // session level: building or migrating it takes the lock exclusively (ensureTemplate), copying
 // it into a tenant database takes it shared (createTenantDatabase), since a template cannot be
-// copied while anyone is connected to it (database.go).
+// copied while anyone is connected to it (internal/placement/database.go).
 func Template(db string) int64 { return hash("tenancy:template:" + db) }
 
 func hash(s string) int64 {
