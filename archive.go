@@ -22,7 +22,7 @@ import (
 
 // Backup, restore and move (docs/archive.md). A tenant's rows are read, in any tier, by the owner role
 // in one repeatable-read transaction bound to the tenant, and every statement names the tenant
-// (tenantRows): forced RLS alone does not hold back a superuser or BYPASSRLS owner. Every catalog lookup goes through an index (the tenant by
+// (placement.TenantRows): forced RLS alone does not hold back a superuser or BYPASSRLS owner. Every catalog lookup goes through an index (the tenant by
 // slug, the schema's tables through pg_depend), so the cost grows with the tenant, not the fleet.
 
 // BackupOpts are the options of Backup.

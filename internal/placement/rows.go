@@ -65,7 +65,7 @@ func (ti *TableInfo) selectSQL(schema string, id int64) string {
 	return selectRowsSQL(schema, ti.name, id, ti.cols, ti.pk, ti.pkC)
 }
 
-// tenantRows names the rows of tenant id in a tenant table: "schema.table WHERE tenant_id = id",
+// TenantRows names the rows of tenant id in a tenant table: "schema.table WHERE tenant_id = id",
 // for FROM and DELETE FROM. Every owner-side statement that reads, copies, counts, verifies or
 // deletes tenant rows goes through it, in every tier: the owner role may be a superuser or have
 // BYPASSRLS, which even forced RLS does not stop, and in a pool the other tenants' rows are
