@@ -43,7 +43,7 @@ type Client struct {
 	dbNameErr  error
 	identity   catalogIdentity // the catalog's identity (catalogID)
 
-	testHook func(ctx context.Context, step string, tx pgx.Tx) error // see crashPoint; nil outside tests
+	testHook func(ctx context.Context, step string, tx pgx.Tx) error // see crash (lifecycle.go); nil outside tests
 	noReset  bool                                                    // skip the session reset (bind.go); benchmarks only
 }
 

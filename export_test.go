@@ -7,7 +7,7 @@ import (
 )
 
 // SetTestHook makes c call fn at each crash point of provisioning and hard deletion (see
-// crashPoint). An error from fn aborts the operation there, as a crash would.
+// Client.crash, internal/crash). An error from fn aborts the operation there, as a crash would.
 func SetTestHook(c *Client, fn func(ctx context.Context, step string, tx pgx.Tx) error) {
 	c.testHook = fn
 }

@@ -36,7 +36,7 @@ var SessionSettings = [][2]string{
 	{"standard_conforming_strings", "on"},
 }
 
-// bindOwnerTx sets, for tx, the session settings and the tenant the forced RLS policies see.
+// BindOwnerTx sets, for tx, the session settings and the tenant the forced RLS policies see.
 func BindOwnerTx(ctx context.Context, tx pgx.Tx, tenantID int64) error {
 	var b strings.Builder
 	b.WriteString("SELECT set_config('tenancy.tenant_id', ")
@@ -100,7 +100,7 @@ func quoteIdents(names []string) string {
 	return strings.Join(q, ", ")
 }
 
-// listTables describes the tables of schema, referenced tables first. The schema's relations
+// ListTables describes the tables of schema, referenced tables first. The schema's relations
 // are found through pg_depend's index on the namespace (pg_class has none on relnamespace, and
 // a scan of it grows with the whole fleet).
 func ListTables(ctx context.Context, tx pgx.Tx, schema string) ([]*TableInfo, error) {
@@ -172,7 +172,7 @@ func ListTables(ctx context.Context, tx pgx.Tx, schema string) ([]*TableInfo, er
 	return out, nil
 }
 
-// loadArchive loads the archive's rows into schema for tenant id, inside tx (bound to id), and
+// Load loads the archive's rows into schema for tenant id, inside tx (bound to id), and
 // checks them. An archive older than the placement is loaded into a staging schema made at the
 // archive's version, migrated forward there, then copied over. Into a pool (schema is shared
 // with other tenants) the ids behind its sequences are bounded (checkPoolIDs).
@@ -517,8 +517,8 @@ func (e *errReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// grantSchemaTo gives role the schema and row access to its tables and sequences. The tables are
-// named one by one (found through pg_depend's index, see grantMissingTo): GRANT ... ON ALL TABLES
+// GrantSchema gives role the schema and row access to its tables and sequences. The tables are
+// named one by one (found through pg_depend's index, see GrantMissing): GRANT ... ON ALL TABLES
 // IN SCHEMA scans all of pg_class, which costs time in proportion to the whole fleet.
 func GrantSchema(ctx context.Context, tx pgx.Tx, schema, role string) error {
 	if _, err := tx.Exec(ctx, `GRANT USAGE ON SCHEMA `+pgx.Identifier{schema}.Sanitize()+` TO `+pgx.Identifier{role}.Sanitize()); err != nil {
@@ -527,7 +527,11 @@ func GrantSchema(ctx context.Context, tx pgx.Tx, schema, role string) error {
 	return GrantMissing(ctx, tx, schema, role)
 }
 
-// grantMissingTo is grantMissing for any role (another server's application role).
+// GrantMissing gives role row access to the tables and sequences of schema that it cannot use
+// yet (new ones), without rewriting the privileges of every table of every tenant. The schema's
+// relations are found through pg_depend's index on the referenced namespace: pg_class has no
+// index on relnamespace, and scanning it (as GRANT ... ON ALL TABLES IN SCHEMA does) costs time
+// in proportion to the whole fleet's tables, for each tenant.
 func GrantMissing(ctx context.Context, tx pgx.Tx, schema, role string) error {
 	rows, err := tx.Query(ctx, `
 		SELECT c.relkind = 'S', c.relname
