@@ -49,7 +49,7 @@ func BindOwnerTx(ctx context.Context, tx pgx.Tx, tenantID int64) error {
 	return err
 }
 
-// tableInfo is one tenant table as the catalog of its database describes it.
+// TableInfo is one tenant table as the catalog of its database describes it.
 type TableInfo struct {
 	name    string
 	cols    []string // without tenant_id and generated columns, in attnum order
@@ -633,7 +633,7 @@ func NewCountingHash() *CountingHash { return &CountingHash{h: sha256.New()} }
 
 func (c *CountingHash) Sum() string { return hex.EncodeToString(c.h.Sum(nil)) }
 
-// countingHash hashes and counts what is written to it.
+// CountingHash hashes and counts what is written to it.
 type CountingHash struct {
 	h interface {
 		io.Writer
