@@ -28,24 +28,28 @@ func TestExercise(t *testing.T) {
 		name   string
 		kind   placement.Kind
 		server string
+		owner  tenancytest.Owner
 	}{
-		{"pool", placement.Pool, placement.DefaultServer},
-		{"schema", placement.Schema, placement.DefaultServer},
-		{"schema-second-server", placement.Schema, "second"},
-		{"database", placement.Database, placement.DefaultServer},
-		{"database-second-server", placement.Database, "second"},
+		{"pool", placement.Pool, placement.DefaultServer, tenancytest.OwnerPlain},
+		// RLS does not hold back an owner that bypasses it: the pool's deletes must name the tenant.
+		{"pool-owner-bypassrls", placement.Pool, placement.DefaultServer, tenancytest.OwnerBypassRLS},
+		{"schema", placement.Schema, placement.DefaultServer, tenancytest.OwnerPlain},
+		{"schema-second-server", placement.Schema, "second", tenancytest.OwnerPlain},
+		{"database", placement.Database, placement.DefaultServer, tenancytest.OwnerPlain},
+		{"database-second-server", placement.Database, "second", tenancytest.OwnerPlain},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			exercise(t, c.kind, c.server)
+			exercise(t, c.kind, c.server, c.owner)
 		})
 	}
 }
 
 // exercise drives kind directly, as the root package does, on server (DefaultServer or
-// "second"), and reads the tenants' rows back as the application role.
-func exercise(t *testing.T, kind placement.Kind, server string) {
-	f := newFixture(t, server != placement.DefaultServer)
+// "second") with an owner role of kind owner, and reads the tenants' rows back as the
+// application role.
+func exercise(t *testing.T, kind placement.Kind, server string, owner tenancytest.Owner) {
+	f := newFixture(t, server != placement.DefaultServer, owner)
 	ctx := context.Background()
 	pooled := kind.Name() == placement.KindPool
 
@@ -131,12 +135,13 @@ type fixture struct {
 	crashAt string // the crash point where Env.Hook stops an operation
 }
 
-func newFixture(t *testing.T, second bool) *fixture {
+func newFixture(t *testing.T, second bool, owner tenancytest.Owner) *fixture {
 	t.Helper()
 	db := tenancytest.New(t, &tenancytest.Options{
 		SharedMigrations: os.DirFS("../../testdata/migrations/shared"),
 		TenantMigrations: os.DirFS("../../testdata/migrations/tenant"),
 		AppMaxConns:      2,
+		Owner:            owner,
 	})
 	ctx := context.Background()
 	migs, err := migrate.Load(os.DirFS("../../testdata/migrations/tenant"))
