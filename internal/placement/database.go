@@ -96,42 +96,44 @@ func (databaseKind) Drop(ctx context.Context, e *Env, _ pgx.Tx, id int64, p Plac
 		return false, err
 	}
 	defer home.Close(context.WithoutCancel(ctx))
-	return true, func() error {
-		var comment *string
-		err = home.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, p.Database).Scan(&comment)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
+	var comment *string
+	err = home.QueryRow(ctx, `SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = $1`, p.Database).Scan(&comment)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil // never made, or dropped before a crash
+	}
+	if err != nil {
+		return false, err
+	}
+	drop := func() (bool, error) {
+		err := DropDatabase(ctx, home, p.Database)
+		return err == nil, err
+	}
+	if p.UID != "" && comment != nil {
+		if *comment != want {
+			return false, notOurs("database " + p.Database)
 		}
-		if err != nil {
-			return err
+		return drop()
+	}
+	// Unmarked: a copy of the template not yet marked or claimed (a crash in between) is ours
+	// too; a placement older than marks is known by its local row.
+	conn, err := e.OwnerConn(ctx, p.Server, p.Database)
+	if err != nil {
+		return false, err
+	}
+	var owner *int64
+	lo, err := catalog.LocalOwnerOf(ctx, conn, TemplateID, "", false)
+	conn.Close(context.WithoutCancel(ctx))
+	ours := false
+	if err == nil {
+		owner = lo.Tenant
+		if ours, err = e.madeHere(ctx, lo.Catalog, p); err != nil {
+			return false, err
 		}
-		if p.UID != "" && comment != nil {
-			if *comment != want {
-				return notOurs("database " + p.Database)
-			}
-			return DropDatabase(ctx, home, p.Database)
-		}
-		// Unmarked: a copy of the template not yet marked or claimed (a crash in between) is ours
-		// too; a placement older than marks is known by its local row.
-		conn, err := e.OwnerConn(ctx, p.Server, p.Database)
-		if err != nil {
-			return err
-		}
-		var owner *int64
-		lo, err := catalog.LocalOwnerOf(ctx, conn, TemplateID, "", false)
-		conn.Close(context.WithoutCancel(ctx))
-		ours := false
-		if err == nil {
-			owner = lo.Tenant
-			if ours, err = e.madeHere(ctx, lo.Catalog, p); err != nil {
-				return err
-			}
-		}
-		if !ours || (owner != nil && (*owner != id || p.UID != "")) {
-			return notOurs("database " + p.Database)
-		}
-		return DropDatabase(ctx, home, p.Database)
-	}()
+	}
+	if !ours || (owner != nil && (*owner != id || p.UID != "")) {
+		return false, notOurs("database " + p.Database)
+	}
+	return drop()
 }
 
 // DatabaseSchema is the schema that holds a database-tier tenant's tables.

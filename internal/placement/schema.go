@@ -158,7 +158,7 @@ func (e *Env) createRemoteSchema(ctx context.Context, tx pgx.Tx, id int64, p Pla
 
 func (schemaKind) Drop(ctx context.Context, e *Env, tx pgx.Tx, id int64, p Placement, strict bool) (bool, error) {
 	if !p.Local() {
-		return true, e.dropRemoteSchema(ctx, id, p, strict)
+		return e.dropRemoteSchema(ctx, id, p, strict)
 	}
 	if tx == nil {
 		var dropped bool
@@ -202,18 +202,18 @@ func (e *Env) dropLocalSchema(ctx context.Context, tx pgx.Tx, id int64, p Placem
 
 // dropRemoteSchema drops tenant id's schema in another server's home database, and its local
 // catalog row, if they are the tenant's.
-func (e *Env) dropRemoteSchema(ctx context.Context, id int64, p Placement, strict bool) error {
+func (e *Env) dropRemoteSchema(ctx context.Context, id int64, p Placement, strict bool) (dropped bool, err error) {
 	e.Conns.Evict(connKey(p))
 	want, err := e.TenantMark(ctx, id, p)
 	if err != nil {
-		return err
+		return false, err
 	}
 	home, err := e.OwnerConn(ctx, p.Server, "")
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer home.Close(context.WithoutCancel(ctx))
-	return pgx.BeginFunc(ctx, home, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, home, func(tx pgx.Tx) error {
 		lo, err := catalog.LocalOwnerOf(ctx, tx, p.ID, p.Schema, true)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil // never made, or dropped before a crash
@@ -235,6 +235,8 @@ func (e *Env) dropRemoteSchema(ctx context.Context, id int64, p Placement, stric
 		if _, err := tx.Exec(ctx, `DROP SCHEMA IF EXISTS `+pgx.Identifier{p.Schema}.Sanitize()+` CASCADE`); err != nil {
 			return err
 		}
+		dropped = true
 		return catalog.LocalDelete(ctx, tx, p.ID)
 	})
+	return dropped && err == nil, err
 }
