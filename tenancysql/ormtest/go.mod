@@ -6,6 +6,7 @@ go 1.26.0
 replace github.com/tenancy-go/tenancy => ../../
 
 require (
+	entgo.io/ent v0.14.5
 	github.com/jmoiron/sqlx v1.4.0
 	github.com/tenancy-go/tenancy v0.0.0
 	github.com/uptrace/bun v1.3.0
@@ -15,6 +16,7 @@ require (
 )
 
 require (
+	github.com/google/uuid v1.3.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/pgx/v5 v5.12.0 // indirect
