@@ -17,11 +17,11 @@ const sqlxInsert = `INSERT INTO items (name, price, qty, done, attrs, created_at
 
 // sqlxItem maps item's fields to columns: sqlx's default is the lower-cased field name.
 type sqlxItem struct {
-	ID        int64   `db:"id"`
-	Name      string  `db:"name"`
-	Price     float64 `db:"price"`
-	Qty       int     `db:"qty"`
-	Done      bool    `db:"done"`
+	ID        int64     `db:"id"`
+	Name      string    `db:"name"`
+	Price     float64   `db:"price"`
+	Qty       int       `db:"qty"`
+	Done      bool      `db:"done"`
 	Attrs     []byte    `db:"attrs"`
 	CreatedAt time.Time `db:"created_at"`
 }
