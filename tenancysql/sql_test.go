@@ -8,10 +8,12 @@ import (
 	"os"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/tenancysql"
@@ -307,5 +309,74 @@ func TestValues(t *testing.T) {
 	}
 	if err := db.PingContext(ctx); err != nil {
 		t.Errorf("Ping with a tenant: %v", err)
+	}
+}
+
+// counter counts what pgx sends: statements (a query, an Exec, a commit message) and batches.
+type counter struct{ queries, batches atomic.Int64 }
+
+func (c *counter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.queries.Add(1)
+	return ctx
+}
+func (c *counter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *counter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.batches.Add(1)
+	return ctx
+}
+func (c *counter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (c *counter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+// take returns the counts since the last take.
+func (c *counter) take() [2]int64 { return [2]int64{c.queries.Swap(0), c.batches.Swap(0)} }
+
+// TestRoundTrips: through database/sql a statement is one batch (the binding, the statement and
+// the reset), BEGIN and the binding one batch, the commit one message, as with the Client.
+func TestRoundTrips(t *testing.T) {
+	t.Parallel()
+	c := &counter{}
+	d := tenancytest.New(t, &tenancytest.Options{
+		TenantMigrations: tenantMigrations,
+		AppMaxConns:      1,
+		AppPoolConfig:    func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = c },
+	})
+	ctx := context.Background()
+	tn, err := d.Client.TenantCreate(ctx, "acme", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx = tenancy.WithTenant(ctx, tn)
+	db := tenancysql.OpenDB(d.Client)
+	defer db.Close()
+	var n int
+	steps := []struct {
+		name string
+		run  func() error
+		want [2]int64 // queries, batches
+	}{
+		{"Exec", func() error { _, err := db.ExecContext(ctx, `INSERT INTO items (name) VALUES ($1)`, "a"); return err }, [2]int64{0, 1}},
+		{"QueryRow", func() error { return db.QueryRowContext(ctx, `SELECT count(*) FROM items`).Scan(&n) }, [2]int64{0, 1}},
+		{"BeginTx, Exec, Commit", func() error {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO items (name) VALUES ($1)`, "b"); err != nil {
+				return errors.Join(err, tx.Rollback())
+			}
+			return tx.Commit()
+		}, [2]int64{2, 1}},
+	}
+	for _, s := range steps {
+		if err := s.run(); err != nil { // once to prepare the statements
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		c.take()
+		if err := s.run(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got := c.take(); got != s.want {
+			t.Errorf("%s: %d statements and %d batches, want %d and %d", s.name, got[0], got[1], s.want[0], s.want[1])
+		}
 	}
 }
