@@ -366,6 +366,17 @@ func TestRoundTrips(t *testing.T) {
 			}
 			return tx.Commit()
 		}, [2]int64{2, 1}},
+		// The rollback, then letting go of session advisory locks.
+		{"BeginTx, Exec, Rollback", func() error {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO items (name) VALUES ($1)`, "c"); err != nil {
+				return errors.Join(err, tx.Rollback())
+			}
+			return tx.Rollback()
+		}, [2]int64{3, 1}},
 	}
 	for _, s := range steps {
 		if err := s.run(); err != nil { // once to prepare the statements
