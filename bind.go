@@ -150,14 +150,7 @@ func (c *Client) TxFor(ctx context.Context, t *Tenant, opts pgx.TxOptions, fn fu
 	}
 	defer release()
 	ctx = WithTenant(ctx, t)
-	if !c.noReset {
-		// COMMIT and the reset in one message (see resetSQL).
-		if opts.CommitQuery == "" {
-			opts.CommitQuery = commitSQL
-		} else {
-			opts.CommitQuery += "; " + strings.TrimPrefix(commitSQL, "COMMIT; ")
-		}
-	}
+	opts = c.txOptions(opts)
 	err = c.runTx(ctx, pool, b, opts, fn)
 	if isCachedPlanChanged(err) {
 		err = c.runTx(ctx, pool, b, opts, fn)
@@ -165,12 +158,27 @@ func (c *Client) TxFor(ctx context.Context, t *Tenant, opts pgx.TxOptions, fn fu
 	return err
 }
 
-func (c *Client) runTx(ctx context.Context, pool *pgxpool.Pool, b *binding, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
+// txOptions adds the session reset to opts' commit: COMMIT and the reset in one message (see
+// resetSQL).
+func (c *Client) txOptions(opts pgx.TxOptions) pgx.TxOptions {
+	if c.noReset {
+		return opts
+	}
+	if opts.CommitQuery == "" {
+		opts.CommitQuery = commitSQL
+	} else {
+		opts.CommitQuery += "; " + strings.TrimPrefix(commitSQL, "COMMIT; ")
+	}
+	return opts
+}
+
+// begin takes a connection from pool and starts a transaction on it bound by b: BEGIN and the
+// binding in one round trip. opts come from txOptions. On error the connection is back in pool.
+func (c *Client) begin(ctx context.Context, pool *pgxpool.Pool, b *binding, opts pgx.TxOptions) (*pgxpool.Conn, pgx.Tx, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer conn.Release()
 	batch := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
 	batch.BeginTx(opts)
 	batch.Queue(b.sql, b.args...)
@@ -178,29 +186,42 @@ func (c *Client) runTx(ctx context.Context, pool *pgxpool.Pool, b *binding, opts
 	tx := br.Tx()
 	if _, err := br.Exec(); err != nil {
 		_ = br.Close()
-		return err
+		conn.Release()
+		return nil, nil, err
 	}
 	bindErr := b.check(br.QueryRow())
 	if err := br.Close(); err != nil || bindErr != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
+		conn.Release()
 		if bindErr != nil {
-			return bindErr
+			return nil, nil, bindErr
 		}
+		return nil, nil, err
+	}
+	return conn, tx, nil
+}
+
+// rollback undoes what a bound transaction did, except session advisory locks, which it lets go.
+func (c *Client) rollback(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx) {
+	ctx = context.WithoutCancel(ctx)
+	if !c.noReset && conn.Conn().PgConn().TxStatus() == 'E' {
+		// COMMIT rolls a failed transaction back: the commit message does it and the reset
+		// in one round trip.
+		if tx.Commit(ctx) == nil {
+			return
+		}
+	}
+	_ = tx.Rollback(ctx)
+	c.unlock(ctx, conn.Conn())
+}
+
+func (c *Client) runTx(ctx context.Context, pool *pgxpool.Pool, b *binding, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
+	conn, tx, err := c.begin(ctx, pool, b, opts)
+	if err != nil {
 		return err
 	}
-	// rollback undoes what the transaction did, except session advisory locks.
-	rollback := func() {
-		ctx := context.WithoutCancel(ctx)
-		if !c.noReset && conn.Conn().PgConn().TxStatus() == 'E' {
-			// COMMIT rolls a failed transaction back: the commit message does it and the reset
-			// in one round trip.
-			if tx.Commit(ctx) == nil {
-				return
-			}
-		}
-		_ = tx.Rollback(ctx)
-		c.unlock(ctx, conn.Conn())
-	}
+	defer conn.Release()
+	rollback := func() { c.rollback(ctx, conn, tx) }
 	defer func() {
 		if p := recover(); p != nil {
 			rollback()

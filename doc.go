@@ -20,7 +20,9 @@
 //
 // [WithTenant] puts a [Tenant] in a context and [FromContext] reads it back. Every call that
 // takes that context works on that tenant's rows only: [Client.Tx] runs a function in a bound
-// transaction, and [Client.Exec], [Client.Query] and [Client.QueryRow] run one bound statement.
+// transaction ([Client.BeginTx] starts one for code that ends it itself), and [Client.Exec],
+// [Client.Query] and [Client.QueryRow] run one bound statement; package tenancysql puts all of
+// this behind database/sql and the ORMs built on it.
 // The binding sets search_path and the tenancy.tenant_id setting for one transaction only, in the
 // same round trip as BEGIN or the statement, so a pooled connection never carries a tenant once
 // the transaction is over (also behind PgBouncer in transaction mode). Without a tenant in the
