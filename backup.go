@@ -40,7 +40,9 @@ type BackupResult struct {
 // Backup writes the tenant slug to w as an archive (docs/archive.md): its catalog entry and
 // domains, its migration version, and every row of its tables, read in one repeatable-read
 // transaction. It works in every tier; in the pool tier the archive holds only the tenant's rows.
-func (c *Client) Backup(ctx context.Context, slug string, w io.Writer, opts *BackupOpts) (*BackupResult, error) {
+func (c *Client) Backup(ctx context.Context, slug string, w io.Writer, opts *BackupOpts) (res *BackupResult, err error) {
+	ctx, obs := c.observeOp(ctx, Operation{Kind: OpBackup, Tenant: slug})
+	defer func() { obs.end(err) }()
 	if _, err := c.ownerPool(); err != nil {
 		return nil, err
 	}
@@ -48,14 +50,18 @@ func (c *Client) Backup(ctx context.Context, slug string, w io.Writer, opts *Bac
 	if err != nil {
 		return nil, err
 	}
+	obs.tenant(t)
 	switch t.Status {
 	case StatusActive, StatusSuspended, StatusDeleted:
 	default:
 		return nil, fmt.Errorf("%w: %s is %s", ErrTenantNotActive, slug, t.Status)
 	}
-	res, err := c.backupTenant(ctx, t, w, opts)
+	res, err = c.backupTenant(ctx, t, w, opts)
 	if err != nil {
 		return nil, fmt.Errorf("tenancy: backup %s: %w", slug, err)
+	}
+	if obs != nil {
+		obs.op.Rows = res.Rows
 	}
 	return res, nil
 }

@@ -36,12 +36,14 @@ type RestoreOpts struct {
 // an older one is loaded at its own version and migrated forward. A restore that fails, or a
 // bad archive (ErrBadArchive), leaves no tenant and no placement behind; one interrupted by a
 // crash is removed by Repair.
-func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*Tenant, error) {
-	if _, err := c.ownerPool(); err != nil {
-		return nil, err
-	}
+func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (restored *Tenant, err error) {
 	if opts == nil {
 		opts = &RestoreOpts{}
+	}
+	ctx, obs := c.observeOp(ctx, Operation{Kind: OpRestore, Tenant: opts.Slug, Tier: opts.Tier})
+	defer func() { obs.tenant(restored); obs.end(err) }()
+	if _, err := c.ownerPool(); err != nil {
+		return nil, err
 	}
 	ar, err := archive.NewReader(r)
 	if err != nil {
@@ -70,8 +72,9 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 		return nil, err
 	}
 	id := op.id
+	onTable := obs.countRows(opts.OnTable)
 	load := func(ctx context.Context, tx pgx.Tx, schema string, version int64, local bool) error {
-		return c.env.Load(ctx, tx, ar, id, schema, version, local, plan.row.tier == TierPool, opts.OnTable)
+		return c.env.Load(ctx, tx, ar, id, schema, version, local, plan.row.tier == TierPool, onTable)
 	}
 	finish := func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE tenancy.tenants SET status = 'active', updated_at = now() WHERE id = $1 AND status = 'provisioning'`, id); err != nil {
