@@ -140,12 +140,15 @@ func (c *Client) Tx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx)
 // does. If the transaction fails with SQLSTATE 0A000 ("cached plan must not change result type",
 // a prepared statement meeting a tenant at another migration version) it is retried once.
 func (c *Client) TxFor(ctx context.Context, t *Tenant, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
+	if t == nil {
+		return ErrNoTenant
+	}
+	ctx, obs := c.observeBound(ctx, t, BoundTx, "")
+	defer func() { obs.end(err) }()
 	b, err := c.bindingFor(t)
 	if err != nil {
 		return err
 	}
-	ctx, obs := c.observeBound(ctx, t, BoundTx, "")
-	defer func() { obs.end(err) }()
 	wait := obs.waitStart()
 	pool, release, err := c.poolFor(ctx, t)
 	obs.waitEnd(wait)
