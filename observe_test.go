@@ -140,8 +140,9 @@ func (r *recorder) take() ([]boundEnd, []opEnd) {
 }
 
 // TestObserver: in every tier, each bound call reaches Config.Observer once with its tenant,
-// kind and error (also one refused before it ran: a moving tenant's), and runs under the context BoundStart returned (pgx's tracer sees it); Backup,
-// Restore, Move and Migrate are reported with their tenant and rows.
+// kind and error (also one refused before it ran: a moving tenant's) and runs under the context
+// BoundStart returned (pgx's tracer sees it); Backup, Restore, Move and Migrate are reported
+// with their tenant and rows.
 func TestObserver(t *testing.T) {
 	tracer := &dbTracer{}  // counts by database, so the tiers' parallel runs can share it
 	var recorders sync.Map // the application pool -> its client's recorder
