@@ -53,6 +53,9 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (r
 	if err != nil {
 		return nil, err
 	}
+	if obs != nil {
+		obs.op.Tenant, obs.op.Tier = plan.row.slug, plan.row.tier
+	}
 	target, err := c.newPlacement(ctx, plan.row.tier, opts.Server, plan.pool)
 	if err != nil {
 		return nil, err
