@@ -74,8 +74,12 @@ type Observer struct {
 
 var _ tenancy.Observer = (*Observer)(nil)
 
-// Bucket boundaries in seconds: bound calls take from a tenth of a millisecond on.
-var durationBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+// Bucket boundaries in seconds: bound calls take from a tenth of a millisecond on, operations
+// from milliseconds (a backup) to an hour (a fleet's migration).
+var (
+	callBuckets = []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+	opBuckets   = []float64{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600}
+)
 
 // New returns an Observer; set it as tenancy.Config.Observer.
 func New(cfg *Config) (*Observer, error) {
@@ -112,17 +116,17 @@ func New(cfg *Config) (*Observer, error) {
 		err = errors.Join(err, e)
 		return c
 	}
-	histogram := func(name, desc string) metric.Float64Histogram {
-		h, e := m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc), metric.WithExplicitBucketBoundaries(durationBuckets...))
+	histogram := func(name, desc string, buckets []float64) metric.Float64Histogram {
+		h, e := m.Float64Histogram(name, metric.WithUnit("s"), metric.WithDescription(desc), metric.WithExplicitBucketBoundaries(buckets...))
 		err = errors.Join(err, e)
 		return h
 	}
 	o.calls = counter("tenancy.calls", "{call}", "Tenant-bound calls (Exec, Query, QueryRow, Tx).")
 	o.errs = counter("tenancy.call.errors", "{call}", "Tenant-bound calls that failed.")
-	o.duration = histogram("tenancy.call.duration", "Duration of tenant-bound calls, waiting for a connection included.")
-	o.poolWait = histogram("tenancy.call.pool_wait", "Time tenant-bound calls waited for a connection.")
+	o.duration = histogram("tenancy.call.duration", "Duration of tenant-bound calls, waiting for a connection included.", callBuckets)
+	o.poolWait = histogram("tenancy.call.pool_wait", "Time tenant-bound calls waited for a connection.", callBuckets)
 	o.rows = counter("tenancy.archive.rows", "{row}", "Rows backed up, restored and moved.")
-	o.opDuration = histogram("tenancy.operation.duration", "Duration of migrations, backups, restores and moves.")
+	o.opDuration = histogram("tenancy.operation.duration", "Duration of migrations, backups, restores and moves.", opBuckets)
 	if err != nil {
 		return nil, fmt.Errorf("tenancyotel: %w", err)
 	}
@@ -184,9 +188,9 @@ func (o *Observer) OperationEnd(ctx context.Context, op tenancy.Operation, err e
 	if op.TenantID != 0 {
 		label = o.top.label(op.TenantID, op.Tenant)
 	}
-	attrs := []attribute.KeyValue{AttrOperation.String(string(op.Kind)), AttrTier.String(string(op.Tier))}
-	if op.Kind != tenancy.OpMigrate {
-		attrs = append(attrs, AttrTenant.String(label))
+	attrs := []attribute.KeyValue{AttrOperation.String(string(op.Kind))}
+	if op.Kind != tenancy.OpMigrate { // a run over the fleet
+		attrs = append(attrs, AttrTier.String(string(op.Tier)), AttrTenant.String(label))
 	}
 	if op.Rows > 0 && op.Kind != tenancy.OpMigrate {
 		o.rows.Add(ctx, op.Rows, metric.WithAttributes(attrs...))

@@ -192,6 +192,11 @@ func TestSpansAndMetricsInEveryTier(t *testing.T) {
 		if p := tel.points(t, "tenancy.archive.rows"); p[rowsSet] != 2 {
 			t.Errorf("tenancy.archive.rows: %v, want 2 for the backup", p)
 		}
+		opSet := attribute.NewSet(tenancyotel.AttrOperation.String("backup"), tenancyotel.AttrTier.String(string(d.Tier)),
+			tenancyotel.AttrTenant.String(d.Tenant.Slug), tenancyotel.AttrError.Bool(false))
+		if p := tel.points(t, "tenancy.operation.duration"); p[opSet] != 1 {
+			t.Errorf("tenancy.operation.duration: %v, want one backup", p)
+		}
 	})
 }
 
