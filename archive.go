@@ -45,7 +45,9 @@ type BackupResult struct {
 // Backup writes the tenant slug to w as an archive (docs/archive.md): its catalog entry and
 // domains, its migration version, and every row of its tables, read in one repeatable-read
 // transaction. It works in every tier; in the pool tier the archive holds only the tenant's rows.
-func (c *Client) Backup(ctx context.Context, slug string, w io.Writer, opts *BackupOpts) (*BackupResult, error) {
+func (c *Client) Backup(ctx context.Context, slug string, w io.Writer, opts *BackupOpts) (res *BackupResult, err error) {
+	ctx, obs := c.observeOp(ctx, Operation{Kind: OpBackup, Tenant: slug})
+	defer func() { obs.end(err) }()
 	if _, err := c.ownerPool(); err != nil {
 		return nil, err
 	}
@@ -53,14 +55,18 @@ func (c *Client) Backup(ctx context.Context, slug string, w io.Writer, opts *Bac
 	if err != nil {
 		return nil, err
 	}
+	obs.tenant(t)
 	switch t.Status {
 	case StatusActive, StatusSuspended, StatusDeleted:
 	default:
 		return nil, fmt.Errorf("%w: %s is %s", ErrTenantNotActive, slug, t.Status)
 	}
-	res, err := c.backupTenant(ctx, t, w, opts)
+	res, err = c.backupTenant(ctx, t, w, opts)
 	if err != nil {
 		return nil, fmt.Errorf("tenancy: backup %s: %w", slug, err)
+	}
+	if obs != nil {
+		obs.op.Rows = res.Rows
 	}
 	return res, nil
 }
@@ -237,12 +243,14 @@ type RestoreOpts struct {
 // an older one is loaded at its own version and migrated forward. A restore that fails, or a
 // bad archive (ErrBadArchive), leaves no tenant and no placement behind; one interrupted by a
 // crash is removed by Repair.
-func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*Tenant, error) {
-	if _, err := c.ownerPool(); err != nil {
-		return nil, err
-	}
+func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (restored *Tenant, err error) {
 	if opts == nil {
 		opts = &RestoreOpts{}
+	}
+	ctx, obs := c.observeOp(ctx, Operation{Kind: OpRestore, Tenant: opts.Slug, Tier: opts.Tier})
+	defer func() { obs.tenant(restored); obs.end(err) }()
+	if _, err := c.ownerPool(); err != nil {
+		return nil, err
 	}
 	ar, err := archive.NewReader(r)
 	if err != nil {
@@ -251,6 +259,9 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 	plan, err := c.planRestore(ctx, ar.Manifest(), opts)
 	if err != nil {
 		return nil, err
+	}
+	if obs != nil {
+		obs.op.Tenant, obs.op.Tier = plan.row.slug, plan.row.tier
 	}
 	target, err := c.newPlacement(ctx, plan.row.tier, opts.Server, plan.pool)
 	if err != nil {
@@ -271,8 +282,9 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (*
 		return nil, err
 	}
 	id := op.id
+	onTable := obs.countRows(opts.OnTable)
 	load := func(ctx context.Context, tx pgx.Tx, schema string, version int64, local bool) error {
-		return c.env.Load(ctx, tx, ar, id, schema, version, local, plan.row.tier == TierPool, opts.OnTable)
+		return c.env.Load(ctx, tx, ar, id, schema, version, local, plan.row.tier == TierPool, onTable)
 	}
 	finish := func(ctx context.Context, tx pgx.Tx) error { return catalog.RestoreFinish(ctx, tx, id) }
 	if err := target.kind.Fill(ctx, c.env, opConn, id, target.p, placement.Steps{Load: load, Finish: finish}); err != nil {

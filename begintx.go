@@ -30,21 +30,35 @@ func (c *Client) BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error
 }
 
 // BeginTxFor is BeginTx for an explicit tenant.
-func (c *Client) BeginTxFor(ctx context.Context, t *Tenant, opts pgx.TxOptions) (pgx.Tx, error) {
+//
+// With Config.Observer, the transaction is reported as a BoundTx from BeginTx to its Commit or
+// Rollback; its statements run under the caller's context, not the Observer's.
+func (c *Client) BeginTxFor(ctx context.Context, t *Tenant, opts pgx.TxOptions) (_ pgx.Tx, err error) {
+	if t == nil {
+		return nil, ErrNoTenant
+	}
+	octx, obs := c.observeBound(ctx, t, BoundTx, "")
+	defer func() {
+		if err != nil {
+			obs.end(err)
+		}
+	}()
 	b, err := c.bindingFor(t)
 	if err != nil {
 		return nil, err
 	}
-	pool, release, err := c.poolFor(ctx, t)
+	wait := obs.waitStart()
+	pool, release, err := c.poolFor(octx, t)
+	obs.waitEnd(wait)
 	if err != nil {
 		return nil, err
 	}
-	conn, tx, err := c.begin(ctx, pool, b, c.txOptions(opts))
+	conn, tx, err := c.begin(octx, pool, b, c.txOptions(opts), obs)
 	if err != nil {
 		release()
 		return nil, err
 	}
-	return &boundTx{Tx: tx, c: c, conn: conn, release: release}, nil
+	return &boundTx{Tx: tx, c: c, conn: conn, release: release, obs: obs}, nil
 }
 
 // boundTx is a transaction of BeginTx: it ends as Tx's do and then gives its connection back.
@@ -53,6 +67,7 @@ type boundTx struct {
 	c       *Client
 	conn    *pgxpool.Conn
 	release func() // lets go of the placement's pool
+	obs     *observedCall
 	done    bool
 }
 
@@ -62,13 +77,15 @@ func (t *boundTx) Commit(ctx context.Context) error {
 	if t.done {
 		return pgx.ErrTxClosed
 	}
-	defer t.end()
+	var err error
+	defer func() { t.end(err) }()
 	if !t.c.noReset && t.conn.Conn().PgConn().TxStatus() == 'E' {
 		// COMMIT would roll back; the commit message's last result would not say so.
 		t.c.rollback(ctx, t.conn, t.Tx)
-		return pgx.ErrTxCommitRollback
+		err = pgx.ErrTxCommitRollback
+		return err
 	}
-	if err := t.Tx.Commit(ctx); err != nil {
+	if err = t.Tx.Commit(ctx); err != nil {
 		t.c.rollback(ctx, t.conn, t.Tx)
 		return err
 	}
@@ -80,13 +97,14 @@ func (t *boundTx) Rollback(ctx context.Context) error {
 	if t.done {
 		return pgx.ErrTxClosed
 	}
-	defer t.end()
+	defer t.end(nil)
 	t.c.rollback(ctx, t.conn, t.Tx)
 	return nil
 }
 
-func (t *boundTx) end() {
+func (t *boundTx) end(err error) {
 	t.done = true
 	t.conn.Release()
 	t.release()
+	t.obs.end(err)
 }

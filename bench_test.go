@@ -223,6 +223,14 @@ func BenchmarkBoundRead(b *testing.B) {
 				return c.QueryRow(f.ctxs[i], lookup, id).Scan(&body)
 			}
 		}},
+		// The same reporting to an Observer that does nothing: the cost of the hook itself.
+		{"queryrow-observer", []string{"cache", "exec"}, func(mode string) readOp {
+			c := tenancy.WithObserver(f.clients[mode], nopObserver{})
+			return func(i int, id int64) error {
+				var body string
+				return c.QueryRow(f.ctxs[i], lookup, id).Scan(&body)
+			}
+		}},
 		{"handtx", []string{"cache", "exec"}, func(mode string) readOp {
 			pool := f.rawPools[mode]
 			return func(i int, id int64) error {
@@ -234,6 +242,15 @@ func BenchmarkBoundRead(b *testing.B) {
 		}},
 		{"tx", []string{"cache", "exec"}, func(mode string) readOp {
 			c := f.clients[mode]
+			return func(i int, id int64) error {
+				return c.Tx(f.ctxs[i], func(ctx context.Context, tx pgx.Tx) error {
+					var body string
+					return tx.QueryRow(ctx, lookup, id).Scan(&body)
+				})
+			}
+		}},
+		{"tx-observer", []string{"cache", "exec"}, func(mode string) readOp {
+			c := tenancy.WithObserver(f.clients[mode], nopObserver{})
 			return func(i int, id int64) error {
 				return c.Tx(f.ctxs[i], func(ctx context.Context, tx pgx.Tx) error {
 					var body string
@@ -303,3 +320,13 @@ func BenchmarkTenantCreate(b *testing.B) {
 	b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(d[(len(d)-1)*95/100].Microseconds())/1000, "p95-ms")
 }
+
+// nopObserver is an Observer that does nothing.
+type nopObserver struct{}
+
+func (nopObserver) BoundStart(ctx context.Context, _ tenancy.BoundWork) context.Context { return ctx }
+func (nopObserver) BoundEnd(context.Context, tenancy.BoundWork, error)                  {}
+func (nopObserver) OperationStart(ctx context.Context, _ tenancy.Operation) context.Context {
+	return ctx
+}
+func (nopObserver) OperationEnd(context.Context, tenancy.Operation, error) {}

@@ -139,21 +139,28 @@ func (c *Client) Tx(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx)
 // BEGIN and the binding travel in one round trip, so a bound transaction costs what a plain one
 // does. If the transaction fails with SQLSTATE 0A000 ("cached plan must not change result type",
 // a prepared statement meeting a tenant at another migration version) it is retried once.
-func (c *Client) TxFor(ctx context.Context, t *Tenant, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) error {
+func (c *Client) TxFor(ctx context.Context, t *Tenant, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
+	if t == nil {
+		return ErrNoTenant
+	}
+	ctx, obs := c.observeBound(ctx, t, BoundTx, "")
+	defer func() { obs.end(err) }()
 	b, err := c.bindingFor(t)
 	if err != nil {
 		return err
 	}
+	wait := obs.waitStart()
 	pool, release, err := c.poolFor(ctx, t)
+	obs.waitEnd(wait)
 	if err != nil {
 		return err
 	}
 	defer release()
 	ctx = WithTenant(ctx, t)
 	opts = c.txOptions(opts)
-	err = c.runTx(ctx, pool, b, opts, fn)
+	err = c.runTx(ctx, pool, b, opts, fn, obs)
 	if isCachedPlanChanged(err) {
-		err = c.runTx(ctx, pool, b, opts, fn)
+		err = c.runTx(ctx, pool, b, opts, fn, obs)
 	}
 	return err
 }
@@ -174,8 +181,11 @@ func (c *Client) txOptions(opts pgx.TxOptions) pgx.TxOptions {
 
 // begin takes a connection from pool and starts a transaction on it bound by b: BEGIN and the
 // binding in one round trip. opts come from txOptions. On error the connection is back in pool.
-func (c *Client) begin(ctx context.Context, pool *pgxpool.Pool, b *binding, opts pgx.TxOptions) (*pgxpool.Conn, pgx.Tx, error) {
+// obs (nil without an Observer) times the wait for the connection.
+func (c *Client) begin(ctx context.Context, pool *pgxpool.Pool, b *binding, opts pgx.TxOptions, obs *observedCall) (*pgxpool.Conn, pgx.Tx, error) {
+	wait := obs.waitStart()
 	conn, err := pool.Acquire(ctx)
+	obs.waitEnd(wait)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -215,8 +225,8 @@ func (c *Client) rollback(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx) {
 	c.unlock(ctx, conn.Conn())
 }
 
-func (c *Client) runTx(ctx context.Context, pool *pgxpool.Pool, b *binding, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error) (err error) {
-	conn, tx, err := c.begin(ctx, pool, b, opts)
+func (c *Client) runTx(ctx context.Context, pool *pgxpool.Pool, b *binding, opts pgx.TxOptions, fn func(ctx context.Context, tx pgx.Tx) error, obs *observedCall) (err error) {
+	conn, tx, err := c.begin(ctx, pool, b, opts, obs)
 	if err != nil {
 		return err
 	}
@@ -259,15 +269,17 @@ func isCachedPlanChanged(err error) bool {
 // and the statement travel in one round trip. Together with Query and QueryRow it makes *Client
 // satisfy the DBTX interface that sqlc generates, so generated queries run tenant-bound as they are.
 func (c *Client) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	tag, err := c.exec(ctx, sql, args)
+	ctx, obs := c.observeBound(ctx, nil, BoundExec, sql)
+	tag, err := c.exec(ctx, sql, args, obs)
 	if isCachedPlanChanged(err) {
-		tag, err = c.exec(ctx, sql, args)
+		tag, err = c.exec(ctx, sql, args, obs)
 	}
+	obs.end(err)
 	return tag, err
 }
 
-func (c *Client) exec(ctx context.Context, sql string, args []any) (pgconn.CommandTag, error) {
-	conn, br, err := c.sendBound(ctx, sql, args)
+func (c *Client) exec(ctx context.Context, sql string, args []any, obs *observedCall) (pgconn.CommandTag, error) {
+	conn, br, err := c.sendBound(ctx, sql, args, obs)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -283,8 +295,10 @@ func (c *Client) exec(ctx context.Context, sql string, args []any) (pgconn.Comma
 // Query runs one query bound to the tenant in ctx, in one round trip (see Exec). The rows must be
 // closed (rows.Close, or reading them to the end) to return the connection to the pool.
 func (c *Client) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	conn, br, err := c.sendBound(ctx, sql, args)
+	ctx, obs := c.observeBound(ctx, nil, BoundQuery, sql)
+	conn, br, err := c.sendBound(ctx, sql, args, obs)
 	if err != nil {
+		obs.end(err)
 		return nil, err
 	}
 	rows, err := br.Query()
@@ -292,9 +306,10 @@ func (c *Client) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 		_ = br.Close()
 		conn.failed = true
 		conn.Release()
+		obs.end(err)
 		return nil, err
 	}
-	return &boundRows{Rows: rows, br: br, conn: conn}, nil
+	return &boundRows{Rows: rows, br: br, conn: conn, obs: obs}, nil
 }
 
 // QueryRow runs one query bound to the tenant in ctx, in one round trip (see Exec).
@@ -304,7 +319,7 @@ func (c *Client) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 
 // sendBound sends [bind, statement] as one pipelined batch. The batch is one implicit transaction
 // (a single Sync), so the transaction-local settings apply to the statement and vanish after it.
-func (c *Client) sendBound(ctx context.Context, sql string, args []any) (*boundConn, pgx.BatchResults, error) {
+func (c *Client) sendBound(ctx context.Context, sql string, args []any, obs *observedCall) (*boundConn, pgx.BatchResults, error) {
 	t, ok := FromContext(ctx)
 	if !ok {
 		return nil, nil, ErrNoTenant
@@ -313,11 +328,13 @@ func (c *Client) sendBound(ctx context.Context, sql string, args []any) (*boundC
 	if err != nil {
 		return nil, nil, err
 	}
+	wait := obs.waitStart()
 	pool, release, err := c.poolFor(ctx, t)
 	if err != nil {
 		return nil, nil, err
 	}
 	pc, err := pool.Acquire(ctx)
+	obs.waitEnd(wait)
 	if err != nil {
 		release()
 		return nil, nil, err
@@ -364,6 +381,7 @@ type boundRows struct {
 	pgx.Rows
 	br       pgx.BatchResults
 	conn     *boundConn
+	obs      *observedCall
 	closed   bool
 	closeErr error
 }
@@ -379,6 +397,7 @@ func (r *boundRows) Close() {
 	}
 	r.conn.failed = r.Err() != nil
 	r.conn.Release()
+	r.obs.end(r.Err())
 }
 
 func (r *boundRows) Next() bool {
@@ -405,15 +424,17 @@ type boundRow struct {
 }
 
 func (r *boundRow) Scan(dest ...any) error {
-	err := r.scan(dest)
+	ctx, obs := r.c.observeBound(r.ctx, nil, BoundQueryRow, r.sql)
+	err := r.scan(ctx, dest, obs)
 	if isCachedPlanChanged(err) {
-		err = r.scan(dest)
+		err = r.scan(ctx, dest, obs)
 	}
+	obs.end(err)
 	return err
 }
 
-func (r *boundRow) scan(dest []any) error {
-	conn, br, err := r.c.sendBound(r.ctx, r.sql, r.args)
+func (r *boundRow) scan(ctx context.Context, dest []any, obs *observedCall) error {
+	conn, br, err := r.c.sendBound(ctx, r.sql, r.args, obs)
 	if err != nil {
 		return err
 	}

@@ -27,6 +27,7 @@ type Client struct {
 	appRole string
 	shared  string // the shared schema, unquoted
 	logger  *slog.Logger
+	obs     Observer // Config.Observer; nil costs nothing (observe.go)
 
 	sharedMigs []migrate.Migration
 	tenantMigs []migrate.Migration
@@ -59,6 +60,7 @@ func New(cfg *Config) (*Client, error) {
 		appRole: cfg.AppPool.Config().ConnConfig.User,
 		shared:  cfg.SharedSchema,
 		logger:  cfg.Logger,
+		obs:     cfg.Observer,
 	}
 	if c.shared == "" {
 		c.shared = SharedSchemaDefault

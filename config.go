@@ -76,6 +76,12 @@ type Config struct {
 	// reads the environment variable ServerPasswordEnv(server, app). An empty answer leaves the
 	// password to pgx: the URL's passfile parameter, PGPASSWORD, PGPASSFILE or ~/.pgpass.
 	ServerPassword func(server string, app bool) string
+
+	// Observer, if set, is told which tenant each bound call serves and about lifecycle
+	// operations (Migrate, Backup, Restore, Move), for traces and metrics: see package
+	// tenancyotel. Pools that tenancy opens for other servers and tenant databases carry the
+	// tracers of AppPool and OwnerPool (ConnConfig.Tracer).
+	Observer Observer
 }
 
 func (c *Config) validate() error {

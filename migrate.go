@@ -71,7 +71,14 @@ type MigrateResult struct {
 // A failing tenant does not stop the others unless opts.FailFast; the error is then a
 // *PartialError naming each failed tenant, and a rerun picks up exactly those. Files edited
 // after they were applied are refused before anything runs (ErrMigrationChanged).
-func (c *Client) Migrate(ctx context.Context, opts *MigrateOpts) (*MigrateResult, error) {
+func (c *Client) Migrate(ctx context.Context, opts *MigrateOpts) (res *MigrateResult, err error) {
+	ctx, obs := c.observeOp(ctx, Operation{Kind: OpMigrate})
+	defer func() {
+		if obs != nil && res != nil {
+			obs.op.Rows = int64(res.Applied)
+		}
+		obs.end(err)
+	}()
 	admin, err := c.ownerPool()
 	if err != nil {
 		return nil, err
@@ -107,7 +114,7 @@ func (c *Client) Migrate(ctx context.Context, opts *MigrateOpts) (*MigrateResult
 	if r == nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, "")
 	}
-	res := &MigrateResult{
+	res = &MigrateResult{
 		SharedFrom: r.Shared[0], SharedTo: r.Shared[1], Total: r.Total, Applied: r.Applied,
 		Skipped: r.Skipped, Concurrency: r.Concurrency, Duration: r.Duration, Queries: r.Queries,
 	}

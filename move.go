@@ -1,6 +1,7 @@
 package tenancy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -33,12 +34,14 @@ type MoveOpts struct {
 // placement dropped. Interrupted at any point, calling Move again or Repair finishes the move
 // (once the catalog was switched) or rolls it back (before): the rows are never lost and never
 // served from two placements.
-func (c *Client) Move(ctx context.Context, slug string, opts *MoveOpts) (*Tenant, error) {
-	if _, err := c.ownerPool(); err != nil {
-		return nil, err
-	}
+func (c *Client) Move(ctx context.Context, slug string, opts *MoveOpts) (_ *Tenant, err error) {
 	if opts == nil {
 		opts = &MoveOpts{}
+	}
+	ctx, obs := c.observeOp(ctx, Operation{Kind: OpMove, Tenant: slug, Tier: opts.Tier})
+	defer func() { obs.end(err) }()
+	if _, err := c.ownerPool(); err != nil {
+		return nil, err
 	}
 	if opts.Tier != "" {
 		if _, err := ParseTier(string(opts.Tier)); err != nil {
@@ -65,6 +68,9 @@ func (c *Client) Move(ctx context.Context, slug string, opts *MoveOpts) (*Tenant
 		return nil, fmt.Errorf("%w: %s is %s", ErrTenantNotActive, slug, t.Status)
 	}
 	tier := opts.Tier
+	if obs != nil {
+		obs.op.TenantID, obs.op.FromTier, obs.op.Tier = t.ID, t.Tier, cmp.Or(tier, t.Tier)
+	}
 	if tier == "" {
 		tier = t.Tier
 	}
@@ -82,7 +88,7 @@ func (c *Client) Move(ctx context.Context, slug string, opts *MoveOpts) (*Tenant
 	if tier == t.Tier && (tier == TierPool && target.p.ID == t.Placement.ID || tier != TierPool && target.p.Server == t.Placement.Server) {
 		return nil, fmt.Errorf("tenancy: %s is already in the %s tier on server %s", slug, tier, placement.ServerLabel(t.Placement.Server))
 	}
-	if err := c.moveTenant(ctx, t, target, opts.OnTable); err != nil {
+	if err := c.moveTenant(ctx, t, target, obs.countRows(opts.OnTable)); err != nil {
 		return nil, fmt.Errorf("tenancy: move %s: %w", slug, err)
 	}
 	return c.TenantGetByID(ctx, t.ID)

@@ -101,6 +101,7 @@ func (c *Client) parseServer(name, ownerURL, appURL string) (*placement.ServerCo
 	if sc.Home == "" {
 		return nil, errors.New("the URL must name a database")
 	}
+	c.carryTracers(sc)
 	return sc, nil
 }
 

@@ -112,6 +112,11 @@ type Options struct {
 	AppMaxConns int32
 	// AppPoolConfig, if set, may adjust the application pool's configuration (exec mode, hooks).
 	AppPoolConfig func(*pgxpool.Config)
+	// OwnerPoolConfig, if set, may adjust the owner pool's configuration (a tracer, ...).
+	OwnerPoolConfig func(*pgxpool.Config)
+	// ClientConfig, if set, may adjust the Client's configuration (an Observer, ...) before
+	// tenancy.New.
+	ClientConfig func(*tenancy.Config)
 	// Owner is the owner role's kind; OwnerPlain if zero.
 	Owner Owner
 }
@@ -314,6 +319,9 @@ func (s *Server) open(ctx context.Context, name string, opts *Options) (*DB, err
 		return nil, err
 	}
 	acfg.MaxConns = 4
+	if opts.OwnerPoolConfig != nil {
+		opts.OwnerPoolConfig(acfg)
+	}
 	if db.OwnerPool, err = pgxpool.NewWithConfig(ctx, acfg); err != nil {
 		return nil, err
 	}
@@ -334,13 +342,17 @@ func (s *Server) open(ctx context.Context, name string, opts *Options) (*DB, err
 		db.OwnerPool.Close()
 		return nil, err
 	}
-	db.Client, err = tenancy.New(&tenancy.Config{
+	cfg := &tenancy.Config{
 		AppPool:          db.AppPool,
 		OwnerPool:        db.OwnerPool,
 		SharedSchema:     opts.SharedSchema,
 		SharedMigrations: opts.SharedMigrations,
 		TenantMigrations: opts.TenantMigrations,
-	})
+	}
+	if opts.ClientConfig != nil {
+		opts.ClientConfig(cfg)
+	}
+	db.Client, err = tenancy.New(cfg)
 	if err != nil {
 		db.OwnerPool.Close()
 		db.AppPool.Close()
