@@ -86,7 +86,7 @@ func (s *Server) createUser(ctx context.Context, email, name, password string) (
 		return nil, err
 	}
 	u := &User{Email: email, Name: strings.TrimSpace(name)}
-	err = s.db.Pool().QueryRow(ctx, `INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id`,
+	err = s.db.AppPool().QueryRow(ctx, `INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id`,
 		u.Email, u.Name, string(hash)).Scan(&u.ID)
 	if isUnique(err) {
 		return nil, errEmailTaken
@@ -95,7 +95,7 @@ func (s *Server) createUser(ctx context.Context, email, name, password string) (
 }
 
 func (s *Server) deleteUser(ctx context.Context, id int64) error {
-	_, err := s.db.Pool().Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+	_, err := s.db.AppPool().Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
 	return err
 }
 
@@ -103,7 +103,7 @@ func (s *Server) deleteUser(ctx context.Context, id int64) error {
 func (s *Server) authenticate(ctx context.Context, email, password string) (*User, error) {
 	u := &User{}
 	var hash string
-	err := s.db.Pool().QueryRow(ctx, `SELECT id, email, name, password_hash FROM users WHERE lower(email) = lower($1)`,
+	err := s.db.AppPool().QueryRow(ctx, `SELECT id, email, name, password_hash FROM users WHERE lower(email) = lower($1)`,
 		strings.TrimSpace(email)).Scan(&u.ID, &u.Email, &u.Name, &hash)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Spend the same time as a real check, so that timing does not reveal who has an account.
@@ -120,7 +120,7 @@ func (s *Server) authenticate(ctx context.Context, email, password string) (*Use
 }
 
 func (s *Server) addMember(ctx context.Context, userID, tenantID int64, role string) error {
-	_, err := s.db.Pool().Exec(ctx, `
+	_, err := s.db.AppPool().Exec(ctx, `
 		INSERT INTO memberships (user_id, tenant_id, role) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id, tenant_id) DO NOTHING`, userID, tenantID, role)
 	return err
@@ -129,7 +129,7 @@ func (s *Server) addMember(ctx context.Context, userID, tenantID int64, role str
 // roleIn returns the user's role in the tenant, or "" if not a member.
 func (s *Server) roleIn(ctx context.Context, userID, tenantID int64) (string, error) {
 	var role string
-	err := s.db.Pool().QueryRow(ctx, `SELECT role FROM memberships WHERE user_id = $1 AND tenant_id = $2`, userID, tenantID).Scan(&role)
+	err := s.db.AppPool().QueryRow(ctx, `SELECT role FROM memberships WHERE user_id = $1 AND tenant_id = $2`, userID, tenantID).Scan(&role)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -138,7 +138,7 @@ func (s *Server) roleIn(ctx context.Context, userID, tenantID int64) (string, er
 
 // memberships lists the organisations a user belongs to, skipping those that no longer exist.
 func (s *Server) memberships(ctx context.Context, userID int64) ([]Membership, error) {
-	rows, err := s.db.Pool().Query(ctx, `SELECT tenant_id, role FROM memberships WHERE user_id = $1 ORDER BY created_at`, userID)
+	rows, err := s.db.AppPool().Query(ctx, `SELECT tenant_id, role FROM memberships WHERE user_id = $1 ORDER BY created_at`, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +172,7 @@ func (s *Server) memberships(ctx context.Context, userID int64) ([]Membership, e
 
 // members lists the users of a tenant.
 func (s *Server) members(ctx context.Context, tenantID int64) ([]memberRow, error) {
-	rows, err := s.db.Pool().Query(ctx, `
+	rows, err := s.db.AppPool().Query(ctx, `
 		SELECT u.id, u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id
 		WHERE m.tenant_id = $1 ORDER BY u.name, u.id`, tenantID)
 	if err != nil {
@@ -201,7 +201,7 @@ func (s *Server) createSession(ctx context.Context, userID, tenantID int64) (str
 	if tenantID != 0 {
 		tid = &tenantID
 	}
-	_, err := s.db.Pool().Exec(ctx, `
+	_, err := s.db.AppPool().Exec(ctx, `
 		INSERT INTO sessions (token_hash, user_id, tenant_id, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
 		hash, userID, tid, interval(sessionTTL))
 	return tok, err
@@ -210,7 +210,7 @@ func (s *Server) createSession(ctx context.Context, userID, tenantID int64) (str
 // lookupSession returns the live session of a cookie on the given host (tenantID 0: public).
 func (s *Server) lookupSession(ctx context.Context, tok string, tenantID int64) (*session, error) {
 	se := &session{User: &User{}}
-	err := s.db.Pool().QueryRow(ctx, `
+	err := s.db.AppPool().QueryRow(ctx, `
 		SELECT u.id, u.email, u.name FROM sessions s JOIN users u ON u.id = s.user_id
 		WHERE s.token_hash = $1 AND coalesce(s.tenant_id, 0) = $2 AND s.expires_at > now()
 		  AND (s.tenant_id IS NULL OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = s.user_id AND m.tenant_id = s.tenant_id))`,
@@ -226,7 +226,7 @@ func (s *Server) lookupSession(ctx context.Context, tok string, tenantID int64) 
 }
 
 func (s *Server) deleteSession(ctx context.Context, tok string) error {
-	_, err := s.db.Pool().Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1 OR expires_at < now()`, hashToken(tok))
+	_, err := s.db.AppPool().Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1 OR expires_at < now()`, hashToken(tok))
 	return err
 }
 
@@ -234,7 +234,7 @@ func (s *Server) deleteSession(ctx context.Context, tok string) error {
 // the browser holding state in that host's hand-off cookie.
 func (s *Server) createLoginToken(ctx context.Context, userID, tenantID int64, state string) (string, error) {
 	tok, hash := newToken("")
-	_, err := s.db.Pool().Exec(ctx, `
+	_, err := s.db.AppPool().Exec(ctx, `
 		INSERT INTO login_tokens (token_hash, user_id, tenant_id, state_hash, expires_at) VALUES ($1, $2, $3, $4, now() + $5::interval)`,
 		hash, userID, tenantID, hashToken(state), interval(loginTokenTTL))
 	return tok, err
@@ -245,7 +245,7 @@ func (s *Server) createLoginToken(ctx context.Context, userID, tenantID int64, s
 // (the one holding state), so that nobody can log another person in as themselves with it.
 func (s *Server) consumeLoginToken(ctx context.Context, tok string, tenantID int64, state string) (int64, error) {
 	var userID int64
-	err := s.db.Pool().QueryRow(ctx, `
+	err := s.db.AppPool().QueryRow(ctx, `
 		DELETE FROM login_tokens WHERE token_hash = $1 AND tenant_id = $2 AND state_hash = $3 AND expires_at > now() RETURNING user_id`,
 		hashToken(tok), tenantID, hashToken(state)).Scan(&userID)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -264,7 +264,7 @@ func isUnique(err error) bool {
 // an account.
 func (s *Server) createInvitation(ctx context.Context, tenantID, by int64) (string, error) {
 	tok, hash := newToken("inv_")
-	_, err := s.db.Pool().Exec(ctx, `
+	_, err := s.db.AppPool().Exec(ctx, `
 		INSERT INTO invitations (token_hash, tenant_id, created_by, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
 		hash, tenantID, nullID(by), interval(invitationTTL))
 	return tok, err
@@ -273,7 +273,7 @@ func (s *Server) createInvitation(ctx context.Context, tenantID, by int64) (stri
 // invitationTenant is the organisation a live invitation is for; errNotFound if none.
 func (s *Server) invitationTenant(ctx context.Context, tok string) (*tenancy.Tenant, error) {
 	var id int64
-	err := s.db.Pool().QueryRow(ctx, `SELECT tenant_id FROM invitations WHERE token_hash = $1 AND expires_at > now()`,
+	err := s.db.AppPool().QueryRow(ctx, `SELECT tenant_id FROM invitations WHERE token_hash = $1 AND expires_at > now()`,
 		hashToken(tok)).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errNotFound
@@ -294,7 +294,7 @@ func (s *Server) acceptInvitation(ctx context.Context, tok string, userID int64)
 	if err != nil {
 		return nil, err
 	}
-	err = pgx.BeginFunc(ctx, s.db.Pool(), func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, s.db.AppPool(), func(tx pgx.Tx) error {
 		var role string
 		err := tx.QueryRow(ctx, `DELETE FROM invitations WHERE token_hash = $1 AND tenant_id = $2 AND expires_at > now() RETURNING role`,
 			hashToken(tok), t.ID).Scan(&role)
@@ -318,7 +318,7 @@ func (s *Server) acceptInvitation(ctx context.Context, tok string, userID int64)
 // and the console's sessions.
 func (s *Server) purge(ctx context.Context) error {
 	for _, table := range []string{"sessions", "login_tokens", "invitations"} {
-		if _, err := s.db.Pool().Exec(ctx, `DELETE FROM `+table+` WHERE expires_at < now()`); err != nil {
+		if _, err := s.db.AppPool().Exec(ctx, `DELETE FROM `+table+` WHERE expires_at < now()`); err != nil {
 			return fmt.Errorf("purge %s: %w", table, err)
 		}
 	}

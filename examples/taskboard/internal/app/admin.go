@@ -276,7 +276,7 @@ func (s *Server) tenantStats(r *http.Request, ts []*tenancy.Tenant) (*consoleSta
 			st.sizes[t.ID] = tenantSize{Known: true, Bytes: n}
 		}
 	}
-	rows, err := s.db.Pool().Query(ctx, `
+	rows, err := s.db.AppPool().Query(ctx, `
 		SELECT n.nspname, coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'm') GROUP BY n.nspname`, schemas)
@@ -298,7 +298,7 @@ func (s *Server) tenantStats(r *http.Request, ts []*tenancy.Tenant) (*consoleSta
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = s.db.Pool().Query(ctx, `SELECT tenant_id, count(*) FROM memberships WHERE tenant_id = ANY($1) GROUP BY tenant_id`, ids)
+	rows, err = s.db.AppPool().Query(ctx, `SELECT tenant_id, count(*) FROM memberships WHERE tenant_id = ANY($1) GROUP BY tenant_id`, ids)
 	if err != nil {
 		return nil, err
 	}

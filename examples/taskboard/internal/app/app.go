@@ -36,8 +36,8 @@ const BaseDomainDefault = "localhost"
 
 // Config configures a Server.
 type Config struct {
-	// Client is the tenancy client: its Pool connects as the application role (shared tables,
-	// tenant-bound queries) and its AdminPool as the owner role (creating tenants).
+	// Client is the tenancy client: its AppPool connects as the application role (shared tables,
+	// tenant-bound queries) and its OwnerPool as the owner role (creating tenants).
 	Client *tenancy.Client
 
 	// BaseDomain is the public site's host name, without port; BaseDomainDefault if empty.

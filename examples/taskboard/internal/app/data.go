@@ -198,7 +198,7 @@ type planLimit struct {
 // the tenant's plan is in its catalog settings.
 func (s *Server) planMaxProjects(ctx context.Context) (planLimit, error) {
 	l := planLimit{plan: planOf(tenancy.MustFromContext(ctx))}
-	err := s.db.Pool().QueryRow(ctx, `SELECT max_projects FROM plans WHERE id = $1`, l.plan).Scan(&l.max)
+	err := s.db.AppPool().QueryRow(ctx, `SELECT max_projects FROM plans WHERE id = $1`, l.plan).Scan(&l.max)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return l, nil
 	}
@@ -745,7 +745,7 @@ func (s *Server) userNames(ctx context.Context, ids []int64) (nameMap, error) {
 	if len(ids) == 0 {
 		return m, nil
 	}
-	rows, err := s.db.Pool().Query(ctx, `
+	rows, err := s.db.AppPool().Query(ctx, `
 		SELECT u.id, u.name FROM users u JOIN memberships m ON m.user_id = u.id AND m.tenant_id = $2
 		WHERE u.id = ANY($1)`, dedupe(ids), tenancy.MustFromContext(ctx).ID)
 	if err != nil {

@@ -165,7 +165,7 @@ func SeedDemo(ctx context.Context, client *tenancy.Client, passwordCost int) (*D
 
 func (s *Server) demoUser(ctx context.Context, u demoUser) (int64, error) {
 	var id int64
-	err := s.db.Pool().QueryRow(ctx, `SELECT id FROM users WHERE lower(email) = lower($1)`, u.email).Scan(&id)
+	err := s.db.AppPool().QueryRow(ctx, `SELECT id FROM users WHERE lower(email) = lower($1)`, u.email).Scan(&id)
 	if err == nil {
 		return id, nil
 	}
