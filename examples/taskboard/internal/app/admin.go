@@ -298,19 +298,14 @@ func (s *Server) tenantStats(r *http.Request, ts []*tenancy.Tenant) (*consoleSta
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = s.db.AppPool().Query(ctx, `SELECT tenant_id, count(*) FROM memberships WHERE tenant_id = ANY($1) GROUP BY tenant_id`, ids)
+	counts, err := s.sdb().MemberCounts(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var id int64
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, err
-		}
-		st.members[id] = n
+	for _, c := range counts {
+		st.members[c.TenantID] = int(c.Members)
 	}
-	return st, rows.Err()
+	return st, nil
 }
 
 // stillBehind lists the servable tenants (those named, or all) below version latest.

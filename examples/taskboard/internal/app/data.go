@@ -10,16 +10,19 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store/shareddb"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store/tenantdb"
 )
 
 // Tenant data. Every function takes a context bound to the organisation (tenancy.WithTenant, done
-// by the tenant middleware) and goes through the tenancy client: reads are one bound round trip
-// (Client.Query), writes one bound transaction (Client.Tx). No SQL here names a tenant: the
-// placement's schema and the row-level security policies do.
+// by the tenant middleware) and runs sqlc's generated queries (internal/store) through the
+// tenancy client: reads are one bound round trip (tenantdb.New(client)), writes one bound
+// transaction (tenantdb.New(tx) in Client.Tx). No SQL names a tenant: the placement's schema and
+// the row-level security policies do.
 //
 // Tenant SQL never touches a shared table (users, memberships, plans): a database-tier tenant's
 // placement is a database of its own, perhaps on another server, where they do not exist. What a
-// page needs from them is read on the application pool (Client.Pool), unbound: user names in one
+// page needs from them is read on the application pool (Client.AppPool, shareddb), unbound: user names in one
 // query per list (userNames), plan limits and memberships before the tenant's transaction.
 
 var errNotFound = errors.New("not found")
@@ -103,14 +106,11 @@ type page struct {
 
 // ---- projects
 
-const projectCols = `p.id, p.name, p.description, p.created_at, p.updated_at,
-	(SELECT count(*) FROM tasks t WHERE t.project_id = p.id),
-	(SELECT count(*) FROM tasks t WHERE t.project_id = p.id AND t.status <> 'done')`
-
-func scanProject(row pgx.Row) (*Project, error) {
-	p := &Project{}
-	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.CreatedAt, &p.UpdatedAt, &p.TaskCount, &p.OpenCount)
-	return p, notFound(err)
+// The generated rows of the project queries are one shape (same columns): projectFrom reads the
+// first, the others convert to it.
+func projectFrom(r tenantdb.ListProjectsRow) *Project {
+	return &Project{ID: r.ID, Name: r.Name, Description: r.Description, TaskCount: int(r.TaskCount),
+		OpenCount: int(r.OpenCount), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 }
 
 func notFound(err error) error {
@@ -120,26 +120,46 @@ func notFound(err error) error {
 	return err
 }
 
-func (s *Server) listProjects(ctx context.Context, pg page) ([]*Project, error) {
-	return s.queryProjects(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id > $1 ORDER BY p.id LIMIT $2`, pg.After, pg.Limit)
-}
+// tdb runs generated tenant queries bound to the organisation in ctx: *tenancy.Client is a
+// tenantdb.DBTX, one bound round trip a query; in a transaction, tenantdb.New(tx) is.
+func (s *Server) tdb() *tenantdb.Queries { return tenantdb.New(s.db) }
 
-// queryProjects runs a query that selects projectCols and reads its projects.
-func (s *Server) queryProjects(ctx context.Context, sql string, args ...any) ([]*Project, error) {
-	rows, err := s.db.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Project, error) { return scanProject(r) })
+// sdb runs generated shared queries on the application pool, unbound.
+func (s *Server) sdb() *shareddb.Queries { return shareddb.New(s.db.AppPool()) }
+
+func (s *Server) listProjects(ctx context.Context, pg page) ([]*Project, error) {
+	rows, err := s.tdb().ListProjects(ctx, tenantdb.ListProjectsParams{AfterID: pg.After, MaxRows: int32(pg.Limit)})
+	return mapRows(rows, err, projectFrom)
 }
 
 func (s *Server) getProject(ctx context.Context, id int64) (*Project, error) {
-	return scanProject(s.db.QueryRow(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id = $1`, id))
+	return getProject(ctx, s.tdb(), id)
+}
+
+func getProject(ctx context.Context, q *tenantdb.Queries, id int64) (*Project, error) {
+	r, err := q.GetProject(ctx, id)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return projectFrom(tenantdb.ListProjectsRow(r)), nil
 }
 
 // projectsByID reads the projects with these ids (those that exist) in one query.
 func (s *Server) projectsByID(ctx context.Context, ids []int64) ([]*Project, error) {
-	return s.queryProjects(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id = ANY($1) ORDER BY p.id`, ids)
+	rows, err := s.tdb().ProjectsByID(ctx, ids)
+	return mapRows(rows, err, func(r tenantdb.ProjectsByIDRow) *Project { return projectFrom(tenantdb.ListProjectsRow(r)) })
+}
+
+// mapRows maps a query's rows to the app's types.
+func mapRows[R, T any](rows []R, err error, f func(R) T) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]T, len(rows))
+	for i, r := range rows {
+		out[i] = f(r)
+	}
+	return out, nil
 }
 
 func checkName(what, v string, max int) (string, error) {
@@ -170,18 +190,18 @@ func (s *Server) createProject(ctx context.Context, userID int64, name, descript
 	}
 	var p *Project
 	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		if err := checkPlanLimit(ctx, tx, max); err != nil {
+		q := tenantdb.New(tx)
+		if err := checkPlanLimit(ctx, q, max); err != nil {
 			return err
 		}
-		var id int64
-		if err := tx.QueryRow(ctx, `INSERT INTO projects (name, description, created_by) VALUES ($1, $2, $3) RETURNING id`,
-			name, description, nullID(userID)).Scan(&id); err != nil {
+		id, err := q.CreateProject(ctx, tenantdb.CreateProjectParams{Name: name, Description: description, CreatedBy: nullID(userID)})
+		if err != nil {
 			return err
 		}
-		if err := logActivity(ctx, tx, userID, "created project", name); err != nil {
+		if err := logActivity(ctx, q, userID, "created project", name); err != nil {
 			return err
 		}
-		p, err = scanProject(tx.QueryRow(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id = $1`, id))
+		p, err = getProject(ctx, q, id)
 		return err
 	})
 	return p, err
@@ -198,9 +218,13 @@ type planLimit struct {
 // the tenant's plan is in its catalog settings.
 func (s *Server) planMaxProjects(ctx context.Context) (planLimit, error) {
 	l := planLimit{plan: planOf(tenancy.MustFromContext(ctx))}
-	err := s.db.AppPool().QueryRow(ctx, `SELECT max_projects FROM plans WHERE id = $1`, l.plan).Scan(&l.max)
+	max, err := s.sdb().PlanMaxProjects(ctx, l.plan)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return l, nil
+	}
+	if max != nil {
+		n := int(*max)
+		l.max = &n
 	}
 	return l, err
 }
@@ -209,19 +233,18 @@ func (s *Server) planMaxProjects(ctx context.Context) (planLimit, error) {
 // after taking a transaction lock of the tenant's own: concurrent creates would otherwise each
 // count the same rows and all pass. (Read committed: the count, a later statement, sees the
 // projects of the transactions that held the lock before.)
-func checkPlanLimit(ctx context.Context, tx pgx.Tx, l planLimit) error {
+func checkPlanLimit(ctx context.Context, q *tenantdb.Queries, l planLimit) error {
 	if l.max == nil {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('taskboard.projects', $1))`,
-		tenancy.MustFromContext(ctx).ID); err != nil {
+	if err := q.LockProjects(ctx, tenancy.MustFromContext(ctx).ID); err != nil {
 		return err
 	}
-	var n int
-	if err := tx.QueryRow(ctx, `SELECT count(*) FROM projects`).Scan(&n); err != nil {
+	n, err := q.CountProjects(ctx)
+	if err != nil {
 		return err
 	}
-	if n >= *l.max {
+	if n >= int64(*l.max) {
 		return &limitError{fmt.Sprintf("the %s plan allows %d projects", l.plan, *l.max)}
 	}
 	return nil
@@ -244,45 +267,53 @@ func (s *Server) updateProject(ctx context.Context, userID, id int64, name, desc
 	}
 	var p *Project
 	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE projects SET name = coalesce($2::text, name), description = coalesce($3::text, description),
-			updated_at = now() WHERE id = $1`, id, name, description)
+		q := tenantdb.New(tx)
+		n, err := q.UpdateProject(ctx, tenantdb.UpdateProjectParams{ID: id, Name: name, Description: description})
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
+		if n == 0 {
 			return errNotFound
 		}
-		p, err = scanProject(tx.QueryRow(ctx, `SELECT `+projectCols+` FROM projects p WHERE p.id = $1`, id))
-		if err != nil {
+		if p, err = getProject(ctx, q, id); err != nil {
 			return err
 		}
-		return logActivity(ctx, tx, userID, "updated project", p.Name)
+		return logActivity(ctx, q, userID, "updated project", p.Name)
 	})
 	return p, err
 }
 
 func (s *Server) deleteProject(ctx context.Context, userID, id int64) error {
 	return s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		var name string
-		if err := tx.QueryRow(ctx, `DELETE FROM projects WHERE id = $1 RETURNING name`, id).Scan(&name); err != nil {
+		q := tenantdb.New(tx)
+		name, err := q.DeleteProject(ctx, id)
+		if err != nil {
 			return notFound(err)
 		}
-		return logActivity(ctx, tx, userID, "deleted project", name)
+		return logActivity(ctx, q, userID, "deleted project", name)
 	})
 }
 
 // ---- tasks
 
-const taskCols = `t.id, t.project_id, t.title, t.description, t.status, t.assignee_id,
-	to_char(t.due_date, 'YYYY-MM-DD'), t.created_at, t.updated_at
-	FROM tasks t`
+// The generated rows of the task queries are one shape: taskFrom reads the first, the others
+// convert to it. The assignee's name is filled in by withTaskNames.
+func taskFrom(r tenantdb.ListTasksRow) *Task {
+	t := &Task{ID: r.ID, ProjectID: r.ProjectID, Title: r.Title, Description: r.Description, Status: r.Status,
+		AssigneeID: r.AssigneeID, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	if r.DueDate != nil {
+		d := r.DueDate.Format(time.DateOnly)
+		t.DueDate = &d
+	}
+	return t
+}
 
-// scanTask reads a task; its assignee's name is filled in by withTaskNames.
-func scanTask(row pgx.Row) (*Task, error) {
-	t := &Task{}
-	err := row.Scan(&t.ID, &t.ProjectID, &t.Title, &t.Description, &t.Status, &t.AssigneeID,
-		&t.DueDate, &t.CreatedAt, &t.UpdatedAt)
-	return t, notFound(err)
+func getTask(ctx context.Context, q *tenantdb.Queries, id int64) (*Task, error) {
+	r, err := q.GetTask(ctx, id)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return taskFrom(tenantdb.ListTasksRow(r)), nil
 }
 
 // withTaskNames fills in the assignees' names, in one query on the shared tables.
@@ -307,18 +338,8 @@ func (s *Server) withTaskNames(ctx context.Context, ts ...*Task) error {
 
 // listTasks lists tasks, of one project if projectID is not 0, in one status if status is set.
 func (s *Server) listTasks(ctx context.Context, projectID int64, status string, pg page) ([]*Task, error) {
-	return s.queryTasks(ctx, `SELECT `+taskCols+`
-		WHERE ($1 = 0 OR t.project_id = $1) AND ($2 = '' OR t.status = $2) AND t.id > $3
-		ORDER BY t.id LIMIT $4`, projectID, status, pg.After, pg.Limit)
-}
-
-// queryTasks runs a query that selects taskCols and reads its tasks with their people's names.
-func (s *Server) queryTasks(ctx context.Context, sql string, args ...any) ([]*Task, error) {
-	rows, err := s.db.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Task, error) { return scanTask(r) })
+	rows, err := s.tdb().ListTasks(ctx, tenantdb.ListTasksParams{ProjectID: projectID, Status: status, AfterID: pg.After, MaxRows: int32(pg.Limit)})
+	ts, err := mapRows(rows, err, taskFrom)
 	if err != nil {
 		return nil, err
 	}
@@ -328,16 +349,16 @@ func (s *Server) queryTasks(ctx context.Context, sql string, args ...any) ([]*Ta
 // tasksOfProjects lists the tasks of several projects in one query: for each, what listTasks
 // would (status, page). GraphQL loads a list of projects' tasks with it.
 func (s *Server) tasksOfProjects(ctx context.Context, projectIDs []int64, status string, pg page) ([]*Task, error) {
-	return s.queryTasks(ctx, `SELECT `+taskCols+` WHERE t.id IN (
-			SELECT id FROM (
-				SELECT id, row_number() OVER (PARTITION BY project_id ORDER BY id) AS n FROM tasks
-				WHERE project_id = ANY($1) AND ($2 = '' OR status = $2) AND id > $3) x
-			WHERE n <= $4)
-		ORDER BY t.id`, projectIDs, status, pg.After, pg.Limit)
+	rows, err := s.tdb().TasksOfProjects(ctx, tenantdb.TasksOfProjectsParams{ProjectIds: projectIDs, Status: status, AfterID: pg.After, MaxRows: int32(pg.Limit)})
+	ts, err := mapRows(rows, err, func(r tenantdb.TasksOfProjectsRow) *Task { return taskFrom(tenantdb.ListTasksRow(r)) })
+	if err != nil {
+		return nil, err
+	}
+	return ts, s.withTaskNames(ctx, ts...)
 }
 
 func (s *Server) getTask(ctx context.Context, id int64) (*Task, error) {
-	t, err := scanTask(s.db.QueryRow(ctx, `SELECT `+taskCols+` WHERE t.id = $1`, id))
+	t, err := getTask(ctx, s.tdb(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -406,25 +427,23 @@ func (s *Server) createTask(ctx context.Context, userID, projectID int64, in tas
 	}
 	var t *Task
 	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		var project string
-		if err := tx.QueryRow(ctx, `SELECT name FROM projects WHERE id = $1`, projectID).Scan(&project); err != nil {
+		q := tenantdb.New(tx)
+		project, err := q.ProjectName(ctx, projectID)
+		if err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return invalidf("project %d does not exist", projectID)
 			}
 			return err
 		}
-		var id int64
-		err := tx.QueryRow(ctx, `
-			INSERT INTO tasks (project_id, title, description, status, assignee_id, due_date)
-			VALUES ($1, $2, coalesce($3::text, ''), coalesce($4::text, 'todo'), nullif($5::bigint, 0), nullif($6::text, '')::date) RETURNING id`,
-			projectID, *in.Title, in.Description, in.Status, in.AssigneeID, in.DueDate).Scan(&id)
+		id, err := q.CreateTask(ctx, tenantdb.CreateTaskParams{ProjectID: projectID, Title: *in.Title, Description: in.Description,
+			Status: in.Status, AssigneeID: in.AssigneeID, DueDate: in.DueDate})
 		if err != nil {
 			return err
 		}
-		if err := logActivity(ctx, tx, userID, "added task", *in.Title+" to "+project); err != nil {
+		if err := logActivity(ctx, q, userID, "added task", *in.Title+" to "+project); err != nil {
 			return err
 		}
-		t, err = scanTask(tx.QueryRow(ctx, `SELECT `+taskCols+` WHERE t.id = $1`, id))
+		t, err = getTask(ctx, q, id)
 		return err
 	})
 	if err != nil {
@@ -442,27 +461,23 @@ func (s *Server) updateTask(ctx context.Context, userID, id int64, in taskInput)
 	}
 	var t *Task
 	err := s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			UPDATE tasks SET title = coalesce($2::text, title), description = coalesce($3::text, description),
-				status = coalesce($4::text, status),
-				assignee_id = CASE WHEN $5::bigint IS NULL THEN assignee_id ELSE nullif($5::bigint, 0) END,
-				due_date = CASE WHEN $6::text IS NULL THEN due_date ELSE nullif($6::text, '')::date END,
-				updated_at = now()
-			WHERE id = $1`, id, in.Title, in.Description, in.Status, in.AssigneeID, in.DueDate)
+		q := tenantdb.New(tx)
+		n, err := q.UpdateTask(ctx, tenantdb.UpdateTaskParams{ID: id, Title: in.Title, Description: in.Description,
+			Status: in.Status, AssigneeID: in.AssigneeID, DueDate: in.DueDate})
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
+		if n == 0 {
 			return errNotFound
 		}
-		if t, err = scanTask(tx.QueryRow(ctx, `SELECT `+taskCols+` WHERE t.id = $1`, id)); err != nil {
+		if t, err = getTask(ctx, q, id); err != nil {
 			return err
 		}
 		verb := "updated task"
 		if in.Status != nil {
 			verb = "moved task to " + *in.Status + ":"
 		}
-		return logActivity(ctx, tx, userID, verb, t.Title)
+		return logActivity(ctx, q, userID, verb, t.Title)
 	})
 	if err != nil {
 		return nil, err
@@ -472,23 +487,29 @@ func (s *Server) updateTask(ctx context.Context, userID, id int64, in taskInput)
 
 func (s *Server) deleteTask(ctx context.Context, userID, id int64) error {
 	return s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		var title string
-		if err := tx.QueryRow(ctx, `DELETE FROM tasks WHERE id = $1 RETURNING title`, id).Scan(&title); err != nil {
+		q := tenantdb.New(tx)
+		title, err := q.DeleteTask(ctx, id)
+		if err != nil {
 			return notFound(err)
 		}
-		return logActivity(ctx, tx, userID, "deleted task", title)
+		return logActivity(ctx, q, userID, "deleted task", title)
 	})
 }
 
 // ---- comments
 
-const commentCols = `c.id, c.task_id, c.author_id, c.body, c.created_at, c.updated_at FROM comments c`
+// The generated rows of the comment queries are one shape: commentFrom reads the first, the
+// others convert to it. The author's name is filled in by withCommentNames.
+func commentFrom(r tenantdb.ListCommentsRow) *Comment {
+	return &Comment{ID: r.ID, TaskID: r.TaskID, AuthorID: r.AuthorID, Body: r.Body, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
 
-// scanComment reads a comment; its author's name is filled in by withCommentNames.
-func scanComment(row pgx.Row) (*Comment, error) {
-	c := &Comment{}
-	err := row.Scan(&c.ID, &c.TaskID, &c.AuthorID, &c.Body, &c.CreatedAt, &c.UpdatedAt)
-	return c, notFound(err)
+func getComment(ctx context.Context, q *tenantdb.Queries, id int64) (*Comment, error) {
+	r, err := q.GetComment(ctx, id)
+	if err != nil {
+		return nil, notFound(err)
+	}
+	return commentFrom(tenantdb.ListCommentsRow(r)), nil
 }
 
 // withCommentNames fills in the authors' names, in one query on the shared tables.
@@ -512,18 +533,8 @@ func (s *Server) withCommentNames(ctx context.Context, cs ...*Comment) error {
 }
 
 func (s *Server) listComments(ctx context.Context, taskID int64, pg page) ([]*Comment, error) {
-	return s.queryComments(ctx, `SELECT `+commentCols+` WHERE ($1 = 0 OR c.task_id = $1) AND c.id > $2 ORDER BY c.id LIMIT $3`,
-		taskID, pg.After, pg.Limit)
-}
-
-// queryComments runs a query that selects commentCols and reads its comments with their
-// authors' names.
-func (s *Server) queryComments(ctx context.Context, sql string, args ...any) ([]*Comment, error) {
-	rows, err := s.db.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	cs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Comment, error) { return scanComment(r) })
+	rows, err := s.tdb().ListComments(ctx, tenantdb.ListCommentsParams{TaskID: taskID, AfterID: pg.After, MaxRows: int32(pg.Limit)})
+	cs, err := mapRows(rows, err, commentFrom)
 	if err != nil {
 		return nil, err
 	}
@@ -533,16 +544,16 @@ func (s *Server) queryComments(ctx context.Context, sql string, args ...any) ([]
 // commentsOfTasks lists the comments of several tasks in one query: for each, what listComments
 // would (page). GraphQL loads a list of tasks' comments with it.
 func (s *Server) commentsOfTasks(ctx context.Context, taskIDs []int64, pg page) ([]*Comment, error) {
-	return s.queryComments(ctx, `SELECT `+commentCols+` WHERE c.id IN (
-			SELECT id FROM (
-				SELECT id, row_number() OVER (PARTITION BY task_id ORDER BY id) AS n FROM comments
-				WHERE task_id = ANY($1) AND id > $2) x
-			WHERE n <= $3)
-		ORDER BY c.id`, taskIDs, pg.After, pg.Limit)
+	rows, err := s.tdb().CommentsOfTasks(ctx, tenantdb.CommentsOfTasksParams{TaskIds: taskIDs, AfterID: pg.After, MaxRows: int32(pg.Limit)})
+	cs, err := mapRows(rows, err, func(r tenantdb.CommentsOfTasksRow) *Comment { return commentFrom(tenantdb.ListCommentsRow(r)) })
+	if err != nil {
+		return nil, err
+	}
+	return cs, s.withCommentNames(ctx, cs...)
 }
 
 func (s *Server) getComment(ctx context.Context, id int64) (*Comment, error) {
-	c, err := scanComment(s.db.QueryRow(ctx, `SELECT `+commentCols+` WHERE c.id = $1`, id))
+	c, err := getComment(ctx, s.tdb(), id)
 	if err != nil {
 		return nil, err
 	}
@@ -583,22 +594,22 @@ func (s *Server) createComment(ctx context.Context, userID, taskID int64, body s
 	}
 	var c *Comment
 	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		var title string
-		if err := tx.QueryRow(ctx, `SELECT title FROM tasks WHERE id = $1`, taskID).Scan(&title); err != nil {
+		q := tenantdb.New(tx)
+		title, err := q.TaskTitle(ctx, taskID)
+		if err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
 				return invalidf("task %d does not exist", taskID)
 			}
 			return err
 		}
-		var id int64
-		if err := tx.QueryRow(ctx, `INSERT INTO comments (task_id, author_id, body) VALUES ($1, $2, $3) RETURNING id`,
-			taskID, nullID(userID), body).Scan(&id); err != nil {
+		id, err := q.CreateComment(ctx, tenantdb.CreateCommentParams{TaskID: taskID, AuthorID: nullID(userID), Body: body})
+		if err != nil {
 			return err
 		}
-		if err := logActivity(ctx, tx, userID, "commented on", title); err != nil {
+		if err := logActivity(ctx, q, userID, "commented on", title); err != nil {
 			return err
 		}
-		c, err = scanComment(tx.QueryRow(ctx, `SELECT `+commentCols+` WHERE c.id = $1`, id))
+		c, err = getComment(ctx, q, id)
 		return err
 	})
 	if err != nil {
@@ -614,14 +625,15 @@ func (s *Server) updateComment(ctx context.Context, id int64, body string) (*Com
 	}
 	var c *Comment
 	err = s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE comments SET body = $2, updated_at = now() WHERE id = $1`, id, body)
+		q := tenantdb.New(tx)
+		n, err := q.UpdateComment(ctx, tenantdb.UpdateCommentParams{ID: id, Body: body})
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 0 {
+		if n == 0 {
 			return errNotFound
 		}
-		c, err = scanComment(tx.QueryRow(ctx, `SELECT `+commentCols+` WHERE c.id = $1`, id))
+		c, err = getComment(ctx, q, id)
 		return err
 	})
 	if err != nil {
@@ -631,8 +643,8 @@ func (s *Server) updateComment(ctx context.Context, id int64, body string) (*Com
 }
 
 func (s *Server) deleteComment(ctx context.Context, id int64) error {
-	tag, err := s.db.Exec(ctx, `DELETE FROM comments WHERE id = $1`, id)
-	if err == nil && tag.RowsAffected() == 0 {
+	n, err := s.tdb().DeleteComment(ctx, id)
+	if err == nil && n == 0 {
 		err = errNotFound
 	}
 	return err
@@ -647,74 +659,54 @@ func (s *Server) createAPIToken(ctx context.Context, userID int64, name string) 
 		return "", err
 	}
 	tok, hash := newToken("tb_")
-	_, err = s.db.Exec(ctx, `INSERT INTO api_tokens (name, token_hash, prefix, created_by) VALUES ($1, $2, $3, $4)`,
-		name, hash, tok[:9], nullID(userID))
+	err = s.tdb().CreateAPIToken(ctx, tenantdb.CreateAPITokenParams{Name: name, TokenHash: hash, Prefix: tok[:9], CreatedBy: nullID(userID)})
 	return tok, err
 }
 
 func (s *Server) listAPITokens(ctx context.Context) ([]APIToken, error) {
-	rows, err := s.db.Query(ctx, `SELECT id, name, prefix, created_at, last_used_at FROM api_tokens ORDER BY id`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (APIToken, error) {
-		var t APIToken
-		return t, r.Scan(&t.ID, &t.Name, &t.Prefix, &t.CreatedAt, &t.LastUsedAt)
+	rows, err := s.tdb().ListAPITokens(ctx)
+	return mapRows(rows, err, func(r tenantdb.ListAPITokensRow) APIToken {
+		return APIToken{ID: r.ID, Name: r.Name, Prefix: r.Prefix, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt}
 	})
 }
 
 func (s *Server) deleteAPIToken(ctx context.Context, id int64) error {
-	_, err := s.db.Exec(ctx, `DELETE FROM api_tokens WHERE id = $1`, id)
-	return err
+	return s.tdb().DeleteAPIToken(ctx, id)
 }
 
 // checkAPIToken reports whether tok is a token of the organisation in ctx. A token of another
 // organisation is not found: the lookup runs under this organisation's binding.
 func (s *Server) checkAPIToken(ctx context.Context, tok string) (bool, error) {
-	tag, err := s.db.Exec(ctx, `UPDATE api_tokens SET last_used_at = now() WHERE token_hash = $1`, hashToken(tok))
-	if err != nil {
-		return false, err
-	}
-	return tag.RowsAffected() == 1, nil
+	n, err := s.tdb().UseAPIToken(ctx, hashToken(tok))
+	return n == 1, err
 }
 
 // ---- activity
 
-func logActivity(ctx context.Context, tx pgx.Tx, userID int64, verb, subject string) error {
-	_, err := tx.Exec(ctx, `INSERT INTO activity (user_id, verb, subject) VALUES ($1, $2, $3)`, nullID(userID), verb, subject)
-	return err
+func logActivity(ctx context.Context, q *tenantdb.Queries, userID int64, verb, subject string) error {
+	return q.LogActivity(ctx, tenantdb.LogActivityParams{UserID: nullID(userID), Verb: verb, Subject: subject})
 }
 
 func (s *Server) recentActivity(ctx context.Context, n int) ([]Activity, error) {
-	rows, err := s.db.Query(ctx, `SELECT a.user_id, a.verb, a.subject, a.created_at FROM activity a ORDER BY a.id DESC LIMIT $1`, n)
+	rows, err := s.tdb().RecentActivity(ctx, int32(n))
 	if err != nil {
 		return nil, err
 	}
-	var userIDs []*int64
-	as, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Activity, error) {
-		var a Activity
-		var uid *int64
-		err := r.Scan(&uid, &a.Verb, &a.Subject, &a.CreatedAt)
-		userIDs = append(userIDs, uid)
-		return a, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]int64, 0, len(userIDs))
-	for _, id := range userIDs {
-		if id != nil {
-			ids = append(ids, *id)
+	ids := make([]int64, 0, len(rows))
+	for _, r := range rows {
+		if r.UserID != nil {
+			ids = append(ids, *r.UserID)
 		}
 	}
 	names, err := s.userNames(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	for i := range as {
-		as[i].UserName = "API" // changes made with an API token act as no particular user
-		if userIDs[i] != nil {
-			as[i].UserName = names.of(*userIDs[i])
+	as := make([]Activity, len(rows))
+	for i, r := range rows {
+		as[i] = Activity{UserName: "API", Verb: r.Verb, Subject: r.Subject, CreatedAt: r.CreatedAt} // API tokens act as no particular user
+		if r.UserID != nil {
+			as[i].UserName = names.of(*r.UserID)
 		}
 	}
 	return as, nil
@@ -745,22 +737,14 @@ func (s *Server) userNames(ctx context.Context, ids []int64) (nameMap, error) {
 	if len(ids) == 0 {
 		return m, nil
 	}
-	rows, err := s.db.AppPool().Query(ctx, `
-		SELECT u.id, u.name FROM users u JOIN memberships m ON m.user_id = u.id AND m.tenant_id = $2
-		WHERE u.id = ANY($1)`, dedupe(ids), tenancy.MustFromContext(ctx).ID)
+	rows, err := s.sdb().MemberNames(ctx, shareddb.MemberNamesParams{TenantID: tenancy.MustFromContext(ctx).ID, UserIds: dedupe(ids)})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id int64
-		var name string
-		if err := rows.Scan(&id, &name); err != nil {
-			return nil, err
-		}
-		m[id] = name
+	for _, r := range rows {
+		m[r.ID] = r.Name
 	}
-	return m, rows.Err()
+	return m, nil
 }
 
 func dedupe(ids []int64) []int64 {

@@ -164,10 +164,9 @@ func SeedDemo(ctx context.Context, client *tenancy.Client, passwordCost int) (*D
 }
 
 func (s *Server) demoUser(ctx context.Context, u demoUser) (int64, error) {
-	var id int64
-	err := s.db.AppPool().QueryRow(ctx, `SELECT id FROM users WHERE lower(email) = lower($1)`, u.email).Scan(&id)
+	r, err := s.sdb().UserByEmail(ctx, u.email)
 	if err == nil {
-		return id, nil
+		return r.ID, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, err
