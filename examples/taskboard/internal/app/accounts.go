@@ -2,9 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -16,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store/shareddb"
 )
 
@@ -48,21 +46,19 @@ const (
 	purgeEvery    = time.Hour
 )
 
+// sdb runs generated shared queries on the application pool, unbound.
+func (s *Server) sdb() *shareddb.Queries { return shareddb.New(s.db.AppPool()) }
+
+// nullID is NULL for 0, the id of no user.
+func nullID(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
+}
+
 // seconds is a time to live as the queries take it.
 func seconds(d time.Duration) int64 { return int64(d / time.Second) }
-
-// newToken returns a random URL-safe token and the SHA-256 that is stored instead of it.
-func newToken(prefix string) (string, []byte) {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	tok := prefix + base64.RawURLEncoding.EncodeToString(b)
-	return tok, hashToken(tok)
-}
-
-func hashToken(tok string) []byte {
-	h := sha256.Sum256([]byte(tok))
-	return h[:]
-}
 
 func validateAccount(email, name, password string) error {
 	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
@@ -155,9 +151,14 @@ func (s *Server) memberships(ctx context.Context, userID int64) ([]Membership, e
 // members lists the users of a tenant.
 func (s *Server) members(ctx context.Context, tenantID int64) ([]memberRow, error) {
 	rows, err := s.sdb().Members(ctx, tenantID)
-	return mapRows(rows, err, func(r shareddb.MembersRow) memberRow {
-		return memberRow{User: User{ID: r.ID, Email: r.Email, Name: r.Name}, Role: r.Role}
-	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]memberRow, len(rows))
+	for i, r := range rows {
+		out[i] = memberRow{User: User{ID: r.ID, Email: r.Email, Name: r.Name}, Role: r.Role}
+	}
+	return out, nil
 }
 
 type memberRow struct {
@@ -172,7 +173,7 @@ type session struct {
 }
 
 func (s *Server) createSession(ctx context.Context, userID, tenantID int64) (string, error) {
-	tok, hash := newToken("")
+	tok, hash := store.NewToken("")
 	err := s.sdb().CreateSession(ctx, shareddb.CreateSessionParams{TokenHash: hash, UserID: userID, TenantID: nullID(tenantID),
 		TTLSeconds: seconds(sessionTTL)})
 	return tok, err
@@ -180,7 +181,7 @@ func (s *Server) createSession(ctx context.Context, userID, tenantID int64) (str
 
 // lookupSession returns the live session of a cookie on the given host (tenantID 0: public).
 func (s *Server) lookupSession(ctx context.Context, tok string, tenantID int64) (*session, error) {
-	r, err := s.sdb().LookupSession(ctx, shareddb.LookupSessionParams{TokenHash: hashToken(tok), TenantID: tenantID})
+	r, err := s.sdb().LookupSession(ctx, shareddb.LookupSessionParams{TokenHash: store.HashToken(tok), TenantID: tenantID})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -191,15 +192,15 @@ func (s *Server) lookupSession(ctx context.Context, tok string, tenantID int64) 
 }
 
 func (s *Server) deleteSession(ctx context.Context, tok string) error {
-	return s.sdb().DeleteSession(ctx, hashToken(tok))
+	return s.sdb().DeleteSession(ctx, store.HashToken(tok))
 }
 
 // createLoginToken makes the one-time token that carries a login to an organisation's host, for
 // the browser holding state in that host's hand-off cookie.
 func (s *Server) createLoginToken(ctx context.Context, userID, tenantID int64, state string) (string, error) {
-	tok, hash := newToken("")
+	tok, hash := store.NewToken("")
 	err := s.sdb().CreateLoginToken(ctx, shareddb.CreateLoginTokenParams{TokenHash: hash, UserID: userID, TenantID: tenantID,
-		StateHash: hashToken(state), TTLSeconds: seconds(loginTokenTTL)})
+		StateHash: store.HashToken(state), TTLSeconds: seconds(loginTokenTTL)})
 	return tok, err
 }
 
@@ -207,8 +208,8 @@ func (s *Server) createLoginToken(ctx context.Context, userID, tenantID int64, s
 // only on the host of the organisation it was made for, and only in the browser it was made for
 // (the one holding state), so that nobody can log another person in as themselves with it.
 func (s *Server) consumeLoginToken(ctx context.Context, tok string, tenantID int64, state string) (int64, error) {
-	userID, err := s.sdb().ConsumeLoginToken(ctx, shareddb.ConsumeLoginTokenParams{TokenHash: hashToken(tok), TenantID: tenantID,
-		StateHash: hashToken(state)})
+	userID, err := s.sdb().ConsumeLoginToken(ctx, shareddb.ConsumeLoginTokenParams{TokenHash: store.HashToken(tok), TenantID: tenantID,
+		StateHash: store.HashToken(state)})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
@@ -224,24 +225,24 @@ func isUnique(err error) bool {
 // whoever opens it while logged in may accept it, so making one reveals nothing about who has
 // an account.
 func (s *Server) createInvitation(ctx context.Context, tenantID, by int64) (string, error) {
-	tok, hash := newToken("inv_")
+	tok, hash := store.NewToken("inv_")
 	err := s.sdb().CreateInvitation(ctx, shareddb.CreateInvitationParams{TokenHash: hash, TenantID: tenantID, CreatedBy: nullID(by),
 		TTLSeconds: seconds(invitationTTL)})
 	return tok, err
 }
 
-// invitationTenant is the organisation a live invitation is for; errNotFound if none.
+// invitationTenant is the organisation a live invitation is for; store.ErrNotFound if none.
 func (s *Server) invitationTenant(ctx context.Context, tok string) (*tenancy.Tenant, error) {
-	id, err := s.sdb().InvitationTenant(ctx, hashToken(tok))
+	id, err := s.sdb().InvitationTenant(ctx, store.HashToken(tok))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errNotFound
+		return nil, store.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
 	t, err := s.db.TenantGetByID(ctx, id)
 	if errors.Is(err, tenancy.ErrTenantNotFound) {
-		return nil, errNotFound
+		return nil, store.ErrNotFound
 	}
 	return t, err
 }
@@ -254,9 +255,9 @@ func (s *Server) acceptInvitation(ctx context.Context, tok string, userID int64)
 	}
 	err = pgx.BeginFunc(ctx, s.db.AppPool(), func(tx pgx.Tx) error {
 		q := shareddb.New(tx)
-		role, err := q.SpendInvitation(ctx, shareddb.SpendInvitationParams{TokenHash: hashToken(tok), TenantID: t.ID})
+		role, err := q.SpendInvitation(ctx, shareddb.SpendInvitationParams{TokenHash: store.HashToken(tok), TenantID: t.ID})
 		if errors.Is(err, pgx.ErrNoRows) {
-			return errNotFound // spent by someone else meanwhile
+			return store.ErrNotFound // spent by someone else meanwhile
 		}
 		if err != nil {
 			return err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 )
 
 // The operator console, under /admin on the public host, behind the operator password. It lists
@@ -110,7 +111,7 @@ func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderStatus(w, r, http.StatusUnauthorized, "admin_login.html", map[string]any{"Title": "Console", "Admin": true, "Error": "Wrong operator password."})
 		return
 	}
-	tok, _ := newToken("")
+	tok, _ := store.NewToken("")
 	s.adminMu.Lock()
 	s.adminSessions[sha256.Sum256([]byte(tok))] = adminSession{expires: time.Now().Add(8 * time.Hour)}
 	s.adminMu.Unlock()
@@ -187,7 +188,7 @@ func (s *Server) renderAdminPage(w http.ResponseWriter, r *http.Request, status 
 	active, behind := 0, 0
 	latest := s.db.LatestVersion()
 	for i, t := range all {
-		rows[i] = adminRow{T: t, Plan: planOf(t), Size: st.sizes[t.ID], Members: st.members[t.ID]}
+		rows[i] = adminRow{T: t, Plan: store.PlanOf(t), Size: st.sizes[t.ID], Members: st.members[t.ID]}
 		if t.Tier != tenancy.TierPool {
 			total += rows[i].Size.Bytes
 		}

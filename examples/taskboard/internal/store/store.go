@@ -13,6 +13,16 @@ import (
 	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store/tenantdb"
 )
 
+// Store is taskboard's data: tenant data through the tenancy client, each call bound to the
+// organisation in its context (tenancy.WithTenant), and the shared rows it needs on the
+// application pool.
+type Store struct {
+	db *tenancy.Client
+}
+
+// New returns the store of the application on db.
+func New(db *tenancy.Client) *Store { return &Store{db: db} }
+
 //go:generate go run github.com/sqlc-dev/sqlc/cmd/sqlc@v1.31.1 generate
 
 // What each package runs on: tenant queries on the tenancy client (each query bound to the

@@ -170,3 +170,6 @@ INSERT INTO activity (user_id, verb, subject) VALUES (@user_id, @verb, @subject)
 
 -- name: RecentActivity :many
 SELECT a.user_id, a.verb, a.subject, a.created_at FROM activity a ORDER BY a.id DESC LIMIT @max_rows;
+
+-- name: DeleteAPITokensNamed :exec
+DELETE FROM api_tokens WHERE name = @name;

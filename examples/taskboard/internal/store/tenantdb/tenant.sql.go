@@ -174,6 +174,15 @@ func (q *Queries) DeleteAPIToken(ctx context.Context, id int64) error {
 	return err
 }
 
+const deleteAPITokensNamed = `-- name: DeleteAPITokensNamed :exec
+DELETE FROM api_tokens WHERE name = $1
+`
+
+func (q *Queries) DeleteAPITokensNamed(ctx context.Context, name string) error {
+	_, err := q.db.Exec(ctx, deleteAPITokensNamed, name)
+	return err
+}
+
 const deleteComment = `-- name: DeleteComment :execrows
 DELETE FROM comments WHERE id = $1
 `

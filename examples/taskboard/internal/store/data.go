@@ -1,4 +1,4 @@
-package app
+package store
 
 import (
 	"context"
@@ -15,24 +15,27 @@ import (
 )
 
 // Tenant data. Every function takes a context bound to the organisation (tenancy.WithTenant, done
-// by the tenant middleware) and runs sqlc's generated queries (internal/store) through the
+// by the tenant middleware) and runs sqlc's generated queries (tenantdb) through the
 // tenancy client: reads are one bound round trip (tenantdb.New(client)), writes one bound
 // transaction (tenantdb.New(tx) in Client.Tx). No SQL names a tenant: the placement's schema and
 // the row-level security policies do.
 //
 // Tenant SQL never touches a shared table (users, memberships, plans): a database-tier tenant's
 // placement is a database of its own, perhaps on another server, where they do not exist. What a
-// page needs from them is read on the application pool (Client.AppPool, shareddb), unbound: user names in one
-// query per list (userNames), plan limits and memberships before the tenant's transaction.
+// page needs from them is read on the application pool (Client.AppPool, shareddb), unbound: user
+// names in one query per list (UserNames), plan limits and memberships before the tenant's
+// transaction.
 
-var errNotFound = errors.New("not found")
+// ErrNotFound: no such row in the bound organisation.
+var ErrNotFound = errors.New("not found")
 
-// invalidError is bad input from a user; its text is shown to them.
-type invalidError struct{ msg string }
+// InvalidError is bad input from a user; its text is shown to them.
+type InvalidError struct{ msg string }
 
-func (e *invalidError) Error() string { return e.msg }
+func (e *InvalidError) Error() string { return e.msg }
 
-func invalidf(format string, args ...any) error { return &invalidError{fmt.Sprintf(format, args...)} }
+// Invalidf returns an InvalidError.
+func Invalidf(format string, args ...any) error { return &InvalidError{fmt.Sprintf(format, args...)} }
 
 // Project is a tenant's project.
 type Project struct {
@@ -87,10 +90,10 @@ type Activity struct {
 	CreatedAt time.Time
 }
 
-var taskStatuses = []string{"todo", "doing", "done"}
+var TaskStatuses = []string{"todo", "doing", "done"}
 
-func validStatus(s string) bool {
-	for _, x := range taskStatuses {
+func ValidStatus(s string) bool {
+	for _, x := range TaskStatuses {
 		if x == s {
 			return true
 		}
@@ -98,8 +101,8 @@ func validStatus(s string) bool {
 	return false
 }
 
-// page is keyset pagination: items after the id After, at most Limit of them.
-type page struct {
+// Page is keyset pagination: items after the id After, at most Limit of them.
+type Page struct {
 	After int64
 	Limit int
 }
@@ -115,24 +118,24 @@ func projectFrom(r tenantdb.ListProjectsRow) *Project {
 
 func notFound(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
-		return errNotFound
+		return ErrNotFound
 	}
 	return err
 }
 
 // tdb runs generated tenant queries bound to the organisation in ctx: *tenancy.Client is a
 // tenantdb.DBTX, one bound round trip a query; in a transaction, tenantdb.New(tx) is.
-func (s *Server) tdb() *tenantdb.Queries { return tenantdb.New(s.db) }
+func (s *Store) tdb() *tenantdb.Queries { return tenantdb.New(s.db) }
 
 // sdb runs generated shared queries on the application pool, unbound.
-func (s *Server) sdb() *shareddb.Queries { return shareddb.New(s.db.AppPool()) }
+func (s *Store) sdb() *shareddb.Queries { return shareddb.New(s.db.AppPool()) }
 
-func (s *Server) listProjects(ctx context.Context, pg page) ([]*Project, error) {
+func (s *Store) ListProjects(ctx context.Context, pg Page) ([]*Project, error) {
 	rows, err := s.tdb().ListProjects(ctx, tenantdb.ListProjectsParams{AfterID: pg.After, MaxRows: int32(pg.Limit)})
 	return mapRows(rows, err, projectFrom)
 }
 
-func (s *Server) getProject(ctx context.Context, id int64) (*Project, error) {
+func (s *Store) GetProject(ctx context.Context, id int64) (*Project, error) {
 	return getProject(ctx, s.tdb(), id)
 }
 
@@ -144,8 +147,8 @@ func getProject(ctx context.Context, q *tenantdb.Queries, id int64) (*Project, e
 	return projectFrom(tenantdb.ListProjectsRow(r)), nil
 }
 
-// projectsByID reads the projects with these ids (those that exist) in one query.
-func (s *Server) projectsByID(ctx context.Context, ids []int64) ([]*Project, error) {
+// ProjectsByID reads the projects with these ids (those that exist) in one query.
+func (s *Store) ProjectsByID(ctx context.Context, ids []int64) ([]*Project, error) {
 	rows, err := s.tdb().ProjectsByID(ctx, ids)
 	return mapRows(rows, err, func(r tenantdb.ProjectsByIDRow) *Project { return projectFrom(tenantdb.ListProjectsRow(r)) })
 }
@@ -164,19 +167,19 @@ func mapRows[R, T any](rows []R, err error, f func(R) T) ([]T, error) {
 
 func checkName(what, v string, max int) (string, error) {
 	v = strings.TrimSpace(v)
-	if !cleanText(v) {
-		return "", invalidf("%s has bytes that are not text (NUL or invalid UTF-8)", what)
+	if !CleanText(v) {
+		return "", Invalidf("%s has bytes that are not text (NUL or invalid UTF-8)", what)
 	}
 	if v == "" {
-		return "", invalidf("%s is required", what)
+		return "", Invalidf("%s is required", what)
 	}
 	if len([]rune(v)) > max {
-		return "", invalidf("%s is longer than %d characters", what, max)
+		return "", Invalidf("%s is longer than %d characters", what, max)
 	}
 	return v, nil
 }
 
-func (s *Server) createProject(ctx context.Context, userID int64, name, description string) (*Project, error) {
+func (s *Store) CreateProject(ctx context.Context, userID int64, name, description string) (*Project, error) {
 	name, err := checkName("name", name, 200)
 	if err != nil {
 		return nil, err
@@ -216,8 +219,8 @@ type planLimit struct {
 // planMaxProjects reads the project limit of the organisation's plan. Plans are shared rows, read
 // on the application pool (not in the tenant's transaction, whose placement may not have them);
 // the tenant's plan is in its catalog settings.
-func (s *Server) planMaxProjects(ctx context.Context) (planLimit, error) {
-	l := planLimit{plan: planOf(tenancy.MustFromContext(ctx))}
+func (s *Store) planMaxProjects(ctx context.Context) (planLimit, error) {
+	l := planLimit{plan: PlanOf(tenancy.MustFromContext(ctx))}
 	max, err := s.sdb().PlanMaxProjects(ctx, l.plan)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return l, nil
@@ -245,16 +248,16 @@ func checkPlanLimit(ctx context.Context, q *tenantdb.Queries, l planLimit) error
 		return err
 	}
 	if n >= int64(*l.max) {
-		return &limitError{fmt.Sprintf("the %s plan allows %d projects", l.plan, *l.max)}
+		return &LimitError{fmt.Sprintf("the %s plan allows %d projects", l.plan, *l.max)}
 	}
 	return nil
 }
 
-type limitError struct{ msg string }
+type LimitError struct{ msg string }
 
-func (e *limitError) Error() string { return e.msg }
+func (e *LimitError) Error() string { return e.msg }
 
-func (s *Server) updateProject(ctx context.Context, userID, id int64, name, description *string) (*Project, error) {
+func (s *Store) UpdateProject(ctx context.Context, userID, id int64, name, description *string) (*Project, error) {
 	if name != nil {
 		n, err := checkName("name", *name, 200)
 		if err != nil {
@@ -273,7 +276,7 @@ func (s *Server) updateProject(ctx context.Context, userID, id int64, name, desc
 			return err
 		}
 		if n == 0 {
-			return errNotFound
+			return ErrNotFound
 		}
 		if p, err = getProject(ctx, q, id); err != nil {
 			return err
@@ -283,7 +286,7 @@ func (s *Server) updateProject(ctx context.Context, userID, id int64, name, desc
 	return p, err
 }
 
-func (s *Server) deleteProject(ctx context.Context, userID, id int64) error {
+func (s *Store) DeleteProject(ctx context.Context, userID, id int64) error {
 	return s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		q := tenantdb.New(tx)
 		name, err := q.DeleteProject(ctx, id)
@@ -317,7 +320,7 @@ func getTask(ctx context.Context, q *tenantdb.Queries, id int64) (*Task, error) 
 }
 
 // withTaskNames fills in the assignees' names, in one query on the shared tables.
-func (s *Server) withTaskNames(ctx context.Context, ts ...*Task) error {
+func (s *Store) withTaskNames(ctx context.Context, ts ...*Task) error {
 	ids := make([]int64, 0, len(ts))
 	for _, t := range ts {
 		if t.AssigneeID != nil {
@@ -336,8 +339,8 @@ func (s *Server) withTaskNames(ctx context.Context, ts ...*Task) error {
 	return nil
 }
 
-// listTasks lists tasks, of one project if projectID is not 0, in one status if status is set.
-func (s *Server) listTasks(ctx context.Context, projectID int64, status string, pg page) ([]*Task, error) {
+// ListTasks lists tasks, of one project if projectID is not 0, in one status if status is set.
+func (s *Store) ListTasks(ctx context.Context, projectID int64, status string, pg Page) ([]*Task, error) {
 	rows, err := s.tdb().ListTasks(ctx, tenantdb.ListTasksParams{ProjectID: projectID, Status: status, AfterID: pg.After, MaxRows: int32(pg.Limit)})
 	ts, err := mapRows(rows, err, taskFrom)
 	if err != nil {
@@ -346,9 +349,9 @@ func (s *Server) listTasks(ctx context.Context, projectID int64, status string, 
 	return ts, s.withTaskNames(ctx, ts...)
 }
 
-// tasksOfProjects lists the tasks of several projects in one query: for each, what listTasks
-// would (status, page). GraphQL loads a list of projects' tasks with it.
-func (s *Server) tasksOfProjects(ctx context.Context, projectIDs []int64, status string, pg page) ([]*Task, error) {
+// TasksOfProjects lists the tasks of several projects in one query: for each, what listTasks
+// would (status, Page). GraphQL loads a list of projects' tasks with it.
+func (s *Store) TasksOfProjects(ctx context.Context, projectIDs []int64, status string, pg Page) ([]*Task, error) {
 	rows, err := s.tdb().TasksOfProjects(ctx, tenantdb.TasksOfProjectsParams{ProjectIds: projectIDs, Status: status, AfterID: pg.After, MaxRows: int32(pg.Limit)})
 	ts, err := mapRows(rows, err, func(r tenantdb.TasksOfProjectsRow) *Task { return taskFrom(tenantdb.ListTasksRow(r)) })
 	if err != nil {
@@ -357,7 +360,7 @@ func (s *Server) tasksOfProjects(ctx context.Context, projectIDs []int64, status
 	return ts, s.withTaskNames(ctx, ts...)
 }
 
-func (s *Server) getTask(ctx context.Context, id int64) (*Task, error) {
+func (s *Store) GetTask(ctx context.Context, id int64) (*Task, error) {
 	t, err := getTask(ctx, s.tdb(), id)
 	if err != nil {
 		return nil, err
@@ -365,8 +368,8 @@ func (s *Server) getTask(ctx context.Context, id int64) (*Task, error) {
 	return t, s.withTaskNames(ctx, t)
 }
 
-// taskInput is a task's editable fields; nil means "leave as is" (update) or "default" (create).
-type taskInput struct {
+// TaskInput is a task's editable fields; nil means "leave as is" (update) or "default" (create).
+type TaskInput struct {
 	Title       *string
 	Description *string
 	Status      *string
@@ -374,7 +377,7 @@ type taskInput struct {
 	DueDate     *string
 }
 
-func (in *taskInput) check() error {
+func (in *TaskInput) check() error {
 	if in.Title != nil {
 		v, err := checkName("title", *in.Title, 200)
 		if err != nil {
@@ -385,13 +388,13 @@ func (in *taskInput) check() error {
 	if err := checkDescription(in.Description); err != nil {
 		return err
 	}
-	if in.Status != nil && !validStatus(*in.Status) {
-		return invalidf("status must be one of %s", strings.Join(taskStatuses, ", "))
+	if in.Status != nil && !ValidStatus(*in.Status) {
+		return Invalidf("status must be one of %s", strings.Join(TaskStatuses, ", "))
 	}
 	if in.DueDate != nil && *in.DueDate != "" {
 		// Year 0 parses in Go but is no date in PostgreSQL.
 		if d, err := time.Parse(time.DateOnly, *in.DueDate); err != nil || d.Year() < 1 {
-			return invalidf("due_date must be a date, YYYY-MM-DD")
+			return Invalidf("due_date must be a date, YYYY-MM-DD")
 		}
 	}
 	return nil
@@ -401,23 +404,20 @@ func (in *taskInput) check() error {
 // say so (tasks and memberships may live in different databases), so it is checked here, on the
 // shared tables, before the task is written. A member removed in between keeps the task, as a
 // member removed later does.
-func (s *Server) checkAssignee(ctx context.Context, id *int64) error {
+func (s *Store) checkAssignee(ctx context.Context, id *int64) error {
 	if id == nil || *id == 0 {
 		return nil
 	}
-	role, err := s.roleIn(ctx, *id, tenancy.MustFromContext(ctx).ID)
-	if err != nil {
-		return err
-	}
-	if role == "" {
-		return invalidf("assignee %d is not a member of this organisation", *id)
+	_, err := s.sdb().RoleIn(ctx, shareddb.RoleInParams{UserID: *id, TenantID: tenancy.MustFromContext(ctx).ID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Invalidf("assignee %d is not a member of this organisation", *id)
 	}
 	return nil
 }
 
-func (s *Server) createTask(ctx context.Context, userID, projectID int64, in taskInput) (*Task, error) {
+func (s *Store) CreateTask(ctx context.Context, userID, projectID int64, in TaskInput) (*Task, error) {
 	if in.Title == nil {
-		return nil, invalidf("title is required")
+		return nil, Invalidf("title is required")
 	}
 	if err := in.check(); err != nil {
 		return nil, err
@@ -431,7 +431,7 @@ func (s *Server) createTask(ctx context.Context, userID, projectID int64, in tas
 		project, err := q.ProjectName(ctx, projectID)
 		if err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
-				return invalidf("project %d does not exist", projectID)
+				return Invalidf("project %d does not exist", projectID)
 			}
 			return err
 		}
@@ -452,7 +452,7 @@ func (s *Server) createTask(ctx context.Context, userID, projectID int64, in tas
 	return t, s.withTaskNames(ctx, t)
 }
 
-func (s *Server) updateTask(ctx context.Context, userID, id int64, in taskInput) (*Task, error) {
+func (s *Store) UpdateTask(ctx context.Context, userID, id int64, in TaskInput) (*Task, error) {
 	if err := in.check(); err != nil {
 		return nil, err
 	}
@@ -468,7 +468,7 @@ func (s *Server) updateTask(ctx context.Context, userID, id int64, in taskInput)
 			return err
 		}
 		if n == 0 {
-			return errNotFound
+			return ErrNotFound
 		}
 		if t, err = getTask(ctx, q, id); err != nil {
 			return err
@@ -485,7 +485,7 @@ func (s *Server) updateTask(ctx context.Context, userID, id int64, in taskInput)
 	return t, s.withTaskNames(ctx, t)
 }
 
-func (s *Server) deleteTask(ctx context.Context, userID, id int64) error {
+func (s *Store) DeleteTask(ctx context.Context, userID, id int64) error {
 	return s.db.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		q := tenantdb.New(tx)
 		title, err := q.DeleteTask(ctx, id)
@@ -513,7 +513,7 @@ func getComment(ctx context.Context, q *tenantdb.Queries, id int64) (*Comment, e
 }
 
 // withCommentNames fills in the authors' names, in one query on the shared tables.
-func (s *Server) withCommentNames(ctx context.Context, cs ...*Comment) error {
+func (s *Store) withCommentNames(ctx context.Context, cs ...*Comment) error {
 	ids := make([]int64, 0, len(cs))
 	for _, c := range cs {
 		if c.AuthorID != nil {
@@ -532,7 +532,7 @@ func (s *Server) withCommentNames(ctx context.Context, cs ...*Comment) error {
 	return nil
 }
 
-func (s *Server) listComments(ctx context.Context, taskID int64, pg page) ([]*Comment, error) {
+func (s *Store) ListComments(ctx context.Context, taskID int64, pg Page) ([]*Comment, error) {
 	rows, err := s.tdb().ListComments(ctx, tenantdb.ListCommentsParams{TaskID: taskID, AfterID: pg.After, MaxRows: int32(pg.Limit)})
 	cs, err := mapRows(rows, err, commentFrom)
 	if err != nil {
@@ -541,9 +541,9 @@ func (s *Server) listComments(ctx context.Context, taskID int64, pg page) ([]*Co
 	return cs, s.withCommentNames(ctx, cs...)
 }
 
-// commentsOfTasks lists the comments of several tasks in one query: for each, what listComments
-// would (page). GraphQL loads a list of tasks' comments with it.
-func (s *Server) commentsOfTasks(ctx context.Context, taskIDs []int64, pg page) ([]*Comment, error) {
+// CommentsOfTasks lists the comments of several tasks in one query: for each, what listComments
+// would (Page). GraphQL loads a list of tasks' comments with it.
+func (s *Store) CommentsOfTasks(ctx context.Context, taskIDs []int64, pg Page) ([]*Comment, error) {
 	rows, err := s.tdb().CommentsOfTasks(ctx, tenantdb.CommentsOfTasksParams{TaskIds: taskIDs, AfterID: pg.After, MaxRows: int32(pg.Limit)})
 	cs, err := mapRows(rows, err, func(r tenantdb.CommentsOfTasksRow) *Comment { return commentFrom(tenantdb.ListCommentsRow(r)) })
 	if err != nil {
@@ -552,7 +552,7 @@ func (s *Server) commentsOfTasks(ctx context.Context, taskIDs []int64, pg page) 
 	return cs, s.withCommentNames(ctx, cs...)
 }
 
-func (s *Server) getComment(ctx context.Context, id int64) (*Comment, error) {
+func (s *Store) GetComment(ctx context.Context, id int64) (*Comment, error) {
 	c, err := getComment(ctx, s.tdb(), id)
 	if err != nil {
 		return nil, err
@@ -565,29 +565,29 @@ func checkDescription(d *string) error {
 	switch {
 	case d == nil:
 		return nil
-	case !cleanText(*d):
-		return invalidf("description has bytes that are not text (NUL or invalid UTF-8)")
+	case !CleanText(*d):
+		return Invalidf("description has bytes that are not text (NUL or invalid UTF-8)")
 	case len(*d) > 10000:
-		return invalidf("description is longer than 10000 characters")
+		return Invalidf("description is longer than 10000 characters")
 	}
 	return nil
 }
 
 func checkBody(body string) (string, error) {
 	body = strings.TrimSpace(body)
-	if !cleanText(body) {
-		return "", invalidf("body has bytes that are not text (NUL or invalid UTF-8)")
+	if !CleanText(body) {
+		return "", Invalidf("body has bytes that are not text (NUL or invalid UTF-8)")
 	}
 	if body == "" {
-		return "", invalidf("body is required")
+		return "", Invalidf("body is required")
 	}
 	if len(body) > 10000 {
-		return "", invalidf("body is longer than 10000 characters")
+		return "", Invalidf("body is longer than 10000 characters")
 	}
 	return body, nil
 }
 
-func (s *Server) createComment(ctx context.Context, userID, taskID int64, body string) (*Comment, error) {
+func (s *Store) CreateComment(ctx context.Context, userID, taskID int64, body string) (*Comment, error) {
 	body, err := checkBody(body)
 	if err != nil {
 		return nil, err
@@ -598,7 +598,7 @@ func (s *Server) createComment(ctx context.Context, userID, taskID int64, body s
 		title, err := q.TaskTitle(ctx, taskID)
 		if err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
-				return invalidf("task %d does not exist", taskID)
+				return Invalidf("task %d does not exist", taskID)
 			}
 			return err
 		}
@@ -618,7 +618,7 @@ func (s *Server) createComment(ctx context.Context, userID, taskID int64, body s
 	return c, s.withCommentNames(ctx, c)
 }
 
-func (s *Server) updateComment(ctx context.Context, id int64, body string) (*Comment, error) {
+func (s *Store) UpdateComment(ctx context.Context, id int64, body string) (*Comment, error) {
 	body, err := checkBody(body)
 	if err != nil {
 		return nil, err
@@ -631,7 +631,7 @@ func (s *Server) updateComment(ctx context.Context, id int64, body string) (*Com
 			return err
 		}
 		if n == 0 {
-			return errNotFound
+			return ErrNotFound
 		}
 		c, err = getComment(ctx, q, id)
 		return err
@@ -642,42 +642,47 @@ func (s *Server) updateComment(ctx context.Context, id int64, body string) (*Com
 	return c, s.withCommentNames(ctx, c)
 }
 
-func (s *Server) deleteComment(ctx context.Context, id int64) error {
+func (s *Store) DeleteComment(ctx context.Context, id int64) error {
 	n, err := s.tdb().DeleteComment(ctx, id)
 	if err == nil && n == 0 {
-		err = errNotFound
+		err = ErrNotFound
 	}
 	return err
 }
 
 // ---- API tokens
 
-// createAPIToken makes a token for the organisation in ctx and returns it; only its hash is kept.
-func (s *Server) createAPIToken(ctx context.Context, userID int64, name string) (string, error) {
+// CreateAPIToken makes a token for the organisation in ctx and returns it; only its hash is kept.
+func (s *Store) CreateAPIToken(ctx context.Context, userID int64, name string) (string, error) {
 	name, err := checkName("token name", name, 100)
 	if err != nil {
 		return "", err
 	}
-	tok, hash := newToken("tb_")
+	tok, hash := NewToken("tb_")
 	err = s.tdb().CreateAPIToken(ctx, tenantdb.CreateAPITokenParams{Name: name, TokenHash: hash, Prefix: tok[:9], CreatedBy: nullID(userID)})
 	return tok, err
 }
 
-func (s *Server) listAPITokens(ctx context.Context) ([]APIToken, error) {
+func (s *Store) ListAPITokens(ctx context.Context) ([]APIToken, error) {
 	rows, err := s.tdb().ListAPITokens(ctx)
 	return mapRows(rows, err, func(r tenantdb.ListAPITokensRow) APIToken {
 		return APIToken{ID: r.ID, Name: r.Name, Prefix: r.Prefix, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt}
 	})
 }
 
-func (s *Server) deleteAPIToken(ctx context.Context, id int64) error {
+func (s *Store) DeleteAPIToken(ctx context.Context, id int64) error {
 	return s.tdb().DeleteAPIToken(ctx, id)
 }
 
-// checkAPIToken reports whether tok is a token of the organisation in ctx. A token of another
+// RevokeAPITokens deletes the organisation's tokens with the given name.
+func (s *Store) RevokeAPITokens(ctx context.Context, name string) error {
+	return s.tdb().DeleteAPITokensNamed(ctx, name)
+}
+
+// CheckAPIToken reports whether tok is a token of the organisation in ctx. A token of another
 // organisation is not found: the lookup runs under this organisation's binding.
-func (s *Server) checkAPIToken(ctx context.Context, tok string) (bool, error) {
-	n, err := s.tdb().UseAPIToken(ctx, hashToken(tok))
+func (s *Store) CheckAPIToken(ctx context.Context, tok string) (bool, error) {
+	n, err := s.tdb().UseAPIToken(ctx, HashToken(tok))
 	return n == 1, err
 }
 
@@ -687,7 +692,7 @@ func logActivity(ctx context.Context, q *tenantdb.Queries, userID int64, verb, s
 	return q.LogActivity(ctx, tenantdb.LogActivityParams{UserID: nullID(userID), Verb: verb, Subject: subject})
 }
 
-func (s *Server) recentActivity(ctx context.Context, n int) ([]Activity, error) {
+func (s *Store) RecentActivity(ctx context.Context, n int) ([]Activity, error) {
 	rows, err := s.tdb().RecentActivity(ctx, int32(n))
 	if err != nil {
 		return nil, err
@@ -727,12 +732,12 @@ func (m nameMap) of(id int64) string {
 }
 
 // userNames reads the names of a set of users in one query on the shared tables (application
-// pool, unbound): tenant rows keep shared users' ids, and this is how a page or an API answer
-// turns them into names, one query per page rather than a join, which the database tier cannot
+// pool, unbound): tenant rows keep shared users' ids, and this is how a Page or an API answer
+// turns them into names, one query per Page rather than a join, which the database tier cannot
 // do, or a query per row. Only members of the bound organisation get a name: an id in a tenant
 // row is untrusted (a restored archive can hold any user's), and must not reveal another
 // organisation's user.
-func (s *Server) userNames(ctx context.Context, ids []int64) (nameMap, error) {
+func (s *Store) userNames(ctx context.Context, ids []int64) (nameMap, error) {
 	m := nameMap{}
 	if len(ids) == 0 {
 		return m, nil
