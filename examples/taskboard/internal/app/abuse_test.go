@@ -355,21 +355,21 @@ func TestStalePurged(t *testing.T) {
 	acme, _ := e.org("acme")
 	uid := e.member(acme, "anna@example.com", "Anna")
 	ctx := t.Context()
-	if _, err := e.db.AdminPool.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at)
+	if _, err := e.db.OwnerPool.Exec(ctx, `INSERT INTO sessions (token_hash, user_id, expires_at)
 		VALUES ('\x01', $1, now() - interval '1 second')`, uid); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.AdminPool.Exec(ctx, `INSERT INTO login_tokens (token_hash, user_id, tenant_id, expires_at)
+	if _, err := e.db.OwnerPool.Exec(ctx, `INSERT INTO login_tokens (token_hash, user_id, tenant_id, expires_at)
 		VALUES ('\x02', $1, $2, now() - interval '1 second')`, uid, acme.ID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.db.AdminPool.Exec(ctx, `INSERT INTO invitations (token_hash, tenant_id, expires_at)
+	if _, err := e.db.OwnerPool.Exec(ctx, `INSERT INTO invitations (token_hash, tenant_id, expires_at)
 		VALUES ('\x03', $1, now() - interval '1 second')`, acme.ID); err != nil {
 		t.Fatal(err)
 	}
 	newEnvWith(t, e.db, e.db.Client) // a server starting (or its hourly purge)
 	var n int
-	if err := e.db.AdminPool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM login_tokens)
+	if err := e.db.OwnerPool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM login_tokens)
 		+ (SELECT count(*) FROM invitations)`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}

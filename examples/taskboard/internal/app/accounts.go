@@ -2,9 +2,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/mail"
@@ -16,10 +13,13 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store/shareddb"
 )
 
 // Shared tables (users, memberships, sessions, login tokens) are read and written on the
-// application role's pool: they belong to no tenant, so every query names the tenant it means.
+// application role's pool with sqlc's generated shareddb (internal/store): they belong to no
+// tenant, so every query names the tenant it means.
 
 // User is a person; one user may belong to several organisations.
 type User struct {
@@ -46,21 +46,19 @@ const (
 	purgeEvery    = time.Hour
 )
 
-// interval is d as a PostgreSQL interval parameter.
-func interval(d time.Duration) string { return fmt.Sprintf("%d seconds", int(d.Seconds())) }
+// sdb runs generated shared queries on the application pool, unbound.
+func (s *Server) sdb() *shareddb.Queries { return shareddb.New(s.db.AppPool()) }
 
-// newToken returns a random URL-safe token and the SHA-256 that is stored instead of it.
-func newToken(prefix string) (string, []byte) {
-	b := make([]byte, 32)
-	_, _ = rand.Read(b)
-	tok := prefix + base64.RawURLEncoding.EncodeToString(b)
-	return tok, hashToken(tok)
+// nullID is NULL for 0, the id of no user.
+func nullID(id int64) *int64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
 }
 
-func hashToken(tok string) []byte {
-	h := sha256.Sum256([]byte(tok))
-	return h[:]
-}
+// seconds is a time to live as the queries take it.
+func seconds(d time.Duration) int64 { return int64(d / time.Second) }
 
 func validateAccount(email, name, password string) error {
 	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || len(email) > 254 {
@@ -86,8 +84,7 @@ func (s *Server) createUser(ctx context.Context, email, name, password string) (
 		return nil, err
 	}
 	u := &User{Email: email, Name: strings.TrimSpace(name)}
-	err = s.db.Pool().QueryRow(ctx, `INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id`,
-		u.Email, u.Name, string(hash)).Scan(&u.ID)
+	u.ID, err = s.sdb().CreateUser(ctx, shareddb.CreateUserParams{Email: u.Email, Name: u.Name, PasswordHash: string(hash)})
 	if isUnique(err) {
 		return nil, errEmailTaken
 	}
@@ -95,16 +92,12 @@ func (s *Server) createUser(ctx context.Context, email, name, password string) (
 }
 
 func (s *Server) deleteUser(ctx context.Context, id int64) error {
-	_, err := s.db.Pool().Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
-	return err
+	return s.sdb().DeleteUser(ctx, id)
 }
 
 // authenticate checks an email and password.
 func (s *Server) authenticate(ctx context.Context, email, password string) (*User, error) {
-	u := &User{}
-	var hash string
-	err := s.db.Pool().QueryRow(ctx, `SELECT id, email, name, password_hash FROM users WHERE lower(email) = lower($1)`,
-		strings.TrimSpace(email)).Scan(&u.ID, &u.Email, &u.Name, &hash)
+	r, err := s.sdb().UserByEmail(ctx, strings.TrimSpace(email))
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Spend the same time as a real check, so that timing does not reveal who has an account.
 		_ = bcrypt.CompareHashAndPassword([]byte("$2a$10$7EqJtq98hPqEX7fNZaFWoOhi5BWX4Z3VoD1cGNXFJtUoDjwDq4XnO"), []byte(password))
@@ -113,23 +106,19 @@ func (s *Server) authenticate(ctx context.Context, email, password string) (*Use
 	if err != nil {
 		return nil, err
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil {
+	if bcrypt.CompareHashAndPassword([]byte(r.PasswordHash), []byte(password)) != nil {
 		return nil, errBadCredentials
 	}
-	return u, nil
+	return &User{ID: r.ID, Email: r.Email, Name: r.Name}, nil
 }
 
 func (s *Server) addMember(ctx context.Context, userID, tenantID int64, role string) error {
-	_, err := s.db.Pool().Exec(ctx, `
-		INSERT INTO memberships (user_id, tenant_id, role) VALUES ($1, $2, $3)
-		ON CONFLICT (user_id, tenant_id) DO NOTHING`, userID, tenantID, role)
-	return err
+	return s.sdb().AddMember(ctx, shareddb.AddMemberParams{UserID: userID, TenantID: tenantID, Role: role})
 }
 
 // roleIn returns the user's role in the tenant, or "" if not a member.
 func (s *Server) roleIn(ctx context.Context, userID, tenantID int64) (string, error) {
-	var role string
-	err := s.db.Pool().QueryRow(ctx, `SELECT role FROM memberships WHERE user_id = $1 AND tenant_id = $2`, userID, tenantID).Scan(&role)
+	role, err := s.sdb().RoleIn(ctx, shareddb.RoleInParams{UserID: userID, TenantID: tenantID})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -138,24 +127,13 @@ func (s *Server) roleIn(ctx context.Context, userID, tenantID int64) (string, er
 
 // memberships lists the organisations a user belongs to, skipping those that no longer exist.
 func (s *Server) memberships(ctx context.Context, userID int64) ([]Membership, error) {
-	rows, err := s.db.Pool().Query(ctx, `SELECT tenant_id, role FROM memberships WHERE user_id = $1 ORDER BY created_at`, userID)
-	if err != nil {
-		return nil, err
-	}
-	type m struct {
-		id   int64
-		role string
-	}
-	ms, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (m, error) {
-		var x m
-		return x, r.Scan(&x.id, &x.role)
-	})
+	ms, err := s.sdb().MembershipsOf(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	var out []Membership
 	for _, x := range ms {
-		t, err := s.db.TenantGetByID(ctx, x.id)
+		t, err := s.db.TenantGetByID(ctx, x.TenantID)
 		if errors.Is(err, tenancy.ErrTenantNotFound) {
 			continue
 		}
@@ -165,23 +143,22 @@ func (s *Server) memberships(ctx context.Context, userID int64) ([]Membership, e
 		if t.Status == tenancy.StatusDeleted || t.Status == tenancy.StatusDeleting {
 			continue
 		}
-		out = append(out, Membership{Tenant: t, Role: x.role})
+		out = append(out, Membership{Tenant: t, Role: x.Role})
 	}
 	return out, nil
 }
 
 // members lists the users of a tenant.
 func (s *Server) members(ctx context.Context, tenantID int64) ([]memberRow, error) {
-	rows, err := s.db.Pool().Query(ctx, `
-		SELECT u.id, u.email, u.name, m.role FROM memberships m JOIN users u ON u.id = m.user_id
-		WHERE m.tenant_id = $1 ORDER BY u.name, u.id`, tenantID)
+	rows, err := s.sdb().Members(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (memberRow, error) {
-		var x memberRow
-		return x, r.Scan(&x.ID, &x.Email, &x.Name, &x.Role)
-	})
+	out := make([]memberRow, len(rows))
+	for i, r := range rows {
+		out[i] = memberRow{User: User{ID: r.ID, Email: r.Email, Name: r.Name}, Role: r.Role}
+	}
+	return out, nil
 }
 
 type memberRow struct {
@@ -196,47 +173,34 @@ type session struct {
 }
 
 func (s *Server) createSession(ctx context.Context, userID, tenantID int64) (string, error) {
-	tok, hash := newToken("")
-	var tid *int64
-	if tenantID != 0 {
-		tid = &tenantID
-	}
-	_, err := s.db.Pool().Exec(ctx, `
-		INSERT INTO sessions (token_hash, user_id, tenant_id, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
-		hash, userID, tid, interval(sessionTTL))
+	tok, hash := store.NewToken("")
+	err := s.sdb().CreateSession(ctx, shareddb.CreateSessionParams{TokenHash: hash, UserID: userID, TenantID: nullID(tenantID),
+		TTLSeconds: seconds(sessionTTL)})
 	return tok, err
 }
 
 // lookupSession returns the live session of a cookie on the given host (tenantID 0: public).
 func (s *Server) lookupSession(ctx context.Context, tok string, tenantID int64) (*session, error) {
-	se := &session{User: &User{}}
-	err := s.db.Pool().QueryRow(ctx, `
-		SELECT u.id, u.email, u.name FROM sessions s JOIN users u ON u.id = s.user_id
-		WHERE s.token_hash = $1 AND coalesce(s.tenant_id, 0) = $2 AND s.expires_at > now()
-		  AND (s.tenant_id IS NULL OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = s.user_id AND m.tenant_id = s.tenant_id))`,
-		hashToken(tok), tenantID).Scan(&se.User.ID, &se.User.Email, &se.User.Name)
+	r, err := s.sdb().LookupSession(ctx, shareddb.LookupSessionParams{TokenHash: store.HashToken(tok), TenantID: tenantID})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	se.TenantID = tenantID
-	return se, nil
+	return &session{User: &User{ID: r.ID, Email: r.Email, Name: r.Name}, TenantID: tenantID}, nil
 }
 
 func (s *Server) deleteSession(ctx context.Context, tok string) error {
-	_, err := s.db.Pool().Exec(ctx, `DELETE FROM sessions WHERE token_hash = $1 OR expires_at < now()`, hashToken(tok))
-	return err
+	return s.sdb().DeleteSession(ctx, store.HashToken(tok))
 }
 
 // createLoginToken makes the one-time token that carries a login to an organisation's host, for
 // the browser holding state in that host's hand-off cookie.
 func (s *Server) createLoginToken(ctx context.Context, userID, tenantID int64, state string) (string, error) {
-	tok, hash := newToken("")
-	_, err := s.db.Pool().Exec(ctx, `
-		INSERT INTO login_tokens (token_hash, user_id, tenant_id, state_hash, expires_at) VALUES ($1, $2, $3, $4, now() + $5::interval)`,
-		hash, userID, tenantID, hashToken(state), interval(loginTokenTTL))
+	tok, hash := store.NewToken("")
+	err := s.sdb().CreateLoginToken(ctx, shareddb.CreateLoginTokenParams{TokenHash: hash, UserID: userID, TenantID: tenantID,
+		StateHash: store.HashToken(state), TTLSeconds: seconds(loginTokenTTL)})
 	return tok, err
 }
 
@@ -244,10 +208,8 @@ func (s *Server) createLoginToken(ctx context.Context, userID, tenantID int64, s
 // only on the host of the organisation it was made for, and only in the browser it was made for
 // (the one holding state), so that nobody can log another person in as themselves with it.
 func (s *Server) consumeLoginToken(ctx context.Context, tok string, tenantID int64, state string) (int64, error) {
-	var userID int64
-	err := s.db.Pool().QueryRow(ctx, `
-		DELETE FROM login_tokens WHERE token_hash = $1 AND tenant_id = $2 AND state_hash = $3 AND expires_at > now() RETURNING user_id`,
-		hashToken(tok), tenantID, hashToken(state)).Scan(&userID)
+	userID, err := s.sdb().ConsumeLoginToken(ctx, shareddb.ConsumeLoginTokenParams{TokenHash: store.HashToken(tok), TenantID: tenantID,
+		StateHash: store.HashToken(state)})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
 	}
@@ -263,27 +225,24 @@ func isUnique(err error) bool {
 // whoever opens it while logged in may accept it, so making one reveals nothing about who has
 // an account.
 func (s *Server) createInvitation(ctx context.Context, tenantID, by int64) (string, error) {
-	tok, hash := newToken("inv_")
-	_, err := s.db.Pool().Exec(ctx, `
-		INSERT INTO invitations (token_hash, tenant_id, created_by, expires_at) VALUES ($1, $2, $3, now() + $4::interval)`,
-		hash, tenantID, nullID(by), interval(invitationTTL))
+	tok, hash := store.NewToken("inv_")
+	err := s.sdb().CreateInvitation(ctx, shareddb.CreateInvitationParams{TokenHash: hash, TenantID: tenantID, CreatedBy: nullID(by),
+		TTLSeconds: seconds(invitationTTL)})
 	return tok, err
 }
 
-// invitationTenant is the organisation a live invitation is for; errNotFound if none.
+// invitationTenant is the organisation a live invitation is for; store.ErrNotFound if none.
 func (s *Server) invitationTenant(ctx context.Context, tok string) (*tenancy.Tenant, error) {
-	var id int64
-	err := s.db.Pool().QueryRow(ctx, `SELECT tenant_id FROM invitations WHERE token_hash = $1 AND expires_at > now()`,
-		hashToken(tok)).Scan(&id)
+	id, err := s.sdb().InvitationTenant(ctx, store.HashToken(tok))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errNotFound
+		return nil, store.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
 	t, err := s.db.TenantGetByID(ctx, id)
 	if errors.Is(err, tenancy.ErrTenantNotFound) {
-		return nil, errNotFound
+		return nil, store.ErrNotFound
 	}
 	return t, err
 }
@@ -294,19 +253,16 @@ func (s *Server) acceptInvitation(ctx context.Context, tok string, userID int64)
 	if err != nil {
 		return nil, err
 	}
-	err = pgx.BeginFunc(ctx, s.db.Pool(), func(tx pgx.Tx) error {
-		var role string
-		err := tx.QueryRow(ctx, `DELETE FROM invitations WHERE token_hash = $1 AND tenant_id = $2 AND expires_at > now() RETURNING role`,
-			hashToken(tok), t.ID).Scan(&role)
+	err = pgx.BeginFunc(ctx, s.db.AppPool(), func(tx pgx.Tx) error {
+		q := shareddb.New(tx)
+		role, err := q.SpendInvitation(ctx, shareddb.SpendInvitationParams{TokenHash: store.HashToken(tok), TenantID: t.ID})
 		if errors.Is(err, pgx.ErrNoRows) {
-			return errNotFound // spent by someone else meanwhile
+			return store.ErrNotFound // spent by someone else meanwhile
 		}
 		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO memberships (user_id, tenant_id, role) VALUES ($1, $2, $3)
-			ON CONFLICT (user_id, tenant_id) DO NOTHING`, userID, t.ID, role)
-		return err
+		return q.AddMember(ctx, shareddb.AddMemberParams{UserID: userID, TenantID: t.ID, Role: role})
 	})
 	if err != nil {
 		return nil, err
@@ -317,8 +273,11 @@ func (s *Server) acceptInvitation(ctx context.Context, tok string, userID int64)
 // purge deletes what has expired: sessions, log-in tokens never used, invitations never accepted,
 // and the console's sessions.
 func (s *Server) purge(ctx context.Context) error {
-	for _, table := range []string{"sessions", "login_tokens", "invitations"} {
-		if _, err := s.db.Pool().Exec(ctx, `DELETE FROM `+table+` WHERE expires_at < now()`); err != nil {
+	q := s.sdb()
+	for table, purge := range map[string]func(context.Context) error{
+		"sessions": q.PurgeSessions, "login_tokens": q.PurgeLoginTokens, "invitations": q.PurgeInvitations,
+	} {
+		if err := purge(ctx); err != nil {
 			return fmt.Errorf("purge %s: %w", table, err)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 )
 
 // The operator console, under /admin on the public host, behind the operator password. It lists
@@ -110,7 +111,7 @@ func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
 		s.renderStatus(w, r, http.StatusUnauthorized, "admin_login.html", map[string]any{"Title": "Console", "Admin": true, "Error": "Wrong operator password."})
 		return
 	}
-	tok, _ := newToken("")
+	tok, _ := store.NewToken("")
 	s.adminMu.Lock()
 	s.adminSessions[sha256.Sum256([]byte(tok))] = adminSession{expires: time.Now().Add(8 * time.Hour)}
 	s.adminMu.Unlock()
@@ -187,7 +188,7 @@ func (s *Server) renderAdminPage(w http.ResponseWriter, r *http.Request, status 
 	active, behind := 0, 0
 	latest := s.db.LatestVersion()
 	for i, t := range all {
-		rows[i] = adminRow{T: t, Plan: planOf(t), Size: st.sizes[t.ID], Members: st.members[t.ID]}
+		rows[i] = adminRow{T: t, Plan: store.PlanOf(t), Size: st.sizes[t.ID], Members: st.members[t.ID]}
 		if t.Tier != tenancy.TierPool {
 			total += rows[i].Size.Bytes
 		}
@@ -276,7 +277,7 @@ func (s *Server) tenantStats(r *http.Request, ts []*tenancy.Tenant) (*consoleSta
 			st.sizes[t.ID] = tenantSize{Known: true, Bytes: n}
 		}
 	}
-	rows, err := s.db.Pool().Query(ctx, `
+	rows, err := s.db.AppPool().Query(ctx, `
 		SELECT n.nspname, coalesce(sum(pg_total_relation_size(c.oid)), 0)::bigint
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'm') GROUP BY n.nspname`, schemas)
@@ -298,19 +299,14 @@ func (s *Server) tenantStats(r *http.Request, ts []*tenancy.Tenant) (*consoleSta
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	rows, err = s.db.Pool().Query(ctx, `SELECT tenant_id, count(*) FROM memberships WHERE tenant_id = ANY($1) GROUP BY tenant_id`, ids)
+	counts, err := s.sdb().MemberCounts(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var id int64
-		var n int
-		if err := rows.Scan(&id, &n); err != nil {
-			return nil, err
-		}
-		st.members[id] = n
+	for _, c := range counts {
+		st.members[c.TenantID] = int(c.Members)
 	}
-	return st, rows.Err()
+	return st, nil
 }
 
 // stillBehind lists the servable tenants (those named, or all) below version latest.

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 )
 
 // The REST API, under /api/v1 on an organisation's host, authenticated by the organisation's API
@@ -72,7 +74,7 @@ func (s *Server) requireToken(next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "send an API token of this organisation: Authorization: Bearer TOKEN")
 			return
 		}
-		valid, err := s.checkAPIToken(r.Context(), tok)
+		valid, err := s.store.CheckAPIToken(r.Context(), tok)
 		if err != nil {
 			s.apiFail(w, r, err)
 			return
@@ -185,8 +187,8 @@ func jsonFields(t reflect.Type) map[string]bool {
 }
 
 // pageParams reads ?limit= (1-100, default 20) and ?cursor= (the last id of the previous page).
-func pageParams(w http.ResponseWriter, r *http.Request) (page, bool) {
-	pg := page{Limit: 20}
+func pageParams(w http.ResponseWriter, r *http.Request) (store.Page, bool) {
+	pg := store.Page{Limit: 20}
 	q := r.URL.Query()
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -214,7 +216,7 @@ type listResponse[T any] struct {
 }
 
 // pageOut trims the extra item fetched to learn whether another page follows.
-func pageOut[T any](items []T, pg page, id func(T) int64) listResponse[T] {
+func pageOut[T any](items []T, pg store.Page, id func(T) int64) listResponse[T] {
 	out := listResponse[T]{Items: items}
 	if out.Items == nil {
 		out.Items = []T{}
@@ -247,12 +249,12 @@ func (s *Server) apiProjectList(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	items, err := s.listProjects(r.Context(), page{After: pg.After, Limit: pg.Limit + 1})
+	items, err := s.store.ListProjects(r.Context(), store.Page{After: pg.After, Limit: pg.Limit + 1})
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, pageOut(items, pg, func(p *Project) int64 { return p.ID }))
+	writeJSON(w, http.StatusOK, pageOut(items, pg, func(p *store.Project) int64 { return p.ID }))
 }
 
 func (s *Server) apiProjectCreate(w http.ResponseWriter, r *http.Request) {
@@ -268,7 +270,7 @@ func (s *Server) apiProjectCreate(w http.ResponseWriter, r *http.Request) {
 	if in.Description != nil {
 		desc = *in.Description
 	}
-	p, err := s.createProject(r.Context(), 0, *in.Name, desc)
+	p, err := s.store.CreateProject(r.Context(), 0, *in.Name, desc)
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
@@ -282,7 +284,7 @@ func (s *Server) apiProjectGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	p, err := s.getProject(r.Context(), id)
+	p, err := s.store.GetProject(r.Context(), id)
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
@@ -299,7 +301,7 @@ func (s *Server) apiProjectUpdate(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &in) {
 		return
 	}
-	p, err := s.updateProject(r.Context(), 0, id, in.Name, in.Description)
+	p, err := s.store.UpdateProject(r.Context(), 0, id, in.Name, in.Description)
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
@@ -312,7 +314,7 @@ func (s *Server) apiProjectDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.deleteProject(r.Context(), 0, id); err != nil {
+	if err := s.store.DeleteProject(r.Context(), 0, id); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
@@ -329,8 +331,8 @@ type taskIn struct {
 	DueDate     *string `json:"due_date"`    // YYYY-MM-DD; "" clears
 }
 
-func (in taskIn) input() taskInput {
-	return taskInput{Title: in.Title, Description: in.Description, Status: in.Status, AssigneeID: in.AssigneeID, DueDate: in.DueDate}
+func (in taskIn) input() store.TaskInput {
+	return store.TaskInput{Title: in.Title, Description: in.Description, Status: in.Status, AssigneeID: in.AssigneeID, DueDate: in.DueDate}
 }
 
 func (s *Server) apiTaskList(w http.ResponseWriter, r *http.Request) {
@@ -343,7 +345,7 @@ func (s *Server) apiTaskList(w http.ResponseWriter, r *http.Request) {
 		if projectID, ok = pathID(w, r); !ok {
 			return
 		}
-		if _, err := s.getProject(r.Context(), projectID); err != nil {
+		if _, err := s.store.GetProject(r.Context(), projectID); err != nil {
 			s.apiFail(w, r, err)
 			return
 		}
@@ -356,16 +358,16 @@ func (s *Server) apiTaskList(w http.ResponseWriter, r *http.Request) {
 		projectID = n
 	}
 	status := r.URL.Query().Get("status")
-	if status != "" && !validStatus(status) {
-		writeError(w, http.StatusBadRequest, "bad_request", "status must be one of "+strings.Join(taskStatuses, ", "))
+	if status != "" && !store.ValidStatus(status) {
+		writeError(w, http.StatusBadRequest, "bad_request", "status must be one of "+strings.Join(store.TaskStatuses, ", "))
 		return
 	}
-	items, err := s.listTasks(r.Context(), projectID, status, page{After: pg.After, Limit: pg.Limit + 1})
+	items, err := s.store.ListTasks(r.Context(), projectID, status, store.Page{After: pg.After, Limit: pg.Limit + 1})
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, pageOut(items, pg, func(t *Task) int64 { return t.ID }))
+	writeJSON(w, http.StatusOK, pageOut(items, pg, func(t *store.Task) int64 { return t.ID }))
 }
 
 func (s *Server) apiTaskCreate(w http.ResponseWriter, r *http.Request) {
@@ -377,11 +379,11 @@ func (s *Server) apiTaskCreate(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &in) {
 		return
 	}
-	if _, err := s.getProject(r.Context(), pid); err != nil {
+	if _, err := s.store.GetProject(r.Context(), pid); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
-	t, err := s.createTask(r.Context(), 0, pid, in.input())
+	t, err := s.store.CreateTask(r.Context(), 0, pid, in.input())
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
@@ -395,7 +397,7 @@ func (s *Server) apiTaskGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	t, err := s.getTask(r.Context(), id)
+	t, err := s.store.GetTask(r.Context(), id)
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
@@ -412,7 +414,7 @@ func (s *Server) apiTaskUpdate(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &in) {
 		return
 	}
-	t, err := s.updateTask(r.Context(), 0, id, in.input())
+	t, err := s.store.UpdateTask(r.Context(), 0, id, in.input())
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
@@ -425,7 +427,7 @@ func (s *Server) apiTaskDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.deleteTask(r.Context(), 0, id); err != nil {
+	if err := s.store.DeleteTask(r.Context(), 0, id); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
@@ -447,16 +449,16 @@ func (s *Server) apiCommentList(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := s.getTask(r.Context(), tid); err != nil {
+	if _, err := s.store.GetTask(r.Context(), tid); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
-	items, err := s.listComments(r.Context(), tid, page{After: pg.After, Limit: pg.Limit + 1})
+	items, err := s.store.ListComments(r.Context(), tid, store.Page{After: pg.After, Limit: pg.Limit + 1})
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, pageOut(items, pg, func(c *Comment) int64 { return c.ID }))
+	writeJSON(w, http.StatusOK, pageOut(items, pg, func(c *store.Comment) int64 { return c.ID }))
 }
 
 func (s *Server) apiCommentCreate(w http.ResponseWriter, r *http.Request) {
@@ -468,7 +470,7 @@ func (s *Server) apiCommentCreate(w http.ResponseWriter, r *http.Request) {
 	if !s.decode(w, r, &in) {
 		return
 	}
-	if _, err := s.getTask(r.Context(), tid); err != nil {
+	if _, err := s.store.GetTask(r.Context(), tid); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}
@@ -476,7 +478,7 @@ func (s *Server) apiCommentCreate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "invalid", "body is required")
 		return
 	}
-	c, err := s.createComment(r.Context(), 0, tid, *in.Body)
+	c, err := s.store.CreateComment(r.Context(), 0, tid, *in.Body)
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
@@ -490,7 +492,7 @@ func (s *Server) apiCommentGet(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	c, err := s.getComment(r.Context(), id)
+	c, err := s.store.GetComment(r.Context(), id)
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
@@ -511,7 +513,7 @@ func (s *Server) apiCommentUpdate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "invalid", "body is required")
 		return
 	}
-	c, err := s.updateComment(r.Context(), id, *in.Body)
+	c, err := s.store.UpdateComment(r.Context(), id, *in.Body)
 	if err != nil {
 		s.apiFail(w, r, err)
 		return
@@ -524,7 +526,7 @@ func (s *Server) apiCommentDelete(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.deleteComment(r.Context(), id); err != nil {
+	if err := s.store.DeleteComment(r.Context(), id); err != nil {
 		s.apiFail(w, r, err)
 		return
 	}

@@ -7,7 +7,8 @@
 // organisation's app: its pages, its REST API under /api/v1 and its GraphQL API at /graphql.
 // Every request to a tenant host is bound to its tenant (tenancy.WithTenant) before any handler
 // runs, and every query on tenant tables goes through the tenancy client, so row-level security
-// and the tenant's schema apply whatever a handler does.
+// and the tenant's schema apply whatever a handler does. The data itself (projects, tasks,
+// comments, API tokens, activity) is package store's.
 package app
 
 import (
@@ -27,6 +28,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 	"github.com/tenancy-go/tenancy/tenancyhttp"
 )
 
@@ -36,8 +38,8 @@ const BaseDomainDefault = "localhost"
 
 // Config configures a Server.
 type Config struct {
-	// Client is the tenancy client: its Pool connects as the application role (shared tables,
-	// tenant-bound queries) and its AdminPool as the owner role (creating tenants).
+	// Client is the tenancy client: its AppPool connects as the application role (shared tables,
+	// tenant-bound queries) and its OwnerPool as the owner role (creating tenants).
 	Client *tenancy.Client
 
 	// BaseDomain is the public site's host name, without port; BaseDomainDefault if empty.
@@ -103,6 +105,7 @@ type Server struct {
 	pages   *pages
 	gql     *gqlSchema
 
+	store  *store.Store       // the data: sqlc's queries, tenant-bound and shared
 	cache  *tenancyhttp.Cache // tenant lookups, no query on a hit
 	router http.Handler       // public host vs organisation hosts
 
@@ -125,6 +128,7 @@ func New(cfg *Config) (*Server, error) {
 	}
 	s := &Server{
 		db:            cfg.Client,
+		store:         store.New(cfg.Client),
 		base:          strings.ToLower(cfg.BaseDomain),
 		cost:          cfg.PasswordCost,
 		maxBody:       cfg.MaxBodyBytes,

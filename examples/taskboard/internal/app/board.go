@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
 	"time"
@@ -16,11 +15,21 @@ import (
 // (examples/taskboard/web/board) that reads and writes through /graphql with Apollo Client.
 //
 // /graphql is the API, authenticated by API tokens. The board has none: it calls /graphql with
-// the browser's session cookie and the session's CSRF token in the X-CSRF-Token header, read
-// from the page. A cross-site request cannot read the token, and cannot set the header without a
-// CORS preflight that this server never answers, so the cookie alone gets nothing.
+// the browser's session cookie, so a session's request must prove it comes from this host's own
+// pages, with two walls (no token to keep: sessions have none since forms moved to
+// CrossOriginProtection):
+//   - the pages' http.CrossOriginProtection: a browser's unsafe request from another origin,
+//     another organisation's host included, is refused by Sec-Fetch-Site or Origin;
+//   - boardHeader, which the view sets on every call. A cross-site form or "simple" fetch cannot
+//     carry a custom header; a fetch that sets one needs a CORS preflight, which this server
+//     never answers. This also covers GET /graphql, which CrossOriginProtection lets through as
+//     a safe method.
 
-const csrfHeader = "X-CSRF-Token"
+// boardHeader must be on a session's /graphql request, with the value boardHeaderValue.
+const (
+	boardHeader      = "X-Taskboard-Client"
+	boardHeaderValue = "board"
+)
 
 // boardJSTag is the bundle's ETag: browsers revalidate it and get a 304 until it changes.
 var boardJSTag = func() string {
@@ -45,12 +54,20 @@ func (s *Server) boardJS(w http.ResponseWriter, r *http.Request) {
 }
 
 // sessionGraphQL serves a /graphql request that carries no Authorization header but a session
-// cookie, as the session's member, if the request also carries the session's CSRF token. It
-// reports false, having written nothing, when there is no session cookie (the API token check
+// cookie, as the session's member, if it passes the cross-origin check and carries boardHeader.
+// It reports false, having written nothing, when there is no session cookie (the API token check
 // then answers).
 func (s *Server) sessionGraphQL(w http.ResponseWriter, r *http.Request, next http.Handler) bool {
 	if c, err := r.Cookie(sessionCookie); err != nil || c.Value == "" {
 		return false
+	}
+	if err := s.crossOrigin.Check(r); err != nil {
+		writeError(w, http.StatusForbidden, "forbidden", "a session's request must come from this organisation's own pages")
+		return true
+	}
+	if r.Header.Get(boardHeader) != boardHeaderValue {
+		writeError(w, http.StatusForbidden, "forbidden", "a session's request must carry "+boardHeader+": "+boardHeaderValue+", as the board view sends it")
+		return true
 	}
 	r, err := s.withSession(r, tenancy.MustFromContext(r.Context()).ID)
 	if err != nil {
@@ -60,10 +77,6 @@ func (s *Server) sessionGraphQL(w http.ResponseWriter, r *http.Request, next htt
 	se := sessionFrom(r.Context())
 	if se == nil {
 		writeError(w, http.StatusUnauthorized, "unauthorized", "this session has ended: log in again, or send an API token (Authorization: Bearer TOKEN)")
-		return true
-	}
-	if sent := r.Header.Get(csrfHeader); sent == "" || subtle.ConstantTimeCompare([]byte(sent), []byte(se.CSRF)) != 1 {
-		writeError(w, http.StatusForbidden, "forbidden", "a session's request must carry its page's CSRF token in "+csrfHeader)
 		return true
 	}
 	next.ServeHTTP(w, r)

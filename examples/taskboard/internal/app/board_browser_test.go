@@ -11,7 +11,7 @@ import (
 // browserBoard is TestBrowser's part on the board view, with Robin logged in on roasters and its
 // project "Spring blend" holding the task "Taste-test three roasts": the React view lists that
 // task (a GraphQL read), creates a task and moves it to doing (GraphQL writes with the session
-// and its CSRF header), and the server-rendered project page then shows the new task as doing.
+// and its X-Taskboard-Client header), and the server-rendered project page then shows the new task as doing.
 func browserBoard(t *testing.T, ctx context.Context, e *env, shot func(string) chromedp.Action) {
 	const task = "Order green beans"
 	card := func(status, title string) string {

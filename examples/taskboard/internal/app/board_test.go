@@ -6,17 +6,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/tenancy-go/tenancy/examples/taskboard/web/board"
 )
 
-var boardCSRF = regexp.MustCompile(`data-csrf="([^"]+)"`)
-
 // TestBoardPage: the board page and its bundle are for members only; the page hands the React
-// view its session's CSRF token and allows only its own scripts.
+// view no secret (sessions have no CSRF token) and allows only its own scripts.
 func TestBoardPage(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -45,7 +42,7 @@ func TestBoardPage(t *testing.T) {
 	}
 	page, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if res.StatusCode != http.StatusOK || !boardCSRF.Match(page) || !strings.Contains(string(page), `<script src="/board/board.js"></script>`) {
+	if res.StatusCode != http.StatusOK || strings.Contains(string(page), "data-csrf") || !strings.Contains(string(page), `<script src="/board/board.js"></script>`) {
 		t.Fatalf("GET /board: %d\n%s", res.StatusCode, page)
 	}
 	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") {
@@ -74,8 +71,8 @@ func TestBoardPage(t *testing.T) {
 }
 
 // TestBoardGraphQLSession: /graphql accepts a member's session, as the board view sends it,
-// only with the session's CSRF token in X-CSRF-Token, only on the session's own organisation,
-// and acts as that member; API tokens work as before.
+// only from the organisation's own origin, only with the board's header, only on the session's
+// own organisation, and acts as that member; API tokens work as before.
 func TestBoardGraphQLSession(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -87,12 +84,6 @@ func TestBoardGraphQLSession(t *testing.T) {
 	if res := e.form(c, "acme", "/login", "/login", url.Values{"email": {"ann@example.com"}, "password": {"password123"}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("log-in: %d", res.StatusCode)
 	}
-	page, _ := e.get(c, "acme", "/board")
-	m := boardCSRF.FindStringSubmatch(page)
-	if m == nil {
-		t.Fatalf("no CSRF token on the board page:\n%s", page)
-	}
-	csrf := m[1]
 	var session string
 	for _, ck := range c.Jar.Cookies(&url.URL{Scheme: "http", Host: "acme.localhost:" + e.port}) {
 		if ck.Name == sessionCookie {
@@ -103,19 +94,26 @@ func TestBoardGraphQLSession(t *testing.T) {
 		t.Fatal("no session cookie after log-in")
 	}
 
-	// gql posts a GraphQL document to slug's /graphql with the session cookie and the given
-	// CSRF header (none if ""), as a browser would.
-	gql := func(slug, csrf, doc string) apiResp {
+	// gql sends a GraphQL document to slug's /graphql with the session cookie and the given
+	// headers (name, value pairs), as a browser would.
+	board := []string{boardHeader, boardHeaderValue, "Sec-Fetch-Site", "same-origin"}
+	gql := func(method, slug, doc string, headers ...string) apiResp {
 		t.Helper()
-		body, _ := json.Marshal(map[string]any{"query": doc})
-		req, err := http.NewRequest(http.MethodPost, e.url(slug, "/graphql"), bytes.NewReader(body))
+		var req *http.Request
+		var err error
+		if method == http.MethodGet {
+			req, err = http.NewRequest(method, e.url(slug, "/graphql?"+url.Values{"query": {doc}}.Encode()), nil)
+		} else {
+			body, _ := json.Marshal(map[string]any{"query": doc})
+			req, err = http.NewRequest(method, e.url(slug, "/graphql"), bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Header.Set("Content-Type", "application/json")
 		req.AddCookie(&http.Cookie{Name: sessionCookie, Value: session})
-		if csrf != "" {
-			req.Header.Set(csrfHeader, csrf)
+		for i := 0; i+1 < len(headers); i += 2 {
+			req.Header.Set(headers[i], headers[i+1])
 		}
 		res, err := e.browser().Do(req)
 		if err != nil {
@@ -131,37 +129,51 @@ func TestBoardGraphQLSession(t *testing.T) {
 	}
 	const create = `mutation { createProject(name: "Roadmap") { id } }`
 
-	// Refused, and nothing written: no token, a wrong one, the right one on another organisation.
+	// Refused, and nothing written: from another origin (another organisation's page included),
+	// without the board's header (a cross-site form or simple fetch cannot set it), and on another
+	// organisation.
 	for _, c := range []struct {
-		name, slug, csrf string
-		status           int
+		name, method, slug string
+		headers            []string
+		status             int
 	}{
-		{"no CSRF header", "acme", "", http.StatusForbidden},
-		{"wrong CSRF header", "acme", csrf + "x", http.StatusForbidden},
-		{"another organisation", "globex", csrf, http.StatusUnauthorized},
+		{"cross-site", "POST", "acme", []string{boardHeader, boardHeaderValue, "Sec-Fetch-Site", "cross-site"}, http.StatusForbidden},
+		{"another organisation's page", "POST", "acme", []string{boardHeader, boardHeaderValue, "Sec-Fetch-Site", "same-site"}, http.StatusForbidden},
+		{"other Origin, no Sec-Fetch-Site", "POST", "acme", []string{boardHeader, boardHeaderValue, "Origin", "http://evil.example"}, http.StatusForbidden},
+		{"no board header", "POST", "acme", []string{"Sec-Fetch-Site", "same-origin"}, http.StatusForbidden},
+		{"wrong board header", "POST", "acme", []string{boardHeader, "x", "Sec-Fetch-Site", "same-origin"}, http.StatusForbidden},
+		{"another organisation", "POST", "globex", board, http.StatusUnauthorized},
 	} {
-		if r := gql(c.slug, c.csrf, create); r.Status != c.status || r.Body["data"] != nil {
+		if r := gql(c.method, c.slug, create, c.headers...); r.Status != c.status || r.Body["data"] != nil {
 			t.Errorf("%s: %d %s, want %d and no data", c.name, r.Status, r.Raw, c.status)
 		}
+	}
+	// GET is a safe method to CrossOriginProtection: the header alone keeps a cross-site GET
+	// (an <img>, a <script>) from reading the member's data.
+	if r := gql("GET", "acme", `{ projects { name } }`, "Sec-Fetch-Site", "cross-site"); r.Status != http.StatusForbidden || r.Body["data"] != nil {
+		t.Errorf("cross-site GET without the board header: %d %s, want 403", r.Status, r.Raw)
 	}
 	if n, g := e.count(acme, "projects"), e.count(globex, "projects"); n != 0 || g != 0 {
 		t.Fatalf("refused requests wrote projects: acme %d, globex %d", n, g)
 	}
 
 	// Accepted: the member creates a project, a task and a comment, and is its author.
-	r := gql("acme", csrf, create)
+	r := gql("POST", "acme", create, board...)
 	id, _ := jsonPath(r.Body, "data", "createProject", "id").(string)
 	if r.Status != http.StatusOK || id == "" {
 		t.Fatalf("create project as a member: %d %s", r.Status, r.Raw)
 	}
-	r = gql("acme", csrf, `mutation { createTask(projectId: "`+id+`", title: "Draft it") { id title status } }`)
+	r = gql("POST", "acme", `mutation { createTask(projectId: "`+id+`", title: "Draft it") { id title status } }`, board...)
 	taskID, _ := jsonPath(r.Body, "data", "createTask", "id").(string)
 	if r.Status != http.StatusOK || taskID == "" || jsonPath(r.Body, "data", "createTask", "status") != "todo" {
 		t.Fatalf("create task as a member: %d %s", r.Status, r.Raw)
 	}
-	r = gql("acme", csrf, `mutation { createComment(taskId: "`+taskID+`", body: "On it") { author { name } } }`)
+	r = gql("POST", "acme", `mutation { createComment(taskId: "`+taskID+`", body: "On it") { author { name } } }`, board...)
 	if got := jsonPath(r.Body, "data", "createComment", "author", "name"); got != "Ann" {
 		t.Errorf("comment through the session: author %v, want Ann (%s)", got, r.Raw)
+	}
+	if r := gql("GET", "acme", `{ projects { name } }`, board...); r.Status != http.StatusOK || !strings.Contains(r.Raw, "Roadmap") {
+		t.Errorf("GET as a member: %d %s", r.Status, r.Raw)
 	}
 	if n := e.count(acme, "tasks"); n != 1 {
 		t.Errorf("acme has %d tasks, want 1", n)

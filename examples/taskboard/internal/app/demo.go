@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 )
 
 // Demo data: three organisations, one in each tier (acme in a schema of its own, globex in the
@@ -99,7 +100,7 @@ var demoOrgs = []struct {
 
 // SeedDemo creates the demo organisations, users and data that do not exist yet.
 func SeedDemo(ctx context.Context, client *tenancy.Client, passwordCost int) (*DemoResult, error) {
-	s := &Server{db: client, cost: passwordCost}
+	s := &Server{db: client, store: store.New(client), cost: passwordCost}
 	if s.cost == 0 {
 		s.cost = 10
 	}
@@ -132,13 +133,13 @@ func SeedDemo(ctx context.Context, client *tenancy.Client, passwordCost int) (*D
 		}
 		tctx := tenancy.WithTenant(ctx, t)
 		for _, p := range o.projects {
-			proj, err := s.createProject(tctx, users[o.members[0]], p.name, p.description)
+			proj, err := s.store.CreateProject(tctx, users[o.members[0]], p.name, p.description)
 			if err != nil {
 				return nil, fmt.Errorf("demo project %s/%s: %w", o.slug, p.name, err)
 			}
 			for _, dt := range p.tasks {
 				title, status := dt.title, dt.status
-				in := taskInput{Title: &title, Status: &status}
+				in := store.TaskInput{Title: &title, Status: &status}
 				if dt.assignee != "" {
 					id := users[dt.assignee]
 					in.AssigneeID = &id
@@ -147,13 +148,13 @@ func SeedDemo(ctx context.Context, client *tenancy.Client, passwordCost int) (*D
 					d := time.Now().AddDate(0, 0, dt.due).Format(time.DateOnly)
 					in.DueDate = &d
 				}
-				task, err := s.createTask(tctx, users[o.members[0]], proj.ID, in)
+				task, err := s.store.CreateTask(tctx, users[o.members[0]], proj.ID, in)
 				if err != nil {
 					return nil, fmt.Errorf("demo task %s/%s: %w", o.slug, title, err)
 				}
 				for i, c := range dt.comments {
 					author := users[o.members[i%len(o.members)]]
-					if _, err := s.createComment(tctx, author, task.ID, c); err != nil {
+					if _, err := s.store.CreateComment(tctx, author, task.ID, c); err != nil {
 						return nil, err
 					}
 				}
@@ -164,10 +165,9 @@ func SeedDemo(ctx context.Context, client *tenancy.Client, passwordCost int) (*D
 }
 
 func (s *Server) demoUser(ctx context.Context, u demoUser) (int64, error) {
-	var id int64
-	err := s.db.Pool().QueryRow(ctx, `SELECT id FROM users WHERE lower(email) = lower($1)`, u.email).Scan(&id)
+	r, err := s.sdb().UserByEmail(ctx, u.email)
 	if err == nil {
-		return id, nil
+		return r.ID, nil
 	}
 	if !errors.Is(err, pgx.ErrNoRows) {
 		return 0, err
@@ -209,8 +209,7 @@ func CreateAPIToken(ctx context.Context, client *tenancy.Client, slug, name stri
 	if !t.Servable() {
 		return "", fmt.Errorf("organisation %s is %s", slug, t.Status)
 	}
-	s := &Server{db: client}
-	return s.createAPIToken(tenancy.WithTenant(ctx, t), 0, name)
+	return store.New(client).CreateAPIToken(tenancy.WithTenant(ctx, t), 0, name)
 }
 
 // RevokeAPITokens deletes the organisation's tokens with the given name.
@@ -219,6 +218,5 @@ func RevokeAPITokens(ctx context.Context, client *tenancy.Client, slug, name str
 	if err != nil {
 		return err
 	}
-	_, err = client.Exec(tenancy.WithTenant(ctx, t), `DELETE FROM api_tokens WHERE name = $1`, name)
-	return err
+	return store.New(client).RevokeAPITokens(tenancy.WithTenant(ctx, t), name)
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	graphql "github.com/graph-gophers/graphql-go"
 	gqlerrors "github.com/graph-gophers/graphql-go/errors"
+
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 )
 
 // What one GraphQL request may cost. In order: graphql-go refuses queries longer than 16 KiB or
@@ -143,25 +146,25 @@ func onceFor[K comparable, T any](mu *sync.Mutex, m *map[K]*gqlOnce[T], k K) *gq
 // taskBatch is the tasks one resolver returned. What their fields need from the database is
 // loaded for all of them when the first asks: one query per field and arguments, not per task.
 type taskBatch struct {
-	tasks    []*Task
+	tasks    []*store.Task
 	mu       sync.Mutex
 	projects gqlOnce[map[int64]*gqlProject]
-	comments map[page]*gqlOnce[map[int64][]*gqlComment]
+	comments map[store.Page]*gqlOnce[map[int64][]*gqlComment]
 }
 
 // projectBatch is taskBatch for projects.
 type projectBatch struct {
-	projects []*Project
+	projects []*store.Project
 	mu       sync.Mutex
 	tasks    map[taskListKey]*gqlOnce[map[int64][]*gqlTask]
 }
 
 type taskListKey struct {
 	status string
-	pg     page
+	pg     store.Page
 }
 
-func (g *gqlRoot) newTasks(ts []*Task) []*gqlTask {
+func (g *gqlRoot) newTasks(ts []*store.Task) []*gqlTask {
 	b := &taskBatch{tasks: ts}
 	out := make([]*gqlTask, len(ts))
 	for i, t := range ts {
@@ -170,7 +173,7 @@ func (g *gqlRoot) newTasks(ts []*Task) []*gqlTask {
 	return out
 }
 
-func (g *gqlRoot) newProjects(ps []*Project) []*gqlProject {
+func (g *gqlRoot) newProjects(ps []*store.Project) []*gqlProject {
 	b := &projectBatch{projects: ps}
 	out := make([]*gqlProject, len(ps))
 	for i, p := range ps {
@@ -179,7 +182,7 @@ func (g *gqlRoot) newProjects(ps []*Project) []*gqlProject {
 	return out
 }
 
-func (g *gqlRoot) newComments(cs []*Comment) []*gqlComment {
+func (g *gqlRoot) newComments(cs []*store.Comment) []*gqlComment {
 	out := make([]*gqlComment, len(cs))
 	for i, c := range cs {
 		out[i] = &gqlComment{g, c}
@@ -194,7 +197,8 @@ func (b *taskBatch) project(ctx context.Context, g *gqlRoot, id int64) (*gqlProj
 		for i, t := range b.tasks {
 			ids[i] = t.ProjectID
 		}
-		ps, err := g.s.projectsByID(ctx, dedupe(ids))
+		slices.Sort(ids)
+		ps, err := g.s.store.ProjectsByID(ctx, slices.Compact(ids))
 		if err != nil {
 			return nil, g.err(ctx, err)
 		}
@@ -208,13 +212,13 @@ func (b *taskBatch) project(ctx context.Context, g *gqlRoot, id int64) (*gqlProj
 }
 
 // commentsOf is a task's comments, loaded with those of the task's batch.
-func (b *taskBatch) commentsOf(ctx context.Context, g *gqlRoot, id int64, pg page) ([]*gqlComment, error) {
+func (b *taskBatch) commentsOf(ctx context.Context, g *gqlRoot, id int64, pg store.Page) ([]*gqlComment, error) {
 	m, err := onceFor(&b.mu, &b.comments, pg).get(func() (map[int64][]*gqlComment, error) {
 		ids := make([]int64, len(b.tasks))
 		for i, t := range b.tasks {
 			ids[i] = t.ID
 		}
-		cs, err := g.s.commentsOfTasks(ctx, ids, pg)
+		cs, err := g.s.store.CommentsOfTasks(ctx, ids, pg)
 		if err != nil {
 			return nil, g.err(ctx, err)
 		}
@@ -228,13 +232,13 @@ func (b *taskBatch) commentsOf(ctx context.Context, g *gqlRoot, id int64, pg pag
 }
 
 // tasksOf is a project's tasks, loaded with those of the project's batch; they make one batch.
-func (b *projectBatch) tasksOf(ctx context.Context, g *gqlRoot, id int64, status string, pg page) ([]*gqlTask, error) {
+func (b *projectBatch) tasksOf(ctx context.Context, g *gqlRoot, id int64, status string, pg store.Page) ([]*gqlTask, error) {
 	m, err := onceFor(&b.mu, &b.tasks, taskListKey{status, pg}).get(func() (map[int64][]*gqlTask, error) {
 		ids := make([]int64, len(b.projects))
 		for i, p := range b.projects {
 			ids[i] = p.ID
 		}
-		ts, err := g.s.tasksOfProjects(ctx, ids, status, pg)
+		ts, err := g.s.store.TasksOfProjects(ctx, ids, status, pg)
 		if err != nil {
 			return nil, g.err(ctx, err)
 		}

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	graphql "github.com/graph-gophers/graphql-go"
+
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 )
 
 // The GraphQL API at /graphql: the same data and rules as the REST API (same functions, same
@@ -269,7 +271,7 @@ func gqlID(id int64) graphql.ID { return graphql.ID(strconv.FormatInt(id, 10)) }
 func parseGQLID(id graphql.ID) (int64, error) {
 	n, err := strconv.ParseInt(string(id), 10, 64)
 	if err != nil || n <= 0 {
-		return 0, invalidf("%q is not an id", string(id))
+		return 0, store.Invalidf("%q is not an id", string(id))
 	}
 	return n, nil
 }
@@ -287,10 +289,10 @@ func optID(id *graphql.ID) (*int64, error) {
 }
 
 // gqlPage reads first (defaulted by the schema) and after.
-func gqlPage(first int32, after *graphql.ID) (page, error) {
-	pg := page{Limit: int(first)}
+func gqlPage(first int32, after *graphql.ID) (store.Page, error) {
+	pg := store.Page{Limit: int(first)}
 	if first < 1 || first > 100 {
-		return pg, invalidf("first must be from 1 to 100")
+		return pg, store.Invalidf("first must be from 1 to 100")
 	}
 	if after != nil {
 		n, err := parseGQLID(*after)
@@ -311,7 +313,7 @@ func (g *gqlRoot) err(ctx context.Context, err error) error {
 		return ctx.Err()
 	}
 	g.s.log.ErrorContext(ctx, "graphql", "err", err)
-	return invalidf("internal error")
+	return store.Invalidf("internal error")
 }
 
 func (g *gqlRoot) Projects(ctx context.Context, args struct {
@@ -322,7 +324,7 @@ func (g *gqlRoot) Projects(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	ps, err := g.s.listProjects(ctx, pg)
+	ps, err := g.s.store.ListProjects(ctx, pg)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
@@ -334,14 +336,14 @@ func (g *gqlRoot) Project(ctx context.Context, args struct{ ID graphql.ID }) (*g
 	if err != nil {
 		return nil, err
 	}
-	p, err := g.s.getProject(ctx, id)
-	if errors.Is(err, errNotFound) {
+	p, err := g.s.store.GetProject(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return g.newProjects([]*Project{p})[0], gqlCount(ctx, 1)
+	return g.newProjects([]*store.Project{p})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) Task(ctx context.Context, args struct{ ID graphql.ID }) (*gqlTask, error) {
@@ -349,14 +351,14 @@ func (g *gqlRoot) Task(ctx context.Context, args struct{ ID graphql.ID }) (*gqlT
 	if err != nil {
 		return nil, err
 	}
-	t, err := g.s.getTask(ctx, id)
-	if errors.Is(err, errNotFound) {
+	t, err := g.s.store.GetTask(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return g.newTasks([]*Task{t})[0], gqlCount(ctx, 1)
+	return g.newTasks([]*store.Task{t})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) Tasks(ctx context.Context, args struct {
@@ -378,12 +380,12 @@ func (g *gqlRoot) Tasks(ctx context.Context, args struct {
 	return g.tasks(ctx, pid, args.Status, pg)
 }
 
-func (g *gqlRoot) tasks(ctx context.Context, pid int64, status *string, pg page) ([]*gqlTask, error) {
+func (g *gqlRoot) tasks(ctx context.Context, pid int64, status *string, pg store.Page) ([]*gqlTask, error) {
 	st := ""
 	if status != nil {
 		st = *status
 	}
-	ts, err := g.s.listTasks(ctx, pid, st, pg)
+	ts, err := g.s.store.ListTasks(ctx, pid, st, pg)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
@@ -398,11 +400,11 @@ func (g *gqlRoot) CreateProject(ctx context.Context, args struct {
 	if args.Description != nil {
 		desc = *args.Description
 	}
-	p, err := g.s.createProject(ctx, userID(ctx), args.Name, desc)
+	p, err := g.s.store.CreateProject(ctx, userID(ctx), args.Name, desc)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return g.newProjects([]*Project{p})[0], gqlCount(ctx, 1)
+	return g.newProjects([]*store.Project{p})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) UpdateProject(ctx context.Context, args struct {
@@ -414,11 +416,11 @@ func (g *gqlRoot) UpdateProject(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	p, err := g.s.updateProject(ctx, userID(ctx), id, args.Name, args.Description)
+	p, err := g.s.store.UpdateProject(ctx, userID(ctx), id, args.Name, args.Description)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return g.newProjects([]*Project{p})[0], gqlCount(ctx, 1)
+	return g.newProjects([]*store.Project{p})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) DeleteProject(ctx context.Context, args struct{ ID graphql.ID }) (bool, error) {
@@ -426,7 +428,7 @@ func (g *gqlRoot) DeleteProject(ctx context.Context, args struct{ ID graphql.ID 
 	if err != nil {
 		return false, err
 	}
-	return true, g.err(ctx, g.s.deleteProject(ctx, userID(ctx), id))
+	return true, g.err(ctx, g.s.store.DeleteProject(ctx, userID(ctx), id))
 }
 
 type gqlTaskArgs struct {
@@ -437,9 +439,9 @@ type gqlTaskArgs struct {
 	DueDate     *string
 }
 
-func (a gqlTaskArgs) input() (taskInput, error) {
+func (a gqlTaskArgs) input() (store.TaskInput, error) {
 	aid, err := optID(a.AssigneeID)
-	return taskInput{Title: a.Title, Description: a.Description, Status: a.Status, AssigneeID: aid, DueDate: a.DueDate}, err
+	return store.TaskInput{Title: a.Title, Description: a.Description, Status: a.Status, AssigneeID: aid, DueDate: a.DueDate}, err
 }
 
 func (g *gqlRoot) CreateTask(ctx context.Context, args struct {
@@ -458,11 +460,11 @@ func (g *gqlRoot) CreateTask(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	t, err := g.s.createTask(ctx, userID(ctx), pid, in)
+	t, err := g.s.store.CreateTask(ctx, userID(ctx), pid, in)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return g.newTasks([]*Task{t})[0], gqlCount(ctx, 1)
+	return g.newTasks([]*store.Task{t})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) UpdateTask(ctx context.Context, args struct {
@@ -481,11 +483,11 @@ func (g *gqlRoot) UpdateTask(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	t, err := g.s.updateTask(ctx, userID(ctx), id, in)
+	t, err := g.s.store.UpdateTask(ctx, userID(ctx), id, in)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return g.newTasks([]*Task{t})[0], gqlCount(ctx, 1)
+	return g.newTasks([]*store.Task{t})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) DeleteTask(ctx context.Context, args struct{ ID graphql.ID }) (bool, error) {
@@ -493,7 +495,7 @@ func (g *gqlRoot) DeleteTask(ctx context.Context, args struct{ ID graphql.ID }) 
 	if err != nil {
 		return false, err
 	}
-	return true, g.err(ctx, g.s.deleteTask(ctx, userID(ctx), id))
+	return true, g.err(ctx, g.s.store.DeleteTask(ctx, userID(ctx), id))
 }
 
 func (g *gqlRoot) CreateComment(ctx context.Context, args struct {
@@ -504,11 +506,11 @@ func (g *gqlRoot) CreateComment(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	c, err := g.s.createComment(ctx, userID(ctx), tid, args.Body)
+	c, err := g.s.store.CreateComment(ctx, userID(ctx), tid, args.Body)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return g.newComments([]*Comment{c})[0], gqlCount(ctx, 1)
+	return g.newComments([]*store.Comment{c})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) UpdateComment(ctx context.Context, args struct {
@@ -519,11 +521,11 @@ func (g *gqlRoot) UpdateComment(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	c, err := g.s.updateComment(ctx, id, args.Body)
+	c, err := g.s.store.UpdateComment(ctx, id, args.Body)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
-	return g.newComments([]*Comment{c})[0], gqlCount(ctx, 1)
+	return g.newComments([]*store.Comment{c})[0], gqlCount(ctx, 1)
 }
 
 func (g *gqlRoot) DeleteComment(ctx context.Context, args struct{ ID graphql.ID }) (bool, error) {
@@ -531,12 +533,12 @@ func (g *gqlRoot) DeleteComment(ctx context.Context, args struct{ ID graphql.ID 
 	if err != nil {
 		return false, err
 	}
-	return true, g.err(ctx, g.s.deleteComment(ctx, id))
+	return true, g.err(ctx, g.s.store.DeleteComment(ctx, id))
 }
 
 type gqlProject struct {
 	g     *gqlRoot
-	p     *Project
+	p     *store.Project
 	batch *projectBatch
 }
 
@@ -576,7 +578,7 @@ func nonNil[T any](s []T) []T {
 
 type gqlTask struct {
 	g     *gqlRoot
-	t     *Task
+	t     *store.Task
 	batch *taskBatch
 }
 
@@ -618,7 +620,7 @@ func (r *gqlTask) Comments(ctx context.Context, args struct {
 
 type gqlComment struct {
 	g *gqlRoot
-	c *Comment
+	c *store.Comment
 }
 
 func (r *gqlComment) ID() graphql.ID     { return gqlID(r.c.ID) }

@@ -7,10 +7,9 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
-	"unicode/utf8"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 )
 
 const sessionCookie = "tb_session"
@@ -68,11 +67,11 @@ func badBytes(w http.ResponseWriter, r *http.Request) string {
 	}
 	for _, vs := range []url.Values{r.URL.Query(), r.PostForm} {
 		for k, v := range vs {
-			if !cleanText(k) {
+			if !store.CleanText(k) {
 				return "A form field's name has bytes that are not text."
 			}
 			for _, x := range v {
-				if !cleanText(x) {
+				if !store.CleanText(x) {
 					return "The field " + k + " has bytes that are not text (NUL or invalid UTF-8)."
 				}
 			}
@@ -80,9 +79,6 @@ func badBytes(w http.ResponseWriter, r *http.Request) string {
 	}
 	return ""
 }
-
-// cleanText reports whether v is valid UTF-8 without NUL, as PostgreSQL's text requires.
-func cleanText(v string) bool { return utf8.ValidString(v) && !strings.ContainsRune(v, 0) }
 
 // ---- JSON
 
@@ -148,23 +144,12 @@ func userID(ctx context.Context) int64 {
 	return 0
 }
 
-// planOf reads the organisation's plan from its catalog settings.
-func planOf(t *tenancy.Tenant) string {
-	var st struct {
-		Plan string `json:"plan"`
-	}
-	if len(t.Settings) > 0 && json.Unmarshal(t.Settings, &st) == nil && st.Plan != "" {
-		return st.Plan
-	}
-	return "free"
-}
-
 // statusOf maps a data error to an HTTP status; 0 for unexpected errors.
 func statusOf(err error) int {
-	var inv *invalidError
-	var lim *limitError
+	var inv *store.InvalidError
+	var lim *store.LimitError
 	switch {
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, store.ErrNotFound):
 		return http.StatusNotFound
 	case errors.As(err, &inv):
 		return http.StatusUnprocessableEntity

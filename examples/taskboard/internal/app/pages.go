@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 )
 
 //go:embed templates/*.html
@@ -57,7 +58,7 @@ var funcs = template.FuncMap{
 		return *p
 	},
 	"title":    func(s string) string { return strings.ToUpper(s[:1]) + s[1:] },
-	"statuses": func() []string { return taskStatuses },
+	"statuses": func() []string { return store.TaskStatuses },
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
@@ -97,7 +98,7 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 	}
 	if t, ok := tenancy.FromContext(r.Context()); ok {
 		data["Tenant"] = t
-		data["Plan"] = planOf(t)
+		data["Plan"] = store.PlanOf(t)
 	}
 	set := s.pages.sets[page]
 	var buf bytes.Buffer

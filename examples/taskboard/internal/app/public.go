@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 )
 
 // The public site, on the base host: landing page, sign-up, log-in, the user's organisations,
@@ -197,7 +198,7 @@ func (s *Server) invitationPage(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := r.URL.Query().Get("token")
 	t, err := s.invitationTenant(r.Context(), tok)
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		s.refuse(w, r, http.StatusNotFound, "This invitation has expired or was already used.")
 		return
 	}
@@ -211,7 +212,7 @@ func (s *Server) invitationPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) invitationAccept(w http.ResponseWriter, r *http.Request) {
 	t, err := s.acceptInvitation(r.Context(), r.PostFormValue("token"), sessionFrom(r.Context()).User.ID)
-	if errors.Is(err, errNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		s.refuse(w, r, http.StatusNotFound, "This invitation has expired or was already used.")
 		return
 	}

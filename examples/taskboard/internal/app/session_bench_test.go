@@ -33,13 +33,13 @@ func BenchmarkSessionLookup(b *testing.B) {
 	if err := e.db.AppPool.QueryRow(ctx, `SELECT current_user`).Scan(&app); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := e.db.AdminPool.Exec(ctx, `CREATE TABLE scs_sessions (token text PRIMARY KEY, data bytea NOT NULL, expiry timestamptz NOT NULL);
+	if _, err := e.db.OwnerPool.Exec(ctx, `CREATE TABLE scs_sessions (token text PRIMARY KEY, data bytea NOT NULL, expiry timestamptz NOT NULL);
 		CREATE INDEX ON scs_sessions (expiry);
 		INSERT INTO scs_sessions VALUES ('tok', '\x0102030405060708', now() + interval '1 day');
 		GRANT SELECT ON scs_sessions TO `+pgx.Identifier{app}.Sanitize()); err != nil {
 		b.Fatal(err)
 	}
-	pool := e.srv.db.Pool()
+	pool := e.srv.db.AppPool()
 	b.Run("joined", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

@@ -65,7 +65,7 @@ func TestSimultaneousSignUpsForOneAddress(t *testing.T) {
 		t.Fatalf("%d sign-ups for one address succeeded, want 1 (%v)", won, statuses)
 	}
 	var members, users int
-	if err := e.db.AdminPool.QueryRow(t.Context(), `
+	if err := e.db.OwnerPool.QueryRow(t.Context(), `
 		SELECT (SELECT count(*) FROM memberships m JOIN tenancy.tenants t ON t.id = m.tenant_id WHERE t.slug = 'same'),
 		       (SELECT count(*) FROM users)`).Scan(&members, &users); err != nil {
 		t.Fatal(err)

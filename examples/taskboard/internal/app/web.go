@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 )
 
 // The organisation's app, on <slug>.<base>: pages for members (session cookie, forms refused
@@ -82,7 +83,7 @@ const handoffCookie = "tb_handoff"
 // public host for a login token bound to it.
 func (s *Server) handoffStart(w http.ResponseWriter, r *http.Request) {
 	t := tenancy.MustFromContext(r.Context())
-	state, _ := newToken("")
+	state, _ := store.NewToken("")
 	s.setCookie(w, r, handoffCookie, state, int((loginTokenTTL + time.Minute).Seconds()))
 	http.Redirect(w, r, s.publicURL(r)+"/auth/grant?org="+url.QueryEscape(t.Slug)+"&state="+url.QueryEscape(state), http.StatusSeeOther)
 }
@@ -175,12 +176,12 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	projects, err := s.listProjects(ctx, page{Limit: 200})
+	projects, err := s.store.ListProjects(ctx, store.Page{Limit: 200})
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	activity, err := s.recentActivity(ctx, 12)
+	activity, err := s.store.RecentActivity(ctx, 12)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -198,7 +199,7 @@ func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) projectCreate(w http.ResponseWriter, r *http.Request) {
-	p, err := s.createProject(r.Context(), userID(r.Context()), r.PostFormValue("name"), r.PostFormValue("description"))
+	p, err := s.store.CreateProject(r.Context(), userID(r.Context()), r.PostFormValue("name"), r.PostFormValue("description"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -210,15 +211,15 @@ func (s *Server) projectPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id, ok := idParam(r)
 	if !ok {
-		s.fail(w, r, errNotFound)
+		s.fail(w, r, store.ErrNotFound)
 		return
 	}
-	p, err := s.getProject(ctx, id)
+	p, err := s.store.GetProject(ctx, id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	tasks, err := s.listTasks(ctx, id, "", page{Limit: 500})
+	tasks, err := s.store.ListTasks(ctx, id, "", store.Page{Limit: 500})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -234,7 +235,7 @@ func (s *Server) projectPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) projectEdit(w http.ResponseWriter, r *http.Request) {
 	id, _ := idParam(r)
 	name, desc := r.PostFormValue("name"), r.PostFormValue("description")
-	if _, err := s.updateProject(r.Context(), userID(r.Context()), id, &name, &desc); err != nil {
+	if _, err := s.store.UpdateProject(r.Context(), userID(r.Context()), id, &name, &desc); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -243,7 +244,7 @@ func (s *Server) projectEdit(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) projectDelete(w http.ResponseWriter, r *http.Request) {
 	id, _ := idParam(r)
-	if err := s.deleteProject(r.Context(), userID(r.Context()), id); err != nil {
+	if err := s.store.DeleteProject(r.Context(), userID(r.Context()), id); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -251,8 +252,8 @@ func (s *Server) projectDelete(w http.ResponseWriter, r *http.Request) {
 }
 
 // formTask reads a task form; fields absent from the form stay nil.
-func formTask(r *http.Request) taskInput {
-	var in taskInput
+func formTask(r *http.Request) store.TaskInput {
+	var in store.TaskInput
 	str := func(name string) *string {
 		if _, ok := r.PostForm[name]; !ok {
 			return nil
@@ -274,7 +275,7 @@ func formTask(r *http.Request) taskInput {
 func (s *Server) taskCreate(w http.ResponseWriter, r *http.Request) {
 	pid, _ := idParam(r)
 	_ = r.ParseForm()
-	if _, err := s.createTask(r.Context(), userID(r.Context()), pid, formTask(r)); err != nil {
+	if _, err := s.store.CreateTask(r.Context(), userID(r.Context()), pid, formTask(r)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -285,20 +286,20 @@ func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id, ok := idParam(r)
 	if !ok {
-		s.fail(w, r, errNotFound)
+		s.fail(w, r, store.ErrNotFound)
 		return
 	}
-	t, err := s.getTask(ctx, id)
+	t, err := s.store.GetTask(ctx, id)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	p, err := s.getProject(ctx, t.ProjectID)
+	p, err := s.store.GetProject(ctx, t.ProjectID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	comments, err := s.listComments(ctx, id, page{Limit: 500})
+	comments, err := s.store.ListComments(ctx, id, store.Page{Limit: 500})
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -314,7 +315,7 @@ func (s *Server) taskPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) taskEdit(w http.ResponseWriter, r *http.Request) {
 	id, _ := idParam(r)
 	_ = r.ParseForm()
-	if _, err := s.updateTask(r.Context(), userID(r.Context()), id, formTask(r)); err != nil {
+	if _, err := s.store.UpdateTask(r.Context(), userID(r.Context()), id, formTask(r)); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -323,9 +324,9 @@ func (s *Server) taskEdit(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) taskDelete(w http.ResponseWriter, r *http.Request) {
 	id, _ := idParam(r)
-	t, err := s.getTask(r.Context(), id)
+	t, err := s.store.GetTask(r.Context(), id)
 	if err == nil {
-		err = s.deleteTask(r.Context(), userID(r.Context()), id)
+		err = s.store.DeleteTask(r.Context(), userID(r.Context()), id)
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -336,7 +337,7 @@ func (s *Server) taskDelete(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) commentCreate(w http.ResponseWriter, r *http.Request) {
 	id, _ := idParam(r)
-	if _, err := s.createComment(r.Context(), userID(r.Context()), id, r.PostFormValue("body")); err != nil {
+	if _, err := s.store.CreateComment(r.Context(), userID(r.Context()), id, r.PostFormValue("body")); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -371,7 +372,7 @@ func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, newToken string) {
-	toks, err := s.listAPITokens(r.Context())
+	toks, err := s.store.ListAPITokens(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -384,7 +385,7 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 	if !s.allowAll(w, r, s.apiToken, "org:"+strconv.FormatInt(t.ID, 10), "ip:"+s.clientAddr(r)) {
 		return
 	}
-	tok, err := s.createAPIToken(r.Context(), userID(r.Context()), r.PostFormValue("name"))
+	tok, err := s.store.CreateAPIToken(r.Context(), userID(r.Context()), r.PostFormValue("name"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -394,7 +395,7 @@ func (s *Server) tokenCreate(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) tokenDelete(w http.ResponseWriter, r *http.Request) {
 	id, _ := idParam(r)
-	if err := s.deleteAPIToken(r.Context(), id); err != nil {
+	if err := s.store.DeleteAPIToken(r.Context(), id); err != nil {
 		s.fail(w, r, err)
 		return
 	}

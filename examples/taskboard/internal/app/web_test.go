@@ -243,7 +243,7 @@ func TestConsoleMigratesEveryTier(t *testing.T) {
 		}
 		tenantV2[f.Name()] = &fstest.MapFile{Data: b}
 	}
-	client, err := tenancy.New(&tenancy.Config{Pool: v1.db.AppPool, AdminPool: v1.db.AdminPool,
+	client, err := tenancy.New(&tenancy.Config{AppPool: v1.db.AppPool, OwnerPool: v1.db.OwnerPool,
 		SharedMigrations: migrations.Shared(), TenantMigrations: tenantV2})
 	if err != nil {
 		t.Fatal(err)
