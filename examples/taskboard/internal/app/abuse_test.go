@@ -400,14 +400,18 @@ func TestStalePurged(t *testing.T) {
 		VALUES ('\x03', $1, now() - interval '1 second')`, acme.ID); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := e.db.OwnerPool.Exec(ctx, `INSERT INTO signups (token_hash, email, name, password_hash, org_name, slug, expires_at)
+		VALUES ('\x04', 'x@example.com', 'X', 'x', 'X', 'xx', now() - interval '1 second')`); err != nil {
+		t.Fatal(err)
+	}
 	newEnvWith(t, e.db, e.db.Client) // a server starting (or its hourly purge)
 	var n int
 	if err := e.db.OwnerPool.QueryRow(ctx, `SELECT (SELECT count(*) FROM sessions) + (SELECT count(*) FROM login_tokens)
-		+ (SELECT count(*) FROM invitations)`).Scan(&n); err != nil {
+		+ (SELECT count(*) FROM invitations) + (SELECT count(*) FROM signups)`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 0 {
-		t.Fatalf("%d expired sessions, log-in tokens and invitations left", n)
+		t.Fatalf("%d expired sessions, log-in tokens, invitations and sign-ups left", n)
 	}
 }
 

@@ -72,8 +72,10 @@ func (e *env) signUpConfirmed(c *http.Client, values url.Values) *http.Response 
 	return e.confirm(c, values.Get("email"), values.Get("password"))
 }
 
-// TestSignUpLinkWorksOnceAndOnlyFromTheMail: the link makes the organisation once; the answer
-// to the sign-up carries no link and no token; a made-up token is refused.
+// TestSignUpLinkWorksOnceAndOnlyFromTheMail: the link makes the organisation once, with the
+// password chosen at sign-up (so a link sent to someone else does not log them in as the
+// sender); the answer to the sign-up carries no link and no token; a made-up or expired link
+// is refused.
 func TestSignUpLinkWorksOnceAndOnlyFromTheMail(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -109,6 +111,19 @@ func TestSignUpLinkWorksOnceAndOnlyFromTheMail(t *testing.T) {
 	var left int
 	if err := e.db.AppPool.QueryRow(t.Context(), `SELECT count(*) FROM signups`).Scan(&left); err != nil || left != 0 {
 		t.Fatalf("%d sign-ups left after confirmation (%v)", left, err)
+	}
+	e.signUp(c, url.Values{"name": {"Anna"}, "email": {"anna@example.com"}, "password": {"correct horse"}, "org": {"Gamma"}, "slug": {"gamma"}})
+	if _, err := e.db.OwnerPool.Exec(t.Context(), `UPDATE signups SET expires_at = now() - interval '1 second'`); err != nil {
+		t.Fatal(err)
+	}
+	expired, _ := url.Parse(e.mailedLink("anna@example.com"))
+	res, err = c.PostForm(e.url("", "/signup/confirm"), url.Values{"token": {expired.Query().Get("token")}, "password": {"correct horse"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("an expired link: %d, want 404", res.StatusCode)
 	}
 }
 
