@@ -99,8 +99,8 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	link := s.publicURL(r) + "/signup/confirm?token=" + url.QueryEscape(tok)
 	err = s.mail.Send(ctx, Mail{To: form["email"], Subject: "Confirm your organisation " + form["org"],
-		Body: "Open this link to create " + form["org"] + " at " + form["slug"] + "." + s.base + " (it works once, within an hour): " +
-			link + "\nIf you did not sign up, ignore this message: nothing is made without it."})
+		Body: "If you did not sign up, ignore this message: nothing is made without it. To create " + form["org"] + " at " +
+			form["slug"] + "." + s.base + ", open this link (it works once, within an hour):\n" + link})
 	if err != nil {
 		// Logged, not shown: the answer stays the same for every address.
 		s.log.ErrorContext(ctx, "send the sign-up link", "err", err)
