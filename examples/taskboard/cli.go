@@ -219,6 +219,8 @@ func printDemo(w io.Writer, f *serveFlags, port string, res *app.DemoResult, tok
 	tw.Flush()
 	fmt.Fprintf(w, "\n  Log in as %s / %s (a member of every demo organisation),\n", res.Email, app.DemoPassword)
 	fmt.Fprintf(w, "  or as alice@, bob@ or carol@example.com with the same password.\n")
+	fmt.Fprintf(w, "\n  Sign-ups are confirmed by a mailed link. The demo sends no mail: the link appears in\n")
+	fmt.Fprintf(w, "  the server's log on stderr, on a line \"mail (outbox: not sent)\".\n")
 	fmt.Fprintf(w, "\n  API token for %s: %s\n", res.Orgs[0].Slug, token)
 	fmt.Fprintf(w, "    curl -H 'Authorization: Bearer %s' http://%s.%s:%s/api/v1/projects\n", token, res.Orgs[0].Slug, f.base, port)
 	fmt.Fprintf(w, "    curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"query\":\"{ projects { id name } }\"}' http://%s.%s:%s/graphql\n", token, res.Orgs[0].Slug, f.base, port)

@@ -42,6 +42,7 @@ var (
 const (
 	sessionTTL    = 14 * 24 * time.Hour
 	loginTokenTTL = 2 * time.Minute
+	signupTTL     = time.Hour
 	invitationTTL = 7 * 24 * time.Hour
 	purgeEvery    = time.Hour
 )
@@ -83,16 +84,76 @@ func (s *Server) createUser(ctx context.Context, email, name, password string) (
 	if err != nil {
 		return nil, err
 	}
+	return s.insertUser(ctx, email, name, string(hash))
+}
+
+// insertUser registers a user whose password is already hashed; errEmailTaken if the address
+// has an account.
+func (s *Server) insertUser(ctx context.Context, email, name, hash string) (*User, error) {
 	u := &User{Email: email, Name: strings.TrimSpace(name)}
-	u.ID, err = s.sdb().CreateUser(ctx, shareddb.CreateUserParams{Email: u.Email, Name: u.Name, PasswordHash: string(hash)})
+	var err error
+	u.ID, err = s.sdb().CreateUser(ctx, shareddb.CreateUserParams{Email: u.Email, Name: u.Name, PasswordHash: hash})
 	if isUnique(err) {
 		return nil, errEmailTaken
 	}
 	return u, err
 }
 
-func (s *Server) deleteUser(ctx context.Context, id int64) error {
-	return s.sdb().DeleteUser(ctx, id)
+// userByEmail returns the account of an address, or nil if it has none.
+func (s *Server) userByEmail(ctx context.Context, email string) (*User, error) {
+	r, err := s.sdb().UserByEmail(ctx, email)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &User{ID: r.ID, Email: r.Email, Name: r.Name}, nil
+}
+
+// createSignup keeps a sign-up until its address is confirmed and returns the token of the
+// link to mail; only its hash is stored. The password is hashed whether or not the address has
+// an account, so that the time taken does not tell.
+func (s *Server) createSignup(ctx context.Context, email, name, password, org, slug string) (string, error) {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	if err != nil {
+		return "", err
+	}
+	tok, tokHash := store.NewToken("su_")
+	err = s.sdb().CreateSignup(ctx, shareddb.CreateSignupParams{TokenHash: tokHash, Email: email, Name: strings.TrimSpace(name),
+		PasswordHash: string(hash), OrgName: org, Slug: slug, TTLSeconds: seconds(signupTTL)})
+	return tok, err
+}
+
+// pendingSignup is the live sign-up of a link; store.ErrNotFound if none.
+func (s *Server) pendingSignup(ctx context.Context, tok string) (*shareddb.PendingSignupRow, error) {
+	p, err := s.sdb().PendingSignup(ctx, store.HashToken(tok))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	return &p, err
+}
+
+// checkSignupPassword checks the password given to follow a sign-up link: the account's, if the
+// address has one (u), else the one chosen at sign-up. errBadCredentials if wrong.
+func (s *Server) checkSignupPassword(ctx context.Context, p *shareddb.PendingSignupRow, u *User, password string) error {
+	if u != nil {
+		_, err := s.authenticate(ctx, p.Email, password)
+		return err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(p.PasswordHash), []byte(password)) != nil {
+		return errBadCredentials
+	}
+	return nil
+}
+
+// spendSignup takes a sign-up's link, once, before it expires; store.ErrNotFound if it is gone.
+func (s *Server) spendSignup(ctx context.Context, tok string) (*shareddb.SpendSignupRow, error) {
+	p, err := s.sdb().SpendSignup(ctx, store.HashToken(tok))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, store.ErrNotFound
+	}
+	return &p, err
 }
 
 // authenticate checks an email and password.
@@ -271,11 +332,12 @@ func (s *Server) acceptInvitation(ctx context.Context, tok string, userID int64)
 }
 
 // purge deletes what has expired: sessions, log-in tokens never used, invitations never accepted,
-// and the console's sessions.
+// sign-ups never confirmed, and the console's sessions.
 func (s *Server) purge(ctx context.Context) error {
 	q := s.sdb()
 	for table, purge := range map[string]func(context.Context) error{
 		"sessions": q.PurgeSessions, "login_tokens": q.PurgeLoginTokens, "invitations": q.PurgeInvitations,
+		"signups": q.PurgeSignups,
 	} {
 		if err := purge(ctx); err != nil {
 			return fmt.Errorf("purge %s: %w", table, err)

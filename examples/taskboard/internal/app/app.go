@@ -80,6 +80,9 @@ type Config struct {
 	// fields take the defaults.
 	RateLimits *RateLimits
 
+	// Mailer sends the sign-up confirmation links; nil: an Outbox writing them to Logger.
+	Mailer Mailer
+
 	Logger *slog.Logger
 }
 
@@ -102,6 +105,7 @@ type Server struct {
 	cost    int
 	maxBody int64
 	log     *slog.Logger
+	mail    Mailer
 	pages   *pages
 	gql     *gqlSchema
 
@@ -146,6 +150,9 @@ func New(cfg *Config) (*Server, error) {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.mail = cfg.Mailer; s.mail == nil {
+		s.mail = NewOutbox(s.log)
 	}
 	s.proxies = cfg.TrustedProxies
 	s.crossOrigin = http.NewCrossOriginProtection()

@@ -12,7 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// TestBrowser drives a real headless Chromium through sign-up, creating a project and a task, and
+// TestBrowser drives a real headless Chromium through sign-up (and its mailed link), creating a project and a task, and
 // checks that another organisation does not see them. Screenshots go to the test's artifact
 // folder (go test -artifacts keeps them); with TASKBOARD_SCREENSHOTS=DIR the README's screenshots
 // (tenant-app.png, console.png, taken on the demo data) are written to DIR as well:
@@ -63,7 +63,7 @@ func TestBrowser(t *testing.T) {
 		})
 	}
 	var location, dashboard, projectPage string
-	// Sign up: the public site creates the organisation and hands the browser to its host.
+	// Sign up: the public site mails a link (the outbox) and makes nothing yet.
 	err := chromedp.Run(ctx,
 		chromedp.Navigate(e.url("", "/")),
 		chromedp.WaitVisible(`#signup-submit`, chromedp.ByID),
@@ -74,6 +74,18 @@ func TestBrowser(t *testing.T) {
 		chromedp.SendKeys(`#slug`, "roasters", chromedp.ByID),
 		shot("01-signup.png"),
 		chromedp.Click(`#signup-submit`, chromedp.ByID),
+		chromedp.WaitVisible(`#signup-sent`, chromedp.ByID),
+	)
+	if err != nil {
+		t.Fatalf("sign-up: %v", err)
+	}
+	// Following the link with the password creates the organisation and hands the browser to
+	// its host.
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(e.mailedLink("robin@example.com")),
+		chromedp.WaitVisible(`#confirm-submit`, chromedp.ByID),
+		chromedp.SendKeys(`#password`, "a long password", chromedp.ByID),
+		chromedp.Click(`#confirm-submit`, chromedp.ByID),
 		chromedp.WaitVisible(`#project-submit`, chromedp.ByID),
 		chromedp.Location(&location),
 		chromedp.Text(`#org-name`, &dashboard, chromedp.ByID),

@@ -26,11 +26,12 @@ const testOperatorPassword = "op-secret-123"
 // env is one test's application: a fresh database (as the application role), the server on a
 // loopback port, and a client that sends every host name to it, as browsers do for *.localhost.
 type env struct {
-	t    testing.TB
-	db   *tenancytest.DB
-	srv  *Server
-	ts   *httptest.Server
-	port string
+	t      testing.TB
+	db     *tenancytest.DB
+	srv    *Server
+	ts     *httptest.Server
+	port   string
+	outbox *Outbox // the mail the server sent
 }
 
 func newEnv(t testing.TB) *env {
@@ -49,7 +50,8 @@ func newEnvWith(t testing.TB, db *tenancytest.DB, client *tenancy.Client) *env {
 // newEnvConfig is newEnvWith with the test's changes to the configuration (limits, say).
 func newEnvConfig(t testing.TB, db *tenancytest.DB, client *tenancy.Client, change func(*Config)) *env {
 	t.Helper()
-	cfg := &Config{Client: client, OperatorPassword: testOperatorPassword, PasswordCost: bcrypt.MinCost}
+	outbox := NewOutbox(nil)
+	cfg := &Config{Client: client, OperatorPassword: testOperatorPassword, PasswordCost: bcrypt.MinCost, Mailer: outbox}
 	if change != nil {
 		change(cfg)
 	}
@@ -63,7 +65,7 @@ func newEnvConfig(t testing.TB, db *tenancytest.DB, client *tenancy.Client, chan
 	ts := httptest.NewServer(srv)
 	t.Cleanup(func() { ts.Close(); srv.Close() })
 	_, port, _ := net.SplitHostPort(ts.Listener.Addr().String())
-	return &env{t: t, db: db, srv: srv, ts: ts, port: port}
+	return &env{t: t, db: db, srv: srv, ts: ts, port: port, outbox: outbox}
 }
 
 // url is the address of path on host ("" for the public site, else an organisation's slug).

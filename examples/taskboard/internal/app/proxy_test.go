@@ -64,8 +64,11 @@ func TestForwardedSchemeOnlyFromTrustedProxies(t *testing.T) {
 				}
 			})
 			c := e.browser()
-			res := e.post(c, "", "/signup", url.Values{"name": {"Anna"}, "email": {"anna@example.com"}, "password": {"correct horse"},
-				"org": {"Alpha"}, "slug": {"alpha"}}, "X-Forwarded-Proto", "https")
+			e.signUp(c, url.Values{"name": {"Anna"}, "email": {"anna@example.com"}, "password": {"correct horse"},
+				"org": {"Alpha"}, "slug": {"alpha"}})
+			link, _ := url.Parse(e.mailedLink("anna@example.com"))
+			res := e.post(c, "", "/signup/confirm", url.Values{"token": {link.Query().Get("token")}, "password": {"correct horse"}},
+				"X-Forwarded-Proto", "https")
 			loc := res.Header.Get("Location")
 			found, secure := cookieSecure(res, sessionCookie)
 			hsts := res.Header.Get("Strict-Transport-Security")

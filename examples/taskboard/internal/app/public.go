@@ -19,6 +19,8 @@ func (s *Server) publicRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.landing)
 	mux.HandleFunc("POST /signup", s.signup)
+	mux.HandleFunc("GET /signup/confirm", s.signupConfirmPage)
+	mux.HandleFunc("POST /signup/confirm", s.signupConfirm)
 	mux.HandleFunc("GET /login", s.publicLoginPage)
 	mux.HandleFunc("POST /login", s.publicLogin)
 	mux.HandleFunc("POST /logout", s.logout)
@@ -58,6 +60,10 @@ func (s *Server) landing(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, "landing.html", map[string]any{"Base": s.base, "Form": map[string]string{}})
 }
 
+// signup answers every well-formed request alike, whoever has the address: it hashes the
+// password, keeps the request and mails a one-time link to the address. Nothing is made until
+// the address's owner follows the link (signupConfirm), so the answer cannot tell who has an
+// account; only an organisation address already taken, which its host shows anyway, is refused.
 func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 	form := map[string]string{
 		"name": r.PostFormValue("name"), "email": strings.TrimSpace(r.PostFormValue("email")),
@@ -74,48 +80,143 @@ func (s *Server) signup(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnprocessableEntity, msg)
 		return
 	}
-	if !s.allowAll(w, r, s.signUps, "ip:"+s.clientAddr(r)) {
+	// Per client, and per address so that nobody can flood someone's mailbox.
+	if !s.allowAll(w, r, s.signUps, "ip:"+s.clientAddr(r), "mail:"+strings.ToLower(form["email"])) {
 		return
 	}
 	ctx := r.Context()
-	u, err := s.createUser(ctx, form["email"], form["name"], r.PostFormValue("password"))
-	made := err == nil // a new account, made for this organisation
-	if errors.Is(err, errEmailTaken) {
-		// The owner of the address, with their password, gets the organisation on their
-		// account. Anyone else is told nothing about the address; its owner is (the notice
-		// stands for the email a production deployment would send).
-		if !s.allowAll(w, r, s.logIns, "acct:"+strings.ToLower(form["email"])) {
-			return
-		}
-		u, err = s.authenticate(ctx, form["email"], r.PostFormValue("password"))
-		if errors.Is(err, errBadCredentials) {
-			s.log.InfoContext(ctx, "notice to account owner: someone tried to sign up with your address",
-				"to", form["email"], "client", s.clientAddr(r))
-			fail(http.StatusUnprocessableEntity, "We could not sign you up with these details. If you have an account, log in and add the organisation from your organisations page.")
-			return
-		}
+	if _, err := s.db.TenantGet(ctx, form["slug"]); err == nil {
+		fail(http.StatusConflict, "The address "+form["slug"]+"."+s.base+" is taken; choose another.")
+		return
+	} else if !errors.Is(err, tenancy.ErrTenantNotFound) {
+		s.internalError(w, r, err)
+		return
+	}
+	tok, err := s.createSignup(ctx, form["email"], form["name"], r.PostFormValue("password"), form["org"], form["slug"])
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	link := s.publicURL(r) + "/signup/confirm?token=" + url.QueryEscape(tok)
+	err = s.mail.Send(ctx, Mail{To: form["email"], Subject: "Confirm your organisation " + form["org"],
+		Body: "If you did not sign up, ignore this message: nothing is made without it. To create " + form["org"] + " at " +
+			form["slug"] + "." + s.base + ", open this link (it works once, within an hour):\n" + link})
+	if err != nil {
+		// Logged, not shown: the answer stays the same for every address.
+		s.log.ErrorContext(ctx, "send the sign-up link", "err", err)
+	}
+	s.render(w, r, "signup_sent.html", map[string]any{"Title": "Check your email", "Email": form["email"], "Org": form["org"],
+		"Slug": form["slug"], "Base": s.base})
+}
+
+// signupConfirmPage shows what a sign-up link will create. A link is spent only by the form
+// it shows, so that mail scanners that open links do not use it up.
+func (s *Server) signupConfirmPage(w http.ResponseWriter, r *http.Request) {
+	s.confirmPage(w, r, http.StatusOK, r.URL.Query().Get("token"), "")
+}
+
+func (s *Server) confirmPage(w http.ResponseWriter, r *http.Request, status int, tok, msg string) {
+	p, err := s.pendingSignup(r.Context(), tok)
+	if errors.Is(err, store.ErrNotFound) {
+		s.refuse(w, r, http.StatusNotFound, "This link has expired or was already used.")
+		return
 	}
 	if err != nil {
 		s.internalError(w, r, err)
 		return
 	}
-	t, status, msg := s.createOrg(ctx, u.ID, form["org"], form["slug"])
-	if t == nil {
-		// Leave nothing behind: the account was made for this organisation.
-		if made {
-			_ = s.deleteUser(context.WithoutCancel(ctx), u.ID)
+	owner, err := s.userByEmail(r.Context(), p.Email)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	// Only the holder of the link, who reads the address's mail, learns that it has an account.
+	s.renderStatus(w, r, status, "signup_confirm.html", map[string]any{"Title": "Create your organisation", "Signup": p,
+		"Token": tok, "Base": s.base, "Registered": owner != nil, "LoggedIn": owner != nil && isUser(r, owner.ID), "Error": msg})
+}
+
+// signupConfirm spends a sign-up link: it makes the account (for a new address) and the
+// organisation, and hands the browser to it. It asks for the password chosen at sign-up; an
+// address that already has an account gets the organisation on that account, for its owner
+// only: logged in as it, or with its password.
+func (s *Server) signupConfirm(w http.ResponseWriter, r *http.Request) {
+	ctx, tok := r.Context(), r.PostFormValue("token")
+	p, err := s.pendingSignup(ctx, tok)
+	if errors.Is(err, store.ErrNotFound) {
+		s.refuse(w, r, http.StatusNotFound, "This link has expired or was already used.")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	u, err := s.userByEmail(ctx, p.Email)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	if u == nil || !isUser(r, u.ID) {
+		// The password proves the link is followed by whoever signed up, not by someone who was
+		// sent it to be logged in to the sender's account.
+		if !s.allowLogIn(w, r, p.Email) {
+			return
 		}
+		if err := s.checkSignupPassword(ctx, p, u, r.PostFormValue("password")); errors.Is(err, errBadCredentials) {
+			s.confirmPage(w, r, http.StatusUnauthorized, tok, err.Error())
+			return
+		} else if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+	}
+	sp, err := s.spendSignup(ctx, tok)
+	if errors.Is(err, store.ErrNotFound) {
+		s.refuse(w, r, http.StatusNotFound, "This link has expired or was already used.")
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	if u == nil {
+		u, err = s.insertUser(ctx, sp.Email, sp.Name, sp.PasswordHash)
+		if errors.Is(err, errEmailTaken) {
+			// Registered between the look-up and now; the link holder owns the address.
+			s.refuse(w, r, http.StatusConflict, "This address has just got an account. Log in, then add the organisation from your organisations page.")
+			return
+		}
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+	}
+	if !isUser(r, u.ID) {
+		sess, err := s.createSession(ctx, u.ID, 0)
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		s.setCookie(w, r, sessionCookie, sess, int(sessionTTL.Seconds()))
+	}
+	t, status, msg := s.createOrg(ctx, u.ID, sp.OrgName, sp.Slug)
+	if t == nil {
 		if status == http.StatusInternalServerError {
 			s.internalError(w, r, errors.New(msg))
 			return
 		}
-		fail(status, msg)
+		// The address is confirmed and the account stays; the organisation's address was
+		// taken meanwhile, so the user picks another.
+		ms, _ := s.memberships(ctx, u.ID)
+		s.renderStatus(w, r, status, "orgs.html", map[string]any{"Title": "Your organisations", "Memberships": ms, "Base": s.base, "Error": msg})
 		return
 	}
-	if tok, err := s.createSession(ctx, u.ID, 0); err == nil {
-		s.setCookie(w, r, sessionCookie, tok, int(sessionTTL.Seconds()))
-	}
 	s.handOff(w, r, t)
+}
+
+// isUser says whether the request comes from a session of that user.
+func isUser(r *http.Request, userID int64) bool {
+	se := sessionFrom(r.Context())
+	return se != nil && se.User.ID == userID
 }
 
 // checkOrg validates a new organisation's name and address; "" means fine.

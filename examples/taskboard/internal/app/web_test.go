@@ -18,7 +18,7 @@ func TestSignUpHandsOffToTheOrganisationAndOthersAreRefused(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	anna := e.browser()
-	res := e.form(anna, "", "/", "/signup", url.Values{"name": {"Anna"}, "email": {"anna@example.com"},
+	res := e.signUpConfirmed(anna, url.Values{"name": {"Anna"}, "email": {"anna@example.com"},
 		"password": {"correct horse"}, "org": {"Alpha Ltd"}, "slug": {"alpha"}})
 	loc := e.handoffLink(anna, res)
 	if !strings.HasPrefix(loc, e.url("alpha", "/auth/handoff?token=")) {
@@ -46,7 +46,7 @@ func TestSignUpHandsOffToTheOrganisationAndOthersAreRefused(t *testing.T) {
 
 	// Ben signs up with his own organisation: he cannot open Alpha, and sees nothing of it.
 	ben := e.browser()
-	res = e.form(ben, "", "/", "/signup", url.Values{"name": {"Ben"}, "email": {"ben@example.com"},
+	res = e.signUpConfirmed(ben, url.Values{"name": {"Ben"}, "email": {"ben@example.com"},
 		"password": {"battery staple"}, "org": {"Beta"}, "slug": {"beta"}})
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("second sign-up: %d", res.StatusCode)

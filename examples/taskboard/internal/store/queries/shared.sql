@@ -16,9 +16,6 @@ WHERE u.id = ANY(@user_ids::bigint[]);
 -- name: CreateUser :one
 INSERT INTO users (email, name, password_hash) VALUES (@email, @name, @password_hash) RETURNING id;
 
--- name: DeleteUser :exec
-DELETE FROM users WHERE id = @id;
-
 -- name: UserByEmail :one
 -- The address matches regardless of case, as users_email is unique.
 SELECT id, email, name, password_hash FROM users WHERE lower(email) = lower(@email);
@@ -80,6 +77,19 @@ SELECT tenant_id FROM invitations WHERE token_hash = @token_hash AND expires_at 
 DELETE FROM invitations WHERE token_hash = @token_hash AND tenant_id = @tenant_id AND expires_at > now()
 RETURNING role;
 
+-- ---- sign-ups waiting for their address to be confirmed
+
+-- name: CreateSignup :exec
+INSERT INTO signups (token_hash, email, name, password_hash, org_name, slug, expires_at)
+VALUES (@token_hash, @email, @name, @password_hash, @org_name, @slug, now() + make_interval(secs => @ttl_seconds::bigint));
+
+-- name: PendingSignup :one
+SELECT email, password_hash, org_name, slug FROM signups WHERE token_hash = @token_hash AND expires_at > now();
+
+-- name: SpendSignup :one
+DELETE FROM signups WHERE token_hash = @token_hash AND expires_at > now()
+RETURNING email, name, password_hash, org_name, slug;
+
 -- ---- purges of what has expired
 
 -- name: PurgeSessions :exec
@@ -90,6 +100,9 @@ DELETE FROM login_tokens WHERE expires_at < now();
 
 -- name: PurgeInvitations :exec
 DELETE FROM invitations WHERE expires_at < now();
+
+-- name: PurgeSignups :exec
+DELETE FROM signups WHERE expires_at < now();
 
 -- name: MemberCounts :many
 -- The number of members of each of these organisations (those with any).

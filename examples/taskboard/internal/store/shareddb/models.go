@@ -47,6 +47,17 @@ type Session struct {
 	ExpiresAt time.Time
 }
 
+type Signup struct {
+	TokenHash    []byte
+	Email        string
+	Name         string
+	PasswordHash string
+	OrgName      string
+	Slug         string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+}
+
 type User struct {
 	ID           int64
 	Email        string

@@ -117,6 +117,36 @@ func (q *Queries) CreateSession(ctx context.Context, arg CreateSessionParams) er
 	return err
 }
 
+const createSignup = `-- name: CreateSignup :exec
+
+INSERT INTO signups (token_hash, email, name, password_hash, org_name, slug, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7::bigint))
+`
+
+type CreateSignupParams struct {
+	TokenHash    []byte
+	Email        string
+	Name         string
+	PasswordHash string
+	OrgName      string
+	Slug         string
+	TTLSeconds   int64
+}
+
+// ---- sign-ups waiting for their address to be confirmed
+func (q *Queries) CreateSignup(ctx context.Context, arg CreateSignupParams) error {
+	_, err := q.db.Exec(ctx, createSignup,
+		arg.TokenHash,
+		arg.Email,
+		arg.Name,
+		arg.PasswordHash,
+		arg.OrgName,
+		arg.Slug,
+		arg.TTLSeconds,
+	)
+	return err
+}
+
 const createUser = `-- name: CreateUser :one
 
 INSERT INTO users (email, name, password_hash) VALUES ($1, $2, $3) RETURNING id
@@ -143,15 +173,6 @@ DELETE FROM sessions WHERE token_hash = $1 OR expires_at < now()
 // Ends one session, and clears expired ones on the way.
 func (q *Queries) DeleteSession(ctx context.Context, tokenHash []byte) error {
 	_, err := q.db.Exec(ctx, deleteSession, tokenHash)
-	return err
-}
-
-const deleteUser = `-- name: DeleteUser :exec
-DELETE FROM users WHERE id = $1
-`
-
-func (q *Queries) DeleteUser(ctx context.Context, id int64) error {
-	_, err := q.db.Exec(ctx, deleteUser, id)
 	return err
 }
 
@@ -328,6 +349,29 @@ func (q *Queries) MembershipsOf(ctx context.Context, userID int64) ([]Membership
 	return items, nil
 }
 
+const pendingSignup = `-- name: PendingSignup :one
+SELECT email, password_hash, org_name, slug FROM signups WHERE token_hash = $1 AND expires_at > now()
+`
+
+type PendingSignupRow struct {
+	Email        string
+	PasswordHash string
+	OrgName      string
+	Slug         string
+}
+
+func (q *Queries) PendingSignup(ctx context.Context, tokenHash []byte) (PendingSignupRow, error) {
+	row := q.db.QueryRow(ctx, pendingSignup, tokenHash)
+	var i PendingSignupRow
+	err := row.Scan(
+		&i.Email,
+		&i.PasswordHash,
+		&i.OrgName,
+		&i.Slug,
+	)
+	return i, err
+}
+
 const planMaxProjects = `-- name: PlanMaxProjects :one
 
 SELECT max_projects FROM plans WHERE id = $1
@@ -372,6 +416,15 @@ func (q *Queries) PurgeSessions(ctx context.Context) error {
 	return err
 }
 
+const purgeSignups = `-- name: PurgeSignups :exec
+DELETE FROM signups WHERE expires_at < now()
+`
+
+func (q *Queries) PurgeSignups(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, purgeSignups)
+	return err
+}
+
 const roleIn = `-- name: RoleIn :one
 SELECT role FROM memberships WHERE user_id = $1 AND tenant_id = $2
 `
@@ -403,6 +456,32 @@ func (q *Queries) SpendInvitation(ctx context.Context, arg SpendInvitationParams
 	var role string
 	err := row.Scan(&role)
 	return role, err
+}
+
+const spendSignup = `-- name: SpendSignup :one
+DELETE FROM signups WHERE token_hash = $1 AND expires_at > now()
+RETURNING email, name, password_hash, org_name, slug
+`
+
+type SpendSignupRow struct {
+	Email        string
+	Name         string
+	PasswordHash string
+	OrgName      string
+	Slug         string
+}
+
+func (q *Queries) SpendSignup(ctx context.Context, tokenHash []byte) (SpendSignupRow, error) {
+	row := q.db.QueryRow(ctx, spendSignup, tokenHash)
+	var i SpendSignupRow
+	err := row.Scan(
+		&i.Email,
+		&i.Name,
+		&i.PasswordHash,
+		&i.OrgName,
+		&i.Slug,
+	)
+	return i, err
 }
 
 const userByEmail = `-- name: UserByEmail :one
