@@ -28,6 +28,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/gqlapi"
 	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 	"github.com/tenancy-go/tenancy/tenancyhttp"
 )
@@ -89,9 +90,9 @@ const MaxBodyBytesDefault = 64 << 10
 // GraphQL limits (see Config). A legitimate page needs a few hundred objects; the cost bound
 // counts every list as full, so it sits well above what such pages actually return.
 const (
-	GraphQLMaxCostDefault    = 20000
-	GraphQLMaxObjectsDefault = 10000
-	GraphQLTimeoutDefault    = 10 * time.Second
+	GraphQLMaxCostDefault    = gqlapi.MaxCostDefault
+	GraphQLMaxObjectsDefault = gqlapi.MaxObjectsDefault
+	GraphQLTimeoutDefault    = gqlapi.TimeoutDefault
 )
 
 // Server is the application. It is an http.Handler.
@@ -103,7 +104,7 @@ type Server struct {
 	maxBody int64
 	log     *slog.Logger
 	pages   *pages
-	gql     *gqlSchema
+	gql     *gqlapi.API
 
 	store  *store.Store       // the data: sqlc's queries, tenant-bound and shared
 	cache  *tenancyhttp.Cache // tenant lookups, no query on a hit
@@ -167,7 +168,11 @@ func New(cfg *Config) (*Server, error) {
 	if s.pages, err = loadPages(); err != nil {
 		return nil, err
 	}
-	if s.gql, err = newGQLSchema(s, cfg); err != nil {
+	if s.gql, err = gqlapi.New(&gqlapi.Config{
+		Store: s.store, MaxCost: cfg.GraphQLMaxCost, MaxObjects: cfg.GraphQLMaxObjects, Timeout: cfg.GraphQLTimeout,
+		Introspection: cfg.GraphQLIntrospection, UserID: userID, Decode: s.decode,
+		WriteJSON: writeJSON, WriteError: writeError, Logger: s.log,
+	}); err != nil {
 		return nil, err
 	}
 	s.cache = tenancyhttp.NewCache(s.db, &tenancyhttp.CacheConfig{Logger: s.log})
