@@ -16,7 +16,7 @@ import (
 )
 
 // What one GraphQL request may cost. In order: graphql-go refuses queries longer than 16 KiB or
-// deeper than 8 fields; the cost (gqlcost.go) refuses, before anything runs, a query that could
+// deeper than 8 fields; the cost (cost.go) refuses, before anything runs, a query that could
 // return more than Config.MaxCost objects; while it runs, a query is stopped when it has
 // made Config.MaxObjects objects or spent Config.Timeout. Lists of tasks, projects
 // and comments load their children in batches (taskBatch, projectBatch), so the number of SQL
