@@ -36,7 +36,7 @@ func (s *Server) apiRoutes() http.Handler {
 	mux.HandleFunc("/api/v1/tasks/{id}/comments", s.methods(map[string]http.HandlerFunc{"GET": s.apiCommentList, "POST": s.apiCommentCreate}))
 	mux.HandleFunc("/api/v1/comments/{id}", s.methods(map[string]http.HandlerFunc{
 		"GET": s.apiCommentGet, "PATCH": s.apiCommentUpdate, "PUT": s.apiCommentUpdate, "DELETE": s.apiCommentDelete}))
-	mux.HandleFunc("/graphql", s.methods(map[string]http.HandlerFunc{"GET": s.graphqlGet, "POST": s.graphqlHTTP}))
+	mux.HandleFunc("/graphql", s.methods(map[string]http.HandlerFunc{"GET": s.gql.Get, "POST": s.gql.Post}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.URL.Path)
 	})

@@ -13,8 +13,6 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -28,6 +26,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/console"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/gqlapi"
 	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 	"github.com/tenancy-go/tenancy/tenancyhttp"
 )
@@ -92,22 +92,22 @@ const MaxBodyBytesDefault = 64 << 10
 // GraphQL limits (see Config). A legitimate page needs a few hundred objects; the cost bound
 // counts every list as full, so it sits well above what such pages actually return.
 const (
-	GraphQLMaxCostDefault    = 20000
-	GraphQLMaxObjectsDefault = 10000
-	GraphQLTimeoutDefault    = 10 * time.Second
+	GraphQLMaxCostDefault    = gqlapi.MaxCostDefault
+	GraphQLMaxObjectsDefault = gqlapi.MaxObjectsDefault
+	GraphQLTimeoutDefault    = gqlapi.TimeoutDefault
 )
 
 // Server is the application. It is an http.Handler.
 type Server struct {
 	db      *tenancy.Client
 	base    string
-	opHash  [32]byte // sha256 of the operator password; zero: console disabled
 	cost    int
 	maxBody int64
 	log     *slog.Logger
 	mail    Mailer
 	pages   *pages
-	gql     *gqlSchema
+	gql     *gqlapi.API
+	op      *console.Console // the operator console under /admin
 
 	store  *store.Store       // the data: sqlc's queries, tenant-bound and shared
 	cache  *tenancyhttp.Cache // tenant lookups, no query on a hit
@@ -167,14 +167,21 @@ func New(cfg *Config) (*Server, error) {
 	s.logIns = newBuckets(lim.LogIn, LogInRateDefault)
 	s.console = newBuckets(lim.Console, ConsoleRateDefault)
 	s.apiToken = newBuckets(lim.Tokens, TokensRateDefault)
-	if cfg.OperatorPassword != "" {
-		s.opHash = sha256.Sum256([]byte(cfg.OperatorPassword))
-	}
 	var err error
+	if s.op, err = console.New(&console.Config{
+		Client: s.db, Site: consoleSite{s}, OperatorPassword: cfg.OperatorPassword,
+		Sessions: consoleSessions{s}, Logger: s.log,
+	}); err != nil {
+		return nil, err
+	}
 	if s.pages, err = loadPages(); err != nil {
 		return nil, err
 	}
-	if s.gql, err = newGQLSchema(s, cfg); err != nil {
+	if s.gql, err = gqlapi.New(&gqlapi.Config{
+		Store: s.store, MaxCost: cfg.GraphQLMaxCost, MaxObjects: cfg.GraphQLMaxObjects, Timeout: cfg.GraphQLTimeout,
+		Introspection: cfg.GraphQLIntrospection, UserID: userID, Decode: s.decode,
+		WriteJSON: writeJSON, WriteError: writeError, Logger: s.log,
+	}); err != nil {
 		return nil, err
 	}
 	s.cache = tenancyhttp.NewCache(s.db, &tenancyhttp.CacheConfig{Logger: s.log})
@@ -298,15 +305,3 @@ func (s *Server) tenantURL(r *http.Request, slug string) string {
 func (s *Server) publicURL(r *http.Request) string {
 	return fmt.Sprintf("%s://%s%s", s.scheme(r), s.base, portSuffix(r))
 }
-
-// operatorOK compares a password with the operator's in constant time.
-func (s *Server) operatorOK(password string) bool {
-	if s.opHash == [32]byte{} {
-		return false
-	}
-	h := sha256.Sum256([]byte(password))
-	return subtle.ConstantTimeCompare(h[:], s.opHash[:]) == 1
-}
-
-// consoleEnabled says whether /admin is served.
-func (s *Server) consoleEnabled() bool { return s.opHash != [32]byte{} }

@@ -2,202 +2,48 @@ package app
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/demo"
 	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 )
 
-// Demo data: three organisations, one in each tier (acme in a schema of its own, globex in the
-// shared pool, initech in a database of its own), people who belong to several of them, and
-// projects, tasks and comments. Seeding is idempotent: an
-// organisation that exists already is kept as it is, so a second `taskboard demo` starts at once.
+// The demo data is package demo's; the application lends it its accounts (users with its
+// password hashing, memberships).
 
 // DemoPassword is the password of every demo user.
-const DemoPassword = "demo1234"
+const DemoPassword = demo.Password
 
 // DemoOrg describes one demo organisation.
-type DemoOrg struct {
-	Slug, Name, Plan string
-	Tier             tenancy.Tier // the tier it got (the wanted one, or schema where not offered yet)
-	Created          bool         // created now (false: reused)
-}
+type DemoOrg = demo.Org
 
 // DemoResult says what SeedDemo made or found.
-type DemoResult struct {
-	Orgs  []DemoOrg
-	Email string // the demo login, member of every demo organisation
-}
+type DemoResult = demo.Result
 
-type demoUser struct{ email, name string }
-
-var demoUsers = []demoUser{
-	{"demo@example.com", "Dana Demo"}, {"alice@example.com", "Alice Martin"},
-	{"bob@example.com", "Bob Chen"}, {"carol@example.com", "Carol Okafor"},
-}
-
-type demoTask struct {
-	title, status, assignee string // assignee: an email or ""
-	due                     int    // days from today; 0: none
-	comments                []string
-}
-
-type demoProject struct {
-	name, description string
-	tasks             []demoTask
-}
-
-var demoOrgs = []struct {
-	slug, name, plan string
-	tier             tenancy.Tier
-	members          []string
-	projects         []demoProject
-}{
-	{"acme", "Acme Corp", "enterprise", tenancy.TierSchema,
-		[]string{"demo@example.com", "alice@example.com", "bob@example.com"},
-		[]demoProject{
-			{"Website relaunch", "New marketing site before the autumn campaign", []demoTask{
-				{"Design the new homepage", "doing", "alice@example.com", 5, []string{"First mock-ups are in the shared folder.", "Looks great, let's go with option B."}},
-				{"Migrate blog posts", "todo", "bob@example.com", 12, nil},
-				{"Set up analytics", "done", "demo@example.com", 0, []string{"Done, dashboards shared with marketing."}},
-				{"Accessibility audit", "todo", "", 20, nil},
-			}},
-			{"Mobile app", "iOS and Android client for field teams", []demoTask{
-				{"Login screen", "doing", "bob@example.com", 3, nil},
-				{"Offline sync", "todo", "alice@example.com", 30, []string{"Needs a decision on conflict handling."}},
-				{"Push notifications", "todo", "", 0, nil},
-			}},
-			{"Q3 planning", "Goals, budget and hiring for next quarter", []demoTask{
-				{"Draft OKRs", "done", "demo@example.com", 0, nil},
-				{"Budget review with finance", "todo", "demo@example.com", 8, nil},
-			}},
-		}},
-	{"globex", "Globex", "team", tenancy.TierPool,
-		[]string{"demo@example.com", "bob@example.com", "carol@example.com"},
-		[]demoProject{
-			{"Customer onboarding", "Shorten time to first value", []demoTask{
-				{"Interview five new customers", "doing", "carol@example.com", 4, []string{"Three interviews booked."}},
-				{"Rewrite the welcome email", "todo", "bob@example.com", 9, nil},
-			}},
-			{"Billing revamp", "Move to usage-based pricing", []demoTask{
-				{"Model pricing scenarios", "todo", "demo@example.com", 14, nil},
-			}},
-		}},
-	{"initech", "Initech", "free", tenancy.TierDatabase,
-		[]string{"demo@example.com", "carol@example.com"},
-		[]demoProject{
-			{"TPS reports", "Cover sheets for every report", []demoTask{
-				{"Add the new cover sheet", "todo", "carol@example.com", 1, []string{"Did you get the memo?"}},
-				{"Fix the printer on floor 3", "doing", "", 0, nil},
-			}},
-		}},
-}
-
-// SeedDemo creates the demo organisations, users and data that do not exist yet.
+// SeedDemo creates the demo organisations, users and data that do not exist yet; new users'
+// passwords are hashed at bcrypt cost passwordCost (10 if 0).
 func SeedDemo(ctx context.Context, client *tenancy.Client, passwordCost int) (*DemoResult, error) {
 	s := &Server{db: client, store: store.New(client), cost: passwordCost}
 	if s.cost == 0 {
 		s.cost = 10
 	}
-	users := map[string]int64{}
-	for _, u := range demoUsers {
-		id, err := s.demoUser(ctx, u)
-		if err != nil {
-			return nil, fmt.Errorf("demo user %s: %w", u.email, err)
-		}
-		users[u.email] = id
-	}
-	res := &DemoResult{Email: demoUsers[0].email}
-	for _, o := range demoOrgs {
-		t, created, err := s.demoTenant(ctx, o.slug, o.name, o.plan, o.tier)
-		if err != nil {
-			return nil, fmt.Errorf("demo organisation %s: %w", o.slug, err)
-		}
-		res.Orgs = append(res.Orgs, DemoOrg{Slug: t.Slug, Name: t.Name, Plan: o.plan, Tier: t.Tier, Created: created})
-		for i, m := range o.members {
-			role := "member"
-			if i == 0 {
-				role = "owner"
-			}
-			if err := s.addMember(ctx, users[m], t.ID, role); err != nil {
-				return nil, err
-			}
-		}
-		if !created {
-			continue
-		}
-		tctx := tenancy.WithTenant(ctx, t)
-		for _, p := range o.projects {
-			proj, err := s.store.CreateProject(tctx, users[o.members[0]], p.name, p.description)
-			if err != nil {
-				return nil, fmt.Errorf("demo project %s/%s: %w", o.slug, p.name, err)
-			}
-			for _, dt := range p.tasks {
-				title, status := dt.title, dt.status
-				in := store.TaskInput{Title: &title, Status: &status}
-				if dt.assignee != "" {
-					id := users[dt.assignee]
-					in.AssigneeID = &id
-				}
-				if dt.due != 0 {
-					d := time.Now().AddDate(0, 0, dt.due).Format(time.DateOnly)
-					in.DueDate = &d
-				}
-				task, err := s.store.CreateTask(tctx, users[o.members[0]], proj.ID, in)
-				if err != nil {
-					return nil, fmt.Errorf("demo task %s/%s: %w", o.slug, title, err)
-				}
-				for i, c := range dt.comments {
-					author := users[o.members[i%len(o.members)]]
-					if _, err := s.store.CreateComment(tctx, author, task.ID, c); err != nil {
-						return nil, err
-					}
-				}
-			}
-		}
-	}
-	return res, nil
+	return demo.Seed(ctx, client, demoAccounts{s})
 }
 
-func (s *Server) demoUser(ctx context.Context, u demoUser) (int64, error) {
-	r, err := s.sdb().UserByEmail(ctx, u.email)
-	if err == nil {
-		return r.ID, nil
-	}
-	if !errors.Is(err, pgx.ErrNoRows) {
-		return 0, err
-	}
-	nu, err := s.createUser(ctx, u.email, u.name, DemoPassword)
+// demoAccounts are the Server's accounts as demo.Accounts.
+type demoAccounts struct{ s *Server }
+
+func (a demoAccounts) CreateUser(ctx context.Context, email, name, password string) (int64, error) {
+	u, err := a.s.createUser(ctx, email, name, password)
 	if err != nil {
 		return 0, err
 	}
-	return nu.ID, nil
+	return u.ID, nil
 }
 
-// demoTenant returns the organisation slug, creating it in the wanted tier, or in the schema tier
-// if the library does not offer that tier yet.
-func (s *Server) demoTenant(ctx context.Context, slug, name, plan string, tier tenancy.Tier) (*tenancy.Tenant, bool, error) {
-	t, err := s.db.TenantGet(ctx, slug)
-	if err == nil {
-		if t.Status == tenancy.StatusSuspended {
-			t, err = s.db.TenantResume(ctx, slug)
-		}
-		return t, false, err
-	}
-	if !errors.Is(err, tenancy.ErrTenantNotFound) {
-		return nil, false, err
-	}
-	settings, _ := json.Marshal(map[string]string{"plan": plan})
-	t, err = s.db.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Name: name, Tier: tier, Settings: settings})
-	if errors.Is(err, tenancy.ErrTierNotAvailable) {
-		t, err = s.db.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Name: name, Tier: tenancy.TierSchema, Settings: settings})
-	}
-	return t, err == nil, err
+func (a demoAccounts) AddMember(ctx context.Context, userID, tenantID int64, role string) error {
+	return a.s.addMember(ctx, userID, tenantID, role)
 }
 
 // CreateAPIToken makes an API token for the organisation slug (named name) and returns it.

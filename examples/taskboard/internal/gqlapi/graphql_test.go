@@ -1,6 +1,16 @@
-package app
+package gqlapi
 
-import "testing"
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
+	"github.com/tenancy-go/tenancy/tenancytest"
+)
 
 func TestGQLOperationKind(t *testing.T) {
 	t.Parallel()
@@ -28,7 +38,7 @@ func TestGQLOperationKind(t *testing.T) {
 
 func TestGQLCost(t *testing.T) {
 	t.Parallel()
-	s, err := newGQLSchema(&Server{}, &Config{})
+	s, err := newGQLSchema(&API{}, &Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,5 +60,31 @@ func TestGQLCost(t *testing.T) {
 		if err != nil || got != c.want {
 			t.Errorf("gqlCost(%s) = %d, %v; want %d", c.doc, got, err, c.want)
 		}
+	}
+}
+
+// TestGetRunsQueriesOnly: GET runs a query, and refuses a mutation (405) before anything runs.
+func TestGetRunsQueriesOnly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()}), nil)
+	acme := e.org("acme")
+	get := func(doc string) *httptest.ResponseRecorder {
+		req := httptest.NewRequestWithContext(tenancy.WithTenant(context.Background(), acme), "GET", "/graphql?"+url.Values{"query": {doc}}.Encode(), nil)
+		rec := httptest.NewRecorder()
+		e.api.Get(rec, req)
+		return rec
+	}
+	if rec := get(`mutation { createProject(name: "x") { id } }`); rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Allow") != "POST" {
+		t.Fatalf("mutation by GET: %d %s", rec.Code, rec.Body)
+	}
+	if rec := get(`{ projects { name } }`); rec.Code != http.StatusOK || rec.Body.String() != `{"data":{"projects":[]}}`+"\n" {
+		t.Fatalf("query by GET: %d %s", rec.Code, rec.Body)
+	}
+	// The refused mutation made nothing.
+	if r := e.post(acme, `{"query":"mutation { createProject(name: \"y\") { name } }"}`); r.Status != http.StatusOK || r.Raw != `{"data":{"createProject":{"name":"y"}}}`+"\n" {
+		t.Fatalf("mutation by POST: %d %s", r.Status, r.Raw)
+	}
+	if rec := get(`{ projects { name } }`); rec.Body.String() != `{"data":{"projects":[{"name":"y"}]}}`+"\n" {
+		t.Fatalf("projects after: %s", rec.Body)
 	}
 }

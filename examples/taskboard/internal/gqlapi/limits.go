@@ -1,4 +1,4 @@
-package app
+package gqlapi
 
 import (
 	"context"
@@ -16,9 +16,9 @@ import (
 )
 
 // What one GraphQL request may cost. In order: graphql-go refuses queries longer than 16 KiB or
-// deeper than 8 fields; the cost (gqlcost.go) refuses, before anything runs, a query that could
-// return more than Config.GraphQLMaxCost objects; while it runs, a query is stopped when it has
-// made Config.GraphQLMaxObjects objects or spent Config.GraphQLTimeout. Lists of tasks, projects
+// deeper than 8 fields; the cost (cost.go) refuses, before anything runs, a query that could
+// return more than Config.MaxCost objects; while it runs, a query is stopped when it has
+// made Config.MaxObjects objects or spent Config.Timeout. Lists of tasks, projects
 // and comments load their children in batches (taskBatch, projectBatch), so the number of SQL
 // statements grows with the query's shape, not with the rows it returns.
 
@@ -27,7 +27,7 @@ var (
 	errGQLTimeBudget     = errors.New("time budget spent")
 )
 
-// gqlLimits are a server's GraphQL limits, defaults applied.
+// gqlLimits are an API's limits, defaults applied.
 type gqlLimits struct {
 	maxCost, maxObjects int64
 	timeout             time.Duration
@@ -35,18 +35,18 @@ type gqlLimits struct {
 }
 
 func newGQLLimits(cfg *Config) (gqlLimits, error) {
-	l := gqlLimits{int64(cfg.GraphQLMaxCost), int64(cfg.GraphQLMaxObjects), cfg.GraphQLTimeout, cfg.GraphQLIntrospection}
+	l := gqlLimits{int64(cfg.MaxCost), int64(cfg.MaxObjects), cfg.Timeout, cfg.Introspection}
 	if l.maxCost < 0 || l.maxObjects < 0 || l.timeout < 0 {
-		return l, errors.New("app: Config.GraphQLMaxCost, GraphQLMaxObjects and GraphQLTimeout must not be negative")
+		return l, errors.New("gqlapi: Config.MaxCost, MaxObjects and Timeout must not be negative")
 	}
 	if l.maxCost == 0 {
-		l.maxCost = GraphQLMaxCostDefault
+		l.maxCost = MaxCostDefault
 	}
 	if l.maxObjects == 0 {
-		l.maxObjects = GraphQLMaxObjectsDefault
+		l.maxObjects = MaxObjectsDefault
 	}
 	if l.timeout == 0 {
-		l.timeout = GraphQLTimeoutDefault
+		l.timeout = TimeoutDefault
 	}
 	return l, nil
 }
@@ -61,7 +61,7 @@ func gqlRefusal(code, msg string, ext map[string]any) *graphql.Response {
 }
 
 // gqlExec validates, costs and runs a request under its limits.
-func (s *Server) gqlExec(ctx context.Context, schema *graphql.Schema, req gqlRequest) *graphql.Response {
+func (s *API) gqlExec(ctx context.Context, schema *graphql.Schema, req gqlRequest) *graphql.Response {
 	if errs := schema.ValidateWithVariables(req.Query, req.Variables); len(errs) != 0 {
 		return &graphql.Response{Errors: errs}
 	}
@@ -198,7 +198,7 @@ func (b *taskBatch) project(ctx context.Context, g *gqlRoot, id int64) (*gqlProj
 			ids[i] = t.ProjectID
 		}
 		slices.Sort(ids)
-		ps, err := g.s.store.ProjectsByID(ctx, slices.Compact(ids))
+		ps, err := g.s.cfg.Store.ProjectsByID(ctx, slices.Compact(ids))
 		if err != nil {
 			return nil, g.err(ctx, err)
 		}
@@ -218,7 +218,7 @@ func (b *taskBatch) commentsOf(ctx context.Context, g *gqlRoot, id int64, pg sto
 		for i, t := range b.tasks {
 			ids[i] = t.ID
 		}
-		cs, err := g.s.store.CommentsOfTasks(ctx, ids, pg)
+		cs, err := g.s.cfg.Store.CommentsOfTasks(ctx, ids, pg)
 		if err != nil {
 			return nil, g.err(ctx, err)
 		}
@@ -238,7 +238,7 @@ func (b *projectBatch) tasksOf(ctx context.Context, g *gqlRoot, id int64, status
 		for i, p := range b.projects {
 			ids[i] = p.ID
 		}
-		ts, err := g.s.store.TasksOfProjects(ctx, ids, status, pg)
+		ts, err := g.s.cfg.Store.TasksOfProjects(ctx, ids, status, pg)
 		if err != nil {
 			return nil, g.err(ctx, err)
 		}

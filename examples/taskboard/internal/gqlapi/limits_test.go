@@ -1,4 +1,4 @@
-package app
+package gqlapi
 
 import (
 	"context"
@@ -61,7 +61,7 @@ func (l *sqlLog) tenantReads() int {
 	return n
 }
 
-// newGQLEnv is newEnv with the application pool's statements recorded and the configuration
+// newGQLEnv is an env whose application pool's statements are recorded, with the configuration
 // changed by change.
 func newGQLEnv(t *testing.T, change func(*Config)) (*env, *sqlLog) {
 	t.Helper()
@@ -70,7 +70,7 @@ func newGQLEnv(t *testing.T, change func(*Config)) (*env, *sqlLog) {
 		SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(),
 		AppPoolConfig: func(c *pgxpool.Config) { c.ConnConfig.Tracer = log },
 	})
-	return newEnvConfig(t, db, db.Client, change), log
+	return newEnv(t, db, change), log
 }
 
 // seedTasks makes one project with n tasks, each with one comment.
@@ -89,10 +89,10 @@ func (e *env) seedTasks(org *tenancy.Tenant, n int) {
 }
 
 // gql posts a query and returns the answer, which must be 200 with a JSON body.
-func (e *env) gql(slug, token, query string) apiResp {
+func (e *env) gql(org *tenancy.Tenant, query string) apiResp {
 	e.t.Helper()
 	body := fmt.Sprintf(`{"query":%q}`, query)
-	r := e.api("POST", slug, "/graphql", token, body)
+	r := e.post(org, body)
 	if r.Status != 200 {
 		e.t.Fatalf("%s: %d %s", query, r.Status, r.Raw)
 	}
@@ -125,11 +125,11 @@ func nestedQuery(levels int) string {
 func TestGraphQLCostRefusedBeforeSQL(t *testing.T) {
 	t.Parallel()
 	e, log := newGQLEnv(t, nil)
-	acme, tok := e.org("acme")
+	acme := e.org("acme")
 	e.seedTasks(acme, 3)
 
 	before := log.tenantReads()
-	r := e.gql("acme", tok, nestedQuery(4))
+	r := e.gql(acme, nestedQuery(4))
 	msg, code := refusedGQL(t, r)
 	if code != "QUERY_TOO_COSTLY" || !strings.Contains(msg, "20000") {
 		t.Fatalf("nested query: %s", r.Raw)
@@ -141,11 +141,11 @@ func TestGraphQLCostRefusedBeforeSQL(t *testing.T) {
 	// Aliases and fragments count too: the same cost spelt differently is refused the same way.
 	spread := `query { ...F } fragment F on Query { a: tasks(first: 100) { ...T } b: tasks(first: 100) { ...T } }
 		fragment T on Task { project { tasks(first: 100) { comments(first: 100) { id } } } }`
-	if _, code := refusedGQL(t, e.gql("acme", tok, spread)); code != "QUERY_TOO_COSTLY" {
+	if _, code := refusedGQL(t, e.gql(acme, spread)); code != "QUERY_TOO_COSTLY" {
 		t.Fatalf("fragments and aliases: code %q", code)
 	}
 	// A variable's value is what counts.
-	r = e.api("POST", "acme", "/graphql", tok, `{"query":"query($n: Int) { tasks(first: $n) { comments(first: $n) { project: taskId } project { tasks(first: $n) { id } } } }","variables":{"n":100}}`)
+	r = e.post(acme, `{"query":"query($n: Int) { tasks(first: $n) { comments(first: $n) { project: taskId } project { tasks(first: $n) { id } } } }","variables":{"n":100}}`)
 	if _, code := refusedGQL(t, r); code != "QUERY_TOO_COSTLY" {
 		t.Fatalf("variables: %s", r.Raw)
 	}
@@ -154,7 +154,7 @@ func TestGraphQLCostRefusedBeforeSQL(t *testing.T) {
 	}
 
 	// The same shape, two levels deep, is fine.
-	r = e.gql("acme", tok, nestedQuery(2))
+	r = e.gql(acme, nestedQuery(2))
 	if r.Body["errors"] != nil || len(r.Body["data"].(map[string]any)["tasks"].([]any)) != 3 {
 		t.Fatalf("two levels: %s", r.Raw)
 	}
@@ -162,15 +162,15 @@ func TestGraphQLCostRefusedBeforeSQL(t *testing.T) {
 
 func TestGraphQLObjectCap(t *testing.T) {
 	t.Parallel()
-	e, _ := newGQLEnv(t, func(c *Config) { c.GraphQLMaxObjects = 10 })
-	acme, tok := e.org("acme")
+	e, _ := newGQLEnv(t, func(c *Config) { c.MaxObjects = 10 })
+	acme := e.org("acme")
 	e.seedTasks(acme, 6)
 
 	// 6 tasks: under the cap. 6 tasks and their 6 comments: over it.
-	if r := e.gql("acme", tok, `{ tasks { id } }`); r.Body["errors"] != nil {
+	if r := e.gql(acme, `{ tasks { id } }`); r.Body["errors"] != nil {
 		t.Fatalf("6 objects: %s", r.Raw)
 	}
-	r := e.gql("acme", tok, `{ tasks { id comments { id } } }`)
+	r := e.gql(acme, `{ tasks { id comments { id } } }`)
 	if msg, code := refusedGQL(t, r); code != "TOO_MANY_OBJECTS" || !strings.Contains(msg, "10") {
 		t.Fatalf("12 objects: %s", r.Raw)
 	}
@@ -178,10 +178,10 @@ func TestGraphQLObjectCap(t *testing.T) {
 
 func TestGraphQLTimeBudget(t *testing.T) {
 	t.Parallel()
-	e, _ := newGQLEnv(t, func(c *Config) { c.GraphQLTimeout = time.Nanosecond })
-	acme, tok := e.org("acme")
+	e, _ := newGQLEnv(t, func(c *Config) { c.Timeout = time.Nanosecond })
+	acme := e.org("acme")
 	e.seedTasks(acme, 2)
-	r := e.gql("acme", tok, `{ tasks { id project { name } } }`)
+	r := e.gql(acme, `{ tasks { id project { name } } }`)
 	if msg, code := refusedGQL(t, r); code != "TIME_BUDGET_EXCEEDED" || !strings.Contains(msg, "1ns") {
 		t.Fatalf("a query over its budget: %s", r.Raw)
 	}
@@ -196,10 +196,10 @@ func TestGraphQLBatchedLoading(t *testing.T) {
 	reads := map[int]int{}
 	for i, n := range []int{5, 50} {
 		slug := []string{"small", "large"}[i]
-		org, tok := e.org(slug)
+		org := e.org(slug)
 		e.seedTasks(org, n)
 		before := log.tenantReads()
-		r := e.gql(slug, tok, query)
+		r := e.gql(org, query)
 		data, _ := r.Body["data"].(map[string]any)
 		tasks, _ := data["tasks"].([]any)
 		if r.Body["errors"] != nil || len(tasks) != n {
@@ -219,21 +219,21 @@ func TestGraphQLIntrospectionSetting(t *testing.T) {
 	t.Parallel()
 	const query = `{ __schema { queryType { name } } }`
 	off, _ := newGQLEnv(t, nil)
-	_, tok := off.org("acme")
-	if _, code := refusedGQL(t, off.gql("acme", tok, query)); code != "INTROSPECTION_DISABLED" {
+	acme := off.org("acme")
+	if _, code := refusedGQL(t, off.gql(acme, query)); code != "INTROSPECTION_DISABLED" {
 		t.Fatalf("introspection off: code %q", code)
 	}
-	if r := off.gql("acme", tok, `{ projects { __typename } }`); r.Body["errors"] != nil {
+	if r := off.gql(acme, `{ projects { __typename } }`); r.Body["errors"] != nil {
 		t.Fatalf("__typename with introspection off: %s", r.Raw)
 	}
 
-	on, _ := newGQLEnv(t, func(c *Config) { c.GraphQLIntrospection = true })
-	_, tok = on.org("acme")
-	if r := on.gql("acme", tok, query); !strings.Contains(r.Raw, `"queryType":{"name":"Query"}`) {
+	on, _ := newGQLEnv(t, func(c *Config) { c.Introspection = true })
+	acme = on.org("acme")
+	if r := on.gql(acme, query); !strings.Contains(r.Raw, `"queryType":{"name":"Query"}`) {
 		t.Fatalf("introspection on: %s", r.Raw)
 	}
 	// A schema browser's question (every type, field and argument) is within the cost limit.
-	if r := on.gql("acme", tok, `{ __schema { types { name kind fields { name args { name type { name } } type { name kind ofType { name } } } } } }`); r.Body["errors"] != nil {
+	if r := on.gql(acme, `{ __schema { types { name kind fields { name args { name type { name } } type { name kind ofType { name } } } } } }`); r.Body["errors"] != nil {
 		t.Fatalf("types and fields: %.300s", r.Raw)
 	}
 }

@@ -1,31 +1,107 @@
-package app
+// Package gqlapi is taskboard's GraphQL API at /graphql: the same data and rules as the REST API
+// (the same store functions, the same tenant binding), schema first, no code generation. Queries
+// may be sent by POST (a JSON body) or by GET (query, operationName and variables in the URL, as
+// GraphQL over HTTP describes); mutations by POST only, so that no link, prefetch or crawler can
+// change anything.
+//
+// The package knows nothing of hosts, sessions or tokens: the application authenticates the
+// request and binds its context to the organisation (tenancy.WithTenant) before it calls the
+// handlers, and says through Config.UserID who is acting.
+//
+// Limits (limits.go; every refusal is a GraphQL error with extensions.code, and no data):
+// at most 16 KiB and 8 levels deep; a cost, the most objects the query could return with every
+// list full, of at most Config.MaxCost (20,000), checked before anything runs
+// (QUERY_TOO_COSTLY); at most Config.MaxObjects (10,000) objects made (TOO_MANY_OBJECTS)
+// and Config.Timeout (10 s) spent (TIME_BUDGET_EXCEEDED); introspection only if
+// Config.Introspection (taskboard serve: off, demo: on; INTROSPECTION_DISABLED). Lists
+// load their children in batches: tasks with their projects and comments cost the same few
+// statements for 5 tasks or 50.
+package gqlapi
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	graphql "github.com/graph-gophers/graphql-go"
 
+	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 )
 
-// The GraphQL API at /graphql: the same data and rules as the REST API (same functions, same
-// tenant binding), schema first, no code generation. Queries may be sent by POST (a JSON body) or
-// by GET (query, operationName and variables in the URL, as GraphQL over HTTP describes);
-// mutations by POST only, so that no link, prefetch or crawler can change anything.
-//
-// Limits (gqllimits.go; every refusal is a GraphQL error with extensions.code, and no data):
-// at most 16 KiB and 8 levels deep; a cost, the most objects the query could return with every
-// list full, of at most Config.GraphQLMaxCost (20,000), checked before anything runs
-// (QUERY_TOO_COSTLY); at most Config.GraphQLMaxObjects (10,000) objects made (TOO_MANY_OBJECTS)
-// and Config.GraphQLTimeout (10 s) spent (TIME_BUDGET_EXCEEDED); introspection only if
-// Config.GraphQLIntrospection (taskboard serve: off, demo: on; INTROSPECTION_DISABLED). Lists
-// load their children in batches: tasks with their projects and comments cost the same few
-// statements for 5 tasks or 50.
+// Config configures an API.
+type Config struct {
+	// Store is the data, read and written bound to the request context's tenant.
+	Store *store.Store
+
+	// MaxCost refuses, before it runs, a query that could return more objects than this, every
+	// list counted full (its first argument or default); MaxCostDefault if 0.
+	MaxCost int
+
+	// MaxObjects stops a query once it has made this many objects; MaxObjectsDefault if 0.
+	MaxObjects int
+
+	// Timeout is each request's time budget; TimeoutDefault if 0.
+	Timeout time.Duration
+
+	// Introspection answers __schema and __type queries. Off, they are refused: the schema is
+	// public in the source, but there is no need to hand it to every scanner.
+	Introspection bool
+
+	// UserID is the user acting in a request's context, 0 for none (API tokens act as no
+	// particular user). Nil: always 0.
+	UserID func(context.Context) int64
+
+	// Decode reads a POST body (a JSON object) into v, answering bad input itself (false), so
+	// that /graphql refuses bodies exactly as the REST API does. Required.
+	Decode func(w http.ResponseWriter, r *http.Request, v any) bool
+
+	// WriteJSON answers status with v as JSON, and WriteError an error as the REST API does.
+	// Required.
+	WriteJSON  func(w http.ResponseWriter, status int, v any)
+	WriteError func(w http.ResponseWriter, status int, code, msg string)
+
+	Logger *slog.Logger
+}
+
+// Limits (see Config). A legitimate page needs a few hundred objects; the cost bound counts every
+// list as full, so it sits well above what such pages actually return.
+const (
+	MaxCostDefault    = 20000
+	MaxObjectsDefault = 10000
+	TimeoutDefault    = 10 * time.Second
+)
+
+// API serves /graphql: Get and Post are its two methods' handlers.
+type API struct {
+	cfg Config
+	log *slog.Logger
+	gql *gqlSchema
+}
+
+// New returns the API of cfg.
+func New(cfg *Config) (*API, error) {
+	if cfg == nil || cfg.Store == nil || cfg.Decode == nil || cfg.WriteJSON == nil || cfg.WriteError == nil {
+		return nil, errors.New("gqlapi: Config.Store, Decode, WriteJSON and WriteError are required")
+	}
+	a := &API{cfg: *cfg, log: cfg.Logger}
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if a.cfg.UserID == nil {
+		a.cfg.UserID = func(context.Context) int64 { return 0 }
+	}
+	var err error
+	if a.gql, err = newGQLSchema(a, cfg); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
 
 const gqlSchemaText = `
 schema { query: Query mutation: Mutation }
@@ -98,7 +174,7 @@ type gqlSchema struct {
 	limits       gqlLimits
 }
 
-func newGQLSchema(s *Server, cfg *Config) (*gqlSchema, error) {
+func newGQLSchema(s *API, cfg *Config) (*gqlSchema, error) {
 	limits, err := newGQLLimits(cfg)
 	if err != nil {
 		return nil, err
@@ -124,40 +200,41 @@ type gqlRequest struct {
 	Extensions    map[string]any `json:"extensions"`
 }
 
-func (s *Server) graphqlHTTP(w http.ResponseWriter, r *http.Request) {
+// Post runs a request sent by POST: a JSON object with query, operationName, variables.
+func (s *API) Post(w http.ResponseWriter, r *http.Request) {
 	var req gqlRequest
-	if !s.decode(w, r, &req) {
+	if !s.cfg.Decode(w, r, &req) {
 		return
 	}
 	if req.Query == "" {
-		writeError(w, http.StatusBadRequest, "bad_request", "query is required")
+		s.cfg.WriteError(w, http.StatusBadRequest, "bad_request", "query is required")
 		return
 	}
-	writeJSON(w, http.StatusOK, s.gqlExec(r.Context(), s.gql.all, req))
+	s.cfg.WriteJSON(w, http.StatusOK, s.gqlExec(r.Context(), s.gql.all, req))
 }
 
-// graphqlGet runs a query sent by GET: ?query=...&operationName=...&variables={JSON object}.
+// Get runs a query sent by GET: ?query=...&operationName=...&variables={JSON object}.
 // Other parameters are ignored (caches and tools add their own).
-func (s *Server) graphqlGet(w http.ResponseWriter, r *http.Request) {
+func (s *API) Get(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	req := gqlRequest{Query: q.Get("query"), OperationName: q.Get("operationName")}
 	if req.Query == "" {
-		writeError(w, http.StatusBadRequest, "bad_request", "query is required: /graphql?query=...")
+		s.cfg.WriteError(w, http.StatusBadRequest, "bad_request", "query is required: /graphql?query=...")
 		return
 	}
 	if v := q.Get("variables"); v != "" {
 		if err := json.Unmarshal([]byte(v), &req.Variables); err != nil {
-			writeError(w, http.StatusBadRequest, "malformed_json", "variables must be a JSON object: "+err.Error())
+			s.cfg.WriteError(w, http.StatusBadRequest, "malformed_json", "variables must be a JSON object: "+err.Error())
 			return
 		}
 	}
 	switch gqlOperationKind(req.Query, req.OperationName) {
 	case "mutation", "subscription":
 		w.Header().Set("Allow", "POST")
-		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "mutations are sent by POST; GET runs queries only")
+		s.cfg.WriteError(w, http.StatusMethodNotAllowed, "method_not_allowed", "mutations are sent by POST; GET runs queries only")
 		return
 	}
-	writeJSON(w, http.StatusOK, s.gqlExec(r.Context(), s.gql.queries, req))
+	s.cfg.WriteJSON(w, http.StatusOK, s.gqlExec(r.Context(), s.gql.queries, req))
 }
 
 // gqlOperation is an operation of a GraphQL document: its kind (query, mutation, subscription)
@@ -264,7 +341,16 @@ func gqlOperations(doc string) []gqlOperation {
 }
 
 // gqlRoot resolves Query and Mutation.
-type gqlRoot struct{ s *Server }
+type gqlRoot struct{ s *API }
+
+// userError says whether err is the client's to see: the errors the REST API answers with a
+// status of their own (not found, invalid, over a limit, organisation moving).
+func userError(err error) bool {
+	var inv *store.InvalidError
+	var lim *store.LimitError
+	return errors.Is(err, store.ErrNotFound) || errors.As(err, &inv) || errors.As(err, &lim) ||
+		errors.Is(err, tenancy.ErrTenantMoving)
+}
 
 func gqlID(id int64) graphql.ID { return graphql.ID(strconv.FormatInt(id, 10)) }
 
@@ -306,7 +392,7 @@ func gqlPage(first int32, after *graphql.ID) (store.Page, error) {
 
 // gqlErr hides internal errors from clients; user errors pass through.
 func (g *gqlRoot) err(ctx context.Context, err error) error {
-	if err == nil || statusOf(err) != 0 {
+	if err == nil || userError(err) {
 		return err
 	}
 	if ctx.Err() != nil { // the request's limits or its client stopped it: gqlExec says which
@@ -324,7 +410,7 @@ func (g *gqlRoot) Projects(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	ps, err := g.s.store.ListProjects(ctx, pg)
+	ps, err := g.s.cfg.Store.ListProjects(ctx, pg)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
@@ -336,7 +422,7 @@ func (g *gqlRoot) Project(ctx context.Context, args struct{ ID graphql.ID }) (*g
 	if err != nil {
 		return nil, err
 	}
-	p, err := g.s.store.GetProject(ctx, id)
+	p, err := g.s.cfg.Store.GetProject(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -351,7 +437,7 @@ func (g *gqlRoot) Task(ctx context.Context, args struct{ ID graphql.ID }) (*gqlT
 	if err != nil {
 		return nil, err
 	}
-	t, err := g.s.store.GetTask(ctx, id)
+	t, err := g.s.cfg.Store.GetTask(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	}
@@ -385,7 +471,7 @@ func (g *gqlRoot) tasks(ctx context.Context, pid int64, status *string, pg store
 	if status != nil {
 		st = *status
 	}
-	ts, err := g.s.store.ListTasks(ctx, pid, st, pg)
+	ts, err := g.s.cfg.Store.ListTasks(ctx, pid, st, pg)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
@@ -400,7 +486,7 @@ func (g *gqlRoot) CreateProject(ctx context.Context, args struct {
 	if args.Description != nil {
 		desc = *args.Description
 	}
-	p, err := g.s.store.CreateProject(ctx, userID(ctx), args.Name, desc)
+	p, err := g.s.cfg.Store.CreateProject(ctx, g.s.cfg.UserID(ctx), args.Name, desc)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
@@ -416,7 +502,7 @@ func (g *gqlRoot) UpdateProject(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	p, err := g.s.store.UpdateProject(ctx, userID(ctx), id, args.Name, args.Description)
+	p, err := g.s.cfg.Store.UpdateProject(ctx, g.s.cfg.UserID(ctx), id, args.Name, args.Description)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
@@ -428,7 +514,7 @@ func (g *gqlRoot) DeleteProject(ctx context.Context, args struct{ ID graphql.ID 
 	if err != nil {
 		return false, err
 	}
-	return true, g.err(ctx, g.s.store.DeleteProject(ctx, userID(ctx), id))
+	return true, g.err(ctx, g.s.cfg.Store.DeleteProject(ctx, g.s.cfg.UserID(ctx), id))
 }
 
 type gqlTaskArgs struct {
@@ -460,7 +546,7 @@ func (g *gqlRoot) CreateTask(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	t, err := g.s.store.CreateTask(ctx, userID(ctx), pid, in)
+	t, err := g.s.cfg.Store.CreateTask(ctx, g.s.cfg.UserID(ctx), pid, in)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
@@ -483,7 +569,7 @@ func (g *gqlRoot) UpdateTask(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	t, err := g.s.store.UpdateTask(ctx, userID(ctx), id, in)
+	t, err := g.s.cfg.Store.UpdateTask(ctx, g.s.cfg.UserID(ctx), id, in)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
@@ -495,7 +581,7 @@ func (g *gqlRoot) DeleteTask(ctx context.Context, args struct{ ID graphql.ID }) 
 	if err != nil {
 		return false, err
 	}
-	return true, g.err(ctx, g.s.store.DeleteTask(ctx, userID(ctx), id))
+	return true, g.err(ctx, g.s.cfg.Store.DeleteTask(ctx, g.s.cfg.UserID(ctx), id))
 }
 
 func (g *gqlRoot) CreateComment(ctx context.Context, args struct {
@@ -506,7 +592,7 @@ func (g *gqlRoot) CreateComment(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	c, err := g.s.store.CreateComment(ctx, userID(ctx), tid, args.Body)
+	c, err := g.s.cfg.Store.CreateComment(ctx, g.s.cfg.UserID(ctx), tid, args.Body)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
@@ -521,7 +607,7 @@ func (g *gqlRoot) UpdateComment(ctx context.Context, args struct {
 	if err != nil {
 		return nil, err
 	}
-	c, err := g.s.store.UpdateComment(ctx, id, args.Body)
+	c, err := g.s.cfg.Store.UpdateComment(ctx, id, args.Body)
 	if err != nil {
 		return nil, g.err(ctx, err)
 	}
@@ -533,7 +619,7 @@ func (g *gqlRoot) DeleteComment(ctx context.Context, args struct{ ID graphql.ID 
 	if err != nil {
 		return false, err
 	}
-	return true, g.err(ctx, g.s.store.DeleteComment(ctx, id))
+	return true, g.err(ctx, g.s.cfg.Store.DeleteComment(ctx, id))
 }
 
 type gqlProject struct {

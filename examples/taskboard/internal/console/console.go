@@ -1,33 +1,144 @@
-package app
+// Package console is taskboard's operator console, under /admin on the public host, behind the
+// operator password. It lists the tenants with their tier, status, migration version and size,
+// and acts on them through the tenancy library: create, suspend/resume, migrate (Client.Migrate,
+// the fleet or one tenant), back up (Client.Backup, downloaded as the tenant's archive) and move
+// to another tier (Client.Move).
+//
+// Its pages (admin.html, admin_login.html) are rendered by the application (Site), inside the
+// application's layout; the application also throttles log-ins and protects forms from other
+// origins before they reach the console.
+package console
 
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store/shareddb"
 )
 
-// The operator console, under /admin on the public host, behind the operator password. It lists
-// the tenants with their tier, status, migration version and size, and acts on them through the
-// tenancy library: create, suspend/resume, migrate (Client.Migrate, the fleet or one tenant),
-// back up (Client.Backup, downloaded as the tenant's archive) and move to another tier
-// (Client.Move).
+// Site is what the console needs of the application around it.
+type Site interface {
+	// RenderStatus answers one of the application's pages with status and data.
+	RenderStatus(w http.ResponseWriter, r *http.Request, status int, page string, data map[string]any)
+	// Refuse answers an error page.
+	Refuse(w http.ResponseWriter, r *http.Request, status int, msg string)
+	// InternalError logs err and answers 500.
+	InternalError(w http.ResponseWriter, r *http.Request, err error)
+	// AllowLogIn takes one operator log-in attempt from the rate limits; refused, it has
+	// answered (429) and returns false.
+	AllowLogIn(w http.ResponseWriter, r *http.Request) bool
+	// Secure reports whether r came over https (Secure cookies).
+	Secure(r *http.Request) bool
+}
+
+// Sessions keeps the operators' sessions, by the SHA-256 of their cookie.
+type Sessions interface {
+	Add(key [32]byte, expires time.Time)
+	// Valid reports whether key is a live session, forgetting it if it has expired.
+	Valid(key [32]byte) bool
+	Delete(key [32]byte)
+}
+
+// Config configures a Console.
+type Config struct {
+	Client *tenancy.Client
+	Site   Site
+
+	// OperatorPassword protects the console; empty disables it.
+	OperatorPassword string
+
+	// Sessions keeps the operators' sessions; nil keeps them in memory (MemorySessions).
+	Sessions Sessions
+
+	Logger *slog.Logger
+}
+
+// Console serves /admin.
+type Console struct {
+	db       *tenancy.Client
+	site     Site
+	sessions Sessions
+	opHash   [32]byte // sha256 of the operator password; zero: console disabled
+	log      *slog.Logger
+}
+
+// New returns the console of cfg.
+func New(cfg *Config) (*Console, error) {
+	if cfg == nil || cfg.Client == nil || cfg.Site == nil {
+		return nil, errors.New("console: Config.Client and Site are required")
+	}
+	c := &Console{db: cfg.Client, site: cfg.Site, sessions: cfg.Sessions, log: cfg.Logger}
+	if c.sessions == nil {
+		c.sessions = &MemorySessions{}
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if cfg.OperatorPassword != "" {
+		c.opHash = sha256.Sum256([]byte(cfg.OperatorPassword))
+	}
+	return c, nil
+}
+
+// MemorySessions are Sessions in a map.
+type MemorySessions struct {
+	mu sync.Mutex
+	m  map[[32]byte]time.Time
+}
+
+func (m *MemorySessions) Add(key [32]byte, expires time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[[32]byte]time.Time{}
+	}
+	m.m[key] = expires
+}
+
+func (m *MemorySessions) Valid(key [32]byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	exp, ok := m.m[key]
+	if ok && time.Now().After(exp) {
+		delete(m.m, key)
+		ok = false
+	}
+	return ok
+}
+
+func (m *MemorySessions) Delete(key [32]byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.m, key)
+}
+
+// operatorOK compares a password with the operator's in constant time.
+func (s *Console) operatorOK(password string) bool {
+	if s.opHash == [32]byte{} {
+		return false
+	}
+	h := sha256.Sum256([]byte(password))
+	return subtle.ConstantTimeCompare(h[:], s.opHash[:]) == 1
+}
+
+// Enabled says whether /admin is served.
+func (s *Console) Enabled() bool { return s.opHash != [32]byte{} }
 
 const adminCookie = "tb_admin"
-
-type adminSession struct {
-	expires time.Time
-}
 
 // moveTimeout bounds a move started from the console; like a migration, it is not cut short by
 // the operator's browser going away (Move is crash-safe, but a finished move is better).
@@ -42,7 +153,8 @@ const migrateTimeout = 10 * time.Minute
 // tiers); beyond it the console shows no size for them, to stay fast on a large fleet.
 const statsLimit = 200
 
-func (s *Server) adminRoutes(mux *http.ServeMux) {
+// Routes mounts the console on mux.
+func (s *Console) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /admin/login", s.adminLoginPage)
 	mux.HandleFunc("POST /admin/login", s.adminLogin)
 	mux.HandleFunc("POST /admin/logout", s.requireOperator(s.adminLogout))
@@ -56,75 +168,64 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /admin/tenants/{slug}/move", s.requireOperator(s.adminMove))
 }
 
-func (s *Server) adminSession(r *http.Request) (*adminSession, [32]byte) {
+// adminSession reports whether the request has a live operator session, and its key.
+func (s *Console) adminSession(r *http.Request) (bool, [32]byte) {
 	c, err := r.Cookie(adminCookie)
 	if err != nil {
-		return nil, [32]byte{}
+		return false, [32]byte{}
 	}
 	key := sha256.Sum256([]byte(c.Value))
-	s.adminMu.Lock()
-	defer s.adminMu.Unlock()
-	a, ok := s.adminSessions[key]
-	if !ok || time.Now().After(a.expires) {
-		delete(s.adminSessions, key)
-		return nil, key
-	}
-	return &a, key
+	return s.sessions.Valid(key), key
 }
 
 // requireOperator lets through requests with an operator session. Posts from other origins never
 // get here (crossOriginProtect).
-func (s *Server) requireOperator(h http.HandlerFunc) http.HandlerFunc {
+func (s *Console) requireOperator(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !s.consoleEnabled() {
-			s.refuse(w, r, http.StatusNotFound, "The operator console is disabled.")
+		if !s.Enabled() {
+			s.site.Refuse(w, r, http.StatusNotFound, "The operator console is disabled.")
 			return
 		}
-		a, _ := s.adminSession(r)
-		if a == nil {
+		if ok, _ := s.adminSession(r); !ok {
 			if r.Method == http.MethodGet {
 				http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
 				return
 			}
-			s.refuse(w, r, http.StatusUnauthorized, "Log in to the console first.")
+			s.site.Refuse(w, r, http.StatusUnauthorized, "Log in to the console first.")
 			return
 		}
 		h(w, r)
 	}
 }
 
-func (s *Server) adminLoginPage(w http.ResponseWriter, r *http.Request) {
-	s.render(w, r, "admin_login.html", map[string]any{"Title": "Console", "Admin": true, "Disabled": !s.consoleEnabled()})
+func (s *Console) adminLoginPage(w http.ResponseWriter, r *http.Request) {
+	s.site.RenderStatus(w, r, http.StatusOK, "admin_login.html", map[string]any{"Title": "Console", "Admin": true, "Disabled": !s.Enabled()})
 }
 
-func (s *Server) adminLogin(w http.ResponseWriter, r *http.Request) {
-	if !s.consoleEnabled() {
-		s.refuse(w, r, http.StatusNotFound, "The operator console is disabled.")
+func (s *Console) adminLogin(w http.ResponseWriter, r *http.Request) {
+	if !s.Enabled() {
+		s.site.Refuse(w, r, http.StatusNotFound, "The operator console is disabled.")
 		return
 	}
 	// Per client, and for the console as a whole: parallel guesses from many addresses
 	// still share the one password's budget.
-	if !s.allowAll(w, r, s.console, "ip:"+s.clientAddr(r), "console") {
+	if !s.site.AllowLogIn(w, r) {
 		return
 	}
 	if !s.operatorOK(r.PostFormValue("password")) {
-		s.renderStatus(w, r, http.StatusUnauthorized, "admin_login.html", map[string]any{"Title": "Console", "Admin": true, "Error": "Wrong operator password."})
+		s.site.RenderStatus(w, r, http.StatusUnauthorized, "admin_login.html", map[string]any{"Title": "Console", "Admin": true, "Error": "Wrong operator password."})
 		return
 	}
 	tok, _ := store.NewToken("")
-	s.adminMu.Lock()
-	s.adminSessions[sha256.Sum256([]byte(tok))] = adminSession{expires: time.Now().Add(8 * time.Hour)}
-	s.adminMu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: adminCookie, Value: tok, Path: "/admin", HttpOnly: true, Secure: s.secure(r), SameSite: http.SameSiteStrictMode})
+	s.sessions.Add(sha256.Sum256([]byte(tok)), time.Now().Add(8*time.Hour))
+	http.SetCookie(w, &http.Cookie{Name: adminCookie, Value: tok, Path: "/admin", HttpOnly: true, Secure: s.site.Secure(r), SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/admin", http.StatusSeeOther)
 }
 
-func (s *Server) adminLogout(w http.ResponseWriter, r *http.Request) {
+func (s *Console) adminLogout(w http.ResponseWriter, r *http.Request) {
 	_, key := s.adminSession(r)
-	s.adminMu.Lock()
-	delete(s.adminSessions, key)
-	s.adminMu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: adminCookie, Value: "", Path: "/admin", MaxAge: -1, HttpOnly: true, Secure: s.secure(r)})
+	s.sessions.Delete(key)
+	http.SetCookie(w, &http.Cookie{Name: adminCookie, Value: "", Path: "/admin", MaxAge: -1, HttpOnly: true, Secure: s.site.Secure(r)})
 	http.Redirect(w, r, "/admin/login", http.StatusSeeOther)
 }
 
@@ -154,22 +255,22 @@ type tierOption struct {
 	Available bool
 }
 
-func (s *Server) adminHome(w http.ResponseWriter, r *http.Request) {
+func (s *Console) adminHome(w http.ResponseWriter, r *http.Request) {
 	s.renderAdmin(w, r, http.StatusOK, "", "")
 }
 
-func (s *Server) renderAdmin(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
+func (s *Console) renderAdmin(w http.ResponseWriter, r *http.Request, status int, flash, msg string) {
 	s.renderAdminPage(w, r, status, adminPage{Flash: flash, Error: msg})
 }
 
-func (s *Server) renderAdminPage(w http.ResponseWriter, r *http.Request, status int, pg adminPage) {
+func (s *Console) renderAdminPage(w http.ResponseWriter, r *http.Request, status int, pg adminPage) {
 	ctx := r.Context()
 	var all []*tenancy.Tenant
 	opts := &tenancy.TenantListOpts{Limit: 500}
 	for {
 		pageT, err := s.db.TenantList(ctx, opts)
 		if err != nil {
-			s.internalError(w, r, err)
+			s.site.InternalError(w, r, err)
 			return
 		}
 		all = append(all, pageT...)
@@ -180,7 +281,7 @@ func (s *Server) renderAdminPage(w http.ResponseWriter, r *http.Request, status 
 	}
 	st, err := s.tenantStats(r, all)
 	if err != nil {
-		s.internalError(w, r, err)
+		s.site.InternalError(w, r, err)
 		return
 	}
 	rows := make([]adminRow, len(all))
@@ -205,7 +306,7 @@ func (s *Server) renderAdminPage(w http.ResponseWriter, r *http.Request, status 
 		// Every tier is offered: the library refuses one it cannot place yet, and says so.
 		"Tiers": []tierOption{{"schema", true}, {"pool", true}, {"database", true}},
 	}
-	s.renderStatus(w, r, status, "admin.html", data)
+	s.site.RenderStatus(w, r, status, "admin.html", data)
 }
 
 // consoleStats are the tenants' sizes and member counts.
@@ -236,7 +337,7 @@ const placementBytesSQL = `SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0
 // tenantStats measures the tenants: schema-tier tenants (and the pools) in one query on the
 // catalog's database; pool and database tenants in one bound query each (up to statsLimit of
 // them), since only a binding reaches their rows or their database; members in one query.
-func (s *Server) tenantStats(r *http.Request, ts []*tenancy.Tenant) (*consoleStats, error) {
+func (s *Console) tenantStats(r *http.Request, ts []*tenancy.Tenant) (*consoleStats, error) {
 	ctx := r.Context()
 	st := &consoleStats{sizes: map[int64]tenantSize{}, members: map[int64]int{}}
 	var schemas []string
@@ -299,7 +400,7 @@ func (s *Server) tenantStats(r *http.Request, ts []*tenancy.Tenant) (*consoleSta
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	counts, err := s.sdb().MemberCounts(ctx, ids)
+	counts, err := shareddb.New(s.db.AppPool()).MemberCounts(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +411,7 @@ func (s *Server) tenantStats(r *http.Request, ts []*tenancy.Tenant) (*consoleSta
 }
 
 // stillBehind lists the servable tenants (those named, or all) below version latest.
-func (s *Server) stillBehind(ctx context.Context, slugs []string, latest int64) ([]string, error) {
+func (s *Console) stillBehind(ctx context.Context, slugs []string, latest int64) ([]string, error) {
 	var ts []*tenancy.Tenant
 	if len(slugs) > 0 {
 		for _, slug := range slugs {
@@ -346,7 +447,7 @@ func (s *Server) stillBehind(ctx context.Context, slugs []string, latest int64) 
 // adminMigrate migrates the fleet, or the one tenant named in the path, with Client.Migrate: the
 // shared schema first, then every placement behind, a failed tenant not stopping the others. The
 // console shows the summary and names each failed tenant with its error.
-func (s *Server) adminMigrate(w http.ResponseWriter, r *http.Request) {
+func (s *Console) adminMigrate(w http.ResponseWriter, r *http.Request) {
 	opts := &tenancy.MigrateOpts{}
 	what := "every tenant"
 	if slug := r.PathValue("slug"); slug != "" {
@@ -363,7 +464,7 @@ func (s *Server) adminMigrate(w http.ResponseWriter, r *http.Request) {
 		// Trust, but verify: say which tenants are still behind after a run that succeeded.
 		behind, err := s.stillBehind(ctx, opts.Tenants, latest)
 		if err != nil {
-			s.internalError(w, r, err)
+			s.site.InternalError(w, r, err)
 			return
 		}
 		msg := fmt.Sprintf("Migrated %s to version %d: %d placement(s) in %s.", what, latest, res.Applied, res.Duration.Round(time.Millisecond))
@@ -399,7 +500,7 @@ func (s *Server) adminMigrate(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) adminCreate(w http.ResponseWriter, r *http.Request) {
+func (s *Console) adminCreate(w http.ResponseWriter, r *http.Request) {
 	slug := strings.ToLower(strings.TrimSpace(r.PostFormValue("slug")))
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	tier, err := tenancy.ParseTier(r.PostFormValue("tier"))
@@ -419,7 +520,7 @@ func (s *Server) adminCreate(w http.ResponseWriter, r *http.Request) {
 		status := http.StatusUnprocessableEntity
 		if !errors.Is(err, tenancy.ErrInvalidSlug) && !errors.Is(err, tenancy.ErrReservedSlug) &&
 			!errors.Is(err, tenancy.ErrTenantExists) && !errors.Is(err, tenancy.ErrTierNotAvailable) {
-			s.internalError(w, r, err)
+			s.site.InternalError(w, r, err)
 			return
 		}
 		s.renderAdmin(w, r, status, "", strings.TrimPrefix(err.Error(), "tenancy: "))
@@ -428,7 +529,7 @@ func (s *Server) adminCreate(w http.ResponseWriter, r *http.Request) {
 	s.renderAdmin(w, r, http.StatusOK, "Created tenant "+t.Slug+" ("+string(t.Tier)+" tier).", "")
 }
 
-func (s *Server) adminStatus(change func(*tenancy.Client, context.Context, string) (*tenancy.Tenant, error)) http.HandlerFunc {
+func (s *Console) adminStatus(change func(*tenancy.Client, context.Context, string) (*tenancy.Tenant, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		t, err := change(s.db, r.Context(), r.PathValue("slug"))
 		if err != nil {
@@ -436,7 +537,7 @@ func (s *Server) adminStatus(change func(*tenancy.Client, context.Context, strin
 				s.renderAdmin(w, r, http.StatusUnprocessableEntity, "", strings.TrimPrefix(err.Error(), "tenancy: "))
 				return
 			}
-			s.internalError(w, r, err)
+			s.site.InternalError(w, r, err)
 			return
 		}
 		s.renderAdmin(w, r, http.StatusOK, "Tenant "+t.Slug+" is now "+string(t.Status)+".", "")
@@ -446,11 +547,11 @@ func (s *Server) adminStatus(change func(*tenancy.Client, context.Context, strin
 // adminBackup answers the tenant's archive (Client.Backup) as a download. The archive is written
 // to a temporary file first, so that a failure is shown in the console rather than cutting a
 // download short, and the download has a length.
-func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
+func (s *Console) adminBackup(w http.ResponseWriter, r *http.Request) {
 	slug := r.PathValue("slug")
 	f, err := os.CreateTemp("", "taskboard-backup-*.tar.gz")
 	if err != nil {
-		s.internalError(w, r, err)
+		s.site.InternalError(w, r, err)
 		return
 	}
 	defer func() { f.Close(); os.Remove(f.Name()) }()
@@ -460,7 +561,7 @@ func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		s.internalError(w, r, err)
+		s.site.InternalError(w, r, err)
 		return
 	}
 	name := fmt.Sprintf("%s-%s.tar.gz", res.Tenant, time.Now().UTC().Format("20060102-150405"))
@@ -475,7 +576,7 @@ func (s *Server) adminBackup(w http.ResponseWriter, r *http.Request) {
 
 // adminMove moves the tenant to the tier chosen in the form (Client.Move). While it runs the
 // tenant's requests get 503 with Retry-After.
-func (s *Server) adminMove(w http.ResponseWriter, r *http.Request) {
+func (s *Console) adminMove(w http.ResponseWriter, r *http.Request) {
 	slug := r.PathValue("slug")
 	tier, err := tenancy.ParseTier(r.PostFormValue("tier"))
 	if err != nil {
@@ -495,7 +596,7 @@ func (s *Server) adminMove(w http.ResponseWriter, r *http.Request) {
 
 // renderAdminError shows a failed action in the console: the operator's mistakes (unknown
 // tenant, wrong status or tier) as 4xx, the rest as 500, logged.
-func (s *Server) renderAdminError(w http.ResponseWriter, r *http.Request, what string, err error) {
+func (s *Console) renderAdminError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	status := http.StatusInternalServerError
 	switch {
 	case errors.Is(err, tenancy.ErrTenantNotFound):

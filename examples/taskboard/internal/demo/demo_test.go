@@ -1,0 +1,132 @@
+package demo
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store/shareddb"
+	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
+	"github.com/tenancy-go/tenancy/tenancytest"
+)
+
+// testAccounts makes users with a placeholder hash (nobody logs in here) and memberships, on the
+// shared tables, and counts the users it made.
+type testAccounts struct {
+	q       *shareddb.Queries
+	created int
+}
+
+func (a *testAccounts) CreateUser(ctx context.Context, email, name, _ string) (int64, error) {
+	a.created++
+	return a.q.CreateUser(ctx, shareddb.CreateUserParams{Email: email, Name: name, PasswordHash: "x"})
+}
+
+func (a *testAccounts) AddMember(ctx context.Context, userID, tenantID int64, role string) error {
+	return a.q.AddMember(ctx, shareddb.AddMemberParams{UserID: userID, TenantID: tenantID, Role: role})
+}
+
+// TestSeedInEveryTier seeds the demo on a real database: one organisation per tier with its
+// members, projects, tasks and comments, named after the shared users; a second run reuses
+// everything and adds nothing, and brings a suspended organisation back.
+func TestSeedInEveryTier(t *testing.T) {
+	t.Parallel()
+	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
+	ctx := t.Context()
+	acc := &testAccounts{q: shareddb.New(db.Client.AppPool())}
+	res, err := Seed(ctx, db.Client, acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Email != "demo@example.com" || acc.created != 4 {
+		t.Fatalf("demo login %q, %d users made; want demo@example.com and 4", res.Email, acc.created)
+	}
+	want := map[string]struct {
+		tier                tenancy.Tier
+		members             []string
+		projects, tasks     int
+		assignee, commenter string // of the first project's first task (a commenter of it)
+	}{
+		"acme":    {tenancy.TierSchema, []string{"Alice Martin", "Bob Chen", "Dana Demo"}, 3, 9, "Alice Martin", "Alice Martin"},
+		"globex":  {tenancy.TierPool, []string{"Bob Chen", "Carol Okafor", "Dana Demo"}, 2, 3, "Carol Okafor", "Dana Demo"},
+		"initech": {tenancy.TierDatabase, []string{"Carol Okafor", "Dana Demo"}, 1, 2, "Carol Okafor", "Dana Demo"},
+	}
+	st := store.New(db.Client)
+	all := store.Page{Limit: 100}
+	for _, o := range res.Orgs {
+		w, ok := want[o.Slug]
+		if !ok || o.Tier != w.tier || !o.Created {
+			t.Fatalf("organisation %+v; want one of %v, created, in its tier", o, want)
+		}
+		tn, err := db.Client.TenantGet(ctx, o.Slug)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, err := acc.q.Members(ctx, tn.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, m := range ms {
+			names = append(names, m.Name)
+		}
+		slices.Sort(names)
+		if !slices.Equal(names, w.members) {
+			t.Errorf("%s: members %v, want %v", o.Slug, names, w.members)
+		}
+		tctx := tenancy.WithTenant(ctx, tn)
+		ps, err := st.ListProjects(tctx, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, err := st.ListTasks(tctx, 0, "", all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) != w.projects || len(ts) != w.tasks {
+			t.Fatalf("%s: %d projects and %d tasks, want %d and %d", o.Slug, len(ps), len(ts), w.projects, w.tasks)
+		}
+		first, err := st.ListTasks(tctx, ps[0].ID, "", store.Page{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := st.CommentsOfTasks(tctx, []int64{first[0].ID}, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var authors []string
+		for _, c := range cs {
+			authors = append(authors, c.AuthorName)
+		}
+		if first[0].AssigneeName != w.assignee || !slices.Contains(authors, w.commenter) {
+			t.Errorf("%s: first task assigned to %q, commented by %v; want %q and a comment by %q", o.Slug, first[0].AssigneeName, authors, w.assignee, w.commenter)
+		}
+	}
+
+	if _, err := db.Client.TenantSuspend(ctx, "globex"); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Seed(ctx, db.Client, acc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acc.created != 4 {
+		t.Errorf("the second run made %d more users", acc.created-4)
+	}
+	for _, o := range again.Orgs {
+		if o.Created {
+			t.Errorf("the second run made %s again", o.Slug)
+		}
+		tn, err := db.Client.TenantGet(ctx, o.Slug)
+		if err != nil || tn.Status != tenancy.StatusActive {
+			t.Errorf("%s after the second run: %+v, %v; want active", o.Slug, tn, err)
+			continue
+		}
+		ps, err := st.ListProjects(tenancy.WithTenant(ctx, tn), all)
+		if err != nil || len(ps) != want[o.Slug].projects {
+			t.Errorf("%s after the second run: %d projects, %v", o.Slug, len(ps), err)
+		}
+	}
+}
