@@ -268,18 +268,8 @@ func (s *Server) grant(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusBadRequest, "This login link is not valid.")
 		return
 	}
-	t, err := s.db.TenantGet(r.Context(), r.URL.Query().Get("org"))
-	if err != nil {
-		s.refuse(w, r, http.StatusNotFound, "No such organisation.")
-		return
-	}
-	role, err := s.roleIn(r.Context(), se.User.ID, t.ID)
-	if err != nil {
-		s.internalError(w, r, err)
-		return
-	}
-	if role == "" {
-		s.refuse(w, r, http.StatusForbidden, "You are not a member of this organisation.")
+	t, ok := s.memberOrg(w, r, se, r.URL.Query().Get("org"))
+	if !ok {
 		return
 	}
 	tok, err := s.createLoginToken(r.Context(), se.User.ID, t.ID, state)
@@ -399,20 +389,27 @@ func (s *Server) allowLogIn(w http.ResponseWriter, r *http.Request, email string
 }
 
 func (s *Server) openOrg(w http.ResponseWriter, r *http.Request) {
-	se := sessionFrom(r.Context())
-	t, err := s.db.TenantGet(r.Context(), r.PathValue("slug"))
+	if t, ok := s.memberOrg(w, r, sessionFrom(r.Context()), r.PathValue("slug")); ok {
+		s.handOff(w, r, t)
+	}
+}
+
+// memberOrg returns the organisation slug if the session's user is a member of it; otherwise it
+// answers (404, 403 or 500) and reports false.
+func (s *Server) memberOrg(w http.ResponseWriter, r *http.Request, se *session, slug string) (*tenancy.Tenant, bool) {
+	t, err := s.db.TenantGet(r.Context(), slug)
 	if err != nil {
 		s.refuse(w, r, http.StatusNotFound, "No such organisation.")
-		return
+		return nil, false
 	}
 	role, err := s.roleIn(r.Context(), se.User.ID, t.ID)
 	if err != nil {
 		s.internalError(w, r, err)
-		return
+		return nil, false
 	}
 	if role == "" {
 		s.refuse(w, r, http.StatusForbidden, "You are not a member of this organisation.")
-		return
+		return nil, false
 	}
-	s.handOff(w, r, t)
+	return t, true
 }
