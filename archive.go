@@ -108,7 +108,8 @@ func (c *Client) backupTenant(ctx context.Context, t *Tenant, w io.Writer, opts 
 	}
 	defer func() { spool.Close(); os.Remove(spool.Name()) }()
 
-	conn, release, err := c.env.OwnerConnFor(ctx, placementOf(t))
+	p := placementOf(t)
+	conn, release, err := c.env.OwnerConnFor(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +119,7 @@ func (c *Client) backupTenant(ctx context.Context, t *Tenant, w io.Writer, opts 
 			return err
 		}
 		var err error
-		m.Version, m.Migrations, m.Tables, err = placement.Dump(ctx, tx, placementOf(t), t.ID, spool, opts.OnTable)
+		m.Version, m.Migrations, m.Tables, err = placement.Dump(ctx, tx, p, t.ID, spool, opts.OnTable)
 		return err
 	})
 	release()
