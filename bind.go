@@ -189,6 +189,7 @@ func (c *Client) begin(ctx context.Context, pool *pgxpool.Pool, b *binding, opts
 	if err != nil {
 		return nil, nil, err
 	}
+	c.recycle.served(conn.Conn(), b.tenantID) // recycle.go
 	batch := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
 	batch.BeginTx(opts)
 	batch.Queue(b.sql, b.args...)
@@ -339,6 +340,7 @@ func (c *Client) sendBound(ctx context.Context, sql string, args []any, obs *obs
 		release()
 		return nil, nil, err
 	}
+	c.recycle.served(pc.Conn(), b.tenantID) // recycle.go
 	conn := &boundConn{Conn: pc, c: c, ctx: ctx, release: release}
 	batch := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3+len(resetSQL))}
 	batch.Queue(b.sql, b.args...)

@@ -28,6 +28,7 @@ type Client struct {
 	shared  string // the shared schema, unquoted
 	logger  *slog.Logger
 	obs     Observer // Config.Observer; nil costs nothing (observe.go)
+	recycle *recycler // Config.ConnMaxTenants, ConnMaxBytes (recycle.go); nil: off
 
 	sharedMigs []migrate.Migration
 	tenantMigs []migrate.Migration
@@ -80,7 +81,8 @@ func New(cfg *Config) (*Client, error) {
 			return c.testHook(ctx, step, tx)
 		},
 	}
-	c.conns = connpool.NewRegistry(c.env.OpenConfig, connpool.Limits{
+	c.recycle = newRecycler(cfg, c.logger.Warn)
+	c.conns = connpool.NewRegistry(c.openPlacementPool, connpool.Limits{
 		MaxPools:        cfg.MaxPlacementPools,
 		MaxConnsPerPool: cfg.PlacementPoolConns,
 		IdleTimeout:     cfg.PlacementIdleTimeout,
@@ -94,6 +96,16 @@ func New(cfg *Config) (*Client, error) {
 	}
 	c.env.TenantMigs, c.env.Conns = c.tenantMigs, c.conns
 	return c, nil
+}
+
+// openPlacementPool configures a pool for placements outside the catalog's database; the
+// application role's pools are recycled like AppPool.
+func (c *Client) openPlacementPool(ctx context.Context, k connpool.Key) (*pgxpool.Config, error) {
+	cfg, err := c.env.OpenConfig(ctx, k)
+	if err == nil && !k.Admin {
+		addRecycleHook(cfg)
+	}
+	return cfg, err
 }
 
 // Close closes the pools the client opened itself (those of database-tier placements). The

@@ -61,6 +61,22 @@ type Config struct {
 	// PlacementIdleTimeout closes a database-tier pool unused this long; 5 minutes if 0.
 	PlacementIdleTimeout time.Duration
 
+	// ConnMaxTenants closes a connection when it is released after it has been bound to this
+	// many distinct tenants, instead of returning it to its pool. A PostgreSQL backend keeps
+	// every table it has touched in its caches until it exits, so a schema-tier connection
+	// grows with each tenant it serves (docs/benchmarks.md, "Backend memory"); this bounds it.
+	// The count is kept in Go and costs no query. 0 means ConnMaxTenantsDefault; negative, no
+	// limit. It needs the pool's AfterRelease hook, which ConfigurePool installs: a pool
+	// configured without ConfigurePool is never recycled.
+	ConnMaxTenants int
+	// ConnMaxBytes closes a connection when it is released once its backend's memory
+	// (pg_backend_memory_contexts) exceeds this many bytes. The release hook reads it every 50
+	// tenant switches, off the caller's path. PostgreSQL shows that view only to superusers and
+	// members of pg_read_all_stats (which also shows every session's query text in
+	// pg_stat_activity): without it, a warning is logged once and only ConnMaxTenants applies.
+	// 0 (the default) turns it off.
+	ConnMaxBytes int64
+
 	// BaseDomains are the domains whose subdomains name tenants (tenancyhttp.Subdomain), and
 	// PublicHosts the hosts of the public site (tenancyhttp.Config.PublicHosts). DomainAdd and
 	// Restore refuse, with ErrDomainReserved, a domain that is one of them or is under a base
@@ -96,6 +112,9 @@ func (c *Config) validate() error {
 	}
 	if c.AppPool == nil {
 		return errors.New("tenancy: Config.AppPool is required (the application role's pool)")
+	}
+	if c.ConnMaxBytes < 0 {
+		return fmt.Errorf("tenancy: Config.ConnMaxBytes %d is negative (0 turns it off)", c.ConnMaxBytes)
 	}
 	if c.SharedSchema != "" && !identPattern.MatchString(c.SharedSchema) {
 		return fmt.Errorf("tenancy: Config.SharedSchema %q is not a plain lower-case identifier", c.SharedSchema)
@@ -145,11 +164,14 @@ func reservedSchema(schema string) string {
 // with search_path = tenancy_shape, <shared schema>. tenancy_shape is an empty schema shaped like
 // a tenant schema that the application role cannot read, so statements are prepared (and cached
 // by pgx) against it, a bound transaction re-plans them against the tenant's schema, and a query
-// run with no tenant bound fails instead of reading anyone's rows.
+// run with no tenant bound fails instead of reading anyone's rows. It also installs the
+// AfterRelease hook that recycles connections (Config.ConnMaxTenants, Config.ConnMaxBytes),
+// after any hook cfg has.
 func ConfigurePool(cfg *pgxpool.Config, sharedSchema string) {
 	if sharedSchema == "" {
 		sharedSchema = SharedSchemaDefault
 	}
 	// pg_temp last, so that a temporary table left on the connection never stands in for a tenant table.
 	cfg.ConnConfig.RuntimeParams["search_path"] = catalog.ShapeSchema + ", " + pgx.Identifier{sharedSchema}.Sanitize() + ", pg_temp"
+	addRecycleHook(cfg)
 }
