@@ -27,7 +27,7 @@ type Client struct {
 	appRole string
 	shared  string // the shared schema, unquoted
 	logger  *slog.Logger
-	obs     Observer // Config.Observer; nil costs nothing (observe.go)
+	obs     Observer  // Config.Observer; nil costs nothing (observe.go)
 	recycle *recycler // Config.ConnMaxTenants, ConnMaxBytes (recycle.go); nil: off
 
 	sharedMigs []migrate.Migration
