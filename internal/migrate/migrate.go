@@ -78,16 +78,23 @@ func apply(ctx context.Context, tx pgx.Tx, placementID int64, searchPath string,
 	return current, nil, nil
 }
 
+// recordSQL writes a migration's ledger row and the placement's new version.
+const recordSQL = `
+	WITH l AS (INSERT INTO tenancy.migrations (placement_id, version, name, checksum, duration_ms)
+	           VALUES ($1, $2, $3, $4, $5))
+	UPDATE tenancy.placements SET version = $2 WHERE id = $1`
+
 func record(ctx context.Context, tx pgx.Tx, placementID int64, m *Migration, took time.Duration) error {
-	_, err := tx.Exec(ctx, `
-		WITH l AS (INSERT INTO tenancy.migrations (placement_id, version, name, checksum, duration_ms)
-		           VALUES ($1, $2, $3, $4, $5))
-		UPDATE tenancy.placements SET version = $2 WHERE id = $1`,
-		placementID, m.Version, m.Name, m.Checksum, float64(took.Microseconds())/1000)
+	_, err := tx.Exec(ctx, recordSQL, placementID, m.Version, m.Name, m.Checksum, float64(took.Microseconds())/1000)
 	if err != nil {
 		return fmt.Errorf("record migration %s: %w", m.label(), err)
 	}
 	return nil
+}
+
+// queueRecord queues record's statement in b.
+func queueRecord(b *pgx.Batch, placementID int64, m *Migration, took time.Duration) {
+	b.Queue(recordSQL, placementID, m.Version, m.Name, m.Checksum, float64(took.Microseconds())/1000)
 }
 
 func (m *Migration) label() string { return fmt.Sprintf("%d_%s", m.Version, m.Name) }
@@ -107,6 +114,12 @@ func Verify(ctx context.Context, tx pgx.Tx, placementID, current int64, migs []M
 	if err != nil {
 		return err
 	}
+	return verifyLedger(applied, current, migs)
+}
+
+// verifyLedger is Verify on a placement's ledger read already (version -> checksum); it empties
+// applied.
+func verifyLedger(applied map[int64]string, current int64, migs []Migration) error {
 	for _, m := range migs {
 		sum, ok := applied[m.Version]
 		switch {
