@@ -533,18 +533,32 @@ func GrantSchema(ctx context.Context, tx pgx.Tx, schema, role string) error {
 // index on relnamespace, and scanning it (as GRANT ... ON ALL TABLES IN SCHEMA does) costs time
 // in proportion to the whole fleet's tables, for each tenant.
 func GrantMissing(ctx context.Context, tx pgx.Tx, schema, role string) error {
-	rows, err := tx.Query(ctx, `
-		SELECT c.relkind = 'S', c.relname
-		FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
-		WHERE d.refclassid = 'pg_namespace'::regclass AND d.classid = 'pg_class'::regclass
-		  AND d.refobjid = (SELECT oid FROM pg_namespace WHERE nspname = $1)
-		  AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
-		  AND NOT CASE WHEN c.relkind = 'S' THEN has_sequence_privilege($2, c.oid, 'USAGE')
-		               ELSE has_table_privilege($2, c.oid, 'SELECT') END
-		ORDER BY 2`, schema, role)
+	rows, err := tx.Query(ctx, missingGrantsSQL, schema, role)
 	if err != nil {
 		return err
 	}
+	sql, err := grantsFor(rows, schema, role)
+	if err != nil || sql == "" {
+		return err
+	}
+	_, err = tx.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol)
+	return err
+}
+
+// missingGrantsSQL lists the relations of schema $1 that role $2 cannot use: (is a sequence, name).
+const missingGrantsSQL = `
+	SELECT c.relkind = 'S', c.relname
+	FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+	WHERE d.refclassid = 'pg_namespace'::regclass AND d.classid = 'pg_class'::regclass
+	  AND d.refobjid = (SELECT oid FROM pg_namespace WHERE nspname = $1)
+	  AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+	  AND NOT CASE WHEN c.relkind = 'S' THEN has_sequence_privilege($2, c.oid, 'USAGE')
+	               ELSE has_table_privilege($2, c.oid, 'SELECT') END
+	ORDER BY 2`
+
+// grantsFor reads missingGrantsSQL's rows and returns the GRANT statements that give role
+// what it lacks, or "".
+func grantsFor(rows pgx.Rows, schema, role string) (string, error) {
 	var tables, seqs []string
 	var isSeq bool
 	var name string
@@ -557,7 +571,7 @@ func GrantMissing(ctx context.Context, tx pgx.Tx, schema, role string) error {
 		}
 		return nil
 	}); err != nil {
-		return err
+		return "", err
 	}
 	app := pgx.Identifier{role}.Sanitize()
 	var sql []string
@@ -567,11 +581,7 @@ func GrantMissing(ctx context.Context, tx pgx.Tx, schema, role string) error {
 	if len(seqs) > 0 {
 		sql = append(sql, fmt.Sprintf("GRANT USAGE, SELECT ON SEQUENCE %s TO %s", strings.Join(seqs, ", "), app))
 	}
-	if len(sql) == 0 {
-		return nil
-	}
-	_, err = tx.Exec(ctx, strings.Join(sql, "; "), pgx.QueryExecModeSimpleProtocol)
-	return err
+	return strings.Join(sql, "; "), nil
 }
 
 // tablesReferencingFirst lists the tables of schema so that every table comes before the
