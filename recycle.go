@@ -23,7 +23,7 @@ import (
 // which ConfigurePool installs; it runs after the caller has its answer.
 
 // ConnMaxTenantsDefault is Config.ConnMaxTenants when left 0.
-const ConnMaxTenantsDefault = 1000
+const ConnMaxTenantsDefault = 500
 
 // connMemCheckEvery is how many tenant switches a connection makes between two readings of its
 // backend's memory, when Config.ConnMaxBytes is set: the reading is a round trip (in the release

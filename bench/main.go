@@ -21,9 +21,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/bench/archive"
+	"github.com/tenancy-go/tenancy/bench/memory"
 	"github.com/tenancy-go/tenancy/bench/migrate"
 	"github.com/tenancy-go/tenancy/bench/soak"
 	"github.com/tenancy-go/tenancy/tenancytest"
@@ -38,6 +42,7 @@ const usage = `usage: go run ./bench <command> [flags]
 
 commands:
   archive   backup, restore and move among a schema-tier fleet, against pg_dump and pg_restore
+  memory    backend memory after serving N schema-tier tenants, without and with connection recycling
   migrate   one new migration and nothing to apply across a fleet, against psql and a naive migrator
   soak      isolation soak: tenant-bound requests in three tiers with faults, every row checked
 
@@ -72,6 +77,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		work = func(ctx context.Context, db *tenancytest.DB, bin string) error {
 			o.BinDir = bin
 			_, err := archive.Run(ctx, db, o, stdout)
+			return err
+		}
+	case "memory":
+		o := memory.Options{Log: logf}
+		counts := fs.String("counts", "100,1000,10000", "tenants touched by one connection, comma-separated (the fleet is the largest)")
+		fs.IntVar(&o.MaxTenants, "max-tenants", tenancy.ConnMaxTenantsDefault, "Config.ConnMaxTenants of the recycled run")
+		fs.BoolVar(reuse, "reuse", false, "use (and keep) the fleet of database "+reuseDatabase+" (go run ./bench migrate -reuse)")
+		dbOpt = memory.DBOptions()
+		check = func() error {
+			for _, f := range strings.Split(*counts, ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(f))
+				if err != nil || n <= 0 {
+					return fmt.Errorf("-counts: %q is not a positive number", f)
+				}
+				o.Counts = append(o.Counts, n)
+			}
+			return nil
+		}
+		work = func(ctx context.Context, db *tenancytest.DB, _ string) error {
+			_, err := memory.Run(ctx, db, o, stdout)
 			return err
 		}
 	case "migrate":

@@ -250,6 +250,10 @@ func (b *bench) create(ctx context.Context) error {
 
 func slug(i int) string { return fmt.Sprintf("bench-%05d", i) }
 
+// Fleet is the bulk-generated fleet of n tenants (slugs bench-00001, ...) at the first
+// migration, for other commands that measure a fleet like this one (bench/memory).
+func Fleet(n int) fleet.Spec { return (&bench{o: Options{Tenants: n}}).fleetSpec() }
+
 // fleetSpec is the rest of the fleet, generated in bulk (bench/internal/fleet): each schema
 // with the same DDL TenantCreate runs (v1, grants) and a few rows.
 func (b *bench) fleetSpec() fleet.Spec {
