@@ -22,3 +22,11 @@ func WithoutSessionReset(c *Client) *Client {
 		conns: c.conns, env: c.env, noReset: true}
 	return cp
 }
+
+// WithBindingVariant returns a copy of c whose binding gives schema-tier tenants no statements
+// of their own (ownPlans false; plans.go) or, with poolCheck false, skips the pool tier's
+// catalog check (bindPoolSQL): the binding's ideas, measured side by side.
+func WithBindingVariant(c *Client, ownPlans, poolCheck bool) *Client {
+	return &Client{app: c.app, owner: c.owner, appRole: c.appRole, shared: c.shared, logger: c.logger,
+		conns: c.conns, env: c.env, noOwnPlans: !ownPlans, noPoolCheck: !poolCheck}
+}
