@@ -23,10 +23,15 @@ func WithoutSessionReset(c *Client) *Client {
 	return cp
 }
 
-// WithBindingVariant returns a copy of c whose binding gives schema-tier tenants no statements
-// of their own (ownPlans false; plans.go) or, with poolCheck false, skips the pool tier's
-// catalog check (bindPoolSQL): the binding's ideas, measured side by side.
-func WithBindingVariant(c *Client, ownPlans, poolCheck bool) *Client {
+// BindingVariant is a binding idea switched off (bind.go, plans.go), to measure it side by side.
+type BindingVariant struct {
+	SharedPlans bool // schema-tier one-shot statements share one text (no per-tenant plans)
+	NoPoolCheck bool // the pool tier's binding skips its catalog check
+	SearchPath  bool // the database tier's binding sets search_path too
+}
+
+// WithBindingVariant returns a copy of c that binds as v says.
+func WithBindingVariant(c *Client, v BindingVariant) *Client {
 	return &Client{app: c.app, owner: c.owner, appRole: c.appRole, shared: c.shared, logger: c.logger,
-		conns: c.conns, env: c.env, noOwnPlans: !ownPlans, noPoolCheck: !poolCheck}
+		conns: c.conns, env: c.env, noOwnPlans: v.SharedPlans, noPoolCheck: v.NoPoolCheck, noTenantOnly: v.SearchPath}
 }

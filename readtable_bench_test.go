@@ -218,9 +218,11 @@ func readVariants(c *tenancy.Client, tier tenancy.Tier) []readVariant {
 	var ideas []readVariant
 	switch tier {
 	case tenancy.TierSchema:
-		ideas = append(ideas, readVariant{"tenancy-sharedplans", bound(tenancy.WithBindingVariant(c, false, true))})
+		ideas = append(ideas, readVariant{"tenancy-sharedplans", bound(tenancy.WithBindingVariant(c, tenancy.BindingVariant{SharedPlans: true}))})
 	case tenancy.TierPool:
-		ideas = append(ideas, readVariant{"tenancy-nocheck", bound(tenancy.WithBindingVariant(c, true, false))})
+		ideas = append(ideas, readVariant{"tenancy-nocheck", bound(tenancy.WithBindingVariant(c, tenancy.BindingVariant{NoPoolCheck: true}))})
+	case tenancy.TierDatabase:
+		ideas = append(ideas, readVariant{"tenancy-searchpath", bound(tenancy.WithBindingVariant(c, tenancy.BindingVariant{SearchPath: true}))})
 	}
 	ideas = append(ideas, readVariant{"tenancy-noreset", bound(tenancy.WithoutSessionReset(c))})
 	return append([]readVariant{
