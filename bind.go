@@ -13,7 +13,6 @@ import (
 
 	"github.com/tenancy-go/tenancy/internal/connpool"
 	"github.com/tenancy-go/tenancy/internal/lockkey"
-	"github.com/tenancy-go/tenancy/internal/placement"
 )
 
 // The binding (docs/rls.md): for one transaction, search_path = the tenant's schema, then the shared
@@ -35,12 +34,6 @@ const bindSQL = `SELECT set_config('search_path', $1, true), set_config('tenancy
 // there. (Other placements are dropped after a move, which stops such writes by itself.)
 const bindPoolSQL = bindSQL + `
 	AND EXISTS (SELECT 1 FROM tenancy.tenants WHERE id = $2::bigint AND placement_id = $5 AND status IN ('active', 'suspended'))`
-
-// bindDatabaseSQL binds a database-tier transaction: the tenant's placement pool starts its
-// connections with search_path = the tenant's schema, the shared schema (placement.Env.OpenConfig)
-// and the session reset restores it after every use, so only the tenant is set.
-const bindDatabaseSQL = `SELECT set_config('tenancy.tenant_id', $1, true)
-	WHERE pg_try_advisory_xact_lock_shared($2::int4, $3::int4)`
 
 // A tenant's SQL can also leave session state on its connection, which the binding does not
 // cover: a session SET or set_config(..., false) (search_path, tenancy.tenant_id: unbound queries
@@ -67,9 +60,6 @@ const unlockSQL = `SELECT pg_advisory_unlock_all()`
 // the implicit COMMIT (deferred triggers), and session advisory locks are let go.
 const rebindSQL = `SELECT pg_advisory_unlock_all(), set_config('search_path', $1, true), set_config('tenancy.tenant_id', $2, true)`
 
-// rebindDatabaseSQL is rebindSQL for bindDatabaseSQL.
-const rebindDatabaseSQL = `SELECT pg_advisory_unlock_all(), set_config('tenancy.tenant_id', $1, true)`
-
 // commitSQL is Tx's commit: COMMIT, then the reset, in one message.
 var commitSQL = "COMMIT; " + strings.Join(resetSQL, "; ") + "; " + unlockSQL
 
@@ -83,9 +73,7 @@ type binding struct {
 	searchPath string
 	tenantID   string
 	args       []any
-	rebind     []any // the arguments of rebindSQL (or rebindDatabaseSQL)
-	ownPlans   bool  // one-shot statements get texts of the tenant's own (plans.go)
-	tenantOnly bool  // sql and the rebind set the tenant alone (bindDatabaseSQL)
+	ownPlans   bool // one-shot statements get texts of the tenant's own (plans.go)
 }
 
 func (c *Client) bindingFor(t *Tenant) (*binding, error) {
@@ -114,7 +102,6 @@ func (c *Client) bindingFor(t *Tenant) (*binding, error) {
 		tenantID:   strconv.FormatInt(t.ID, 10),
 	}
 	b.args = []any{b.searchPath, b.tenantID, lockkey.Fence, lockkey.Tenant(t.ID)}
-	b.rebind = b.args[:2]
 	switch t.Tier {
 	case TierPool:
 		b.sql = bindPoolSQL
@@ -127,11 +114,6 @@ func (c *Client) bindingFor(t *Tenant) (*binding, error) {
 		// Tenants of a pool share its search_path, and a database's pool serves one tenant:
 		// only here does a connection re-plan at every switch.
 		b.ownPlans = !c.noOwnPlans
-	case TierDatabase:
-		if !c.noTenantOnly && t.Placement.Schema == placement.DatabaseSchema {
-			b.sql, b.tenantOnly = bindDatabaseSQL, true
-			b.args, b.rebind = b.args[1:], b.args[1:2]
-		}
 	}
 	return b, nil
 }
@@ -139,12 +121,7 @@ func (c *Client) bindingFor(t *Tenant) (*binding, error) {
 // check reads the binding statement's result: no row means the tenant is fenced.
 func (b *binding) check(row pgx.Row) error {
 	var sp, id string
-	var err error
-	if b.tenantOnly {
-		err = row.Scan(&id)
-	} else {
-		err = row.Scan(&sp, &id)
-	}
+	err := row.Scan(&sp, &id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return tenantErr(ErrTenantMoving, b.slug)
 	}
@@ -384,11 +361,7 @@ func (c *Client) sendBound(ctx context.Context, sql string, args []any, obs *obs
 		for _, r := range resetSQL {
 			batch.Queue(r)
 		}
-		if b.tenantOnly {
-			batch.Queue(rebindDatabaseSQL, b.rebind...)
-		} else {
-			batch.Queue(rebindSQL, b.rebind...)
-		}
+		batch.Queue(rebindSQL, b.searchPath, b.tenantID)
 	}
 	br := conn.SendBatch(ctx, batch)
 	if err := b.check(br.QueryRow()); err != nil {

@@ -27,11 +27,10 @@ func WithoutSessionReset(c *Client) *Client {
 type BindingVariant struct {
 	SharedPlans bool // schema-tier one-shot statements share one text (no per-tenant plans)
 	NoPoolCheck bool // the pool tier's binding skips its catalog check
-	SearchPath  bool // the database tier's binding sets search_path too
 }
 
 // WithBindingVariant returns a copy of c that binds as v says.
 func WithBindingVariant(c *Client, v BindingVariant) *Client {
 	return &Client{app: c.app, owner: c.owner, appRole: c.appRole, shared: c.shared, logger: c.logger,
-		conns: c.conns, env: c.env, noOwnPlans: v.SharedPlans, noPoolCheck: v.NoPoolCheck, noTenantOnly: v.SearchPath}
+		conns: c.conns, env: c.env, noOwnPlans: v.SharedPlans, noPoolCheck: v.NoPoolCheck}
 }

@@ -221,8 +221,6 @@ func readVariants(c *tenancy.Client, tier tenancy.Tier) []readVariant {
 		ideas = append(ideas, readVariant{"tenancy-sharedplans", bound(tenancy.WithBindingVariant(c, tenancy.BindingVariant{SharedPlans: true}))})
 	case tenancy.TierPool:
 		ideas = append(ideas, readVariant{"tenancy-nocheck", bound(tenancy.WithBindingVariant(c, tenancy.BindingVariant{NoPoolCheck: true}))})
-	case tenancy.TierDatabase:
-		ideas = append(ideas, readVariant{"tenancy-searchpath", bound(tenancy.WithBindingVariant(c, tenancy.BindingVariant{SearchPath: true}))})
 	}
 	ideas = append(ideas, readVariant{"tenancy-noreset", bound(tenancy.WithoutSessionReset(c))})
 	return append([]readVariant{
