@@ -133,6 +133,10 @@ func setupBenchFleet(ctx context.Context) error {
 		END $$`, benchRole, benchPassword, tenancytest.AppRole)); err != nil {
 		return fmt.Errorf("create %s: %w", benchRole, err)
 	}
+	// Also when the role is older than the application role's current name (it is cluster-wide).
+	if _, err := super.Exec(ctx, fmt.Sprintf(`GRANT %s TO %s`, tenancytest.AppRole, benchRole)); err != nil {
+		return fmt.Errorf("grant %s: %w", benchRole, err)
+	}
 	rawURL, err := url.Parse(db.AppURL)
 	if err != nil {
 		return err

@@ -63,13 +63,17 @@ const rebindSQL = `SELECT pg_advisory_unlock_all(), set_config('search_path', $1
 // commitSQL is Tx's commit: COMMIT, then the reset, in one message.
 var commitSQL = "COMMIT; " + strings.Join(resetSQL, "; ") + "; " + unlockSQL
 
-// binding is what a tenant's transactions set.
+// binding is what a tenant's transactions set. It is built in one place, bindingFor: a setting
+// that some tenants' transactions need (a limit, a timeout) goes there, as one more
+// transaction-local set_config of sql.
 type binding struct {
 	slug       string
+	id         int64
 	sql        string
 	searchPath string
 	tenantID   string
 	args       []any
+	ownPlans   bool // one-shot statements get texts of the tenant's own (plans.go)
 }
 
 func (c *Client) bindingFor(t *Tenant) (*binding, error) {
@@ -92,14 +96,24 @@ func (c *Client) bindingFor(t *Tenant) (*binding, error) {
 	// (proof_privilege_test.go).
 	b := &binding{
 		slug:       t.Slug,
+		id:         t.ID,
 		sql:        bindSQL,
 		searchPath: pgx.Identifier{t.Placement.Schema}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize() + ", pg_temp",
 		tenantID:   strconv.FormatInt(t.ID, 10),
 	}
 	b.args = []any{b.searchPath, b.tenantID, lockkey.Fence, lockkey.Tenant(t.ID)}
-	if t.Tier == TierPool {
+	switch t.Tier {
+	case TierPool:
 		b.sql = bindPoolSQL
 		b.args = append(b.args, t.Placement.ID)
+		if c.noPoolCheck {
+			b.sql = bindSQL
+			b.args = b.args[:4]
+		}
+	case TierSchema:
+		// Tenants of a pool share its search_path, and a database's pool serves one tenant:
+		// only here does a connection re-plan at every switch.
+		b.ownPlans = !c.noOwnPlans
 	}
 	return b, nil
 }
@@ -344,7 +358,7 @@ func (c *Client) sendBound(ctx context.Context, sql string, args []any, obs *obs
 	conn := &boundConn{Conn: pc, c: c, ctx: ctx, release: release}
 	batch := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3+len(resetSQL))}
 	batch.Queue(b.sql, b.args...)
-	batch.Queue(sql, args...)
+	batch.Queue(tenantSQL(pc.Conn(), b, sql, args), args...)
 	if !c.noReset {
 		for _, r := range resetSQL {
 			batch.Queue(r)

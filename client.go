@@ -47,6 +47,9 @@ type Client struct {
 
 	testHook func(ctx context.Context, step string, tx pgx.Tx) error // see crash (lifecycle.go); nil outside tests
 	noReset  bool                                                    // skip the session reset (bind.go); benchmarks only
+
+	// Benchmarks only: per-tenant statements off, the pool tier's catalog check off (bind.go).
+	noOwnPlans, noPoolCheck bool
 }
 
 // New validates cfg and returns a client. It does no I/O; call Init once to install or upgrade

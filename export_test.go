@@ -22,3 +22,15 @@ func WithoutSessionReset(c *Client) *Client {
 		conns: c.conns, env: c.env, noReset: true}
 	return cp
 }
+
+// BindingVariant is a binding idea switched off (bind.go, plans.go), to measure it side by side.
+type BindingVariant struct {
+	SharedPlans bool // schema-tier one-shot statements share one text (no per-tenant plans)
+	NoPoolCheck bool // the pool tier's binding skips its catalog check
+}
+
+// WithBindingVariant returns a copy of c that binds as v says.
+func WithBindingVariant(c *Client, v BindingVariant) *Client {
+	return &Client{app: c.app, owner: c.owner, appRole: c.appRole, shared: c.shared, logger: c.logger,
+		conns: c.conns, env: c.env, noOwnPlans: v.SharedPlans, noPoolCheck: v.NoPoolCheck}
+}
