@@ -90,17 +90,16 @@ func DatabaseSize(ctx context.Context, db DB, name string) (int64, error) {
 	return size, err
 }
 
-// PoolTable is one table of a pool placement: its size and PostgreSQL's estimate of its rows.
+// PoolTable is one table of a pool placement and its size.
 type PoolTable struct {
 	Name  string
 	Bytes int64
-	Rows  float64
 }
 
 // PoolTables returns the tables of pool schema with a tenant_id column.
 func PoolTables(ctx context.Context, db DB, schema string) ([]PoolTable, error) {
 	rows, err := db.Query(ctx, `
-		SELECT c.relname, pg_total_relation_size(c.oid), greatest(c.reltuples, 0)::float8
+		SELECT c.relname, pg_total_relation_size(c.oid)
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
 		  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
@@ -110,7 +109,7 @@ func PoolTables(ctx context.Context, db DB, schema string) ([]PoolTable, error) 
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (PoolTable, error) {
 		var t PoolTable
-		err := r.Scan(&t.Name, &t.Bytes, &t.Rows)
+		err := r.Scan(&t.Name, &t.Bytes)
 		return t, err
 	})
 }
