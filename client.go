@@ -55,6 +55,7 @@ type Client struct {
 
 	testHook func(ctx context.Context, step string, tx pgx.Tx) error // see crash (lifecycle.go); nil outside tests
 	noReset  bool                                                    // skip the session reset (bind.go); benchmarks only
+	noAdmit  bool                                                    // skip the gate and usage (limits.go); benchmarks only
 }
 
 // New validates cfg and returns a client. It does no I/O; call Init once to install or upgrade

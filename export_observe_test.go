@@ -4,5 +4,6 @@ package tenancy
 // side (BenchmarkBoundRead).
 func WithObserver(c *Client, o Observer) *Client {
 	return &Client{app: c.app, owner: c.owner, appRole: c.appRole, shared: c.shared, logger: c.logger,
-		conns: c.conns, env: c.env, noReset: c.noReset, obs: o}
+		conns: c.conns, env: c.env, defaultLimits: c.defaultLimits, busyWait: c.busyWait,
+		appGate: c.appGate, otherGate: c.otherGate, usage: c.usage, noReset: c.noReset, obs: o}
 }

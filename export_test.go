@@ -19,6 +19,15 @@ const BindSQL = bindSQL
 // resetSQL): the cost of the reset, measured side by side.
 func WithoutSessionReset(c *Client) *Client {
 	cp := &Client{app: c.app, owner: c.owner, appRole: c.appRole, shared: c.shared, logger: c.logger,
-		conns: c.conns, env: c.env, noReset: true}
+		conns: c.conns, env: c.env, defaultLimits: c.defaultLimits, busyWait: c.busyWait,
+		appGate: c.appGate, otherGate: c.otherGate, usage: c.usage, noReset: true}
+	return cp
+}
+
+// WithoutAdmission returns a copy of c that sends bound calls straight to the pool, as before
+// limits.go: no gate, no usage counts. The cost of the noisy-neighbour machinery, side by side.
+func WithoutAdmission(c *Client) *Client {
+	cp := &Client{app: c.app, owner: c.owner, appRole: c.appRole, shared: c.shared, logger: c.logger,
+		conns: c.conns, env: c.env, usage: c.usage, noAdmit: true}
 	return cp
 }

@@ -24,11 +24,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/bench/archive"
 	"github.com/tenancy-go/tenancy/bench/migrate"
 	"github.com/tenancy-go/tenancy/bench/noisy"
 	"github.com/tenancy-go/tenancy/bench/soak"
-	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/tenancytest"
 )
 
