@@ -19,11 +19,14 @@ import (
 // cache on), so that a loaded machine slows them all alike:
 //
 //   - "bare": no gate and no usage counts, as before limits.go (WithoutAdmission);
+//
 //   - "default": nothing configured (the fair-share gate and the usage counts run);
+//
 //   - "fairoff": Config.FairShareOff (usage counts only);
+//
 //   - "limits": every tenant with a statement timeout, an idle timeout and a cap far above the load.
 //
-//	go test -run '^$' -bench BenchmarkLimitsCost -benchtime 20000x -count 3 .
+//     go test -run '^$' -bench BenchmarkLimitsCost -benchtime 20000x -count 3 .
 func BenchmarkLimitsCost(b *testing.B) {
 	const tenants, block = 20, 100
 	ctx := context.Background()
