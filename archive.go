@@ -283,7 +283,7 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (r
 		return nil, err
 	}
 	id := op.id
-	onTable := obs.countRows(opts.OnTable)
+	onTable := c.countArchiveRows(id, obs.countRows(opts.OnTable))
 	load := func(ctx context.Context, tx pgx.Tx, schema string, version int64, local bool) error {
 		return c.env.Load(ctx, tx, ar, id, schema, version, local, plan.row.tier == TierPool, onTable)
 	}

@@ -47,18 +47,24 @@ func (c *Client) BeginTxFor(ctx context.Context, t *Tenant, opts pgx.TxOptions) 
 	if err != nil {
 		return nil, err
 	}
+	adm, err := c.admit(octx, t, b.limits)
+	if err != nil {
+		return nil, err
+	}
 	wait := obs.waitStart()
 	pool, release, err := c.poolFor(octx, t)
 	obs.waitEnd(wait)
 	if err != nil {
+		adm.done(err)
 		return nil, err
 	}
 	conn, tx, err := c.begin(octx, pool, b, c.txOptions(opts), obs)
 	if err != nil {
 		release()
+		adm.done(err)
 		return nil, err
 	}
-	return &boundTx{Tx: tx, c: c, conn: conn, release: release, obs: obs}, nil
+	return &boundTx{Tx: tx, c: c, conn: conn, release: release, obs: obs, adm: adm}, nil
 }
 
 // boundTx is a transaction of BeginTx: it ends as Tx's do and then gives its connection back.
@@ -68,6 +74,7 @@ type boundTx struct {
 	conn    *pgxpool.Conn
 	release func() // lets go of the placement's pool
 	obs     *observedCall
+	adm     *admission
 	done    bool
 }
 
@@ -106,5 +113,6 @@ func (t *boundTx) end(err error) {
 	t.done = true
 	t.conn.Release()
 	t.release()
+	t.adm.done(err)
 	t.obs.end(err)
 }

@@ -193,6 +193,16 @@ func fleet1000(b *testing.B) {
 	}
 }
 
+// benchClient is a client on the bench fleet's pools with another configuration.
+func benchClient(b *testing.B, cfg *tenancy.Config) *tenancy.Client {
+	c, err := tenancy.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(c.Close)
+	return c
+}
+
 // readOp is one lookup of note id in tenant i.
 type readOp func(i int, id int64) error
 
@@ -230,6 +240,24 @@ func BenchmarkBoundRead(b *testing.B) {
 		// The same reporting to an Observer that does nothing: the cost of the hook itself.
 		{"queryrow-observer", []string{"cache", "exec"}, func(mode string) readOp {
 			c := tenancy.WithObserver(f.clients[mode], nopObserver{})
+			return func(i int, id int64) error {
+				var body string
+				return c.QueryRow(f.ctxs[i], lookup, id).Scan(&body)
+			}
+		}},
+		// Fair sharing off (no gate in front of the pool; usage is still counted), and limits
+		// configured (a statement timeout in the binding, a cap far above the load): what the
+		// noisy-neighbour machinery costs (limits.go).
+		{"queryrow-fairoff", []string{"cache", "exec"}, func(mode string) readOp {
+			c := benchClient(b, &tenancy.Config{AppPool: f.appPools[mode], FairShareOff: true})
+			return func(i int, id int64) error {
+				var body string
+				return c.QueryRow(f.ctxs[i], lookup, id).Scan(&body)
+			}
+		}},
+		{"queryrow-limits", []string{"cache", "exec"}, func(mode string) readOp {
+			c := benchClient(b, &tenancy.Config{AppPool: f.appPools[mode],
+				DefaultLimits: tenancy.Limits{StatementTimeout: 10 * time.Second, MaxConcurrent: 1000}})
 			return func(i int, id int64) error {
 				var body string
 				return c.QueryRow(f.ctxs[i], lookup, id).Scan(&body)

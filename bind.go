@@ -73,7 +73,8 @@ type binding struct {
 	searchPath string
 	tenantID   string
 	args       []any
-	ownPlans   bool // one-shot statements get texts of the tenant's own (plans.go)
+	ownPlans   bool   // one-shot statements get texts of the tenant's own (plans.go)
+	limits     Limits // limits.go: the timeouts are in sql and args
 }
 
 func (c *Client) bindingFor(t *Tenant) (*binding, error) {
@@ -115,6 +116,8 @@ func (c *Client) bindingFor(t *Tenant) (*binding, error) {
 		// only here does a connection re-plan at every switch.
 		b.ownPlans = !c.noOwnPlans
 	}
+	b.limits = c.EffectiveLimits(t)
+	b.addTimeouts(b.limits)
 	return b, nil
 }
 
@@ -163,6 +166,11 @@ func (c *Client) TxFor(ctx context.Context, t *Tenant, opts pgx.TxOptions, fn fu
 	if err != nil {
 		return err
 	}
+	adm, err := c.admit(ctx, t, b.limits)
+	if err != nil {
+		return err
+	}
+	defer func() { adm.done(err) }()
 	wait := obs.waitStart()
 	pool, release, err := c.poolFor(ctx, t)
 	obs.waitEnd(wait)
@@ -303,7 +311,7 @@ func (c *Client) exec(ctx context.Context, sql string, args []any, obs *observed
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	conn.failed = err != nil
+	conn.fail(err)
 	return tag, err
 }
 
@@ -319,7 +327,7 @@ func (c *Client) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	rows, err := br.Query()
 	if err != nil {
 		_ = br.Close()
-		conn.failed = true
+		conn.fail(err)
 		conn.Release()
 		obs.end(err)
 		return nil, err
@@ -343,19 +351,25 @@ func (c *Client) sendBound(ctx context.Context, sql string, args []any, obs *obs
 	if err != nil {
 		return nil, nil, err
 	}
+	adm, err := c.admit(ctx, t, b.limits)
+	if err != nil {
+		return nil, nil, err
+	}
 	wait := obs.waitStart()
 	pool, release, err := c.poolFor(ctx, t)
 	if err != nil {
+		adm.done(err)
 		return nil, nil, err
 	}
 	pc, err := pool.Acquire(ctx)
 	obs.waitEnd(wait)
 	if err != nil {
 		release()
+		adm.done(err)
 		return nil, nil, err
 	}
 	c.recycle.served(pc.Conn(), b.tenantID) // recycle.go
-	conn := &boundConn{Conn: pc, c: c, ctx: ctx, release: release}
+	conn := &boundConn{Conn: pc, c: c, ctx: ctx, release: release, adm: adm}
 	batch := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3+len(resetSQL))}
 	batch.Queue(b.sql, b.args...)
 	batch.Queue(tenantSQL(pc.Conn(), b, sql, args), args...)
@@ -369,6 +383,7 @@ func (c *Client) sendBound(ctx context.Context, sql string, args []any, obs *obs
 	if err := b.check(br.QueryRow()); err != nil {
 		// Fenced, the statement ran unbound and could touch no tenant's rows; report the fence.
 		conn.failed = br.Close() != nil
+		conn.err = err
 		conn.Release()
 		return nil, nil, err
 	}
@@ -381,7 +396,13 @@ type boundConn struct {
 	c       *Client
 	ctx     context.Context
 	failed  bool // the batch failed, so its reset did not run
+	err     error
 	release func()
+	adm     *admission
+}
+
+func (c *boundConn) fail(err error) {
+	c.failed, c.err = err != nil, err
 }
 
 func (c *boundConn) Release() {
@@ -390,6 +411,7 @@ func (c *boundConn) Release() {
 	}
 	c.Conn.Release()
 	c.release()
+	c.adm.done(c.err)
 }
 
 // boundRows releases the batch and the connection when the rows are closed.
@@ -411,7 +433,7 @@ func (r *boundRows) Close() {
 	if err := r.br.Close(); err != nil && r.Rows.Err() == nil {
 		r.closeErr = err
 	}
-	r.conn.failed = r.Err() != nil
+	r.conn.fail(r.Err())
 	r.conn.Release()
 	r.obs.end(r.Err())
 }
@@ -459,6 +481,8 @@ func (r *boundRow) scan(ctx context.Context, dest []any, obs *observedCall) erro
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	conn.failed = err != nil && !errors.Is(err, pgx.ErrNoRows)
+	if !errors.Is(err, pgx.ErrNoRows) {
+		conn.fail(err)
+	}
 	return err
 }

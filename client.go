@@ -1,18 +1,21 @@
 package tenancy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/connpool"
+	"github.com/tenancy-go/tenancy/internal/fair"
 	"github.com/tenancy-go/tenancy/internal/migrate"
 	"github.com/tenancy-go/tenancy/internal/placement"
 )
@@ -45,8 +48,15 @@ type Client struct {
 	dbNameErr  error
 	identity   catalogIdentity // the catalog's identity (catalogID)
 
+	defaultLimits Limits        // Config.DefaultLimits (limits.go)
+	busyWait      time.Duration // Config.BusyWait
+	appGate       *fair.Gate    // the fair share of app and the tenants' caps on it
+	otherGate     *fair.Gate    // the tenants' caps on the other pools
+	usage         *usageBook    // usage.go
+
 	testHook func(ctx context.Context, step string, tx pgx.Tx) error // see crash (lifecycle.go); nil outside tests
 	noReset  bool                                                    // skip the session reset (bind.go); benchmarks only
+	noAdmit  bool                                                    // skip the gate and usage (limits.go); benchmarks only
 
 	// Benchmarks only: per-tenant statements off, the pool tier's catalog check off (bind.go).
 	noOwnPlans, noPoolCheck bool
@@ -65,7 +75,19 @@ func New(cfg *Config) (*Client, error) {
 		shared:  cfg.SharedSchema,
 		logger:  cfg.Logger,
 		obs:     cfg.Observer,
+
+		defaultLimits: cfg.DefaultLimits,
+		busyWait:      cmp.Or(cfg.BusyWait, BusyWaitDefault),
+		otherGate:     fair.New(0),
 	}
+	if c.busyWait < 0 {
+		c.busyWait = 0
+	}
+	c.appGate = c.otherGate
+	if !cfg.FairShareOff {
+		c.appGate = fair.New(int(cfg.AppPool.Config().MaxConns))
+	}
+	c.usage = &usageBook{interval: cmp.Or(cfg.UsageFlushInterval, UsageFlushIntervalDefault), flush: c.FlushUsage, stop: make(chan struct{})}
 	if c.shared == "" {
 		c.shared = SharedSchemaDefault
 	}
@@ -113,7 +135,14 @@ func (c *Client) openPlacementPool(ctx context.Context, k connpool.Key) (*pgxpoo
 
 // Close closes the pools the client opened itself (those of database-tier placements). The
 // pools passed in Config belong to the caller.
-func (c *Client) Close() { c.conns.Close() }
+// It stops the periodic usage flush and flushes what is left (see FlushUsage).
+func (c *Client) Close() {
+	c.usage.close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = c.FlushUsage(ctx)
+	cancel()
+	c.conns.Close()
+}
 
 // AppPool returns the application role's pool.
 func (c *Client) AppPool() *pgxpool.Pool { return c.app }

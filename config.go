@@ -98,6 +98,20 @@ type Config struct {
 	// tenancyotel. Pools that tenancy opens for other servers and tenant databases carry the
 	// tracers of AppPool and OwnerPool (ConnConfig.Tracer).
 	Observer Observer
+
+	// DefaultLimits apply to every tenant that has no limits of its own (TenantSetLimits). The
+	// zero value sets none. See docs/noisy-neighbours.md.
+	DefaultLimits Limits
+	// BusyWait is how long a bound call waits for its tenant to go below Limits.MaxConcurrent
+	// before it fails with ErrTenantBusy; BusyWaitDefault if 0, no wait if negative.
+	BusyWait time.Duration
+	// FairShareOff turns off the fair sharing of AppPool: by default, when every connection of it
+	// is taken by bound calls, the next one goes to the waiting tenant with the fewest calls in
+	// flight (docs/noisy-neighbours.md).
+	FairShareOff bool
+	// UsageFlushInterval is how often the client adds the usage it counted to the catalog
+	// (Client.Usage); UsageFlushIntervalDefault if 0.
+	UsageFlushInterval time.Duration
 }
 
 func (c *Config) validate() error {
@@ -115,6 +129,12 @@ func (c *Config) validate() error {
 	}
 	if c.ConnMaxBytes < 0 {
 		return fmt.Errorf("tenancy: Config.ConnMaxBytes %d is negative (0 turns it off)", c.ConnMaxBytes)
+	}
+	if err := c.DefaultLimits.Validate(); err != nil {
+		return fmt.Errorf("tenancy: Config.DefaultLimits: %w", err)
+	}
+	if c.UsageFlushInterval < 0 {
+		return fmt.Errorf("tenancy: Config.UsageFlushInterval %s is negative", c.UsageFlushInterval)
 	}
 	if c.SharedSchema != "" && !identPattern.MatchString(c.SharedSchema) {
 		return fmt.Errorf("tenancy: Config.SharedSchema %q is not a plain lower-case identifier", c.SharedSchema)

@@ -63,6 +63,11 @@ var (
 	// ErrPlacementBusy: every database-tier pool allowed by Config.MaxPlacementPools is in use
 	// and the call's context ended while it waited for one.
 	ErrPlacementBusy = connpool.ErrBusy
+	// ErrTenantBusy: the tenant had Limits.MaxConcurrent bound calls in flight in this process
+	// for all of Config.BusyWait (tenancyhttp answers 429 with Retry-After): retry later.
+	ErrTenantBusy = errors.New("tenancy: tenant busy")
+	// ErrInvalidLimits: a value of Limits is out of range.
+	ErrInvalidLimits = errors.New("tenancy: invalid limits")
 )
 
 // ErrDomainReserved: the domain is a public host, a base domain or a tenant's subdomain address

@@ -3,6 +3,7 @@ package tenancy
 // WithObserver returns a copy of c that reports to o: the cost of an Observer, measured side by
 // side (BenchmarkBoundRead).
 func WithObserver(c *Client, o Observer) *Client {
-	return &Client{app: c.app, owner: c.owner, appRole: c.appRole, shared: c.shared, logger: c.logger,
-		conns: c.conns, env: c.env, noReset: c.noReset, obs: o}
+	cp := testCopy(c)
+	cp.obs = o
+	return cp
 }

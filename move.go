@@ -88,7 +88,7 @@ func (c *Client) Move(ctx context.Context, slug string, opts *MoveOpts) (_ *Tena
 	if tier == t.Tier && (tier == TierPool && target.p.ID == t.Placement.ID || tier != TierPool && target.p.Server == t.Placement.Server) {
 		return nil, fmt.Errorf("tenancy: %s is already in the %s tier on server %s", slug, tier, placement.ServerLabel(t.Placement.Server))
 	}
-	if err := c.moveTenant(ctx, t, target, obs.countRows(opts.OnTable)); err != nil {
+	if err := c.moveTenant(ctx, t, target, c.countArchiveRows(t.ID, obs.countRows(opts.OnTable))); err != nil {
 		return nil, fmt.Errorf("tenancy: move %s: %w", slug, err)
 	}
 	return c.TenantGetByID(ctx, t.ID)

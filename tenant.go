@@ -19,6 +19,7 @@ type Tenant struct {
 	Version   int64           `json:"version"` // the tenant migration version of its placement
 	Domains   []string        `json:"domains"` // primary first
 	Settings  json.RawMessage `json:"settings,omitempty"`
+	Limits    Limits          `json:"limits,omitzero"` // its own; zero: Config.DefaultLimits apply (limits.go)
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
 }

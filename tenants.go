@@ -31,6 +31,7 @@ func tenantOf(r *catalog.Tenant) *Tenant {
 		CreatedAt: r.CreatedAt,
 		UpdatedAt: r.UpdatedAt,
 	}
+	t.Limits = limitsFromCatalog(r.Limits)
 	if len(r.Settings) > 0 && string(r.Settings) != "{}" {
 		t.Settings = json.RawMessage(r.Settings)
 	}

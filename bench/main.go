@@ -4,6 +4,7 @@
 //	go run ./bench archive [-tenants 1000 -rows 300 -move-rows 100000 -reps 5]   # package bench/archive
 //	go run ./bench migrate [-tenants 10000 -create 200 -naive 1000 -reuse]       # package bench/migrate
 //	go run ./bench soak [-tenants 1000 -schema 90 -database 10 -requests 1000000] # package bench/soak
+//	go run ./bench noisy [-quiet 100 -noisy-workers 32 -conns 8 -cap 2 -phase 10s]   # package bench/noisy
 //
 // Each subcommand gets its database from tenancytest.Open, as the tests do: an owner role that
 // is not a superuser, an application role that owns nothing and has no BYPASSRLS, the catalog
@@ -29,6 +30,7 @@ import (
 	"github.com/tenancy-go/tenancy/bench/archive"
 	"github.com/tenancy-go/tenancy/bench/memory"
 	"github.com/tenancy-go/tenancy/bench/migrate"
+	"github.com/tenancy-go/tenancy/bench/noisy"
 	"github.com/tenancy-go/tenancy/bench/soak"
 	"github.com/tenancy-go/tenancy/tenancytest"
 )
@@ -45,6 +47,7 @@ commands:
   memory    backend memory after serving N schema-tier tenants, without and with connection recycling
   migrate   one new migration and nothing to apply across a fleet, against psql and a naive migrator
   soak      isolation soak: tenant-bound requests in three tiers with faults, every row checked
+  noisy     one tenant hammering beside quiet ones: their latency with and without limits
 
 "go run ./bench <command> -h" lists a command's flags.
 `
@@ -134,6 +137,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		work = func(ctx context.Context, db *tenancytest.DB, _ string) error {
 			_, err := soak.Run(ctx, db, o, stdout)
+			return err
+		}
+	case "noisy":
+		o := noisy.Options{Log: logf}
+		fs.IntVar(&o.Quiet, "quiet", 100, "quiet tenants")
+		fs.IntVar(&o.QuietWorkers, "quiet-workers", 4, "concurrent quiet clients")
+		fs.DurationVar(&o.Think, "think", 2*time.Millisecond, "pause between a quiet client's requests")
+		fs.IntVar(&o.NoisyWorkers, "noisy-workers", 32, "concurrent slow calls of the noisy tenant")
+		fs.DurationVar(&o.NoisySleep, "noisy-sleep", 200*time.Millisecond, "pg_sleep of each noisy call")
+		conns := fs.Int("conns", 8, "application pool connections")
+		fs.IntVar(&o.Cap, "cap", 2, "the noisy tenant's Limits.MaxConcurrent in the last phase")
+		fs.DurationVar(&o.Phase, "phase", 10*time.Second, "length of each of the four phases")
+		tier := fs.String("tier", "schema", "tier of every tenant")
+		fastDefault = true
+		dbOpt = noisy.DBOptions()
+		check = func() error {
+			o.Conns, o.Tier = int32(*conns), tenancy.Tier(*tier)
+			dbOpt.AppMaxConns = o.Conns
+			return o.Validate()
+		}
+		work = func(ctx context.Context, db *tenancytest.DB, _ string) error {
+			_, err := noisy.Run(ctx, db, o, stdout)
 			return err
 		}
 	case "-h", "-help", "--help", "help":

@@ -23,6 +23,7 @@ var commands = []func(a *app) *cobra.Command{
 	restoreCommand,
 	moveCommand,
 	statusCommand,
+	usageCommand,
 	execCommand,
 	localCommand,
 	versionCommand,

@@ -25,6 +25,7 @@ func tenantsCommand(a *app) *cobra.Command {
 		tenantsStatusCommand(a, "resume", "Serve a suspended or soft-deleted tenant again", (*tenancy.Client).TenantResume),
 		tenantsRenameCommand(a),
 		tenantsDeleteCommand(a),
+		tenantsLimitsCommand(a),
 	)
 }
 

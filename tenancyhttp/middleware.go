@@ -61,8 +61,12 @@ type Config struct {
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 }
 
-// StatusCode returns the HTTP status of an error passed to Config.ErrorHandler.
+// StatusCode returns the HTTP status of an error passed to Config.ErrorHandler, or of a bound
+// call's error (WriteError): tenancy.ErrTenantBusy is 429.
 func StatusCode(err error) int {
+	if code, ok := busyStatus(err); ok {
+		return code
+	}
 	switch {
 	case errors.Is(err, tenancy.ErrInvalidHost), errors.Is(err, tenancy.ErrInvalidSlug):
 		return http.StatusBadRequest

@@ -62,6 +62,7 @@ func Install(ctx context.Context, admin *pgxpool.Pool, o InstallOpts) error {
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`
 			GRANT USAGE ON SCHEMA tenancy TO %[1]s;
 			GRANT SELECT ON tenancy.tenants, tenancy.domains, tenancy.placements TO %[1]s;
+			GRANT SELECT, INSERT, UPDATE ON tenancy.usage TO %[1]s;
 			GRANT SELECT (name, app_url) ON tenancy.servers TO %[1]s;
 			CREATE SCHEMA IF NOT EXISTS %[2]s;
 			CREATE SCHEMA IF NOT EXISTS %[3]s;

@@ -124,6 +124,9 @@ func TestConsoleSuspendsAndResumes(t *testing.T) {
 	if status != 200 || !strings.Contains(body, "<b>acme</b>") || !strings.Contains(body, "schema") {
 		t.Fatalf("console: %d", status)
 	}
+	if !regexp.MustCompile(`class="small usage"[^>]*>[1-9][0-9]* calls · `).MatchString(body) {
+		t.Fatal("console: no usage column with acme's calls")
+	}
 	if res := e.form(op, "", "/admin", "/admin/tenants", url.Values{"slug": {"newco"}, "name": {"NewCo"}, "tier": {"schema"}, "plan": {"team"}}); res.StatusCode != 200 {
 		t.Fatalf("console create: %d", res.StatusCode)
 	}

@@ -234,6 +234,7 @@ type adminRow struct {
 	Plan    string
 	Size    tenantSize
 	Members int
+	Use     tenancy.TenantUsage // calls, errors, timeouts, refusals (Client.Usage)
 }
 
 // tenantSize is what the console knows of a tenant's size: bytes on disk for a schema or a
@@ -284,12 +285,24 @@ func (s *Console) renderAdminPage(w http.ResponseWriter, r *http.Request, status
 		s.site.InternalError(w, r, err)
 		return
 	}
+	// This process's counts first, so that the page is up to date; other processes' arrive
+	// with their next flush.
+	_ = s.db.FlushUsage(ctx)
+	usage, err := s.db.Usage(ctx, nil)
+	if err != nil {
+		s.site.InternalError(w, r, err)
+		return
+	}
+	use := make(map[string]tenancy.TenantUsage, len(usage))
+	for _, u := range usage {
+		use[u.Tenant] = u
+	}
 	rows := make([]adminRow, len(all))
 	total := st.poolBytes
 	active, behind := 0, 0
 	latest := s.db.LatestVersion()
 	for i, t := range all {
-		rows[i] = adminRow{T: t, Plan: store.PlanOf(t), Size: st.sizes[t.ID], Members: st.members[t.ID]}
+		rows[i] = adminRow{T: t, Plan: store.PlanOf(t), Size: st.sizes[t.ID], Members: st.members[t.ID], Use: use[t.Slug]}
 		if t.Tier != tenancy.TierPool {
 			total += rows[i].Size.Bytes
 		}

@@ -24,7 +24,7 @@ func (testSite) RenderStatus(w http.ResponseWriter, _ *http.Request, status int,
 	fmt.Fprintf(w, "%s flash=%v error=%v disabled=%v\n", page, data["Flash"], data["Error"], data["Disabled"])
 	rows, _ := data["Rows"].([]adminRow)
 	for _, r := range rows {
-		fmt.Fprintf(w, "%s %s %s members=%d size=%v\n", r.T.Slug, r.T.Tier, r.T.Status, r.Members, r.Size.Known)
+		fmt.Fprintf(w, "%s %s %s members=%d size=%v calls=%d errors=%d\n", r.T.Slug, r.T.Tier, r.T.Status, r.Members, r.Size.Known, r.Use.Transactions, r.Use.Errors)
 	}
 }
 
@@ -133,6 +133,32 @@ func TestConsoleActsOnTenants(t *testing.T) {
 	}
 	if status, _ := post(t, op, ts.URL+"/admin/tenants/acme/suspend", nil); status != http.StatusUnauthorized {
 		t.Fatalf("suspend after log-out: %d", status)
+	}
+}
+
+// TestConsoleShowsUsage: the console lists each tenant's usage, this process's calls included.
+func TestConsoleShowsUsage(t *testing.T) {
+	t.Parallel()
+	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
+	ts, op := serve(t, db, "op-secret")
+	if status, _ := post(t, op, ts.URL+"/admin/login", url.Values{"password": {"op-secret"}}); status != http.StatusSeeOther {
+		t.Fatalf("log-in: %d", status)
+	}
+	tn, err := db.Client.TenantCreate(t.Context(), "busy", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := tenancy.WithTenant(t.Context(), tn)
+	for range 3 {
+		if _, err := db.Client.Exec(ctx, `SELECT count(*) FROM projects`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Client.Exec(ctx, `SELECT 1/0`); err == nil {
+		t.Fatal("1/0 did not fail")
+	}
+	if status, body := get(t, op, ts.URL+"/admin"); status != http.StatusOK || !strings.Contains(body, "busy schema active members=0 size=true calls=4 errors=1") {
+		t.Fatalf("console: %d %s", status, body)
 	}
 }
 
