@@ -43,6 +43,7 @@ type Client struct {
 	dbName     string
 	dbNameErr  error
 	identity   catalogIdentity // the catalog's identity (catalogID)
+	warm       *warmPool       // Config.WarmPlacements (warm.go)
 
 	testHook func(ctx context.Context, step string, tx pgx.Tx) error // see crash (lifecycle.go); nil outside tests
 	noReset  bool                                                    // skip the session reset (bind.go); benchmarks only
@@ -61,6 +62,7 @@ func New(cfg *Config) (*Client, error) {
 		shared:  cfg.SharedSchema,
 		logger:  cfg.Logger,
 		obs:     cfg.Observer,
+		warm:    newWarmPool(cfg.WarmPlacements),
 	}
 	if c.shared == "" {
 		c.shared = SharedSchemaDefault
@@ -96,9 +98,12 @@ func New(cfg *Config) (*Client, error) {
 	return c, nil
 }
 
-// Close closes the pools the client opened itself (those of database-tier placements). The
-// pools passed in Config belong to the caller.
-func (c *Client) Close() { c.conns.Close() }
+// Close stops the refill of warm placements and closes the pools the client opened itself (those
+// of database-tier placements). The pools passed in Config belong to the caller.
+func (c *Client) Close() {
+	c.closeWarm()
+	c.conns.Close()
+}
 
 // AppPool returns the application role's pool.
 func (c *Client) AppPool() *pgxpool.Pool { return c.app }
@@ -118,12 +123,16 @@ func (c *Client) Init(ctx context.Context) error {
 	if c.owner == nil {
 		return ErrReadOnly
 	}
-	return catalog.Install(ctx, c.owner, catalog.InstallOpts{
+	err := catalog.Install(ctx, c.owner, catalog.InstallOpts{
 		AppRole:      c.appRole,
 		SharedSchema: c.shared,
 		Shared:       c.sharedMigs,
 		Tenant:       c.tenantMigs,
 	})
+	if err == nil {
+		c.kickWarm() // Config.WarmPlacements: fill them in the background
+	}
+	return err
 }
 
 func (c *Client) ownerPool() (*pgxpool.Pool, error) {
