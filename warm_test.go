@@ -1,6 +1,7 @@
 package tenancy_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -331,4 +332,67 @@ func firstKey(m map[int64]bool) int64 {
 		return k
 	}
 	return 0
+}
+
+// A restore claims a warm placement too, loads and checks the archive there as in a new one;
+// a tampered archive is refused after the claim and leaves nothing behind (the claimed placement
+// is dropped with the half-restored tenant).
+func TestWarmRestore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := archiveDB(t, archiveTenant)
+	c, err := tenancy.New(&tenancy.Config{AppPool: db.AppPool, OwnerPool: db.OwnerPool, SharedMigrations: archiveShared,
+		TenantMigrations: archiveTenant, WarmPlacements: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	src := mustCreate(t, c, "source")
+	fillItems(t, c, src, 30)
+	data := backup(t, c, "source")
+	if _, err := c.WarmFill(ctx); err != nil {
+		t.Fatal(err)
+	}
+	warm := warmIDs(t, db)
+	restored, err := c.Restore(ctx, bytes.NewReader(data), &tenancy.RestoreOpts{Slug: "copy", Tier: tenancy.TierSchema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !warm[restored.Placement.ID] || restored.Status != tenancy.StatusActive || restored.Placement.Schema != fmt.Sprintf("tenant_%d", restored.ID) {
+		t.Fatalf("restored %+v, warm %v", restored, warm)
+	}
+	digest := func(tn *tenancy.Tenant) string {
+		var s string
+		if err := c.QueryRow(tenancy.WithTenant(ctx, tn), `SELECT count(*) || ' ' || md5(string_agg((to_jsonb(i) - 'tenant_id')::text, ',' ORDER BY i.id)) FROM items i`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	if a, b := digest(src), digest(restored); a != b || strings.HasPrefix(a, "0 ") {
+		t.Fatalf("source %s, copy %s", a, b)
+	}
+	mustAgree(t, c)
+
+	if res, err := c.WarmFill(ctx); err != nil || res.Ready != 1 {
+		t.Fatalf("WarmFill: %+v, %v", res, err)
+	}
+	claimed := firstKey(warmIDs(t, db))
+	tampered := rewrite(t, data, func(name string, body []byte) []byte {
+		if strings.HasPrefix(name, "tables/") && len(body) > 0 {
+			body = append([]byte{}, body...)
+			body[len(body)/2] ^= 1
+		}
+		return body
+	}, false)
+	if _, err := c.Restore(ctx, bytes.NewReader(tampered), &tenancy.RestoreOpts{Slug: "bad", Tier: tenancy.TierSchema}); !errors.Is(err, tenancy.ErrBadArchive) {
+		t.Fatalf("tampered archive: %v, want ErrBadArchive", err)
+	}
+	if _, err := c.TenantGet(ctx, "bad"); !errors.Is(err, tenancy.ErrTenantNotFound) {
+		t.Fatalf("after the refused restore: %v", err)
+	}
+	var left int
+	if err := db.OwnerPool.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements WHERE id = $1`, claimed).Scan(&left); err != nil || left != 0 {
+		t.Fatalf("the warm placement the refused restore claimed: %d rows (%v)", left, err)
+	}
+	mustAgree(t, c)
 }
