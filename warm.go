@@ -26,9 +26,9 @@ const WarmMax = 1000
 
 // WarmStatusResult says how many warm placements are waiting.
 type WarmStatusResult struct {
-	Target int `json:"target"` // Config.WarmPlacements of this client
-	Ready  int `json:"ready"`  // at the latest tenant migration, ready to be claimed
-	Stale  int `json:"stale"`  // at another version: the next fill drops them
+	Target int `json:"target,omitempty"` // Config.WarmPlacements of this client
+	Ready  int `json:"ready"`            // at the latest tenant migration, ready to be claimed
+	Stale  int `json:"stale"`            // at another version: the next fill drops them
 }
 
 // WarmFillResult says what WarmFill did.
