@@ -33,8 +33,7 @@ func (b *bench) create(ctx context.Context) error {
 	if r.ColdP50, r.ColdP95, err = b.timeCreates(ctx, b.client, "cold", n); err != nil {
 		return err
 	}
-	warm, err := tenancy.New(&tenancy.Config{AppPool: b.db.AppPool, OwnerPool: b.admin, TenantMigrations: schemaDir("tenant"),
-		SharedMigrations: schemaDir("shared"), WarmPlacements: 1})
+	warm, err := b.warmClient()
 	if err != nil {
 		return err
 	}
@@ -66,6 +65,12 @@ func (b *bench) timeCreates(ctx context.Context, c *tenancy.Client, prefix strin
 	}
 	slices.Sort(ds)
 	return ds[len(ds)/2], ds[(len(ds)-1)*95/100], nil
+}
+
+// warmClient is a client of the fleet that keeps one warm placement.
+func (b *bench) warmClient() (*tenancy.Client, error) {
+	return tenancy.New(&tenancy.Config{AppPool: b.db.AppPool, OwnerPool: b.admin, TenantMigrations: schemaDir("tenant"),
+		SharedMigrations: schemaDir("shared"), WarmPlacements: 1})
 }
 
 // removeAfter hard-deletes a tenant the run made, so a reused fleet stays the same.
