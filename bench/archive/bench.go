@@ -406,7 +406,3 @@ func (b *bench) print(w io.Writer) {
 func (b *bench) superURL(db string) string { return b.db.Server.URL("", db) }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
-
-// TenantFS and SharedFS are the benchmark's migration lines.
-func TenantFS() fs.FS { return schemaDir("tenant") }
-func SharedFS() fs.FS { return schemaDir("shared") }
