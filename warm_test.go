@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/internal/crash"
@@ -80,6 +81,21 @@ func TestWarmCreate(t *testing.T) {
 	c := warmClient(t, db, 2, nil)
 	mustAgree(t, c) // two warm placements, no tenant: no orphans
 	warm := warmIDs(t, db)
+	// The application role cannot reach a warm schema, to leave rows there for a future tenant.
+	var warmSchema string
+	if err := db.OwnerPool.QueryRow(ctx, `SELECT schema FROM tenancy.placements WHERE id = $1`, firstKey(warm)).Scan(&warmSchema); err != nil {
+		t.Fatal(err)
+	}
+	err := pgx.BeginFunc(ctx, db.AppPool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT set_config('tenancy.tenant_id', '1', true)`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO `+pgx.Identifier{warmSchema, "notes"}.Sanitize()+` (body) VALUES ('planted')`)
+		return err
+	})
+	if pgErr := (*pgconn.PgError)(nil); !errors.As(err, &pgErr) || pgErr.Code != "42501" || !strings.Contains(pgErr.Message, "schema") {
+		t.Fatalf("the application role writing into warm schema %s: %v, want permission denied", warmSchema, err)
+	}
 	cold := mustCreate(t, db.Client, "cold")
 	tn := mustCreate(t, c, "acme")
 	if !warm[tn.Placement.ID] {

@@ -44,7 +44,10 @@ func (e *Env) MakeWarm(ctx context.Context) error {
 		if _, err := migrate.Apply(ctx, tx, p.ID, e.searchPath(p.Schema), e.TenantMigs, 0); err != nil {
 			return err
 		}
-		if err := GrantSchema(ctx, tx, p.Schema, e.AppRole); err != nil {
+		// The tables' grants now; USAGE on the schema only when a tenant claims it, so that the
+		// application role cannot reach a warm schema's tables and leave rows there for a
+		// future tenant.
+		if err := GrantMissing(ctx, tx, p.Schema, e.AppRole); err != nil {
 			return err
 		}
 		return e.crash(ctx, crash.WarmMade, tx)
@@ -86,7 +89,8 @@ func (e *Env) ClaimWarm(ctx context.Context, tx pgx.Tx, id, version int64) (p Pl
 		return p, false, err
 	}
 	from, to := pgx.Identifier{p.Schema}.Sanitize(), pgx.Identifier{name}.Sanitize()
-	if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER SCHEMA %s RENAME TO %s; COMMENT ON SCHEMA %s IS %s`, from, to, to, QuoteLiteral(m))); err != nil {
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER SCHEMA %s RENAME TO %s; COMMENT ON SCHEMA %s IS %s; GRANT USAGE ON SCHEMA %s TO %s`,
+		from, to, to, QuoteLiteral(m), to, pgx.Identifier{e.AppRole}.Sanitize())); err != nil {
 		return p, false, err
 	}
 	p.Schema = name
