@@ -279,6 +279,8 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (r
 	if err := c.recordRestore(ctx, op, plan, target); err != nil {
 		return nil, notFoundOr(err, ErrTenantNotFound, plan.row.slug)
 	}
+	c.kickWarm() // it may have claimed a warm placement
+
 	if err := c.crash(ctx, crash.RestoreCreated, nil); err != nil {
 		return nil, err
 	}
@@ -373,7 +375,7 @@ func (c *Client) recordRestore(ctx context.Context, op *tenantOp, plan *restoreP
 		if !ok {
 			return tenantErr(ErrTenantExists, plan.row.slug)
 		}
-		if err := target.insert(ctx, c, tx, id, true); err != nil {
+		if err := c.restoreTarget(ctx, tx, id, target); err != nil {
 			return err
 		}
 		for i, h := range plan.hosts {
@@ -391,6 +393,23 @@ func (c *Client) recordRestore(ctx context.Context, op *tenantOp, plan *restoreP
 		op.id = id
 		return op.lock(ctx, tx)
 	})
+}
+
+// restoreTarget records the restored tenant's placement and attaches it: a warm placement
+// (warm.go) when one is ready and the target is the schema tier on the catalog's server, which
+// spares the restore the schema's DDL; else a new placement of target's tier.
+func (c *Client) restoreTarget(ctx context.Context, tx pgx.Tx, id int64, target *plannedPlacement) error {
+	if target.tier == TierSchema && target.p.Server == "" && c.warmTarget() > 0 {
+		p, found, err := c.env.ClaimWarm(ctx, tx, id, c.LatestVersion())
+		if err != nil {
+			return err
+		}
+		if found {
+			target.p = p
+			return catalog.TenantAttach(ctx, tx, id, p.ID)
+		}
+	}
+	return target.insert(ctx, c, tx, id, true)
 }
 
 // checkArchiveMigrations refuses an archive of a newer tenant migration version, or whose

@@ -47,6 +47,7 @@ type Client struct {
 	dbName     string
 	dbNameErr  error
 	identity   catalogIdentity // the catalog's identity (catalogID)
+	warm       *warmPool       // Config.WarmPlacements (warm.go)
 
 	defaultLimits Limits        // Config.DefaultLimits (limits.go)
 	busyWait      time.Duration // Config.BusyWait
@@ -79,6 +80,7 @@ func New(cfg *Config) (*Client, error) {
 		defaultLimits: cfg.DefaultLimits,
 		busyWait:      cmp.Or(cfg.BusyWait, BusyWaitDefault),
 		otherGate:     fair.New(0),
+		warm:          newWarmPool(cfg.WarmPlacements),
 	}
 	if c.busyWait < 0 {
 		c.busyWait = 0
@@ -133,10 +135,11 @@ func (c *Client) openPlacementPool(ctx context.Context, k connpool.Key) (*pgxpoo
 	return cfg, err
 }
 
-// Close closes the pools the client opened itself (those of database-tier placements). The
-// pools passed in Config belong to the caller.
-// It stops the periodic usage flush and flushes what is left (see FlushUsage).
+// Close stops the refill of warm placements and the periodic usage flush, flushes what is left
+// (see FlushUsage), and closes the pools the client opened itself (those of database-tier
+// placements). The pools passed in Config belong to the caller.
 func (c *Client) Close() {
+	c.closeWarm()
 	c.usage.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = c.FlushUsage(ctx)
@@ -162,12 +165,16 @@ func (c *Client) Init(ctx context.Context) error {
 	if c.owner == nil {
 		return ErrReadOnly
 	}
-	return catalog.Install(ctx, c.owner, catalog.InstallOpts{
+	err := catalog.Install(ctx, c.owner, catalog.InstallOpts{
 		AppRole:      c.appRole,
 		SharedSchema: c.shared,
 		Shared:       c.sharedMigs,
 		Tenant:       c.tenantMigs,
 	})
+	if err == nil {
+		c.kickWarm() // Config.WarmPlacements: fill them in the background
+	}
+	return err
 }
 
 func (c *Client) ownerPool() (*pgxpool.Pool, error) {

@@ -93,6 +93,15 @@ type Config struct {
 	// password to pgx: the URL's passfile parameter, PGPASSWORD, PGPASSFILE or ~/.pgpass.
 	ServerPassword func(server string, app bool) string
 
+	// WarmPlacements keeps this many schema-tier placements made, migrated and granted ahead of
+	// time in the catalog's database (docs/tiers.md, "Warm placements"). TenantCreate of a
+	// schema-tier tenant that goes to the catalog's own server claims one in the transaction that
+	// makes the tenant (a schema rename, no tenant migrations), and the client refills them in
+	// the background (after Init and after each claim; WarmFill at once). 0 (the default): none,
+	// every create makes its schema. At most WarmMax. Warm placements follow the default tenant
+	// migration line (Config.TenantMigrations).
+	WarmPlacements int
+
 	// Observer, if set, is told which tenant each bound call serves and about lifecycle
 	// operations (Migrate, Backup, Restore, Move), for traces and metrics: see package
 	// tenancyotel. Pools that tenancy opens for other servers and tenant databases carry the
@@ -135,6 +144,9 @@ func (c *Config) validate() error {
 	}
 	if c.UsageFlushInterval < 0 {
 		return fmt.Errorf("tenancy: Config.UsageFlushInterval %s is negative", c.UsageFlushInterval)
+	}
+	if c.WarmPlacements < 0 || c.WarmPlacements > WarmMax {
+		return fmt.Errorf("tenancy: Config.WarmPlacements %d is out of range (0 to %d)", c.WarmPlacements, WarmMax)
 	}
 	if c.SharedSchema != "" && !identPattern.MatchString(c.SharedSchema) {
 		return fmt.Errorf("tenancy: Config.SharedSchema %q is not a plain lower-case identifier", c.SharedSchema)

@@ -153,6 +153,11 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 	if _, err := c.catalogID(ctx); err != nil { // read now, while no connection is held
 		return nil, err
 	}
+	if row.tier == TierSchema && target.p.Server == "" && c.warmTarget() > 0 {
+		if t, done, err := c.createWarm(ctx, row); done {
+			return t, err
+		}
+	}
 	// The creating session holds the tenant's operation lock (lifecycle.go) from the transaction
 	// that makes the catalog row until the tenant is active or removed, and runs every catalog
 	// statement of the create on that one connection: a provisioning row whose lock is free was

@@ -1,7 +1,7 @@
 // Command bench runs the load tests behind the figures of docs/benchmarks.md and
 // docs/reliability.md, one subcommand per workload:
 //
-//	go run ./bench archive [-tenants 1000 -rows 300 -move-rows 100000 -reps 5]   # package bench/archive
+//	go run ./bench archive [-tenants 1000 -rows 300 -move-rows 100000 -reps 5 -creates 100 -reuse] # package bench/archive
 //	go run ./bench migrate [-tenants 10000 -create 200 -naive 1000 -reuse]       # package bench/migrate
 //	go run ./bench soak [-tenants 1000 -schema 90 -database 10 -requests 1000000] # package bench/soak
 //	go run ./bench noisy [-quiet 100 -noisy-workers 32 -conns 8 -cap 2 -phase 10s]   # package bench/noisy
@@ -37,8 +37,12 @@ import (
 
 func main() { os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)) }
 
-// reuseDatabase is the database migrate -reuse keeps its fleet in between runs.
-const reuseDatabase = "bench_migrate"
+// reuseDatabase is the database migrate -reuse keeps its fleet in between runs;
+// archiveReuseDatabase archive's.
+const (
+	reuseDatabase        = "bench_migrate"
+	archiveReuseDatabase = "bench_archive"
+)
 
 const usage = `usage: go run ./bench <command> [flags]
 
@@ -64,7 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 	var (
 		fastDefault bool        // soak runs with -fast unless told -fast=false
-		reuse       = new(bool) // migrate only
+		reuse       = new(bool) // migrate and archive
+		keepName    = reuseDatabase
 		dbOpt       *tenancytest.Options
 		work        func(ctx context.Context, db *tenancytest.DB, bin string) error
 		check       = func() error { return nil } // bad flag values, found before anything is set up
@@ -76,9 +81,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.IntVar(&o.Rows, "rows", 300, "rows per table of the tenant backed up")
 		fs.IntVar(&o.MoveRows, "move-rows", 100000, "rows of the tenant moved (0: skip the move)")
 		fs.IntVar(&o.Reps, "reps", 5, "repetitions of each timing (the median is reported)")
+		fs.IntVar(&o.Creates, "creates", 100, "tenants made by TenantCreate, cold and from the warm pool (0: skip)")
+		fs.IntVar(&o.DumpReps, "dump-reps", 0, "repetitions of pg_dump (0: -reps)")
+		fs.BoolVar(reuse, "reuse", false, "keep the fleet in database "+archiveReuseDatabase+" for the next -reuse run; use the one an earlier -reuse run left")
 		dbOpt = archive.DBOptions()
+		keepName = archiveReuseDatabase
 		work = func(ctx context.Context, db *tenancytest.DB, bin string) error {
-			o.BinDir = bin
+			o.BinDir, o.Reuse = bin, *reuse
 			_, err := archive.Run(ctx, db, o, stdout)
 			return err
 		}
@@ -183,7 +192,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench %s: %v\n", name, err)
 		return 2
 	}
-	if err := setUpAndRun(ctx, *fast, *reuse, dbOpt, work); err != nil {
+	if err := setUpAndRun(ctx, *fast, *reuse, keepName, dbOpt, work); err != nil {
 		fmt.Fprintf(stderr, "bench %s: %v\n", name, err)
 		return 1
 	}

@@ -13,7 +13,7 @@ import (
 // package doc), opens the workload's database through it (roles, catalog, migrations; kept
 // between runs when keep), runs work with it and the folder of the PostgreSQL client programs,
 // and closes (drops) the database.
-func setUpAndRun(ctx context.Context, fast, keep bool, opts *tenancytest.Options, work func(context.Context, *tenancytest.DB, string) error) error {
+func setUpAndRun(ctx context.Context, fast, keep bool, keepName string, opts *tenancytest.Options, work func(context.Context, *tenancytest.DB, string) error) error {
 	bin, err := useServer(ctx, fast)
 	if err != nil {
 		return err
@@ -21,7 +21,7 @@ func setUpAndRun(ctx context.Context, fast, keep bool, opts *tenancytest.Options
 	open := tenancytest.Open
 	if keep {
 		open = func(ctx context.Context, opts *tenancytest.Options) (*tenancytest.DB, func(), error) {
-			return tenancytest.OpenKept(ctx, reuseDatabase, opts)
+			return tenancytest.OpenKept(ctx, keepName, opts)
 		}
 	}
 	db, closeDB, err := open(ctx, opts)

@@ -28,6 +28,10 @@ type ConnectOpts struct {
 	// MaxConns sizes the application role's pool (the owner's gets 2); 10 if 0.
 	MaxConns int32
 
+	// WarmPlacements is the client's tenancy.Config.WarmPlacements: schema-tier placements kept
+	// made ahead of time, so that creating a tenant claims one.
+	WarmPlacements int
+
 	// Stderr receives progress lines (starting the local cluster); discarded if nil.
 	Stderr io.Writer
 }
@@ -121,6 +125,7 @@ func Connect(ctx context.Context, opts *Options, copts *ConnectOpts) (*Connectio
 		SharedSchema:     a.opts.SharedSchema,
 		SharedMigrations: shared,
 		TenantMigrations: tenant,
+		WarmPlacements:   copts.WarmPlacements,
 		Logger:           slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

@@ -16,7 +16,8 @@ func statusCommand(a *app) *cobra.Command {
 		Use:   "status",
 		Short: "Show how many tenants are at each migration version",
 		Long: `status counts the tenants at each tenant migration version (one query), and shows the
-versions of the shared and shape schemas. --tenants also lists every tenant's version.`,
+versions of the shared and shape schemas, and the warm placements waiting (Config.WarmPlacements)
+if there are any. --tenants also lists every tenant's version.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -27,6 +28,13 @@ versions of the shared and shape schemas. --tenants also lists every tenant's ve
 			st, err := c.MigrateStatus(ctx)
 			if err != nil {
 				return err
+			}
+			warm, err := c.WarmStatus(ctx)
+			if err != nil {
+				return err
+			}
+			if warm.Ready+warm.Stale == 0 {
+				warm = nil // shown only where an application keeps warm placements
 			}
 			type tenantVersion struct {
 				Slug    string         `json:"slug"`
@@ -65,8 +73,9 @@ versions of the shared and shape schemas. --tenants also lists every tenant's ve
 			if asJSON {
 				out := struct {
 					*tenancy.MigrateStatusResult
-					Tenants []tenantVersion `json:"tenants,omitempty"`
-				}{st, list}
+					Tenants []tenantVersion           `json:"tenants,omitempty"`
+					Warm    *tenancy.WarmStatusResult `json:"warm,omitempty"`
+				}{st, list, warm}
 				if tenants && out.Tenants == nil {
 					out.Tenants = []tenantVersion{}
 				}
@@ -95,6 +104,9 @@ versions of the shared and shape schemas. --tenants also lists every tenant's ve
 			}
 			a.printf("latest tenant migration %d; shape schema at %d; shared schema at %d of %d; %d tenants behind",
 				st.Latest, st.Shape, st.Shared, st.SharedLatest, st.Behind)
+			if warm != nil {
+				a.printf("warm placements: %d ready, %d stale (dropped by the application's next refill)", warm.Ready, warm.Stale)
+			}
 			return nil
 		},
 	}

@@ -28,6 +28,9 @@ type Options struct {
 	Rows     int    // rows per table of the tenant backed up
 	MoveRows int    // rows of the tenant moved (0: no move)
 	Reps     int    // repetitions of each timing (the median is reported)
+	Creates  int    // tenants created by TenantCreate, timed one at a time (0: skip; create.go)
+	DumpReps int    // repetitions of pg_dump (0: Reps); a 10,000-tenant pg_dump takes minutes
+	Reuse    bool   // the database holds the fleet of an earlier run: use it, leave it as found
 	BinDir   string // where pg_dump, pg_restore and psql are; "" means $PATH
 	Log      func(format string, args ...any)
 }
@@ -43,6 +46,7 @@ type Report struct {
 	MoveRows              int
 	MoveToSchema          time.Duration
 	MoveToPool            time.Duration
+	Create                createReport
 }
 
 // schema is a frozen copy of the reference application's first migrations (examples/taskboard,
@@ -99,6 +103,7 @@ func Run(ctx context.Context, db *tenancytest.DB, o Options, out io.Writer) (*Re
 		fn   func(context.Context) error
 	}{
 		{"generate fleet", b.generate},
+		{"create", b.create},
 		{"backup", b.backup},
 		{"restore", b.restore},
 		{"move", b.move},
@@ -157,6 +162,17 @@ func (b *bench) fill(ctx context.Context, id int64, n int, total bool) error {
 // rows), the others in bulk (bench/internal/fleet) with the tenant migration's own SQL.
 func (b *bench) generate(ctx context.Context) error {
 	start := time.Now()
+	if b.o.Reuse {
+		var n int
+		if err := b.admin.QueryRow(ctx, `SELECT count(*) FROM tenancy.tenants`).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			b.rep.Tenants, b.rep.Rows = n, b.o.Rows
+			b.o.Log("-reuse: a fleet of %d tenants", n)
+			return nil
+		}
+	}
 	subject, err := b.client.TenantCreate(ctx, "subject", nil)
 	if err != nil {
 		return err
@@ -186,6 +202,13 @@ func (b *bench) generate(ctx context.Context) error {
 	b.rep.Generate, b.rep.Tenants, b.rep.Rows = time.Since(start), b.o.Tenants, b.o.Rows
 	b.o.Log("fleet of %d tenants in %s", b.o.Tenants, b.rep.Generate.Round(time.Millisecond))
 	return nil
+}
+
+// medianOf is the median of ds.
+func medianOf(ds []time.Duration) time.Duration {
+	ds = slices.Clone(ds)
+	slices.Sort(ds)
+	return ds[len(ds)/2]
 }
 
 // median runs fn reps times and returns the median duration.
@@ -232,6 +255,11 @@ func (b *bench) backup(ctx context.Context) error {
 		return err
 	}
 	dump := filepath.Join(b.dir, "subject.dump")
+	reps := b.o.Reps
+	if b.o.DumpReps > 0 {
+		b.o.Reps = b.o.DumpReps
+	}
+	defer func() { b.o.Reps = reps }()
 	b.rep.PgDump, err = b.median(func(int) error {
 		// As the superuser: the owner is subject to the forced RLS policies, which pg_dump refuses.
 		cmd := exec.CommandContext(ctx, b.bin("pg_dump"), "-Fc", "-n", t.Placement.Schema, "-f", dump, "-d", b.superURL(b.db.Name))
@@ -249,19 +277,40 @@ func (b *bench) backup(ctx context.Context) error {
 
 func (b *bench) restore(ctx context.Context) error {
 	archive := filepath.Join(b.dir, "subject.tar.gz")
-	var err error
-	b.rep.Restore, err = b.median(func(i int) error {
-		f, err := os.Open(archive)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		_, err = b.client.Restore(ctx, f, &tenancy.RestoreOpts{Slug: fmt.Sprintf("restored-%d", i), Tier: tenancy.TierSchema, Server: tenancy.ServerDefault})
-		return err
-	})
+	// Cold (the schema made in the restore) and from the warm pool (Config.WarmPlacements,
+	// refilled before each, untimed), alternately.
+	warm, err := b.warmClient()
 	if err != nil {
 		return err
 	}
+	defer warm.Close()
+	var cold, hot []time.Duration
+	for i := range b.o.Reps {
+		for _, x := range []struct {
+			c  *tenancy.Client
+			ds *[]time.Duration
+		}{{b.client, &cold}, {warm, &hot}} {
+			if _, err := x.c.WarmFill(ctx); err != nil {
+				return err
+			}
+			f, err := os.Open(archive)
+			if err != nil {
+				return err
+			}
+			slug := fmt.Sprintf("restored-%d", i)
+			start := time.Now()
+			_, err = x.c.Restore(ctx, f, &tenancy.RestoreOpts{Slug: slug, Tier: tenancy.TierSchema, Server: tenancy.ServerDefault})
+			*x.ds = append(*x.ds, time.Since(start))
+			f.Close()
+			if err != nil {
+				return err
+			}
+			if err := b.removeAfter(ctx, slug); err != nil {
+				return err
+			}
+		}
+	}
+	b.rep.Restore, b.rep.Create.WarmRestore = medianOf(cold), medianOf(hot)
 	// pg_restore into a database holding only what the dump refers to outside its schema
 	// (tenancy.current_tenant_id, the shared users table); only pg_restore itself is timed.
 	// Named after the test database, so that closing it drops this one too.
@@ -305,7 +354,7 @@ func (b *bench) restore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	b.o.Log("restore: tenancy %s, pg_restore %s", b.rep.Restore.Round(time.Microsecond), b.rep.PgRestore.Round(time.Millisecond))
+	b.o.Log("restore: tenancy %s, from the warm pool %s, pg_restore %s", b.rep.Restore.Round(time.Microsecond), b.rep.Create.WarmRestore.Round(time.Microsecond), b.rep.PgRestore.Round(time.Millisecond))
 	return nil
 }
 
@@ -330,6 +379,9 @@ func (b *bench) move(ctx context.Context) error {
 		return err
 	}
 	b.rep.MoveToPool = time.Since(start)
+	if err := b.removeAfter(ctx, "big"); err != nil {
+		return err
+	}
 	b.rep.MoveRows = b.o.MoveRows
 	b.o.Log("move of %d rows: pool->schema %s, schema->pool %s", b.o.MoveRows, b.rep.MoveToSchema.Round(time.Millisecond), b.rep.MoveToPool.Round(time.Millisecond))
 	return nil
@@ -342,7 +394,9 @@ func (b *bench) print(w io.Writer) {
 	fmt.Fprintf(w, "backup   tenancy Backup      %9s  (%d bytes)\n", r.Backup.Round(time.Microsecond), r.BackupBytes)
 	fmt.Fprintf(w, "backup   pg_dump -Fc -n      %9s  (%d bytes)  tenancy is %.1fx faster\n", r.PgDump.Round(time.Microsecond), r.DumpSize, float64(r.PgDump)/float64(r.Backup))
 	fmt.Fprintf(w, "restore  tenancy Restore     %9s  (new schema-tier tenant, migrations, rows, checks)\n", r.Restore.Round(time.Microsecond))
+	fmt.Fprintf(w, "restore  tenancy Restore     %9s  (from the warm pool: a warm placement claimed, rows, checks)\n", r.Create.WarmRestore.Round(time.Microsecond))
 	fmt.Fprintf(w, "restore  pg_restore          %9s  (into a database with only its prerequisites)\n", r.PgRestore.Round(time.Microsecond))
+	b.printCreate(w)
 	if r.MoveRows > 0 {
 		fmt.Fprintf(w, "move     %d rows pool->schema %s, schema->pool %s\n", r.MoveRows, r.MoveToSchema.Round(time.Millisecond), r.MoveToPool.Round(time.Millisecond))
 	}

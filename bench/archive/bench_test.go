@@ -17,11 +17,11 @@ func TestShortForm(t *testing.T) {
 	db := tenancytest.New(t, DBOptions())
 	bin, _ := pglocal.FindBinaries()
 	var out strings.Builder
-	rep, err := Run(context.Background(), db, Options{Tenants: 30, Rows: 20, MoveRows: 2000, Reps: 1, BinDir: bin, Log: t.Logf}, &out)
+	rep, err := Run(context.Background(), db, Options{Tenants: 30, Rows: 20, MoveRows: 2000, Reps: 1, Creates: 3, BinDir: bin, Log: t.Logf}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Backup <= 0 || rep.PgDump <= 0 || rep.Restore <= 0 || rep.PgRestore <= 0 || rep.MoveToSchema <= 0 || rep.MoveToPool <= 0 || rep.BackupBytes < 500 || rep.Tenants != 30 {
+	if rep.Backup <= 0 || rep.PgDump <= 0 || rep.Restore <= 0 || rep.Create.WarmRestore <= 0 || rep.Create.WarmP95 <= 0 || rep.PgRestore <= 0 || rep.MoveToSchema <= 0 || rep.MoveToPool <= 0 || rep.BackupBytes < 500 || rep.Tenants != 30 {
 		t.Errorf("report %+v", rep)
 	}
 	if !strings.Contains(out.String(), "tenancy is") {

@@ -59,6 +59,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 type dbFlags struct {
 	databaseURL, appURL, dataDir string
+	warm                         int // tenancy.Config.WarmPlacements (serve and demo)
 }
 
 func (f *dbFlags) add(cmd *cobra.Command) {
@@ -69,7 +70,7 @@ func (f *dbFlags) add(cmd *cobra.Command) {
 
 func (f *dbFlags) connect(ctx context.Context, getenv func(string) string, init bool, stderr io.Writer) (*tenancycli.Connection, error) {
 	return tenancycli.Connect(ctx, cliOptions(getenv), &tenancycli.ConnectOpts{
-		DatabaseURL: f.databaseURL, AppURL: f.appURL, DataDir: f.dataDir, Init: init, Stderr: stderr,
+		DatabaseURL: f.databaseURL, AppURL: f.appURL, DataDir: f.dataDir, Init: init, Stderr: stderr, WarmPlacements: f.warm,
 	})
 }
 
@@ -130,6 +131,7 @@ func (f *serveFlags) add(cmd *cobra.Command, getenv func(string) string, introsp
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().StringVar(&f.base, "base-domain", app.BaseDomainDefault, "host of the public site; organisations live on its subdomains")
 	cmd.Flags().StringVar(&f.operator, "operator-password", "", "password of the operator console at /admin (default $TASKBOARD_OPERATOR_PASSWORD; empty disables it)")
+	cmd.Flags().IntVar(&f.db.warm, "warm-placements", 0, "schema-tier placements kept made and migrated ahead of time, so that a sign-up claims one in a few milliseconds (tenancy.Config.WarmPlacements)")
 	cmd.Flags().Var(&f.proxies, "trusted-proxies", "comma-separated addresses or CIDR prefixes of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (default: none, no header is)")
 }
 

@@ -40,6 +40,10 @@ const (
 	MoveCopied   = "move:copied"   // the backup is spooled, not yet restored
 	MoveSwitched = "move:switched" // the catalog points at the new placement; the old is kept
 	MoveDropped  = "move:dropped"  // the old placement is dropped, its move record not yet removed
+
+	// Warm placements (Config.WarmPlacements).
+	WarmMade    = "warm:made"    // in tx: a warm placement is made, migrated and granted, not committed
+	WarmClaimed = "warm:claimed" // in tx: a create claimed a warm placement and renamed it, not committed
 )
 
 // Hook is called at each crash point with the open transaction, if any; an error stops the

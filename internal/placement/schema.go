@@ -64,8 +64,18 @@ func (schemaKind) Fill(ctx context.Context, e *Env, cat CatalogConn, id int64, p
 		if ok, err := s.begin(ctx, tx); !ok || err != nil {
 			return err
 		}
-		if err := e.createLocalSchema(ctx, tx, id, &p); err != nil {
-			return err
+		// A restore may have claimed a warm placement (warm.go): made, migrated and granted.
+		made := int64(0)
+		if !provisioning {
+			var err error
+			if made, err = catalog.PlacementVersionShare(ctx, tx, p.ID); err != nil {
+				return err
+			}
+		}
+		if made == 0 {
+			if err := e.createLocalSchema(ctx, tx, id, &p); err != nil {
+				return err
+			}
 		}
 		if err := point(tx, crash.Schema); err != nil {
 			return err

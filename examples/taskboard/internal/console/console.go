@@ -293,6 +293,11 @@ func (s *Console) renderAdminPage(w http.ResponseWriter, r *http.Request, status
 		s.site.InternalError(w, r, err)
 		return
 	}
+	warm, err := s.db.WarmStatus(ctx)
+	if err != nil {
+		s.site.InternalError(w, r, err)
+		return
+	}
 	use := make(map[string]tenancy.TenantUsage, len(usage))
 	for _, u := range usage {
 		use[u.Tenant] = u
@@ -315,7 +320,7 @@ func (s *Console) renderAdminPage(w http.ResponseWriter, r *http.Request, status
 	}
 	data := map[string]any{
 		"Title": "Console", "Admin": true, "Rows": rows, "Latest": latest, "Active": active, "Behind": behind,
-		"TotalSize": total, "Flash": pg.Flash, "Error": pg.Error, "Failed": pg.Failed,
+		"TotalSize": total, "Warm": warm, "Flash": pg.Flash, "Error": pg.Error, "Failed": pg.Failed,
 		// Every tier is offered: the library refuses one it cannot place yet, and says so.
 		"Tiers": []tierOption{{"schema", true}, {"pool", true}, {"database", true}},
 	}

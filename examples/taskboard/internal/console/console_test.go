@@ -22,6 +22,9 @@ type testSite struct{}
 func (testSite) RenderStatus(w http.ResponseWriter, _ *http.Request, status int, page string, data map[string]any) {
 	w.WriteHeader(status)
 	fmt.Fprintf(w, "%s flash=%v error=%v disabled=%v\n", page, data["Flash"], data["Error"], data["Disabled"])
+	if ws, _ := data["Warm"].(*tenancy.WarmStatusResult); ws != nil && ws.Ready+ws.Stale > 0 {
+		fmt.Fprintf(w, "warm ready=%d stale=%d target=%d\n", ws.Ready, ws.Stale, ws.Target)
+	}
 	rows, _ := data["Rows"].([]adminRow)
 	for _, r := range rows {
 		fmt.Fprintf(w, "%s %s %s members=%d size=%v calls=%d errors=%d\n", r.T.Slug, r.T.Tier, r.T.Status, r.Members, r.Size.Known, r.Use.Transactions, r.Use.Errors)
@@ -178,5 +181,36 @@ func TestConsoleDisabled(t *testing.T) {
 	}
 	if status, _ := post(t, op, ts.URL+"/admin/tenants", url.Values{"slug": {"acme"}, "tier": {"schema"}}); status != http.StatusNotFound {
 		t.Fatalf("create on a disabled console: %d", status)
+	}
+}
+
+// The console shows the warm placements its client keeps (tenancy.Config.WarmPlacements).
+func TestConsoleShowsWarm(t *testing.T) {
+	t.Parallel()
+	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
+	client, err := tenancy.New(&tenancy.Config{AppPool: db.AppPool, OwnerPool: db.OwnerPool, WarmPlacements: 2,
+		SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	if _, err := client.WarmFill(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(&Config{Client: client, Site: testSite{}, OperatorPassword: "op-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	c.Routes(mux)
+	ts := httptest.NewServer(mux)
+	t.Cleanup(ts.Close)
+	jar, _ := cookiejar.New(nil)
+	op := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	if status, _ := post(t, op, ts.URL+"/admin/login", url.Values{"password": {"op-secret"}}); status != http.StatusSeeOther {
+		t.Fatalf("log-in: %d", status)
+	}
+	if status, body := get(t, op, ts.URL+"/admin"); status != http.StatusOK || !strings.Contains(body, "warm ready=2 stale=0 target=2") {
+		t.Fatalf("GET /admin: %d %s", status, body)
 	}
 }
