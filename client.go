@@ -128,6 +128,7 @@ func (c *Client) Init(ctx context.Context) error {
 		SharedSchema: c.shared,
 		Shared:       c.sharedMigs,
 		Tenant:       c.tenantMigs,
+		TypeLines:    c.env.ShapeLines,
 	})
 }
 

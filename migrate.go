@@ -100,6 +100,8 @@ func (c *Client) Migrate(ctx context.Context, opts *MigrateOpts) (res *MigrateRe
 		FailFast:     opts.FailFast,
 		DryRun:       opts.DryRun,
 		Placements:   c.env,
+		Types:        c.typeMigs,
+		Custom:       c.customMigs,
 	}
 	if opts.OnEvent != nil {
 		ro.OnEvent = func(e migrate.Event) {

@@ -64,6 +64,11 @@ func (c *Client) loadTypes(cfg *Config) error {
 		}
 		c.typeMigs[typ] = migs
 	}
+	for _, typ := range c.Types() {
+		if migs := c.typeMigs[typ]; len(migs) > 0 {
+			c.env.ShapeLines = append(c.env.ShapeLines, migrate.Line{Name: migrate.LineType(typ), Migs: migs})
+		}
+	}
 	c.customMigs = map[string][]migrate.Migration{}
 	if cfg.CustomMigrations == nil {
 		return nil

@@ -106,6 +106,9 @@ type Env struct {
 	AppRole    string        // the application role on the catalog's server
 	Shared     string        // the shared schema, unquoted
 	TenantMigs []migrate.Migration
+	// ShapeLines are every tenant type's line, which shape schemas carry beside TenantMigs
+	// (statements are prepared there, so a type's tables must exist there).
+	ShapeLines []migrate.Line
 	Conns      *connpool.Registry // pools of placements outside the catalog's database
 
 	// Server returns how to reach server name ("" is the catalog's own).

@@ -41,7 +41,8 @@ func (poolKind) Plan(ctx context.Context, e *Env, server, pool string) (Placemen
 	if pool == "" {
 		pool = PoolDefault
 	}
-	id, err := e.EnsurePool(ctx, pool)
+	// Any type: the caller chose the pool for the tenant's type (EnsurePoolType).
+	id, err := e.EnsurePoolType(ctx, pool, "", nil)
 	if err != nil {
 		return Placement{}, err
 	}
@@ -91,7 +92,7 @@ const DefaultType = "default"
 
 // EnsurePoolType is EnsurePool for tenants of type typ: a new pool gets lines after the common
 // line (its type's); an existing pool of another type is ErrTypeMismatch, since a pool holds
-// tenants of one type.
+// tenants of one type. typ "" accepts a pool of any type, and makes one of DefaultType.
 func (e *Env) EnsurePoolType(ctx context.Context, name, typ string, lines []migrate.Line) (int64, error) {
 	if e.Owner == nil {
 		return 0, ErrReadOnly
@@ -101,7 +102,7 @@ func (e *Env) EnsurePoolType(ctx context.Context, name, typ string, lines []migr
 	}
 	schema := PoolSchema(name)
 	sameType := func(id int64, has string, found bool, err error) (int64, error) {
-		if found && err == nil && has != typ {
+		if found && err == nil && typ != "" && has != typ {
 			return 0, fmt.Errorf("%w: pool %s holds tenants of type %s, not %s", ErrTypeMismatch, name, has, typ)
 		}
 		return id, err
@@ -117,7 +118,11 @@ func (e *Env) EnsurePoolType(ctx context.Context, name, typ string, lines []migr
 		if id, has, found, err = catalog.PoolFind(ctx, tx, schema); found || err != nil {
 			return err // created meanwhile, or failed
 		}
-		if id, err = catalog.PoolInsert(ctx, tx, schema, typ); err != nil {
+		made := typ
+		if made == "" {
+			made = DefaultType
+		}
+		if id, err = catalog.PoolInsert(ctx, tx, schema, made); err != nil {
 			return err
 		}
 		s := pgx.Identifier{schema}.Sanitize()
