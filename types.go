@@ -3,10 +3,10 @@ package tenancy
 import (
 	"context"
 	"fmt"
-	"strings"
 	"io/fs"
 	"regexp"
 	"sort"
+	"strings"
 
 	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/migrate"

@@ -39,7 +39,7 @@ func typeLines() map[string]fstest.MapFS {
 // customLines gives the tenant "bespoke" a table and a column of its own.
 func customLines() fstest.MapFS {
 	return fstest.MapFS{
-		"bespoke/0001_invoices.up.sql": {Data: []byte(tenantTable("invoices", "amount numeric NOT NULL"))},
+		"bespoke/0001_invoices.up.sql":   {Data: []byte(tenantTable("invoices", "amount numeric NOT NULL"))},
 		"bespoke/0002_note_color.up.sql": {Data: []byte(`ALTER TABLE notes ADD COLUMN color text NOT NULL DEFAULT 'blue';`)},
 	}
 }
