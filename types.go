@@ -127,8 +127,12 @@ func (c *Client) customFiles(slug string) []string {
 
 // customizedErr refuses to do what to tenant slug because of its custom migrations, naming them.
 func (c *Client) customizedErr(slug, what string) error {
-	return fmt.Errorf("%w: cannot %s of %s: the pool tier cannot carry its custom migrations %s",
-		ErrCustomized, what, slug, strings.Join(c.customFiles(slug), ", "))
+	files := strings.Join(c.customFiles(slug), ", ")
+	if files == "" {
+		files = "(applied, with no files in Config.CustomMigrations)"
+	}
+	return fmt.Errorf("%w: cannot %s: %s has custom migrations %s, which the pool tier cannot carry",
+		ErrCustomized, what, slug, files)
 }
 
 // linesOf reads tenant id's type, slug and tier in the catalog and returns its lines; none
