@@ -8,6 +8,9 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tenancy-go/tenancy/internal/archive"
 	"github.com/tenancy-go/tenancy/internal/catalog"
 	"github.com/tenancy-go/tenancy/internal/migrate"
 	"github.com/tenancy-go/tenancy/internal/placement"
@@ -149,7 +152,8 @@ func (c *Client) linesOf(ctx context.Context, db catalog.DB, id int64) ([]migrat
 }
 
 // poolOfType resolves the pool a tenant of type typ joins (the default: PoolDefault for
-// DefaultType, the type's name for others), making it for that type if needed.
+// DefaultType, the type's name for others), making it for that type if needed. A pool holds
+// tenants of one type (ErrTypeMismatch otherwise).
 func (c *Client) poolOfType(ctx context.Context, pool, typ string) (string, error) {
 	if pool == "" {
 		pool = PoolDefault
@@ -157,8 +161,102 @@ func (c *Client) poolOfType(ctx context.Context, pool, typ string) (string, erro
 			pool = typ
 		}
 	}
+	// A pool named after a type (PoolDefault: DefaultType's) holds that type only, also
+	// before it exists.
+	named := pool
+	if pool == PoolDefault {
+		named = DefaultType
+	}
+	if _, known := c.typeMigs[named]; (known || named == DefaultType) && named != typ {
+		return "", fmt.Errorf("%w: pool %s is for tenants of type %s, not %s", ErrTypeMismatch, pool, named, typ)
+	}
 	if _, err := c.env.EnsurePoolType(ctx, pool, typ, c.lines(typ, "", TierPool)); err != nil {
 		return "", err
 	}
 	return pool, nil
+}
+
+// archiveLines reads placement p's other lines for a backup's manifest, in tx (on p's database).
+func archiveLines(ctx context.Context, tx pgx.Tx, p placement.Placement) ([]archive.Line, error) {
+	lines, err := catalog.PlacementLines(ctx, tx, p.LocalID())
+	if err != nil {
+		return nil, fmt.Errorf("placement migration lines: %w", err)
+	}
+	var out []archive.Line
+	for _, l := range lines {
+		al := archive.Line{Name: l.Line, Version: l.Version, Migrations: []archive.Migration{}}
+		for _, a := range l.Applied {
+			al.Migrations = append(al.Migrations, archive.Migration{Version: a.Version, Name: a.Name, Checksum: a.Checksum})
+		}
+		out = append(out, al)
+	}
+	return out, nil
+}
+
+// checkArchiveLines checks an archive's type and other lines against this application, for a
+// restore under slug into tier, and returns the tenant's type. The archive must carry exactly
+// what a new placement of that tenant here carries (its type's line and the slug's custom line,
+// each at its latest version, with the same files), since the restored rows fill such a
+// placement: another type is ErrUnknownType, custom migrations that differ ErrCustomized.
+func (c *Client) checkArchiveLines(m *archive.Manifest, slug string, tier Tier) (string, error) {
+	typ := m.Tenant.Type
+	if typ == "" {
+		typ = DefaultType
+	}
+	if _, err := c.checkType(typ); err != nil {
+		return "", fmt.Errorf("%w (the archive's tenant type)", err)
+	}
+	got := map[string]archive.Line{}
+	for _, l := range m.Lines {
+		got[l.Name] = l
+	}
+	if l, ok := got[migrate.LineCustom]; ok && tier == TierPool {
+		return "", fmt.Errorf("%w: cannot restore %s into the pool tier: the archive has custom migrations %s", ErrCustomized, slug, migrationNames(l.Migrations))
+	}
+	want := c.lines(typ, slug, tier)
+	if len(m.Lines) > 0 && m.Version < c.LatestVersion() {
+		return "", fmt.Errorf("%w: the archive is at tenant migration version %d, this application at %d, and it has type or custom migrations: restore it with the release that wrote it, migrate, and back it up again",
+			ErrBadArchive, m.Version, c.LatestVersion())
+	}
+	for _, w := range want {
+		l, ok := got[w.Name]
+		delete(got, w.Name)
+		if err := sameLine(w, l, ok); err != nil {
+			if w.Name == migrate.LineCustom {
+				return "", fmt.Errorf("%w: the archive's custom migrations do not match this application's for %s (%s): %v", ErrCustomized, slug, strings.Join(c.customFiles(slug), ", "), err)
+			}
+			return "", fmt.Errorf("%w: the archive's %s migrations do not match this application's: %v", ErrBadArchive, w.Name, err)
+		}
+	}
+	for name, l := range got {
+		if name == migrate.LineCustom {
+			return "", fmt.Errorf("%w: the archive has custom migrations %s, and this application has none for %s (Config.CustomMigrations %s/)", ErrCustomized, migrationNames(l.Migrations), slug, slug)
+		}
+		return "", fmt.Errorf("%w: the archive has %s migrations %s, which this application does not have", ErrBadArchive, name, migrationNames(l.Migrations))
+	}
+	return typ, nil
+}
+
+// sameLine compares what an archive applied of a line with the line's files.
+func sameLine(w migrate.Line, l archive.Line, ok bool) error {
+	if !ok {
+		return fmt.Errorf("the archive has none of them")
+	}
+	if len(l.Migrations) != len(w.Migs) {
+		return fmt.Errorf("the archive has %d of them (%s), the application %d", len(l.Migrations), migrationNames(l.Migrations), len(w.Migs))
+	}
+	for i, a := range l.Migrations {
+		if m := w.Migs[i]; a.Version != m.Version || a.Checksum != m.Checksum {
+			return fmt.Errorf("migration %d_%s differs", a.Version, a.Name)
+		}
+	}
+	return nil
+}
+
+func migrationNames(ms []archive.Migration) string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, fmt.Sprintf("%d_%s", m.Version, m.Name))
+	}
+	return strings.Join(out, ", ")
 }

@@ -130,3 +130,32 @@ func StagingInsert(ctx context.Context, db DB, schema string) (int64, error) {
 	err := db.QueryRow(ctx, `INSERT INTO tenancy.placements (kind, schema, owned) VALUES ('schema', $1, true) RETURNING id`, schema).Scan(&id)
 	return id, err
 }
+
+// LineLedger is one migration line beside a placement's main one, as its ledger records it.
+type LineLedger struct {
+	Line    string
+	Version int64
+	Applied []Applied // oldest first
+}
+
+// PlacementLines reads placement id's other lines (type, custom), by name, in the catalog of
+// the database db is on (the central one or a local one).
+func PlacementLines(ctx context.Context, db DB, id int64) ([]LineLedger, error) {
+	rows, err := db.Query(ctx, `SELECT line, version, name, checksum FROM tenancy.migrations WHERE placement_id = $1 AND line <> '' ORDER BY line, version`, id)
+	if err != nil {
+		return nil, err
+	}
+	var out []LineLedger
+	var line string
+	var a Applied
+	_, err = pgx.ForEachRow(rows, []any{&line, &a.Version, &a.Name, &a.Checksum}, func() error {
+		if len(out) == 0 || out[len(out)-1].Line != line {
+			out = append(out, LineLedger{Line: line})
+		}
+		l := &out[len(out)-1]
+		l.Applied = append(l.Applied, a)
+		l.Version = a.Version
+		return nil
+	})
+	return out, err
+}
