@@ -260,3 +260,18 @@ func migrationNames(ms []archive.Migration) string {
 	}
 	return strings.Join(out, ", ")
 }
+
+// lineStatus adds the type and custom lines to a MigrateStatus result.
+func (c *Client) lineStatus(ctx context.Context, res *MigrateStatusResult) error {
+	types, custom, err := catalog.LineCounts(ctx, c.app, len(c.typeMigs) > 0)
+	if err != nil {
+		return err
+	}
+	for _, r := range types {
+		res.Types = append(res.Types, TypeCount{Type: r.Type, Version: r.Version, Latest: migrate.Latest(c.typeMigs[r.Type]), Tenants: r.Tenants})
+	}
+	for _, r := range custom {
+		res.Customized = append(res.Customized, CustomStatus{Slug: r.Slug, Version: r.Version, Latest: migrate.Latest(c.customMigs[r.Slug])})
+	}
+	return nil
+}
