@@ -86,7 +86,7 @@ func (c *Client) backupTenant(ctx context.Context, t *Tenant, w io.Writer, opts 
 		Format: archive.Format, FormatVersion: archive.FormatVersion, CreatedAt: time.Now().UTC().Truncate(time.Second),
 		Catalog: catalogDB, Session: map[string]string{},
 		Tenant: archive.Tenant{ID: t.ID, Slug: t.Slug, Name: t.Name, Status: string(t.Status), Tier: string(t.Tier),
-			Settings: t.Settings, CreatedAt: t.CreatedAt, Domains: []archive.Domain{}},
+			Type: t.Type, Settings: t.Settings, CreatedAt: t.CreatedAt, Domains: []archive.Domain{}},
 	}
 	for _, s := range placement.SessionSettings {
 		m.Session[s[0]] = s[1]
@@ -120,6 +120,10 @@ func (c *Client) backupTenant(ctx context.Context, t *Tenant, w io.Writer, opts 
 		}
 		var err error
 		m.Version, m.Migrations, m.Tables, err = placement.Dump(ctx, tx, p, t.ID, spool, opts.OnTable)
+		if err != nil {
+			return err
+		}
+		m.Lines, err = archiveLines(ctx, tx, p)
 		return err
 	})
 	release()
@@ -127,6 +131,7 @@ func (c *Client) backupTenant(ctx context.Context, t *Tenant, w io.Writer, opts 
 	if err != nil {
 		return nil, err
 	}
+	m.FormatVersion = m.NeededFormat()
 	cw := &countingWriter{w: w}
 	aw, err := archive.NewWriter(cw, m)
 	if err != nil {
@@ -290,7 +295,8 @@ func (c *Client) Restore(ctx context.Context, r io.Reader, opts *RestoreOpts) (r
 		return c.env.Load(ctx, tx, ar, id, schema, version, local, plan.row.tier == TierPool, onTable)
 	}
 	finish := func(ctx context.Context, tx pgx.Tx) error { return catalog.RestoreFinish(ctx, tx, id) }
-	if err := target.kind.Fill(ctx, c.env, opConn, id, target.p, placement.Steps{Load: load, Finish: finish}); err != nil {
+	steps := placement.Steps{Load: load, Finish: finish, Lines: c.lines(plan.row.typ, plan.row.slug, plan.row.tier)}
+	if err := target.kind.Fill(ctx, c.env, opConn, id, target.p, steps); err != nil {
 		if !errors.Is(err, crash.ErrSimulated) {
 			_ = c.abandonRestore(context.WithoutCancel(ctx), id)
 		}
@@ -320,14 +326,19 @@ func (c *Client) planRestore(ctx context.Context, m *archive.Manifest, opts *Res
 	if err := ValidateSlug(plan.row.slug); err != nil {
 		return nil, err
 	}
+	if plan.row.tier == "" {
+		plan.row.tier = Tier(m.Tenant.Tier)
+	}
+	typ, err := c.checkArchiveLines(m, plan.row.slug, plan.row.tier)
+	if err != nil {
+		return nil, err
+	}
+	plan.row.typ = typ
 	if err := c.checkSlugAddress(ctx, c.owner, plan.row.slug, plan.row.slug); err != nil {
 		return nil, err
 	}
 	if plan.row.name == "" {
 		plan.row.name = m.Tenant.Name
-	}
-	if plan.row.tier == "" {
-		plan.row.tier = Tier(m.Tenant.Tier)
 	}
 	if _, err := ParseTier(string(plan.row.tier)); err != nil {
 		return nil, err
@@ -361,6 +372,15 @@ func (c *Client) planRestore(ctx context.Context, m *archive.Manifest, opts *Res
 			plan.pool = m.Tenant.Pool
 		}
 	}
+	if plan.row.tier == TierPool {
+		// A pool of the tenant's type: the archive's, if of that type, else the type's default.
+		if plan.pool, err = c.poolOfType(ctx, plan.pool, typ); errors.Is(err, ErrTypeMismatch) && opts.Pool == "" {
+			plan.pool, err = c.poolOfType(ctx, "", typ)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 	return plan, nil
 }
 
@@ -368,14 +388,14 @@ func (c *Client) planRestore(ctx context.Context, m *archive.Manifest, opts *Res
 // placement's row, its domains and the restore's record, and takes the operation lock.
 func (c *Client) recordRestore(ctx context.Context, op *tenantOp, plan *restorePlan, target *plannedPlacement) error {
 	return pgx.BeginFunc(ctx, op.conn, func(tx pgx.Tx) error {
-		id, ok, err := catalog.TenantInsert(ctx, tx, plan.row.slug, plan.row.name, string(StatusProvisioning), string(plan.row.tier), plan.row.settings, 0)
+		id, ok, err := catalog.TenantInsertTyped(ctx, tx, plan.row.slug, plan.row.name, string(StatusProvisioning), string(plan.row.tier), plan.row.typ, plan.row.settings, 0)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return tenantErr(ErrTenantExists, plan.row.slug)
 		}
-		if err := c.restoreTarget(ctx, tx, id, target); err != nil {
+		if err := c.restoreTarget(ctx, tx, id, plan.row, target); err != nil {
 			return err
 		}
 		for i, h := range plan.hosts {
@@ -396,10 +416,10 @@ func (c *Client) recordRestore(ctx context.Context, op *tenantOp, plan *restoreP
 }
 
 // restoreTarget records the restored tenant's placement and attaches it: a warm placement
-// (warm.go) when one is ready and the target is the schema tier on the catalog's server, which
+// (warm.go) when one is ready and fits the tenant (warmFits), which
 // spares the restore the schema's DDL; else a new placement of target's tier.
-func (c *Client) restoreTarget(ctx context.Context, tx pgx.Tx, id int64, target *plannedPlacement) error {
-	if target.tier == TierSchema && target.p.Server == "" && c.warmTarget() > 0 {
+func (c *Client) restoreTarget(ctx context.Context, tx pgx.Tx, id int64, row newTenant, target *plannedPlacement) error {
+	if target.tier == TierSchema && target.p.Server == "" && c.warmFits(row) {
 		p, found, err := c.env.ClaimWarm(ctx, tx, id, c.LatestVersion())
 		if err != nil {
 			return err

@@ -35,6 +35,8 @@ type Client struct {
 
 	sharedMigs []migrate.Migration
 	tenantMigs []migrate.Migration
+	typeMigs   map[string][]migrate.Migration // Config.TypeMigrations, by type
+	customMigs map[string][]migrate.Migration // Config.CustomMigrations, by slug
 
 	reservedHosts reservedHosts                        // domains that DomainAdd refuses
 	serverPW      func(server string, app bool) string // Config.ServerPassword
@@ -121,6 +123,9 @@ func New(cfg *Config) (*Client, error) {
 	if c.tenantMigs, err = migrate.Load(cfg.TenantMigrations); err != nil {
 		return nil, fmt.Errorf("tenancy: Config.TenantMigrations: %w", err)
 	}
+	if err := c.loadTypes(cfg); err != nil {
+		return nil, err
+	}
 	c.env.TenantMigs, c.env.Conns = c.tenantMigs, c.conns
 	return c, nil
 }
@@ -170,6 +175,7 @@ func (c *Client) Init(ctx context.Context) error {
 		SharedSchema: c.shared,
 		Shared:       c.sharedMigs,
 		Tenant:       c.tenantMigs,
+		TypeLines:    c.env.ShapeLines,
 	})
 	if err == nil {
 		c.kickWarm() // Config.WarmPlacements: fill them in the background

@@ -100,6 +100,8 @@ func (c *Client) Migrate(ctx context.Context, opts *MigrateOpts) (res *MigrateRe
 		FailFast:     opts.FailFast,
 		DryRun:       opts.DryRun,
 		Placements:   c.env,
+		Types:        c.typeMigs,
+		Custom:       c.customMigs,
 	}
 	if opts.OnEvent != nil {
 		ro.OnEvent = func(e migrate.Event) {
@@ -158,6 +160,27 @@ type MigrateStatusResult struct {
 	Shape        int64          `json:"shape"`         // the shape schema's version
 	Versions     []VersionCount `json:"versions"`      // tenants per version, oldest version first
 	Behind       int            `json:"behind"`        // tenants below Latest (provisioning ones included)
+	// Types counts the tenants of each type at each version of the type's line; Customized
+	// lists the tenants with migrations of their own. Both are read in a second query when the
+	// client has type or custom lines, or the catalog has customized tenants.
+	Types      []TypeCount    `json:"types,omitempty"`
+	Customized []CustomStatus `json:"customized,omitempty"`
+}
+
+// TypeCount is the number of tenants of one type at one version of that type's line.
+type TypeCount struct {
+	Type    string `json:"type"`
+	Version int64  `json:"version"`
+	Latest  int64  `json:"latest"` // the newest migration of the type's line this client has
+	Tenants int    `json:"tenants"`
+}
+
+// CustomStatus is one customized tenant: the version of its own line, and the newest this
+// client has (Config.CustomMigrations).
+type CustomStatus struct {
+	Slug    string `json:"slug"`
+	Version int64  `json:"version"`
+	Latest  int64  `json:"latest"`
 }
 
 // VersionCount is the number of tenants at one migration version.
@@ -193,6 +216,9 @@ func (c *Client) MigrateStatus(ctx context.Context) (*MigrateStatusResult, error
 		if r.Version < res.Latest {
 			res.Behind += r.Tenants
 		}
+	}
+	if err := c.lineStatus(ctx, res); err != nil {
+		return nil, notFoundOr(err, ErrTenantNotFound, "")
 	}
 	return res, nil
 }

@@ -81,7 +81,18 @@ func (c *Client) Move(ctx context.Context, slug string, opts *MoveOpts) (_ *Tena
 			server = ServerDefault
 		}
 	}
-	target, err := c.newPlacement(ctx, tier, server, opts.Pool)
+	pool := opts.Pool
+	if tier == TierPool {
+		// A customized tenant's tables and columns cannot follow it into a shared placement,
+		// and a pool holds tenants of one type: the tenant's.
+		if t.Customized() || len(c.customMigs[t.Slug]) > 0 {
+			return nil, c.customizedErr(t.Slug, "move it into the pool tier")
+		}
+		if pool, err = c.poolOfType(ctx, pool, t.Type); err != nil {
+			return nil, err
+		}
+	}
+	target, err := c.newPlacement(ctx, tier, server, pool)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +187,8 @@ func (c *Client) copyAndSwitch(ctx context.Context, t *Tenant, target *plannedPl
 	switchCatalog := func(ctx context.Context, tx pgx.Tx) error {
 		return catalog.MoveSwitch(ctx, tx, t.ID, target.p.ID, string(target.tier))
 	}
-	if err := target.kind.Fill(ctx, c.env, c.owner, t.ID, target.p, placement.Steps{Load: load, Finish: switchCatalog}); err != nil {
+	steps := placement.Steps{Load: load, Finish: switchCatalog, Lines: c.lines(t.Type, t.Slug, target.tier)}
+	if err := target.kind.Fill(ctx, c.env, c.owner, t.ID, target.p, steps); err != nil {
 		return err
 	}
 	_, err = fence.Exec(ctx, `SELECT pg_advisory_unlock($1, $2)`, lockkey.Fence, lockkey.Tenant(t.ID))

@@ -114,6 +114,13 @@ func (c *Client) warmTarget() int {
 	return c.warm.target
 }
 
+// warmFits reports whether a warm placement can serve tenant t: warm placements carry the common
+// tenant line only, so not a tenant whose type has a line of its own, nor one with custom
+// migrations (types.go).
+func (c *Client) warmFits(t newTenant) bool {
+	return t.tier == TierSchema && c.warmTarget() > 0 && len(c.typeMigs[t.typ]) == 0 && len(c.customMigs[t.slug]) == 0
+}
+
 // kickWarm asks the background refill to run; the first call starts it.
 func (c *Client) kickWarm() {
 	w := c.warm

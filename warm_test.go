@@ -412,3 +412,41 @@ func TestWarmRestore(t *testing.T) {
 	}
 	mustAgree(t, c)
 }
+
+// Warm placements carry the common tenant line only: a tenant whose type has a line of its own,
+// or one with custom migrations, gets a placement made for it, with its lines, and the warm
+// placements stay for the next default-type tenant.
+func TestWarmNotForTypedOrCustom(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := newTypedDB(t, func(cfg *tenancy.Config) { cfg.WarmPlacements = 2 })
+	c := db.Client
+	if res, err := c.WarmFill(ctx); err != nil || res.Ready != 2 {
+		t.Fatalf("WarmFill: %+v, %v", res, err)
+	}
+	before := warmIDs(t, db)
+	school, err := c.TenantCreate(ctx, "lycee", &tenancy.TenantCreateOpts{Tier: tenancy.TierSchema, Type: "school"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before[school.Placement.ID] || school.TypeVersion != 1 {
+		t.Fatalf("the school got warm placement %d (type line at %d)", school.Placement.ID, school.TypeVersion)
+	}
+	if n, err := countIn(ctx, c, school, "courses"); err != nil || n != 0 {
+		t.Fatalf("school's courses: %d, %v", n, err)
+	}
+	custom, err := c.TenantCreate(ctx, "bespoke", &tenancy.TenantCreateOpts{Tier: tenancy.TierSchema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if before[custom.Placement.ID] || custom.Custom == 0 {
+		t.Fatalf("the customized tenant got warm placement %d (custom line at %d)", custom.Placement.ID, custom.Custom)
+	}
+	plain, err := c.TenantCreate(ctx, "corp", &tenancy.TenantCreateOpts{Tier: tenancy.TierSchema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !before[plain.Placement.ID] {
+		t.Fatalf("a default-type tenant did not get a warm placement (%d, warm %v)", plain.Placement.ID, before)
+	}
+}

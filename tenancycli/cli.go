@@ -34,6 +34,11 @@ type Options struct {
 	// binary (NNNN_name.up.sql at the root of each FS). The --migrations flag overrides them.
 	SharedMigrations fs.FS
 	TenantMigrations fs.FS
+	// TypeMigrations and CustomMigrations are tenancy.Config's: the tenant types' lines and
+	// single tenants' own (<slug>/NNNN_name.up.sql). With --migrations DIR, DIR/types/<type>/
+	// and DIR/custom/ hold them.
+	TypeMigrations   map[string]fs.FS
+	CustomMigrations fs.FS
 
 	// SharedSchema is the schema of the application's shared tables; tenancy.SharedSchemaDefault
 	// if empty.

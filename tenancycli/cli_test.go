@@ -127,7 +127,7 @@ func TestCreateShowListJSON(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	want := []string{"created_at", "domains", "id", "name", "placement", "slug", "status", "tier", "updated_at", "version"}
+	want := []string{"created_at", "domains", "id", "name", "placement", "slug", "status", "tier", "type", "updated_at", "version"}
 	if !reflect.DeepEqual(keys, want) {
 		t.Fatalf("tenant JSON keys = %v, want %v", keys, want)
 	}

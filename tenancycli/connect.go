@@ -68,6 +68,10 @@ func (a *app) client(ctx context.Context, forInit bool) (*tenancy.Client, error)
 	if err != nil {
 		return nil, err
 	}
+	types, custom, err := a.lineMigrations()
+	if err != nil {
+		return nil, err
+	}
 	ownerCfg.MaxConns = 2
 	appCfg.MaxConns = 2
 	tenancy.ConfigurePool(appCfg, a.opts.SharedSchema)
@@ -97,6 +101,8 @@ func (a *app) client(ctx context.Context, forInit bool) (*tenancy.Client, error)
 		SharedSchema:     a.opts.SharedSchema,
 		SharedMigrations: shared,
 		TenantMigrations: tenant,
+		TypeMigrations:   types,
+		CustomMigrations: custom,
 		BaseDomains:      a.hostList(a.opts.BaseDomains, a.flags.baseDomains, "TENANCY_BASE_DOMAINS"),
 		PublicHosts:      a.hostList(a.opts.PublicHosts, a.flags.publicHosts, "TENANCY_PUBLIC_HOSTS"),
 		ServerPassword: func(server string, app bool) string {
@@ -323,4 +329,32 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// lineMigrations returns the tenant types' lines and the tenants' own: DIR/types/<type>/ and
+// DIR/custom/ of --migrations or TENANCY_MIGRATIONS if set, else those compiled in.
+func (a *app) lineMigrations() (types map[string]fs.FS, custom fs.FS, err error) {
+	dir := a.flags.migrations
+	if dir == "" {
+		dir = a.opts.Getenv("TENANCY_MIGRATIONS")
+	}
+	if dir == "" {
+		return a.opts.TypeMigrations, a.opts.CustomMigrations, nil
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "types"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("migrations folder %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			if types == nil {
+				types = map[string]fs.FS{}
+			}
+			types[e.Name()] = os.DirFS(filepath.Join(dir, "types", e.Name()))
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "custom")); err == nil && fi.IsDir() {
+		custom = os.DirFS(filepath.Join(dir, "custom"))
+	}
+	return types, custom, nil
 }

@@ -96,6 +96,10 @@ func Connect(ctx context.Context, opts *Options, copts *ConnectOpts) (*Connectio
 	if err != nil {
 		return nil, err
 	}
+	types, custom, err := a.lineMigrations()
+	if err != nil {
+		return nil, err
+	}
 	ownerCfg.MaxConns = 2
 	appCfg.MaxConns = copts.MaxConns
 	if appCfg.MaxConns <= 0 {
@@ -126,6 +130,8 @@ func Connect(ctx context.Context, opts *Options, copts *ConnectOpts) (*Connectio
 		SharedMigrations: shared,
 		TenantMigrations: tenant,
 		WarmPlacements:   copts.WarmPlacements,
+		TypeMigrations:   types,
+		CustomMigrations: custom,
 		Logger:           slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime"
 	"time"
@@ -97,9 +98,14 @@ func (a *app) sizedClient(ctx context.Context, n int) (*tenancy.Client, func(), 
 		return nil, nil, err
 	}
 	shared, tenant, err := a.migrations()
+	var types map[string]fs.FS
+	var custom fs.FS
+	if err == nil {
+		types, custom, err = a.lineMigrations()
+	}
 	if err == nil {
 		c, err = tenancy.New(&tenancy.Config{AppPool: app, OwnerPool: owner, SharedSchema: a.opts.SharedSchema,
-			SharedMigrations: shared, TenantMigrations: tenant})
+			SharedMigrations: shared, TenantMigrations: tenant, TypeMigrations: types, CustomMigrations: custom})
 	}
 	done := func() { owner.Close(); app.Close() }
 	if err != nil {

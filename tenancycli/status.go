@@ -40,13 +40,16 @@ if there are any. --tenants also lists every tenant's version.`,
 				Slug    string         `json:"slug"`
 				Status  tenancy.Status `json:"status"`
 				Version int64          `json:"version"`
+				Type    string         `json:"type"`
+				TypeV   int64          `json:"type_version,omitempty"`
+				Custom  int64          `json:"custom,omitempty"`
 			}
 			var list []tenantVersion
 			var table *tabwriter.Writer
 			if tenants {
 				if !asJSON {
 					table = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(table, "TENANT\tSTATUS\tVERSION")
+					fmt.Fprintln(table, "TENANT\tSTATUS\tVERSION\tTYPE\tCUSTOM")
 				}
 				opts := &tenancy.TenantListOpts{Limit: 1000}
 				for {
@@ -56,9 +59,13 @@ if there are any. --tenants also lists every tenant's version.`,
 					}
 					for _, t := range page {
 						if table != nil {
-							fmt.Fprintf(table, "%s\t%s\t%d\n", t.Slug, t.Status, t.Version)
+							custom := "-"
+							if t.Customized() {
+								custom = fmt.Sprintf("custom line %d", t.Custom)
+							}
+							fmt.Fprintf(table, "%s\t%s\t%d\t%s %d\t%s\n", t.Slug, t.Status, t.Version, t.Type, t.TypeVersion, custom)
 						} else {
-							list = append(list, tenantVersion{t.Slug, t.Status, t.Version})
+							list = append(list, tenantVersion{t.Slug, t.Status, t.Version, t.Type, t.TypeVersion, t.Custom})
 						}
 					}
 					if len(page) < opts.Limit {
@@ -106,6 +113,12 @@ if there are any. --tenants also lists every tenant's version.`,
 				st.Latest, st.Shape, st.Shared, st.SharedLatest, st.Behind)
 			if warm != nil {
 				a.printf("warm placements: %d ready, %d stale (dropped by the application's next refill)", warm.Ready, warm.Stale)
+			}
+			for _, ty := range st.Types {
+				a.printf("type %s: %d tenants at type line %d of %d", ty.Type, ty.Tenants, ty.Version, ty.Latest)
+			}
+			for _, cu := range st.Customized {
+				a.printf("customized tenant %s: custom line at %d of %d", cu.Slug, cu.Version, cu.Latest)
 			}
 			return nil
 		},

@@ -30,7 +30,7 @@ func tenantsCommand(a *app) *cobra.Command {
 }
 
 func tenantsCreateCommand(a *app) *cobra.Command {
-	var name, tier, server, pool string
+	var name, tier, server, pool, typ string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "create SLUG",
@@ -56,21 +56,22 @@ left half-made by a crash finishes it; creating an existing one fails and change
 			if err := a.requireTenantMigrations(ctx, c); err != nil {
 				return err
 			}
-			ten, err := c.TenantCreate(ctx, args[0], &tenancy.TenantCreateOpts{Name: name, Tier: t, Server: server, Pool: pool})
+			ten, err := c.TenantCreate(ctx, args[0], &tenancy.TenantCreateOpts{Name: name, Tier: t, Server: server, Pool: pool, Type: typ})
 			if err != nil {
 				return err
 			}
 			if asJSON {
 				return a.printJSON(tenantJSON(ten))
 			}
-			a.printf("created tenant %s (id %d, %s tier, %s, version %d)", ten.Slug, ten.ID, ten.Tier, placementText(ten.Placement), ten.Version)
+			a.printf("created tenant %s (id %d, type %s, %s tier, %s, version %d%s)", ten.Slug, ten.ID, ten.Type, ten.Tier, placementText(ten.Placement), ten.Version, customText(ten))
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "display name (default: the slug)")
 	cmd.Flags().StringVar(&tier, "tier", string(tenancy.TierDefault), "pool, schema or database")
 	cmd.Flags().StringVar(&server, "server", "", "the server of a schema or database tenant (default: the one with the fewest tenants)")
-	cmd.Flags().StringVar(&pool, "pool", "", "the pool a pool tenant joins (default: "+tenancy.PoolDefault+")")
+	cmd.Flags().StringVar(&pool, "pool", "", "the pool a pool tenant joins (default: "+tenancy.PoolDefault+", or the type's name for another type)")
+	cmd.Flags().StringVar(&typ, "type", "", "the tenant's type: "+tenancy.DefaultType+" (the default) or a folder of types/ in --migrations")
 	jsonFlag(cmd, &asJSON)
 	return cmd
 }
@@ -234,9 +235,10 @@ func (a *app) printTenant(t *tenancy.Tenant) {
 		{"slug", t.Slug},
 		{"name", oneLine(t.Name)},
 		{"status", string(t.Status)},
+		{"type", t.Type},
 		{"tier", string(t.Tier)},
 		{"placement", orDash(placement)},
-		{"version", fmt.Sprint(t.Version)},
+		{"version", fmt.Sprint(t.Version) + customText(t)},
 		{"domains", orDash(strings.Join(t.Domains, ", "))},
 		{"created", t.CreatedAt.Local().Format(time.RFC3339)},
 		{"updated", t.UpdatedAt.Local().Format(time.RFC3339)},
@@ -403,6 +405,18 @@ func placementText(p tenancy.Placement) string {
 	}
 	if p.Server != "" {
 		s += " on " + p.Server
+	}
+	return s
+}
+
+// customText is ", type line N, custom line M" for a tenant with such lines, else "".
+func customText(t *tenancy.Tenant) string {
+	s := ""
+	if t.TypeVersion > 0 {
+		s += fmt.Sprintf(", type line %d", t.TypeVersion)
+	}
+	if t.Customized() {
+		s += fmt.Sprintf(", customized: custom line %d", t.Custom)
 	}
 	return s
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"net/http/httptest"
 
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/tenancyhttp"
@@ -33,4 +34,22 @@ func ExampleNewRouter() {
 		PublicHosts: []string{"example.com"},
 	}, site, app)
 	log.Fatal(http.ListenAndServe(":8080", router))
+}
+
+// ByType serves each tenant type with its own handler, as django-tenants serves each type with
+// its own URL configuration. Behind Middleware, the request's context carries the tenant.
+func ExampleByType() {
+	app := tenancyhttp.ByType(map[string]http.Handler{
+		"school": http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "courses, pupils") }),
+	}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "projects, tasks") }))
+
+	for _, tn := range []*tenancy.Tenant{{Slug: "lycee", Type: "school"}, {Slug: "acme", Type: tenancy.DefaultType}} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", "/", nil)
+		app.ServeHTTP(rec, req.WithContext(tenancy.WithTenant(req.Context(), tn)))
+		fmt.Print(tn.Slug, ": ", rec.Body.String())
+	}
+	// Output:
+	// lycee: courses, pupils
+	// acme: projects, tasks
 }

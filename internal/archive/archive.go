@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"time"
 )
 
@@ -17,7 +18,7 @@ import (
 // FormatVersion, so later releases read earlier archives.
 const (
 	Format        = "tenancy-archive"
-	FormatVersion = 1
+	FormatVersion = 2 // 2 added the tenant's type and its other migration lines
 )
 
 // ErrInvalid is the error of an archive that is malformed, truncated, edited or of a newer format.
@@ -47,6 +48,9 @@ type Manifest struct {
 	// archive from an older one of its own.
 	Version    int64       `json:"migration_version"`
 	Migrations []Migration `json:"migrations"`
+	// Lines are the placement's other migration lines (format 2): its type's and the tenant's
+	// own, with what was applied of each. Absent in format 1: no line beside the common one.
+	Lines []Line `json:"lines,omitempty"`
 	// Session is the session settings the rows were written under; a restore uses the same.
 	Session map[string]string `json:"session"`
 	// Tables are in load order: a table comes after the tables it references.
@@ -55,12 +59,14 @@ type Manifest struct {
 
 // Tenant is the tenant's catalog entry.
 type Tenant struct {
-	ID        int64           `json:"id"`
-	Slug      string          `json:"slug"`
-	Name      string          `json:"name"`
-	Status    string          `json:"status"`
-	Tier      string          `json:"tier"`
-	Pool      string          `json:"pool,omitempty"` // the pool of a pool-tier tenant
+	ID     int64  `json:"id"`
+	Slug   string `json:"slug"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Tier   string `json:"tier"`
+	Pool   string `json:"pool,omitempty"` // the pool of a pool-tier tenant
+	// Type is the tenant's type (format 2); empty in format 1, which knew one type: "default".
+	Type      string          `json:"type,omitempty"`
 	Settings  json.RawMessage `json:"settings,omitempty"`
 	Domains   []Domain        `json:"domains"`
 	CreatedAt time.Time       `json:"created_at"`
@@ -70,6 +76,25 @@ type Tenant struct {
 type Domain struct {
 	Host    string `json:"host"`
 	Primary bool   `json:"primary"`
+}
+
+// Line is one migration line beside the common one: "type:<name>" or "custom".
+type Line struct {
+	Name       string      `json:"name"`
+	Version    int64       `json:"version"`
+	Migrations []Migration `json:"migrations"`
+}
+
+var typeName = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
+
+// NeededFormat is the oldest format version that can say what m says: 1 unless the tenant has
+// a type other than "default" or other lines. Writing the oldest keeps older releases able to
+// read what they can restore, and makes them refuse what they cannot.
+func (m *Manifest) NeededFormat() int {
+	if (m.Tenant.Type != "" && m.Tenant.Type != "default") || len(m.Lines) > 0 {
+		return 2
+	}
+	return 1
 }
 
 // Migration is one applied tenant migration.
@@ -129,6 +154,16 @@ func (m *Manifest) Validate() error {
 	}
 	if m.Version < 0 {
 		return invalid("migration version %d", m.Version)
+	}
+	if m.Tenant.Type != "" && !typeName.MatchString(m.Tenant.Type) {
+		return invalid("tenant type %q", truncate(m.Tenant.Type, 50))
+	}
+	lines := map[string]bool{}
+	for _, l := range m.Lines {
+		if (l.Name != "custom" && l.Name != "type:"+m.Tenant.Type) || lines[l.Name] || l.Version < 0 {
+			return invalid("migration line %q (version %d) of a tenant of type %q", truncate(l.Name, 50), l.Version, m.Tenant.Type)
+		}
+		lines[l.Name] = true
 	}
 	seen := map[string]bool{}
 	for i, t := range m.Tables {

@@ -35,6 +35,7 @@ type InstallOpts struct {
 	SharedSchema string
 	Shared       []migrate.Migration
 	Tenant       []migrate.Migration
+	TypeLines    []migrate.Line // every tenant type's line, which the shape schema carries too
 }
 
 // Install creates or upgrades the catalog, applies the shared migrations, brings the shape schema
@@ -88,6 +89,9 @@ func Install(ctx context.Context, admin *pgxpool.Pool, o InstallOpts) error {
 		}
 		if _, err := migrate.Apply(ctx, tx, shapeID, shape+", "+shared, o.Tenant, 0); err != nil {
 			return fmt.Errorf("tenant migrations (shape schema): %w", err)
+		}
+		if err := migrate.ApplyLines(ctx, tx, shapeID, shape+", "+shared, o.TypeLines); err != nil {
+			return fmt.Errorf("tenant type migrations (shape schema): %w", err)
 		}
 		return CheckRLS(ctx, tx, ShapeSchema)
 	})

@@ -116,8 +116,8 @@ func TestInstallLocalFresh(t *testing.T) {
 	if err := install(t, conn, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := versions(t, conn); len(got) != 1 || got[0] != "1_local_catalog" {
-		t.Fatalf("versions = %v, want [1_local_catalog]", got)
+	if got := versions(t, conn); len(got) != 2 || got[0] != "1_local_catalog" || got[1] != "2_lines" {
+		t.Fatalf("versions = %v, want [1_local_catalog 2_lines]", got)
 	}
 	// What the old string made, a placement row and its ledger, and the function RLS policies use.
 	if _, err := conn.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, catalog) VALUES (1, 'database', 'tenant', 'c')`); err != nil {
@@ -134,7 +134,7 @@ func TestInstallLocalFresh(t *testing.T) {
 	if err := install(t, conn, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := versions(t, conn); len(got) != 1 {
+	if got := versions(t, conn); len(got) != 2 {
 		t.Fatalf("versions after a rerun = %v", got)
 	}
 	var n int
@@ -158,15 +158,15 @@ func TestInstallLocalLegacy(t *testing.T) {
 	if err := install(t, conn, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := versions(t, conn); len(got) != 1 || got[0] != "1_local_catalog" {
-		t.Fatalf("versions = %v, want [1_local_catalog]", got)
+	if got := versions(t, conn); len(got) != 2 || got[0] != "1_local_catalog" || got[1] != "2_lines" {
+		t.Fatalf("versions = %v, want [1_local_catalog 2_lines]", got)
 	}
-	next := withLocal(t, map[string]string{"0002_note.up.sql": `ALTER TABLE tenancy.placements ADD COLUMN note text NOT NULL DEFAULT 'upgraded'`})
+	next := withLocal(t, map[string]string{"0003_note.up.sql": `ALTER TABLE tenancy.placements ADD COLUMN note text NOT NULL DEFAULT 'upgraded'`})
 	if err := install(t, conn, next); err != nil {
 		t.Fatal(err)
 	}
-	if got := versions(t, conn); len(got) != 2 || got[1] != "2_note" {
-		t.Fatalf("versions = %v, want [1_local_catalog 2_note]", got)
+	if got := versions(t, conn); len(got) != 3 || got[2] != "3_note" {
+		t.Fatalf("versions = %v, want [1_local_catalog 2_lines 3_note]", got)
 	}
 	var note string
 	if err := conn.QueryRow(ctx, `SELECT note FROM tenancy.placements WHERE id = 1`).Scan(&note); err != nil || note != "upgraded" {
@@ -175,7 +175,7 @@ func TestInstallLocalLegacy(t *testing.T) {
 	if err := install(t, conn, next); err != nil {
 		t.Fatal(err)
 	}
-	// A release that knows only version 1 refuses a newer local catalog instead of misreading it.
+	// A release that knows only versions 1-2 refuses a newer local catalog instead of misreading it.
 	if err := install(t, conn, nil); err == nil {
 		t.Fatal("InstallLocal accepted a local catalog newer than it knows")
 	}
@@ -185,11 +185,11 @@ func TestInstallLocalLegacy(t *testing.T) {
 func TestInstallLocalFreshLine(t *testing.T) {
 	t.Parallel()
 	conn := emptyDatabase(t)
-	next := withLocal(t, map[string]string{"0002_note.up.sql": `ALTER TABLE tenancy.placements ADD COLUMN note text`})
+	next := withLocal(t, map[string]string{"0003_note.up.sql": `ALTER TABLE tenancy.placements ADD COLUMN note text`})
 	if err := install(t, conn, next); err != nil {
 		t.Fatal(err)
 	}
-	if got := versions(t, conn); len(got) != 2 || got[0] != "1_local_catalog" || got[1] != "2_note" {
+	if got := versions(t, conn); len(got) != 3 || got[0] != "1_local_catalog" || got[2] != "3_note" {
 		t.Fatalf("versions = %v", got)
 	}
 }

@@ -67,10 +67,10 @@ func LocalShapeCatalog(ctx context.Context, db DB) (string, error) {
 	return made, err
 }
 
-// LocalLedger reads placement id's ledger rows (version, name, checksum, applied_at,
+// LocalLedger reads placement id's ledger rows (line, version, name, checksum, applied_at,
 // duration_ms), as LedgerCopy takes them.
 func LocalLedger(ctx context.Context, db DB, id int64) ([][]any, error) {
-	rows, err := db.Query(ctx, `SELECT version, name, checksum, applied_at, duration_ms FROM tenancy.migrations WHERE placement_id = $1`, id)
+	rows, err := db.Query(ctx, `SELECT line, version, name, checksum, applied_at, duration_ms FROM tenancy.migrations WHERE placement_id = $1`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func PlacementLedger(ctx context.Context, db DB, id int64) (int64, []Applied, er
 	if err := db.QueryRow(ctx, `SELECT version FROM tenancy.placements WHERE id = $1`, id).Scan(&version); err != nil {
 		return 0, nil, err
 	}
-	rows, err := db.Query(ctx, `SELECT version, name, checksum FROM tenancy.migrations WHERE placement_id = $1 ORDER BY version`, id)
+	rows, err := db.Query(ctx, `SELECT version, name, checksum FROM tenancy.migrations WHERE placement_id = $1 AND line = '' ORDER BY version`, id)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -114,7 +114,7 @@ func LocalState(ctx context.Context, db DB, id int64, markedSchema string) (*Pla
 	s := &PlacementState{}
 	err := db.QueryRow(ctx, `
 		SELECT tenant_id, catalog, version,
-		       coalesce((SELECT max(version) FROM tenancy.migrations WHERE placement_id = $1), 0),
+		       coalesce((SELECT max(version) FROM tenancy.migrations WHERE placement_id = $1 AND line = ''), 0),
 		       CASE WHEN $2 = '' THEN shobj_description((SELECT oid FROM pg_database WHERE datname = current_database()), 'pg_database')
 		            ELSE (SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $2) END
 		FROM tenancy.placements WHERE id = $1`, id, markedSchema).Scan(&s.Tenant, &s.Catalog, &s.Version, &s.Ledger, &s.Comment)
@@ -129,4 +129,33 @@ func StagingInsert(ctx context.Context, db DB, schema string) (int64, error) {
 	var id int64
 	err := db.QueryRow(ctx, `INSERT INTO tenancy.placements (kind, schema, owned) VALUES ('schema', $1, true) RETURNING id`, schema).Scan(&id)
 	return id, err
+}
+
+// LineLedger is one migration line beside a placement's main one, as its ledger records it.
+type LineLedger struct {
+	Line    string
+	Version int64
+	Applied []Applied // oldest first
+}
+
+// PlacementLines reads placement id's other lines (type, custom), by name, in the catalog of
+// the database db is on (the central one or a local one).
+func PlacementLines(ctx context.Context, db DB, id int64) ([]LineLedger, error) {
+	rows, err := db.Query(ctx, `SELECT line, version, name, checksum FROM tenancy.migrations WHERE placement_id = $1 AND line <> '' ORDER BY line, version`, id)
+	if err != nil {
+		return nil, err
+	}
+	var out []LineLedger
+	var line string
+	var a Applied
+	_, err = pgx.ForEachRow(rows, []any{&line, &a.Version, &a.Name, &a.Checksum}, func() error {
+		if len(out) == 0 || out[len(out)-1].Line != line {
+			out = append(out, LineLedger{Line: line})
+		}
+		l := &out[len(out)-1]
+		l.Applied = append(l.Applied, a)
+		l.Version = a.Version
+		return nil
+	})
+	return out, err
 }

@@ -31,3 +31,47 @@ func VersionCounts(ctx context.Context, db DB, sharedSchema string) ([]VersionCo
 		return v, r.Scan(&v.Kind, &v.Version, &v.Status, &v.Tenants)
 	})
 }
+
+// TypeVersionCount is one row of LineCounts: tenants of Type at Version of its type's line.
+type TypeVersionCount struct {
+	Type    string
+	Version int64
+	Tenants int
+}
+
+// CustomVersion is a customized tenant and the version of its own line.
+type CustomVersion struct {
+	Slug    string
+	Version int64
+}
+
+// LineCounts counts the tenants per type and type-line version (when types is set: it reads
+// every tenant), and lists the customized tenants (placements with a custom line), in one query.
+func LineCounts(ctx context.Context, db DB, types bool) ([]TypeVersionCount, []CustomVersion, error) {
+	rows, err := db.Query(ctx, `
+		SELECT 'type', t.type, coalesce((p.lines->>('type:' || t.type))::bigint, 0), count(*)
+		FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
+		WHERE $1 GROUP BY 2, 3
+		UNION ALL
+		SELECT 'custom', t.slug, (p.lines->>'custom')::bigint, 1
+		FROM tenancy.placements p JOIN tenancy.tenants t ON t.placement_id = p.id
+		WHERE p.lines ? 'custom' AND p.kind IN ('schema', 'database')
+		ORDER BY 1 DESC, 2, 3`, types)
+	if err != nil {
+		return nil, nil, err
+	}
+	var tc []TypeVersionCount
+	var cv []CustomVersion
+	var what, name string
+	var v int64
+	var n int
+	_, err = pgx.ForEachRow(rows, []any{&what, &name, &v, &n}, func() error {
+		if what == "type" {
+			tc = append(tc, TypeVersionCount{name, v, n})
+		} else {
+			cv = append(cv, CustomVersion{name, v})
+		}
+		return nil
+	})
+	return tc, cv, err
+}

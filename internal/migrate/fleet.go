@@ -44,6 +44,7 @@ type Target struct {
 	Schema      string
 	Version     int64  // when it was read
 	Tenant      string // the tenant's slug for a schema placement; "" otherwise
+	Type        string // the type of its tenants (a pool's, or its one tenant's); "" for the shape
 }
 
 // Label names the target in messages: the tenant's slug, or "(shape)", "(shared)", "pool:<schema>".
@@ -95,6 +96,12 @@ type RunOpts struct {
 	// Placements is what the run needs of the tiers (internal/placement's Env). Nil migrates
 	// the placements in the catalog's database only, with nothing run after each.
 	Placements Placements
+	// Types are the tenant types' lines (type -> migrations), applied after the common line to
+	// the placements of that type's tenants, and every one of them to the shape schema. Custom
+	// are single tenants' lines (slug -> migrations), applied after the type's line to the
+	// tenant's schema or database placement. Both always go to their latest version.
+	Types  map[string][]Migration
+	Custom map[string][]Migration
 }
 
 // Placements is the tiers' part of a run.
@@ -103,8 +110,9 @@ type Placements interface {
 	// (grants, checks); a returned error fails the placement.
 	AfterApply(ctx context.Context, tx pgx.Tx, t *Target) error
 	// MigrateRemote migrates a placement outside the catalog's database (a tenant database, or
-	// a schema on another server) to version to, and returns the version it reached.
-	MigrateRemote(ctx context.Context, t *Target, migs []Migration, to int64) (int64, error)
+	// a schema on another server) to version to, then its lines to their latest, and returns
+	// the version it reached.
+	MigrateRemote(ctx context.Context, t *Target, migs []Migration, to int64, lines []Line) (int64, error)
 	// BeforeTenants runs after the shape schema and before any tenant placement (to bring the
 	// shape schemas of other servers to version to); an error stops the run there.
 	BeforeTenants(ctx context.Context, to int64) error
@@ -141,7 +149,7 @@ type Result struct {
 // pendingWhere selects the tenant placements (and the shape) below the target version $1.
 // $2 is an optional list of slugs.
 const pendingWhere = `
-	p.kind IN ('shape', 'schema', 'pool', 'database') AND p.version < $1 /*local*/
+	p.kind IN ('shape', 'schema', 'pool', 'database') AND (p.version < $1 /*lines*/) /*local*/
 	AND (p.kind = 'shape' OR EXISTS (
 		SELECT 1 FROM tenancy.tenants t WHERE t.placement_id = p.id
 		AND t.status NOT IN ('provisioning', 'deleting') AND ($2::text[] IS NULL OR t.slug = ANY ($2))))`
@@ -150,19 +158,19 @@ const pendingWhere = `
 // counts (to check every applied file against the files in hand), the number of placements
 // behind, the tenants skipped, and the shared placement's version.
 const planSQL = `
-	SELECT 'ledger', p.kind = 'shared', m.version, m.checksum, count(*)
+	SELECT 'ledger', p.kind = 'shared', ` + ledgerLine + `, m.version, m.checksum, count(*)
 	FROM tenancy.migrations m JOIN tenancy.placements p ON p.id = m.placement_id
 	WHERE p.kind IN ('shared', 'shape', 'schema', 'pool', 'database') /*local*/
-	GROUP BY 2, 3, 4
+	GROUP BY 2, 3, 4, 5
 	UNION ALL
-	SELECT 'pending', false, coalesce(max(p.version), 0), '', count(*) FROM tenancy.placements p WHERE ` + pendingWhere + `
+	SELECT 'pending', false, '', coalesce(max(p.version), 0), '', count(*) FROM tenancy.placements p WHERE ` + pendingWhere + `
 	UNION ALL
-	SELECT 'skipped', false, 0, '', count(*) FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
+	SELECT 'skipped', false, '', 0, '', count(*) FROM tenancy.tenants t JOIN tenancy.placements p ON p.id = t.placement_id
 	WHERE p.version < $1 AND t.status IN ('provisioning', 'deleting') AND ($2::text[] IS NULL OR t.slug = ANY ($2))
 	UNION ALL
-	SELECT 'shared', true, p.version, '', p.id FROM tenancy.placements p WHERE p.kind = 'shared' AND p.schema = $3
+	SELECT 'shared', true, '', p.version, '', p.id FROM tenancy.placements p WHERE p.kind = 'shared' AND p.schema = $3
 	UNION ALL
-	SELECT 'top', false, coalesce(max(p.version), 0), '', 0 FROM tenancy.placements p WHERE p.kind IN ('shape', 'schema', 'pool', 'database')`
+	SELECT 'top', false, '', coalesce(max(p.version), 0), '', 0 FROM tenancy.placements p WHERE p.kind IN ('shape', 'schema', 'pool', 'database')`
 
 // localOnly restricts a query to placements in the catalog's database when no RunOpts.Remote
 // can reach the others.
@@ -181,6 +189,7 @@ type plan struct {
 	sharedVersion int64
 	tenantLedger  map[int64]map[string]int64 // version -> checksum -> placements
 	sharedLedger  map[int64]map[string]int64
+	lineLedger    map[string]map[int64]map[string]int64 // the other lines' (linesNamed), by line
 	topVersion    int64
 }
 
@@ -191,20 +200,26 @@ func readPlan(ctx context.Context, q interface {
 	if o.Tenants != nil {
 		slugs = o.Tenants
 	}
-	rows, err := q.Query(ctx, localOnly(planSQL, o.Placements == nil), to, slugs, o.SharedSchema)
+	args := append([]any{to, slugs, o.SharedSchema}, o.lineArgs()...)
+	rows, err := q.Query(ctx, o.sql(planSQL, 4), args...)
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{tenantLedger: map[int64]map[string]int64{}, sharedLedger: map[int64]map[string]int64{}}
-	var what, sum string
+	p := &plan{tenantLedger: map[int64]map[string]int64{}, sharedLedger: map[int64]map[string]int64{}, lineLedger: map[string]map[int64]map[string]int64{}}
+	var what, line, sum string
 	var shared bool
 	var v, n int64
-	_, err = pgx.ForEachRow(rows, []any{&what, &shared, &v, &sum, &n}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&what, &shared, &line, &v, &sum, &n}, func() error {
 		switch what {
 		case "ledger":
 			l := p.tenantLedger
 			if shared {
 				l = p.sharedLedger
+			} else if line != "" {
+				if p.lineLedger[line] == nil {
+					p.lineLedger[line] = map[int64]map[string]int64{}
+				}
+				l = p.lineLedger[line]
 			}
 			if l[v] == nil {
 				l[v] = map[string]int64{}
@@ -275,6 +290,9 @@ func Run(ctx context.Context, pool *pgxpool.Pool, o RunOpts) (*Result, error) {
 		return nil, err
 	}
 	if err := checkLedger("tenant", p.tenantLedger, o.Tenant, p.topVersion); err != nil {
+		return nil, err
+	}
+	if err := o.checkLines(p.lineLedger); err != nil {
 		return nil, err
 	}
 	sharedTo := Latest(o.Shared)
@@ -426,7 +444,8 @@ func (r *runner) emitLocked(e Event) {
 
 func (r *runner) shapeTarget(ctx context.Context) (*Target, error) {
 	t := &Target{Kind: KindShape}
-	err := r.pool.QueryRow(ctx, `SELECT id, schema, version FROM tenancy.placements WHERE kind = 'shape' AND version < $1`, r.to).
+	args := append([]any{r.to}, r.o.lineArgs()...)
+	err := r.pool.QueryRow(ctx, r.o.sql(`SELECT id, schema, version FROM tenancy.placements p WHERE kind = 'shape' AND (version < $1 /*lines*/)`, 2), args...).
 		Scan(&t.PlacementID, &t.Schema, &t.Version)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
@@ -439,7 +458,8 @@ const pageSize = 500
 
 const pageSQL = `
 	SELECT p.id, p.kind, p.server, p.database, p.schema, p.version,
-	       coalesce((SELECT t.slug FROM tenancy.tenants t WHERE t.placement_id = p.id ORDER BY t.id LIMIT 1), '')
+	       coalesce((SELECT t.slug FROM tenancy.tenants t WHERE t.placement_id = p.id ORDER BY t.id LIMIT 1), ''),
+	       coalesce(p.type, (SELECT t.type FROM tenancy.tenants t WHERE t.placement_id = p.id ORDER BY t.id LIMIT 1), 'default')
 	FROM tenancy.placements p
 	WHERE p.kind <> 'shape' AND p.id > $3 AND ` + pendingWhere + `
 	ORDER BY p.id LIMIT $4`
@@ -478,7 +498,7 @@ feed:
 		if n == 0 {
 			break
 		}
-		rows, err := r.pool.Query(stop, localOnly(pageSQL, r.o.Placements == nil), r.to, slugs, after, n)
+		rows, err := r.pool.Query(stop, r.o.sql(pageSQL, 5), append([]any{r.to, slugs, after, n}, r.o.lineArgs()...)...)
 		if err != nil {
 			perr = err
 			break
@@ -486,7 +506,7 @@ feed:
 		page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Target, error) {
 			var t Target
 			var slug string
-			err := row.Scan(&t.PlacementID, &t.Kind, &t.Server, &t.Database, &t.Schema, &t.Version, &slug)
+			err := row.Scan(&t.PlacementID, &t.Kind, &t.Server, &t.Database, &t.Schema, &t.Version, &slug, &t.Type)
 			if t.Kind == KindSchema || t.Kind == KindDatabase {
 				t.Tenant = slug
 			}
@@ -530,10 +550,16 @@ func (r *runner) one(ctx context.Context, t *Target, migs []Migration, to int64,
 	start := time.Now()
 	var v int64
 	var err error
+	lines := r.o.linesOf(t)
+	linesDone := false
 	if t.Remote() {
-		v, err = r.o.Placements.MigrateRemote(ctx, t, migs, to)
+		v, err = r.o.Placements.MigrateRemote(ctx, t, migs, to, lines)
+		linesDone = err == nil && len(lines) > 0
 	} else {
 		v, err = r.apply(ctx, t, migs, to, searchPath)
+		if err == nil && len(lines) > 0 {
+			linesDone, err = r.applyLines(ctx, t, lines, searchPath)
+		}
 	}
 	if err != nil {
 		err = fmt.Errorf("%s: %w", t.Label(), err)
@@ -542,7 +568,7 @@ func (r *runner) one(ctx context.Context, t *Target, migs []Migration, to int64,
 	r.done++
 	if err != nil {
 		r.res.Failed = append(r.res.Failed, Failure{Target: *t, Version: v, Err: err})
-	} else if v > t.Version {
+	} else if v > t.Version || linesDone {
 		r.res.Applied++
 	}
 	r.emitLocked(Event{Kind: EventDone, Target: *t, From: t.Version, To: v, Duration: time.Since(start), Err: err})
@@ -733,14 +759,14 @@ func (r *runner) dryRun(ctx context.Context, p *plan, sharedTo int64, start time
 	}
 	var after int64
 	for {
-		rows, err := r.pool.Query(ctx, localOnly(pageSQL, r.o.Placements == nil), r.to, slugs, after, pageSize)
+		rows, err := r.pool.Query(ctx, r.o.sql(pageSQL, 5), append([]any{r.to, slugs, after, pageSize}, r.o.lineArgs()...)...)
 		if err != nil {
 			return nil, err
 		}
 		var t Target
 		var slug string
 		n := 0
-		_, err = pgx.ForEachRow(rows, []any{&t.PlacementID, &t.Kind, &t.Server, &t.Database, &t.Schema, &t.Version, &slug}, func() error {
+		_, err = pgx.ForEachRow(rows, []any{&t.PlacementID, &t.Kind, &t.Server, &t.Database, &t.Schema, &t.Version, &slug, &t.Type}, func() error {
 			n++
 			after = t.PlacementID
 			if t.Kind == KindSchema || t.Kind == KindDatabase {

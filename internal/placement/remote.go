@@ -52,6 +52,15 @@ func (e *Env) fillRemote(ctx context.Context, cat CatalogConn, id int64, p Place
 		if version, err = migrate.Apply(ctx, tx, localID, e.searchPath(p.Schema), e.TenantMigs, 0); err != nil {
 			return err
 		}
+		if len(s.Lines) > 0 {
+			// A template made by an older release may lack the local catalog's lines.
+			if err := catalog.InstallLocal(ctx, tx); err != nil {
+				return err
+			}
+			if err := migrate.ApplyLines(ctx, tx, localID, e.searchPath(p.Schema), s.Lines); err != nil {
+				return err
+			}
+		}
 		if err := GrantSchema(ctx, tx, p.Schema, sc.App.ConnConfig.User); err != nil {
 			return err
 		}
@@ -85,7 +94,7 @@ func (e *Env) fillRemote(ctx context.Context, cat CatalogConn, id int64, p Place
 // runner's migrate.Placements): the DDL and the local ledger commit together in the placement's
 // database, then the catalog's ledger is brought level. A crash in between leaves the catalog
 // behind the placement; the rerun finds nothing to apply there and copies the ledger.
-func (e *Env) MigrateRemote(ctx context.Context, t *migrate.Target, migs []migrate.Migration, to int64) (int64, error) {
+func (e *Env) MigrateRemote(ctx context.Context, t *migrate.Target, migs []migrate.Migration, to int64, lines []migrate.Line) (int64, error) {
 	conn, err := e.OwnerConn(ctx, t.Server, t.Database)
 	if err != nil {
 		return t.Version, err
@@ -106,6 +115,9 @@ func (e *Env) MigrateRemote(ctx context.Context, t *migrate.Target, migs []migra
 		}
 		var err error
 		if version, err = migrate.Apply(ctx, tx, localID, e.searchPath(t.Schema), migs, to); err != nil {
+			return err
+		}
+		if err := migrate.ApplyLines(ctx, tx, localID, e.searchPath(t.Schema), lines); err != nil {
 			return err
 		}
 		if err := GrantMissing(ctx, tx, t.Schema, sc.App.ConnConfig.User); err != nil {
@@ -152,6 +164,14 @@ func (e *Env) BeforeTenants(ctx context.Context, to int64) error {
 			if _, err := migrate.Apply(ctx, tx, 0, e.searchPath(catalog.ShapeSchema), e.TenantMigs, to); err != nil {
 				return err
 			}
+			if len(e.ShapeLines) > 0 {
+				if err := catalog.InstallLocal(ctx, tx); err != nil {
+					return err
+				}
+				if err := migrate.ApplyLines(ctx, tx, 0, e.searchPath(catalog.ShapeSchema), e.ShapeLines); err != nil {
+					return err
+				}
+			}
 			return catalog.CheckRLS(ctx, tx, catalog.ShapeSchema)
 		})
 		conn.Close(context.WithoutCancel(ctx))
@@ -195,6 +215,9 @@ func (e *Env) InstallHome(ctx context.Context, owner *pgx.Conn, appRole string) 
 		}
 		if _, err := migrate.Apply(ctx, tx, 0, e.searchPath(catalog.ShapeSchema), e.TenantMigs, 0); err != nil {
 			return fmt.Errorf("tenant migrations in the shape schema (tenant migrations that use shared tables cannot serve other servers): %w", err)
+		}
+		if err := migrate.ApplyLines(ctx, tx, 0, e.searchPath(catalog.ShapeSchema), e.ShapeLines); err != nil {
+			return fmt.Errorf("tenant type migrations in the shape schema: %w", err)
 		}
 		app := pgx.Identifier{appRole}.Sanitize()
 		_, err := tx.Exec(ctx, fmt.Sprintf(`GRANT USAGE ON SCHEMA tenancy, %s, %s TO %s`, pgx.Identifier{catalog.ShapeSchema}.Sanitize(), pgx.Identifier{e.Shared}.Sanitize(), app))
