@@ -29,6 +29,8 @@ type Client struct {
 	logger  *slog.Logger
 	obs     Observer // Config.Observer; nil costs nothing (observe.go)
 
+	validateSettings SettingsValidator // Config.ValidateSettings (settings.go)
+
 	sharedMigs []migrate.Migration
 	tenantMigs []migrate.Migration
 
@@ -61,6 +63,8 @@ func New(cfg *Config) (*Client, error) {
 		shared:  cfg.SharedSchema,
 		logger:  cfg.Logger,
 		obs:     cfg.Observer,
+
+		validateSettings: cfg.ValidateSettings,
 	}
 	if c.shared == "" {
 		c.shared = SharedSchemaDefault

@@ -82,6 +82,11 @@ type Config struct {
 	// tenancyotel. Pools that tenancy opens for other servers and tenant databases carry the
 	// tracers of AppPool and OwnerPool (ConnConfig.Tracer).
 	Observer Observer
+
+	// ValidateSettings, if set, checks every tenant's settings before they are written
+	// (TenantCreate, TenantSetSettings, Restore): SettingsType[T] makes one from a Go type.
+	// Settings it refuses are an error wrapping ErrInvalidSettings, and nothing is written.
+	ValidateSettings SettingsValidator
 }
 
 func (c *Config) validate() error {
