@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tenancy-go/tenancy"
 )
 
 // Exit codes of Run.
@@ -51,6 +53,10 @@ type Options struct {
 	// TENANCY_BASE_DOMAINS, TENANCY_PUBLIC_HOSTS, TENANCY_SERVER_<NAME>_PASSWORD, PG*); os.Getenv
 	// if nil. Tests pass a map so that the caller's environment does not leak in.
 	Getenv func(string) string
+
+	// ValidateSettings is the application's check of tenants' settings (tenancy.Config.ValidateSettings),
+	// which 'tenants settings' and 'restore' apply.
+	ValidateSettings tenancy.SettingsValidator
 }
 
 // Run runs one command line (args without the program name) and returns its exit code. It is

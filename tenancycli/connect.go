@@ -102,7 +102,8 @@ func (a *app) client(ctx context.Context, forInit bool) (*tenancy.Client, error)
 		ServerPassword: func(server string, app bool) string {
 			return a.opts.Getenv(tenancy.ServerPasswordEnv(server, app))
 		},
-		Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:           slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		ValidateSettings: a.opts.ValidateSettings,
 	})
 	if err != nil {
 		return fail(err)
