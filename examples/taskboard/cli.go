@@ -21,6 +21,7 @@ import (
 
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/examples/taskboard/internal/app"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
 	"github.com/tenancy-go/tenancy/tenancycli"
 )
@@ -36,6 +37,8 @@ func cliOptions(getenv func(string) string) *tenancycli.Options {
 		// public site, as a domain (add --base-domain for a served --base-domain).
 		BaseDomains: []string{app.BaseDomainDefault},
 		Getenv:      getenv,
+		// Organisations' settings are store.OrgSettings: the catalog refuses anything else.
+		ValidateSettings: tenancy.SettingsType[store.OrgSettings](),
 	}
 }
 
@@ -209,7 +212,11 @@ func printDemo(w io.Writer, f *serveFlags, port string, res *app.DemoResult, tok
 	fmt.Fprintf(tw, "\ntaskboard demo is running.\n\n")
 	fmt.Fprintf(tw, "  Public site\t%s/\t\n", base)
 	for _, o := range res.Orgs {
-		fmt.Fprintf(tw, "  %s\thttp://%s.%s:%s/\t%s tier, %s plan\n", o.Name, o.Slug, f.base, port, o.Tier, o.Plan)
+		accent := ""
+		if o.Accent != "" {
+			accent = ", " + o.Accent + " accent (a setting)"
+		}
+		fmt.Fprintf(tw, "  %s\thttp://%s.%s:%s/\t%s tier, %s plan%s\n", o.Name, o.Slug, f.base, port, o.Tier, o.Plan, accent)
 	}
 	if f.operator != "" {
 		fmt.Fprintf(tw, "  Operator console\t%s/admin\tpassword as given\n", base)

@@ -206,6 +206,10 @@ func TestDemoInEveryTier(t *testing.T) {
 		if status != 200 || !strings.Contains(dash, "<b>Dana Demo</b> created project") {
 			t.Fatalf("%s dashboard (%d): no project or no activity by name", o.Slug, status)
 		}
+		// globex's settings (store.OrgSettings, read typed) give its pages the teal accent.
+		if accented := strings.Contains(dash, `<style id="accent">:root { --brand:#0d9488; }</style>`); accented != (o.Slug == "globex") {
+			t.Errorf("%s dashboard: teal accent %v, want it on globex's only", o.Slug, accented)
+		}
 		page, status := e.get(c, o.Slug, find(dash, w.project))
 		if status != 200 || !strings.Contains(page, "<td>"+w.member+"</td>") {
 			t.Fatalf("%s project page (%d): no task assigned to %s", o.Slug, status, w.member)

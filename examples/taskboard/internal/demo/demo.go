@@ -31,6 +31,7 @@ type Accounts interface {
 // Org describes one demo organisation.
 type Org struct {
 	Slug, Name, Plan string
+	Accent           string       // its settings' accent colour ("" for the default)
 	Tier             tenancy.Tier // the tier it got (the wanted one, or schema where not offered yet)
 	Created          bool         // created now (false: reused)
 }
@@ -60,12 +61,13 @@ type demoProject struct {
 }
 
 var demoOrgs = []struct {
-	slug, name, plan string
-	tier             tenancy.Tier
-	members          []string
-	projects         []demoProject
+	slug, name string
+	settings   store.OrgSettings // its catalog settings (tenancy.Tenant.Settings)
+	tier       tenancy.Tier
+	members    []string
+	projects   []demoProject
 }{
-	{"acme", "Acme Corp", "enterprise", tenancy.TierSchema,
+	{"acme", "Acme Corp", store.OrgSettings{Plan: "enterprise"}, tenancy.TierSchema,
 		[]string{"demo@example.com", "alice@example.com", "bob@example.com"},
 		[]demoProject{
 			{"Website relaunch", "New marketing site before the autumn campaign", []demoTask{
@@ -84,7 +86,7 @@ var demoOrgs = []struct {
 				{"Budget review with finance", "todo", "demo@example.com", 8, nil},
 			}},
 		}},
-	{"globex", "Globex", "team", tenancy.TierPool,
+	{"globex", "Globex", store.OrgSettings{Plan: "team", Accent: "teal"}, tenancy.TierPool,
 		[]string{"demo@example.com", "bob@example.com", "carol@example.com"},
 		[]demoProject{
 			{"Customer onboarding", "Shorten time to first value", []demoTask{
@@ -95,7 +97,7 @@ var demoOrgs = []struct {
 				{"Model pricing scenarios", "todo", "demo@example.com", 14, nil},
 			}},
 		}},
-	{"initech", "Initech", "free", tenancy.TierDatabase,
+	{"initech", "Initech", store.OrgSettings{Plan: "free"}, tenancy.TierDatabase,
 		[]string{"demo@example.com", "carol@example.com"},
 		[]demoProject{
 			{"TPS reports", "Cover sheets for every report", []demoTask{
@@ -125,11 +127,11 @@ func Seed(ctx context.Context, client *tenancy.Client, accounts Accounts) (*Resu
 	}
 	res := &Result{Email: demoUsers[0].email}
 	for _, o := range demoOrgs {
-		t, created, err := s.demoTenant(ctx, o.slug, o.name, o.plan, o.tier)
+		t, created, err := s.demoTenant(ctx, o.slug, o.name, o.settings, o.tier)
 		if err != nil {
 			return nil, fmt.Errorf("demo organisation %s: %w", o.slug, err)
 		}
-		res.Orgs = append(res.Orgs, Org{Slug: t.Slug, Name: t.Name, Plan: o.plan, Tier: t.Tier, Created: created})
+		res.Orgs = append(res.Orgs, Org{Slug: t.Slug, Name: t.Name, Plan: store.PlanOf(t), Accent: store.SettingsOf(t).Accent, Tier: t.Tier, Created: created})
 		for i, m := range o.members {
 			role := "member"
 			if i == 0 {
@@ -188,7 +190,7 @@ func (s *seeder) demoUser(ctx context.Context, u demoUser) (int64, error) {
 
 // demoTenant returns the organisation slug, creating it in the wanted tier, or in the schema tier
 // if the library does not offer that tier yet.
-func (s *seeder) demoTenant(ctx context.Context, slug, name, plan string, tier tenancy.Tier) (*tenancy.Tenant, bool, error) {
+func (s *seeder) demoTenant(ctx context.Context, slug, name string, settings store.OrgSettings, tier tenancy.Tier) (*tenancy.Tenant, bool, error) {
 	t, err := s.db.TenantGet(ctx, slug)
 	if err == nil {
 		if t.Status == tenancy.StatusSuspended {
@@ -199,10 +201,13 @@ func (s *seeder) demoTenant(ctx context.Context, slug, name, plan string, tier t
 	if !errors.Is(err, tenancy.ErrTenantNotFound) {
 		return nil, false, err
 	}
-	settings, _ := json.Marshal(map[string]string{"plan": plan})
-	t, err = s.db.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Name: name, Tier: tier, Settings: settings})
+	raw, err := json.Marshal(settings)
+	if err != nil {
+		return nil, false, err
+	}
+	t, err = s.db.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Name: name, Tier: tier, Settings: raw})
 	if errors.Is(err, tenancy.ErrTierNotAvailable) {
-		t, err = s.db.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Name: name, Tier: tenancy.TierSchema, Settings: settings})
+		t, err = s.db.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Name: name, Tier: tenancy.TierSchema, Settings: raw})
 	}
 	return t, err == nil, err
 }

@@ -33,7 +33,7 @@ func (a *testAccounts) AddMember(ctx context.Context, userID, tenantID int64, ro
 // everything and adds nothing, and brings a suspended organisation back.
 func TestSeedInEveryTier(t *testing.T) {
 	t.Parallel()
-	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
+	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), ClientConfig: store.ConfigureClient})
 	ctx := t.Context()
 	acc := &testAccounts{q: shareddb.New(db.Client.AppPool())}
 	res, err := Seed(ctx, db.Client, acc)
@@ -102,6 +102,14 @@ func TestSeedInEveryTier(t *testing.T) {
 		}
 		if first[0].AssigneeName != w.assignee || !slices.Contains(authors, w.commenter) {
 			t.Errorf("%s: first task assigned to %q, commented by %v; want %q and a comment by %q", o.Slug, first[0].AssigneeName, authors, w.assignee, w.commenter)
+		}
+		// Settings are typed, in every tier: globex (a pool tenant) has an accent colour.
+		wantSettings := store.OrgSettings{Plan: o.Plan}
+		if o.Slug == "globex" {
+			wantSettings.Accent = "teal"
+		}
+		if got, err := tenancy.SettingsOf[store.OrgSettings](tn); err != nil || got != wantSettings || o.Accent != wantSettings.Accent {
+			t.Errorf("%s: settings %+v (%v), reported accent %q; want %+v", o.Slug, got, err, o.Accent, wantSettings)
 		}
 	}
 
