@@ -33,6 +33,8 @@ type Client struct {
 
 	sharedMigs []migrate.Migration
 	tenantMigs []migrate.Migration
+	typeMigs   map[string][]migrate.Migration // Config.TypeMigrations, by type
+	customMigs map[string][]migrate.Migration // Config.CustomMigrations, by slug
 
 	reservedHosts reservedHosts                        // domains that DomainAdd refuses
 	serverPW      func(server string, app bool) string // Config.ServerPassword
@@ -95,6 +97,9 @@ func New(cfg *Config) (*Client, error) {
 	}
 	if c.tenantMigs, err = migrate.Load(cfg.TenantMigrations); err != nil {
 		return nil, fmt.Errorf("tenancy: Config.TenantMigrations: %w", err)
+	}
+	if err := c.loadTypes(cfg); err != nil {
+		return nil, err
 	}
 	c.env.TenantMigs, c.env.Conns = c.tenantMigs, c.conns
 	return c, nil

@@ -48,6 +48,18 @@ type Config struct {
 	SharedMigrations fs.FS
 	TenantMigrations fs.FS
 
+	// TypeMigrations are the tenant types beside DefaultType, each with its own line of tenant
+	// migrations (NNNN_name.up.sql at the root of its FS; nil: none), applied after the common
+	// TenantMigrations line to the placements of that type's tenants only. A key names a type:
+	// 1-40 of a-z, 0-9 and '_', starting with a letter. DefaultType may have a line too.
+	TypeMigrations map[string]fs.FS
+
+	// CustomMigrations holds the migrations of single tenants: <slug>/NNNN_name.up.sql, applied
+	// after the tenant's type line to its placement, and recorded in the ledger per tenant. Only
+	// the schema and database tiers take them: a customized tenant is refused the pool tier.
+	// Renaming a customized tenant needs its directory renamed too.
+	CustomMigrations fs.FS
+
 	// Logger receives operational messages; slog.Default() if nil.
 	Logger *slog.Logger
 
@@ -107,6 +119,11 @@ func (c *Config) validate() error {
 	}
 	if why := reservedSchema(c.SharedSchema); why != "" {
 		return fmt.Errorf("tenancy: Config.SharedSchema %q is reserved: %s", c.SharedSchema, why)
+	}
+	for typ := range c.TypeMigrations {
+		if err := ValidateType(typ); err != nil {
+			return fmt.Errorf("tenancy: Config.TypeMigrations: %w", err)
+		}
 	}
 	for _, h := range c.BaseDomains {
 		if _, err := NormalizeHost(h); err != nil {

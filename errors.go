@@ -63,6 +63,16 @@ var (
 	// ErrPlacementBusy: every database-tier pool allowed by Config.MaxPlacementPools is in use
 	// and the call's context ended while it waited for one.
 	ErrPlacementBusy = connpool.ErrBusy
+	// ErrUnknownType: no tenant type has this name (DefaultType and the keys of
+	// Config.TypeMigrations are the types a client knows).
+	ErrUnknownType = errors.New("tenancy: unknown tenant type")
+	// ErrTypeMismatch: the tenant's type differs from what it is asked to join or become (a
+	// pool of another type; a restore or move that would change it).
+	ErrTypeMismatch = placement.ErrTypeMismatch
+	// ErrCustomized: a tenant with migrations of its own (Config.CustomMigrations) cannot go
+	// where they cannot follow (the pool tier), or its archive's custom migrations do not match
+	// the application's.
+	ErrCustomized = errors.New("tenancy: tenant has custom migrations")
 )
 
 // ErrDomainReserved: the domain is a public host, a base domain or a tenant's subdomain address

@@ -10,17 +10,24 @@ import (
 
 // Tenant is one customer organisation, as the catalog records it.
 type Tenant struct {
-	ID        int64           `json:"id"`
-	Slug      string          `json:"slug"`
-	Name      string          `json:"name"`
-	Status    Status          `json:"status"`
-	Tier      Tier            `json:"tier"`
-	Placement Placement       `json:"placement"`
-	Version   int64           `json:"version"` // the tenant migration version of its placement
-	Domains   []string        `json:"domains"` // primary first
-	Settings  json.RawMessage `json:"settings,omitempty"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
+	ID     int64  `json:"id"`
+	Slug   string `json:"slug"`
+	Name   string `json:"name"`
+	Status Status `json:"status"`
+	Tier   Tier   `json:"tier"`
+	// Type is the tenant's type (DefaultType unless created with another): which line of
+	// Config.TypeMigrations its placement carries beside the common tenant line.
+	Type      string    `json:"type"`
+	Placement Placement `json:"placement"`
+	Version   int64     `json:"version"` // the tenant migration version of its placement
+	// TypeVersion is the version of its type's line on its placement; Custom the version of its
+	// own line (Config.CustomMigrations), 0 when the tenant is not customized.
+	TypeVersion int64           `json:"type_version,omitempty"`
+	Custom      int64           `json:"custom,omitempty"`
+	Domains     []string        `json:"domains"` // primary first
+	Settings    json.RawMessage `json:"settings,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	UpdatedAt   time.Time       `json:"updated_at"`
 }
 
 // Placement is where a tenant's rows live. Empty Server and Database mean the catalog's own.
@@ -33,6 +40,9 @@ type Placement struct {
 	// for it (internal/placement, marks.go); empty for placements made before marks carried it, and when not read.
 	uid string
 }
+
+// Customized reports whether the tenant has migrations of its own (Config.CustomMigrations).
+func (t *Tenant) Customized() bool { return t.Custom > 0 }
 
 // Servable reports whether requests for the tenant may be served.
 func (t *Tenant) Servable() bool { return t.Status == StatusActive }

@@ -20,16 +20,19 @@ import (
 // tenantOf maps a catalog row to the public Tenant.
 func tenantOf(r *catalog.Tenant) *Tenant {
 	t := &Tenant{
-		ID:        r.ID,
-		Slug:      r.Slug,
-		Name:      r.Name,
-		Status:    Status(r.Status),
-		Tier:      Tier(r.Tier),
-		Placement: Placement{ID: r.PlacementID, Server: r.Server, Database: r.Database, Schema: r.Schema},
-		Version:   r.Version,
-		Domains:   r.Domains,
-		CreatedAt: r.CreatedAt,
-		UpdatedAt: r.UpdatedAt,
+		ID:          r.ID,
+		Slug:        r.Slug,
+		Name:        r.Name,
+		Status:      Status(r.Status),
+		Tier:        Tier(r.Tier),
+		Type:        r.Type,
+		Placement:   Placement{ID: r.PlacementID, Server: r.Server, Database: r.Database, Schema: r.Schema},
+		Version:     r.Version,
+		TypeVersion: r.TypeVersion,
+		Custom:      r.Custom,
+		Domains:     r.Domains,
+		CreatedAt:   r.CreatedAt,
+		UpdatedAt:   r.UpdatedAt,
 	}
 	if len(r.Settings) > 0 && string(r.Settings) != "{}" {
 		t.Settings = json.RawMessage(r.Settings)
@@ -111,7 +114,12 @@ type TenantCreateOpts struct {
 	Name     string          // display name; the slug if empty
 	Tier     Tier            // TierDefault if empty
 	Settings json.RawMessage // free-form settings (plan, limits, ...), a JSON object
-	Pool     string          // with TierPool: the pool to join (PoolDefault if empty)
+	// Type is the tenant's type: DefaultType if empty, else a key of Config.TypeMigrations
+	// (ErrUnknownType otherwise). It is fixed for the tenant's life.
+	Type string
+	// Pool, with TierPool, is the pool to join: pools hold tenants of one type, and the default
+	// is PoolDefault for DefaultType, the type's name for others.
+	Pool string
 	// Server places a schema- or database-tier tenant on a server added with ServerAdd
 	// (ServerDefault: the catalog's own). Empty: the server holding the fewest tenants.
 	Server string
@@ -139,6 +147,12 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 	}
 	if row.settings, err = c.checkSettings(slug, row.settings); err != nil {
 		return nil, err
+	}
+	if row.typ, err = c.checkType(opts.Type); err != nil {
+		return nil, err
+	}
+	if row.tier == TierPool && len(c.customMigs[slug]) > 0 {
+		return nil, c.customizedErr(slug, "create it in the pool tier")
 	}
 	if err := c.checkSlugAddress(ctx, c.owner, slug, slug); err != nil {
 		return nil, err
@@ -186,6 +200,7 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 // newTenant is a tenant's catalog row as TenantCreate and Restore make it.
 type newTenant struct {
 	slug, name string
+	typ        string // checked by checkType
 	tier       Tier
 	settings   []byte // a JSON object
 }
@@ -217,7 +232,7 @@ func (c *Client) claimSlug(ctx context.Context, op *tenantOp, row newTenant, tar
 			return fmt.Errorf("tenancy: create %s: the catalog connection was lost", row.slug)
 		}
 		err := pgx.BeginFunc(ctx, op.conn, func(tx pgx.Tx) error {
-			id, ok, err := catalog.TenantInsert(ctx, tx, row.slug, row.name, string(StatusProvisioning), string(row.tier), row.settings, 0)
+			id, ok, err := catalog.TenantInsertTyped(ctx, tx, row.slug, row.name, string(StatusProvisioning), string(row.tier), row.typ, row.settings, 0)
 			if err != nil || !ok {
 				return err // taken: see takeOver
 			}
@@ -248,11 +263,15 @@ func (c *Client) claimSlug(ctx context.Context, op *tenantOp, row newTenant, tar
 // createPoolTenant adds a tenant to a pool: the pool exists or is made (its tier's Plan), and
 // joining it is one catalog row, born active: no DDL.
 func (c *Client) createPoolTenant(ctx context.Context, row newTenant, pool string) (*Tenant, error) {
+	pool, err := c.poolOfType(ctx, pool, row.typ)
+	if err != nil {
+		return nil, err
+	}
 	target, err := c.newPlacement(ctx, TierPool, "", pool)
 	if err != nil {
 		return nil, err
 	}
-	id, ok, err := catalog.TenantInsert(ctx, c.owner, row.slug, row.name, string(StatusActive), string(TierPool), row.settings, target.p.ID)
+	id, ok, err := catalog.TenantInsertTyped(ctx, c.owner, row.slug, row.name, string(StatusActive), string(TierPool), row.typ, row.settings, target.p.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +359,12 @@ func (c *Client) provision(ctx context.Context, cat catalogConn, id int64) error
 	if err != nil {
 		return err
 	}
+	lines, err := c.linesOf(ctx, cat, id)
+	if err != nil {
+		return err
+	}
 	return kind.Fill(ctx, c.env, cat, id, p, placement.Steps{
+		Lines: lines,
 		Begin: func(ctx context.Context, tx pgx.Tx) (bool, error) {
 			status, err := catalog.TenantStatusForUpdate(ctx, tx, id)
 			return Status(status) == StatusProvisioning, err
@@ -498,9 +522,19 @@ const PoolDefault = placement.PoolDefault
 // PoolCreate creates the pool placement name (schema pool_<name>, at the current tenant
 // migration version) if it does not exist yet. Pools are also created on first use.
 func (c *Client) PoolCreate(ctx context.Context, name string) error {
+	return c.PoolCreateType(ctx, name, DefaultType)
+}
+
+// PoolCreateType is PoolCreate for tenants of type typ: a pool holds tenants of one type and
+// carries that type's migration line. A pool of that name and another type is ErrTypeMismatch.
+func (c *Client) PoolCreateType(ctx context.Context, name, typ string) error {
 	if _, err := c.ownerPool(); err != nil {
 		return err
 	}
-	_, err := c.env.EnsurePool(ctx, name)
+	typ, err := c.checkType(typ)
+	if err != nil {
+		return err
+	}
+	_, err = c.env.EnsurePoolType(ctx, name, typ, c.lines(typ, "", TierPool))
 	return notFoundOr(err, ErrTenantNotFound, "pool "+name)
 }

@@ -26,7 +26,7 @@ type CheckPlacement struct {
 func CheckPlacements(ctx context.Context, db DB) ([]CheckPlacement, error) {
 	rows, err := db.Query(ctx, `
 		SELECT p.id, p.kind, p.server, p.database, p.schema, p.version, p.owned, coalesce(p.uid, ''),
-		       coalesce((SELECT max(m.version) FROM tenancy.migrations m WHERE m.placement_id = p.id), 0),
+		       coalesce((SELECT max(m.version) FROM tenancy.migrations m WHERE m.placement_id = p.id AND m.line = ''), 0),
 		       n.oid IS NOT NULL, coalesce(obj_description(n.oid, 'pg_namespace'), '')
 		FROM tenancy.placements p
 		LEFT JOIN pg_namespace n ON n.nspname = p.schema AND p.server = '' AND p.database = ''

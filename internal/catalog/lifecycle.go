@@ -24,14 +24,19 @@ type PlacementRow struct {
 // TenantInsert adds tenant slug in status, pointing at placementID (0: none yet). ok is false,
 // and nothing is written, when the slug is taken.
 func TenantInsert(ctx context.Context, db DB, slug, name, status, tier string, settings []byte, placementID int64) (id int64, ok bool, err error) {
+	return TenantInsertTyped(ctx, db, slug, name, status, tier, "default", settings, placementID)
+}
+
+// TenantInsertTyped is TenantInsert for a tenant of type typ.
+func TenantInsertTyped(ctx context.Context, db DB, slug, name, status, tier, typ string, settings []byte, placementID int64) (id int64, ok bool, err error) {
 	var pid *int64
 	if placementID != 0 {
 		pid = &placementID
 	}
 	err = db.QueryRow(ctx, `
-		INSERT INTO tenancy.tenants (slug, name, status, tier, settings, placement_id)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (slug) DO NOTHING RETURNING id`, slug, name, status, tier, settings, pid).Scan(&id)
+		INSERT INTO tenancy.tenants (slug, name, status, tier, settings, placement_id, type)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (slug) DO NOTHING RETURNING id`, slug, name, status, tier, settings, pid, typ).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, false, nil
 	}

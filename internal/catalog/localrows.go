@@ -67,10 +67,10 @@ func LocalShapeCatalog(ctx context.Context, db DB) (string, error) {
 	return made, err
 }
 
-// LocalLedger reads placement id's ledger rows (version, name, checksum, applied_at,
+// LocalLedger reads placement id's ledger rows (line, version, name, checksum, applied_at,
 // duration_ms), as LedgerCopy takes them.
 func LocalLedger(ctx context.Context, db DB, id int64) ([][]any, error) {
-	rows, err := db.Query(ctx, `SELECT version, name, checksum, applied_at, duration_ms FROM tenancy.migrations WHERE placement_id = $1`, id)
+	rows, err := db.Query(ctx, `SELECT line, version, name, checksum, applied_at, duration_ms FROM tenancy.migrations WHERE placement_id = $1`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func PlacementLedger(ctx context.Context, db DB, id int64) (int64, []Applied, er
 	if err := db.QueryRow(ctx, `SELECT version FROM tenancy.placements WHERE id = $1`, id).Scan(&version); err != nil {
 		return 0, nil, err
 	}
-	rows, err := db.Query(ctx, `SELECT version, name, checksum FROM tenancy.migrations WHERE placement_id = $1 ORDER BY version`, id)
+	rows, err := db.Query(ctx, `SELECT version, name, checksum FROM tenancy.migrations WHERE placement_id = $1 AND line = '' ORDER BY version`, id)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -114,7 +114,7 @@ func LocalState(ctx context.Context, db DB, id int64, markedSchema string) (*Pla
 	s := &PlacementState{}
 	err := db.QueryRow(ctx, `
 		SELECT tenant_id, catalog, version,
-		       coalesce((SELECT max(version) FROM tenancy.migrations WHERE placement_id = $1), 0),
+		       coalesce((SELECT max(version) FROM tenancy.migrations WHERE placement_id = $1 AND line = ''), 0),
 		       CASE WHEN $2 = '' THEN shobj_description((SELECT oid FROM pg_database WHERE datname = current_database()), 'pg_database')
 		            ELSE (SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $2) END
 		FROM tenancy.placements WHERE id = $1`, id, markedSchema).Scan(&s.Tenant, &s.Catalog, &s.Version, &s.Ledger, &s.Comment)

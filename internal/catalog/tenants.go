@@ -14,6 +14,7 @@ type Tenant struct {
 	Name        string
 	Status      string
 	Tier        string
+	Type        string
 	Settings    []byte // jsonb
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
@@ -22,21 +23,24 @@ type Tenant struct {
 	Database    string
 	Schema      string
 	Version     int64
+	TypeVersion int64    // the version of its type's line on its placement
+	Custom      int64    // the version of its custom line; 0 when it has none
 	Domains     []string // primary first
 }
 
 // tenantColumns is read by scanTenant. Catalog tables are always schema-qualified: the
 // application role's search_path does not name the catalog.
 const tenantColumns = `
-	t.id, t.slug, t.name, t.status, t.tier, t.settings, t.created_at, t.updated_at,
+	t.id, t.slug, t.name, t.status, t.tier, t.type, t.settings, t.created_at, t.updated_at,
 	coalesce(p.id, 0), coalesce(p.server, ''), coalesce(p.database, ''), coalesce(p.schema, ''), coalesce(p.version, 0),
+	coalesce((p.lines->>('type:' || t.type))::bigint, 0), coalesce((p.lines->>'custom')::bigint, 0),
 	coalesce((SELECT array_agg(d.host ORDER BY d.is_primary DESC, d.host) FROM tenancy.domains d WHERE d.tenant_id = t.id), '{}')
 	FROM tenancy.tenants t LEFT JOIN tenancy.placements p ON p.id = t.placement_id`
 
 func scanTenant(row pgx.Row) (*Tenant, error) {
 	t := &Tenant{}
-	err := row.Scan(&t.ID, &t.Slug, &t.Name, &t.Status, &t.Tier, &t.Settings, &t.CreatedAt, &t.UpdatedAt,
-		&t.PlacementID, &t.Server, &t.Database, &t.Schema, &t.Version, &t.Domains)
+	err := row.Scan(&t.ID, &t.Slug, &t.Name, &t.Status, &t.Tier, &t.Type, &t.Settings, &t.CreatedAt, &t.UpdatedAt,
+		&t.PlacementID, &t.Server, &t.Database, &t.Schema, &t.Version, &t.TypeVersion, &t.Custom, &t.Domains)
 	if err != nil {
 		return nil, err
 	}

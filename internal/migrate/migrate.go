@@ -36,11 +36,16 @@ func Apply(ctx context.Context, tx pgx.Tx, placementID int64, searchPath string,
 
 // apply is Apply; with stopAtNoTx it stops before the first NO TRANSACTION migration and returns it.
 func apply(ctx context.Context, tx pgx.Tx, placementID int64, searchPath string, migs []Migration, target int64, stopAtNoTx bool) (int64, *Migration, error) {
-	var current int64
-	if err := tx.QueryRow(ctx, `SELECT version FROM tenancy.placements WHERE id = $1 FOR UPDATE`, placementID).Scan(&current); err != nil {
+	return applyLine(ctx, tx, placementID, searchPath, "", migs, target, stopAtNoTx)
+}
+
+// applyLine is apply on one line of the placement ("" its main line; see Line).
+func applyLine(ctx context.Context, tx pgx.Tx, placementID int64, searchPath, line string, migs []Migration, target int64, stopAtNoTx bool) (int64, *Migration, error) {
+	current, err := lineVersion(ctx, tx, placementID, line)
+	if err != nil {
 		return 0, nil, fmt.Errorf("read placement version: %w", err)
 	}
-	if err := Verify(ctx, tx, placementID, current, migs); err != nil {
+	if err := verifyLine(ctx, tx, placementID, line, current, migs); err != nil {
 		return current, nil, err
 	}
 	pathSet := false
@@ -70,7 +75,7 @@ func apply(ctx context.Context, tx pgx.Tx, placementID int64, searchPath string,
 			// statements runs them all, each at top level.
 			return current, nil, fmt.Errorf("migration %s: %w", m.label(), err)
 		}
-		if err := record(ctx, tx, placementID, m, time.Since(start)); err != nil {
+		if err := recordLine(ctx, tx, placementID, line, m, time.Since(start)); err != nil {
 			return current, nil, err
 		}
 		current = m.Version
@@ -96,7 +101,11 @@ func (m *Migration) label() string { return fmt.Sprintf("%d_%s", m.Version, m.Na
 // disagree: an applied migration whose file changed (ErrChecksum) or vanished (ErrMissing), or a
 // file below current that was never applied (ErrOutOfOrder).
 func Verify(ctx context.Context, tx pgx.Tx, placementID, current int64, migs []Migration) error {
-	rows, err := tx.Query(ctx, `SELECT version, checksum FROM tenancy.migrations WHERE placement_id = $1`, placementID)
+	return verifyLine(ctx, tx, placementID, "", current, migs)
+}
+
+func verifyLine(ctx context.Context, tx pgx.Tx, placementID int64, line string, current int64, migs []Migration) error {
+	rows, err := tx.Query(ctx, `SELECT version, checksum FROM tenancy.migrations WHERE placement_id = $1 AND line = $2`, placementID, line)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,7 @@ var (
 	ErrReadOnly         = errors.New("tenancy: this client has no OwnerPool")
 	ErrTierNotAvailable = errors.New("tenancy: tier not available")
 	ErrArchiveTooNew    = errors.New("tenancy: archive is newer than this application's tenant migrations")
+	ErrTypeMismatch     = errors.New("tenancy: tenant type mismatch")
 )
 
 // Placement is one row of the catalog's placements table.
@@ -178,6 +179,9 @@ type Steps struct {
 	// Load, if set, fills schema (the placement at version) in tx, which is bound to the tenant;
 	// local says whether tx is on the catalog's database (else on a database with a local catalog).
 	Load func(ctx context.Context, tx pgx.Tx, schema string, version int64, local bool) error
+	// Lines are the migration lines beside the common one that the placement carries (the
+	// tenant's type's, its own), applied after it, to their latest versions, before Load.
+	Lines []migrate.Line
 	// Finish runs in the catalog once the placement is filled: in the same transaction when the
 	// placement is local, else in the catalog transaction that follows the placement's commit.
 	Finish func(ctx context.Context, tx pgx.Tx) error

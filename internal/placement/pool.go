@@ -81,8 +81,18 @@ func (poolKind) Drop(ctx context.Context, e *Env, tx pgx.Tx, id int64, p Placeme
 }
 
 // EnsurePool returns the placement id of pool name (schema pool_<name>, at the current tenant
-// migration version), creating it if needed.
+// migration version), creating it for the default type if needed.
 func (e *Env) EnsurePool(ctx context.Context, name string) (int64, error) {
+	return e.EnsurePoolType(ctx, name, DefaultType, nil)
+}
+
+// DefaultType is the tenant type of pools made without one (tenancy.DefaultType).
+const DefaultType = "default"
+
+// EnsurePoolType is EnsurePool for tenants of type typ: a new pool gets lines after the common
+// line (its type's); an existing pool of another type is ErrTypeMismatch, since a pool holds
+// tenants of one type.
+func (e *Env) EnsurePoolType(ctx context.Context, name, typ string, lines []migrate.Line) (int64, error) {
 	if e.Owner == nil {
 		return 0, ErrReadOnly
 	}
@@ -90,18 +100,24 @@ func (e *Env) EnsurePool(ctx context.Context, name string) (int64, error) {
 		return 0, fmt.Errorf("tenancy: invalid pool name %q (want 1-40 of a-z, 0-9 and '_', starting with a letter)", truncate(name, 60))
 	}
 	schema := PoolSchema(name)
-	id, found, err := catalog.PoolFind(ctx, e.Owner, schema)
-	if found || err != nil {
+	sameType := func(id int64, has string, found bool, err error) (int64, error) {
+		if found && err == nil && has != typ {
+			return 0, fmt.Errorf("%w: pool %s holds tenants of type %s, not %s", ErrTypeMismatch, name, has, typ)
+		}
 		return id, err
+	}
+	id, has, found, err := catalog.PoolFind(ctx, e.Owner, schema)
+	if found || err != nil {
+		return sameType(id, has, found, err)
 	}
 	err = pgx.BeginFunc(ctx, e.Owner, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockkey.Pool(schema)); err != nil {
 			return err
 		}
-		if id, found, err = catalog.PoolFind(ctx, tx, schema); found || err != nil {
+		if id, has, found, err = catalog.PoolFind(ctx, tx, schema); found || err != nil {
 			return err // created meanwhile, or failed
 		}
-		if id, err = catalog.PoolInsert(ctx, tx, schema); err != nil {
+		if id, err = catalog.PoolInsert(ctx, tx, schema, typ); err != nil {
 			return err
 		}
 		s := pgx.Identifier{schema}.Sanitize()
@@ -112,17 +128,20 @@ func (e *Env) EnsurePool(ctx context.Context, name string) (int64, error) {
 		if _, err := migrate.Apply(ctx, tx, id, e.searchPath(schema), e.TenantMigs, 0); err != nil {
 			return err
 		}
+		if err := migrate.ApplyLines(ctx, tx, id, e.searchPath(schema), lines); err != nil {
+			return err
+		}
 		return GrantSchema(ctx, tx, schema, e.AppRole)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("tenancy: create pool %s: %w", name, err)
 	}
-	return id, nil
+	return sameType(id, has, found, nil)
 }
 
 // PoolExists reports whether pool name exists.
 func (e *Env) PoolExists(ctx context.Context, name string) (bool, error) {
-	_, found, err := catalog.PoolFind(ctx, e.Owner, PoolSchema(name))
+	_, _, found, err := catalog.PoolFind(ctx, e.Owner, PoolSchema(name))
 	return found, err
 }
 

@@ -52,6 +52,15 @@ func (e *Env) fillRemote(ctx context.Context, cat CatalogConn, id int64, p Place
 		if version, err = migrate.Apply(ctx, tx, localID, e.searchPath(p.Schema), e.TenantMigs, 0); err != nil {
 			return err
 		}
+		if len(s.Lines) > 0 {
+			// A template made by an older release may lack the local catalog's lines.
+			if err := catalog.InstallLocal(ctx, tx); err != nil {
+				return err
+			}
+			if err := migrate.ApplyLines(ctx, tx, localID, e.searchPath(p.Schema), s.Lines); err != nil {
+				return err
+			}
+		}
 		if err := GrantSchema(ctx, tx, p.Schema, sc.App.ConnConfig.User); err != nil {
 			return err
 		}

@@ -74,6 +74,9 @@ func (schemaKind) Fill(ctx context.Context, e *Env, cat CatalogConn, id int64, p
 		if err != nil {
 			return err
 		}
+		if err := migrate.ApplyLines(ctx, tx, p.ID, e.searchPath(p.Schema), s.Lines); err != nil {
+			return err
+		}
 		if err := point(tx, crash.Migrated); err != nil {
 			return err
 		}
