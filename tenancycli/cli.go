@@ -54,9 +54,10 @@ type Options struct {
 	// if nil. Tests pass a map so that the caller's environment does not leak in.
 	Getenv func(string) string
 
-	// ValidateSettings is the application's check of tenants' settings (tenancy.Config.ValidateSettings),
-	// which 'tenants settings' and 'restore' apply.
-	ValidateSettings tenancy.SettingsValidator
+	// ClientConfig, if set, adjusts the Client's configuration before tenancy.New: where an
+	// application gives its settings type (ValidateSettings, applied by 'tenants create',
+	// 'tenants settings' and 'restore') and its type and custom migration lines.
+	ClientConfig func(*tenancy.Config)
 }
 
 // Run runs one command line (args without the program name) and returns its exit code. It is

@@ -74,7 +74,9 @@ func TestTenantsSettingsValidated(t *testing.T) {
 	run := func(args ...string) result {
 		var stdout, stderr bytes.Buffer
 		code := tenancycli.Run(context.Background(), append(args, tg.args...), strings.NewReader(""), &stdout, &stderr,
-			&tenancycli.Options{Getenv: func(string) string { return "" }, ValidateSettings: tenancy.SettingsType[cliSettings]()})
+			&tenancycli.Options{Getenv: func(string) string { return "" }, ClientConfig: func(c *tenancy.Config) {
+				c.ValidateSettings = tenancy.SettingsType[cliSettings]()
+			}})
 		return result{code, stdout.String(), stderr.String()}
 	}
 	if r := run("tenants", "settings", "acme", "--set", "theme=dark"); r.code != 0 {

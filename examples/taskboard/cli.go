@@ -37,8 +37,8 @@ func cliOptions(getenv func(string) string) *tenancycli.Options {
 		// public site, as a domain (add --base-domain for a served --base-domain).
 		BaseDomains: []string{app.BaseDomainDefault},
 		Getenv:      getenv,
-		// Organisations' settings are store.OrgSettings: the catalog refuses anything else.
-		ValidateSettings: tenancy.SettingsType[store.OrgSettings](),
+		// The settings type and the type and custom migration lines of organisations.
+		ClientConfig: store.ConfigureClient,
 	}
 }
 
