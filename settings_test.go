@@ -66,6 +66,7 @@ func TestSettingsOf(t *testing.T) {
 		{`{"max_projects":"3"}`, orgSettings{}, `setting "max_projects" is a JSON string, want int`},
 		{`{"labels":{"todo":"x"}}`, orgSettings{}, `unknown setting "todo"`},
 		{`[1]`, orgSettings{}, `settings are a JSON array`},
+		{`{"theme":"dark"} {}`, orgSettings{}, `after top-level value`},
 		// Validate is for writes: reading does not call it.
 		{`{"theme":"purple"}`, orgSettings{Theme: "purple"}, ""},
 	} {
