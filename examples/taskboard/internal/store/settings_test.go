@@ -30,14 +30,14 @@ func TestOrgSettingsRefused(t *testing.T) {
 				t.Fatalf("%s %s: %v, want %q", tier, settings, err, why)
 			}
 		}
-		tn, err := db.Client.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Tier: tier, Settings: json.RawMessage(`{"plan":"team"}`)})
-		if err != nil {
+		if _, err := db.Client.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Tier: tier, Settings: json.RawMessage(`{"plan":"team"}`)}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := db.Client.TenantSetSettings(ctx, slug, &tenancy.TenantSetSettingsOpts{Set: map[string]json.RawMessage{"accent": json.RawMessage(`"neon"`)}}); !errors.Is(err, tenancy.ErrInvalidSettings) {
 			t.Fatalf("%s: accent neon: %v", tier, err)
 		}
-		if tn, err = db.Client.TenantSetSettings(ctx, slug, &tenancy.TenantSetSettingsOpts{Set: map[string]json.RawMessage{"accent": json.RawMessage(`"rose"`)}}); err != nil {
+		tn, err := db.Client.TenantSetSettings(ctx, slug, &tenancy.TenantSetSettingsOpts{Set: map[string]json.RawMessage{"accent": json.RawMessage(`"rose"`)}})
+		if err != nil {
 			t.Fatal(err)
 		}
 		if got := SettingsOf(tn); got != (OrgSettings{Plan: "team", Accent: "rose"}) || PlanOf(tn) != "team" {
