@@ -350,6 +350,9 @@ func (c *Client) planRestore(ctx context.Context, m *archive.Manifest, opts *Res
 		}
 		plan.row.settings = m.Tenant.Settings
 	}
+	if plan.row.settings, err = c.checkSettings(plan.row.slug, plan.row.settings); err != nil {
+		return nil, fmt.Errorf("%w (the archive's settings)", err)
+	}
 	if opts.Domains {
 		for _, d := range m.Tenant.Domains {
 			h, err := normalizeDomain(d.Host)

@@ -33,6 +33,8 @@ type Client struct {
 	obs     Observer  // Config.Observer; nil costs nothing (observe.go)
 	recycle *recycler // Config.ConnMaxTenants, ConnMaxBytes (recycle.go); nil: off
 
+	validateSettings SettingsValidator // Config.ValidateSettings (settings.go)
+
 	sharedMigs []migrate.Migration
 	tenantMigs []migrate.Migration
 	typeMigs   map[string][]migrate.Migration // Config.TypeMigrations, by type
@@ -79,10 +81,11 @@ func New(cfg *Config) (*Client, error) {
 		logger:  cfg.Logger,
 		obs:     cfg.Observer,
 
-		defaultLimits: cfg.DefaultLimits,
-		busyWait:      cmp.Or(cfg.BusyWait, BusyWaitDefault),
-		otherGate:     fair.New(0),
-		warm:          newWarmPool(cfg.WarmPlacements),
+		defaultLimits:    cfg.DefaultLimits,
+		busyWait:         cmp.Or(cfg.BusyWait, BusyWaitDefault),
+		otherGate:        fair.New(0),
+		warm:             newWarmPool(cfg.WarmPlacements),
+		validateSettings: cfg.ValidateSettings,
 	}
 	if c.busyWait < 0 {
 		c.busyWait = 0

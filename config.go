@@ -133,6 +133,10 @@ type Config struct {
 	// UsageFlushInterval is how often the client adds the usage it counted to the catalog
 	// (Client.Usage); UsageFlushIntervalDefault if 0.
 	UsageFlushInterval time.Duration
+	// ValidateSettings, if set, checks every tenant's settings before they are written
+	// (TenantCreate, TenantSetSettings, Restore): SettingsType[T] makes one from a Go type.
+	// Settings it refuses are an error wrapping ErrInvalidSettings, and nothing is written.
+	ValidateSettings SettingsValidator
 }
 
 func (c *Config) validate() error {

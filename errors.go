@@ -84,6 +84,10 @@ var (
 // (Config.BaseDomains, Config.PublicHosts), which no tenant may take as its own domain.
 var ErrDomainReserved = errors.New("tenancy: domain is reserved")
 
+// ErrInvalidSettings: a tenant's settings are not a JSON object, or Config.ValidateSettings
+// refuses them (settings.go); nothing was written.
+var ErrInvalidSettings = errors.New("tenancy: invalid settings")
+
 // Errors of Migrate and ExecTenants; test them with errors.Is.
 var (
 	// ErrMigrationLocked: another migrator holds the lock. The message names its server pid.

@@ -2,6 +2,7 @@ package tenancy_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -155,4 +156,24 @@ func ExampleValidateSlug() {
 	// "Acme": tenancy: invalid slug: "Acme" (want 2-63 of a-z, 0-9 and '-', starting with a letter, not ending with '-')
 	// "acme'; DROP TABLE x; --": tenancy: invalid slug: "acme'; DROP TABLE x; --" (want 2-63 of a-z, 0-9 and '-', starting with a letter, not ending with '-')
 	// "admin": tenancy: reserved slug: "admin"
+}
+
+// SettingsOf reads a tenant's settings as the application's own type; SettingsType makes the
+// Config.ValidateSettings that keeps every write to that type.
+func ExampleSettingsOf() {
+	type orgSettings struct {
+		Plan string `json:"plan"`
+		Beta bool   `json:"beta"`
+	}
+	t := &tenancy.Tenant{Slug: "acme", Settings: json.RawMessage(`{"plan":"team","beta":true}`)}
+	s, err := tenancy.SettingsOf[orgSettings](t)
+	fmt.Println(s.Plan, s.Beta, err)
+
+	validate := tenancy.SettingsType[orgSettings]()
+	fmt.Println(validate(json.RawMessage(`{"plan":"team","colour":"red"}`)))
+	fmt.Println(validate(json.RawMessage(`{"beta":"yes"}`)))
+	// Output:
+	// team true <nil>
+	// unknown setting "colour" (known: beta, plan)
+	// setting "beta" is a JSON string, want bool
 }

@@ -146,6 +146,9 @@ func (c *Client) TenantCreate(ctx context.Context, slug string, opts *TenantCrea
 	if err != nil {
 		return nil, err
 	}
+	if row.settings, err = c.checkSettings(slug, row.settings); err != nil {
+		return nil, err
+	}
 	if row.typ, err = c.checkType(opts.Type); err != nil {
 		return nil, err
 	}
@@ -221,11 +224,7 @@ func (o *TenantCreateOpts) row(slug string) (newTenant, error) {
 		r.name = slug
 	}
 	if len(o.Settings) > 0 {
-		var obj map[string]any
-		if err := json.Unmarshal(o.Settings, &obj); err != nil {
-			return r, fmt.Errorf("tenancy: settings of %s must be a JSON object: %w", slug, err)
-		}
-		r.settings = o.Settings
+		r.settings = o.Settings // checked by checkSettings (settings.go)
 	}
 	return r, nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/tenancy-go/tenancy"
 )
 
 // Exit codes of Run.
@@ -56,6 +58,11 @@ type Options struct {
 	// TENANCY_BASE_DOMAINS, TENANCY_PUBLIC_HOSTS, TENANCY_SERVER_<NAME>_PASSWORD, PG*); os.Getenv
 	// if nil. Tests pass a map so that the caller's environment does not leak in.
 	Getenv func(string) string
+
+	// ClientConfig, if set, adjusts the Client's configuration before tenancy.New: where an
+	// application gives its settings type (ValidateSettings, applied by 'tenants create',
+	// 'tenants settings' and 'restore') and its type and custom migration lines.
+	ClientConfig func(*tenancy.Config)
 }
 
 // Run runs one command line (args without the program name) and returns its exit code. It is

@@ -95,7 +95,7 @@ func (a *app) client(ctx context.Context, forInit bool) (*tenancy.Client, error)
 	if err := c.app.Ping(ctx); err != nil {
 		return fail(fmt.Errorf("connect as the application role %s: %w", appCfg.ConnConfig.User, err))
 	}
-	c.client, err = tenancy.New(&tenancy.Config{
+	cfg := &tenancy.Config{
 		AppPool:          c.app,
 		OwnerPool:        c.owner,
 		SharedSchema:     a.opts.SharedSchema,
@@ -109,7 +109,11 @@ func (a *app) client(ctx context.Context, forInit bool) (*tenancy.Client, error)
 			return a.opts.Getenv(tenancy.ServerPasswordEnv(server, app))
 		},
 		Logger: slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
+	}
+	if a.opts.ClientConfig != nil {
+		a.opts.ClientConfig(cfg)
+	}
+	c.client, err = tenancy.New(cfg)
 	if err != nil {
 		return fail(err)
 	}

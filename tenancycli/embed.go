@@ -170,6 +170,10 @@ var examples = map[string]string{
   PROG tenants list --tier pool --status suspended --json`,
 	"tenants show": `
   PROG tenants show acme --json`,
+	"tenants settings": `
+  PROG tenants settings acme
+  PROG tenants settings acme --set theme=dark --set max_projects=20 --unset beta
+  PROG tenants settings acme --set 'labels={"done":"Shipped"}' --json`,
 	"tenants delete": `
   PROG tenants delete acme                    # soft: the tenant stops being served
   PROG tenants delete acme --hard --yes --backup acme.tenancy`,

@@ -24,6 +24,7 @@ func tenantsCommand(a *app) *cobra.Command {
 		tenantsStatusCommand(a, "suspend", "Stop serving a tenant (its data is kept)", (*tenancy.Client).TenantSuspend),
 		tenantsStatusCommand(a, "resume", "Serve a suspended or soft-deleted tenant again", (*tenancy.Client).TenantResume),
 		tenantsRenameCommand(a),
+		tenantsSettingsCommand(a), // settings.go
 		tenantsDeleteCommand(a),
 		tenantsLimitsCommand(a),
 	)

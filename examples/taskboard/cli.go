@@ -21,6 +21,7 @@ import (
 
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/examples/taskboard/internal/app"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
 	"github.com/tenancy-go/tenancy/tenancycli"
 )
@@ -36,6 +37,8 @@ func cliOptions(getenv func(string) string) *tenancycli.Options {
 		// public site, as a domain (add --base-domain for a served --base-domain).
 		BaseDomains: []string{app.BaseDomainDefault},
 		Getenv:      getenv,
+		// The settings type and the type and custom migration lines of organisations.
+		ClientConfig: store.ConfigureClient,
 	}
 }
 
@@ -44,7 +47,7 @@ func cliOptions(getenv func(string) string) *tenancycli.Options {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	root := tenancycli.Command(cliOptions(getenv))
 	root.Short = "tenancy's reference application"
-	root.Long = "taskboard is tenancy's reference application: 'taskboard demo' starts it with three demo\n" +
+	root.Long = "taskboard is tenancy's reference application: 'taskboard demo' starts it with four demo\n" +
 		"organisations. The operator commands are tenancy's, with taskboard's migrations built in.\n\n" + root.Long
 	root.AddGroup(&cobra.Group{ID: "app", Title: "Application commands:"}, &cobra.Group{ID: "ops", Title: "Operator commands:"})
 	for _, c := range root.Commands() {
@@ -161,9 +164,9 @@ func demoCommand(stdout, stderr io.Writer, getenv func(string) string) *cobra.Co
 	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Start taskboard with three demo organisations (local PostgreSQL unless a database is named)",
+		Short: "Start taskboard with four demo organisations (local PostgreSQL unless a database is named)",
 		Long: `demo starts (or creates) the local PostgreSQL cluster in ./.tenancy unless a database is named,
-installs the catalog and taskboard's migrations, creates three demo organisations with people,
+installs the catalog and taskboard's migrations, creates four demo organisations (one of the agency type, one with its own migrations) with people,
 projects, tasks and comments (kept for the next run), prints the addresses and log-ins, and
 serves until interrupted. It stops the local cluster on exit if it started it.`,
 		Args: exactArgs(0, "no arguments"),
@@ -211,7 +214,17 @@ func printDemo(w io.Writer, f *serveFlags, port string, res *app.DemoResult, tok
 	fmt.Fprintf(tw, "\ntaskboard demo is running.\n\n")
 	fmt.Fprintf(tw, "  Public site\t%s/\t\n", base)
 	for _, o := range res.Orgs {
-		fmt.Fprintf(tw, "  %s\thttp://%s.%s:%s/\t%s tier, %s plan\n", o.Name, o.Slug, f.base, port, o.Tier, o.Plan)
+		extra := ""
+		if o.Type != tenancy.DefaultType {
+			extra += ", " + o.Type + " type (its own table and page: /clients)"
+		}
+		if o.Customized {
+			extra += ", customized (its own migrations: a cost centre on projects)"
+		}
+		if o.Accent != "" {
+			extra += ", " + o.Accent + " accent (a setting)"
+		}
+		fmt.Fprintf(tw, "  %s\thttp://%s.%s:%s/\t%s tier, %s plan%s\n", o.Name, o.Slug, f.base, port, o.Tier, o.Plan, extra)
 	}
 	if f.operator != "" {
 		fmt.Fprintf(tw, "  Operator console\t%s/admin\tpassword as given\n", base)

@@ -99,6 +99,9 @@ func (s *Server) renderStatus(w http.ResponseWriter, r *http.Request, status int
 	if t, ok := tenancy.FromContext(r.Context()); ok {
 		data["Tenant"] = t
 		data["Plan"] = store.PlanOf(t)
+		if c, ok := store.Accents[store.SettingsOf(t).Accent]; ok {
+			data["Accent"] = template.CSS(c) // one of the fixed colours of store.Accents
+		}
 	}
 	set := s.pages.sets[page]
 	var buf bytes.Buffer

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
 	"github.com/tenancy-go/tenancy/tenancytest"
 )
@@ -18,7 +19,7 @@ var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustPa
 // newEnvChanged is newEnv with the test's changes to the configuration.
 func newEnvChanged(t *testing.T, change func(*Config)) *env {
 	t.Helper()
-	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
+	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), ClientConfig: store.ConfigureClient})
 	return newEnvConfig(t, db, db.Client, change)
 }
 

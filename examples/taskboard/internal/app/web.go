@@ -41,9 +41,12 @@ func (s *Server) tenantRoutes() http.Handler {
 	pagesMux.HandleFunc("GET /settings/tokens", member(s.tokensPage))
 	pagesMux.HandleFunc("POST /settings/tokens", member(s.tokenCreate))
 	pagesMux.HandleFunc("POST /settings/tokens/{id}/delete", member(s.tokenDelete))
-	pagesMux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	notFound := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, http.StatusNotFound, "There is no such page.")
 	})
+	typed := s.typePages(member, notFound) // types.go
+	pagesMux.Handle("/clients", typed)
+	pagesMux.Handle("/", notFound)
 	pages := s.crossOriginProtect(pagesMux)
 	api := s.apiRoutes()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -229,7 +232,12 @@ func (s *Server) projectPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, "project.html", map[string]any{"Title": p.Name, "Project": p, "Tasks": tasks, "Members": members})
+	custom, err := s.store.ProjectCustomFields(ctx, id) // columns of the organisation's own migrations
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.render(w, r, "project.html", map[string]any{"Title": p.Name, "Project": p, "Tasks": tasks, "Members": members, "Custom": custom})
 }
 
 func (s *Server) projectEdit(w http.ResponseWriter, r *http.Request) {

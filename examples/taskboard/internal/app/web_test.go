@@ -181,6 +181,7 @@ func TestDemoInEveryTier(t *testing.T) {
 		"acme":    {tenancy.TierSchema, "Website relaunch", "Alice Martin", "Design the new homepage", "Alice Martin"},
 		"globex":  {tenancy.TierPool, "Customer onboarding", "Carol Okafor", "Interview five new customers", "Dana Demo"},
 		"initech": {tenancy.TierDatabase, "TPS reports", "Carol Okafor", "Add the new cover sheet", "Dana Demo"},
+		"hooli":   {tenancy.TierSchema, "Pied Piper launch", "Alice Martin", "Storyboard the launch video", "Dana Demo"},
 	}
 	if len(res.Orgs) != len(want) {
 		t.Fatalf("demo organisations: %+v", res.Orgs)
@@ -209,9 +210,22 @@ func TestDemoInEveryTier(t *testing.T) {
 		if status != 200 || !strings.Contains(dash, "<b>Dana Demo</b> created project") {
 			t.Fatalf("%s dashboard (%d): no project or no activity by name", o.Slug, status)
 		}
+		// globex's settings (store.OrgSettings, read typed) give its pages the teal accent.
+		if accented := strings.Contains(dash, `<style id="accent">:root { --brand:#0d9488; }</style>`); accented != (o.Slug == "globex") {
+			t.Errorf("%s dashboard: teal accent %v, want it on globex's only", o.Slug, accented)
+		}
+		// The agency type's page is hooli's only; other types answer 404 as for any unknown page.
+		clients, status := e.get(c, o.Slug, "/clients")
+		if agency := o.Slug == "hooli"; agency != (status == 200) || agency != strings.Contains(clients, "<td>Pied Piper</td>") || agency != strings.Contains(dash, `href="/clients"`) {
+			t.Errorf("%s /clients: %d (link in the menu: %v); want the page on hooli only", o.Slug, status, strings.Contains(dash, `href="/clients"`))
+		}
 		page, status := e.get(c, o.Slug, find(dash, w.project))
 		if status != 200 || !strings.Contains(page, "<td>"+w.member+"</td>") {
 			t.Fatalf("%s project page (%d): no task assigned to %s", o.Slug, status, w.member)
+		}
+		// acme's own migration added a cost centre to its projects: its project page shows it.
+		if custom := strings.Contains(page, `<span class="badge s-todo">cost_centre: MKT-200</span>`); custom != (o.Slug == "acme") {
+			t.Errorf("%s project page: cost centre shown %v, want it on acme's only", o.Slug, custom)
 		}
 		page, status = e.get(c, o.Slug, find(page, w.task))
 		if status != 200 || !strings.Contains(page, `<div class="comment"><b>`+w.commenter+`</b>`) {

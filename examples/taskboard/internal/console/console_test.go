@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
 	"github.com/tenancy-go/tenancy/tenancytest"
 )
@@ -85,7 +86,7 @@ func get(t *testing.T, c *http.Client, u string) (int, string) {
 // input changes nothing.
 func TestConsoleActsOnTenants(t *testing.T) {
 	t.Parallel()
-	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
+	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), ClientConfig: store.ConfigureClient})
 	ts, op := serve(t, db, "op-secret")
 
 	if status, _ := get(t, op, ts.URL+"/admin"); status != http.StatusSeeOther {
@@ -169,7 +170,7 @@ func TestConsoleShowsUsage(t *testing.T) {
 // password is sent.
 func TestConsoleDisabled(t *testing.T) {
 	t.Parallel()
-	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
+	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), ClientConfig: store.ConfigureClient})
 	ts, op := serve(t, db, "")
 	for _, pw := range []string{"", "anything"} {
 		if status, _ := post(t, op, ts.URL+"/admin/login", url.Values{"password": {pw}}); status != http.StatusNotFound {

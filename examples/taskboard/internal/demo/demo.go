@@ -16,6 +16,7 @@ import (
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store/shareddb"
+	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
 )
 
 // Password is the password of every demo user.
@@ -31,6 +32,9 @@ type Accounts interface {
 // Org describes one demo organisation.
 type Org struct {
 	Slug, Name, Plan string
+	Accent           string       // its settings' accent colour ("" for the default)
+	Type             string       // its type: tenancy.DefaultType, or migrations.TypeAgency
+	Customized       bool         // it has migrations of its own (migrations/custom/<slug>)
 	Tier             tenancy.Tier // the tier it got (the wanted one, or schema where not offered yet)
 	Created          bool         // created now (false: reused)
 }
@@ -60,12 +64,13 @@ type demoProject struct {
 }
 
 var demoOrgs = []struct {
-	slug, name, plan string
-	tier             tenancy.Tier
-	members          []string
-	projects         []demoProject
+	slug, name string
+	settings   store.OrgSettings // its catalog settings (tenancy.Tenant.Settings)
+	tier       tenancy.Tier
+	members    []string
+	projects   []demoProject
 }{
-	{"acme", "Acme Corp", "enterprise", tenancy.TierSchema,
+	{"acme", "Acme Corp", store.OrgSettings{Plan: "enterprise"}, tenancy.TierSchema,
 		[]string{"demo@example.com", "alice@example.com", "bob@example.com"},
 		[]demoProject{
 			{"Website relaunch", "New marketing site before the autumn campaign", []demoTask{
@@ -84,7 +89,7 @@ var demoOrgs = []struct {
 				{"Budget review with finance", "todo", "demo@example.com", 8, nil},
 			}},
 		}},
-	{"globex", "Globex", "team", tenancy.TierPool,
+	{"globex", "Globex", store.OrgSettings{Plan: "team", Accent: "teal"}, tenancy.TierPool,
 		[]string{"demo@example.com", "bob@example.com", "carol@example.com"},
 		[]demoProject{
 			{"Customer onboarding", "Shorten time to first value", []demoTask{
@@ -95,7 +100,7 @@ var demoOrgs = []struct {
 				{"Model pricing scenarios", "todo", "demo@example.com", 14, nil},
 			}},
 		}},
-	{"initech", "Initech", "free", tenancy.TierDatabase,
+	{"initech", "Initech", store.OrgSettings{Plan: "free"}, tenancy.TierDatabase,
 		[]string{"demo@example.com", "carol@example.com"},
 		[]demoProject{
 			{"TPS reports", "Cover sheets for every report", []demoTask{
@@ -103,7 +108,25 @@ var demoOrgs = []struct {
 				{"Fix the printer on floor 3", "doing", "", 0, nil},
 			}},
 		}},
+	{"hooli", "Hooli Agency", store.OrgSettings{Plan: "team", Accent: "rose"}, tenancy.TierSchema,
+		[]string{"demo@example.com", "alice@example.com"},
+		[]demoProject{
+			{"Pied Piper launch", "Campaign for a client's compression app", []demoTask{
+				{"Storyboard the launch video", "doing", "alice@example.com", 6, []string{"The client wants more middle-out."}},
+			}},
+		}},
 }
+
+// demoTypes are the organisations of a type other than tenancy.DefaultType, and demoClients the
+// rows of that type's own table.
+var (
+	demoTypes   = map[string]string{"hooli": migrations.TypeAgency}
+	demoClients = map[string][][2]string{"hooli": {{"Pied Piper", "richard@piedpiper.example"}, {"Raviga Capital", ""}}}
+)
+
+// demoCostCentres fill the column that acme's own migration (migrations/custom/acme) adds to
+// its projects.
+var demoCostCentres = map[string]string{"Website relaunch": "MKT-200", "Mobile app": "ENG-410", "Q3 planning": "OPS-100"}
 
 // seeder is one run of Seed.
 type seeder struct {
@@ -125,11 +148,12 @@ func Seed(ctx context.Context, client *tenancy.Client, accounts Accounts) (*Resu
 	}
 	res := &Result{Email: demoUsers[0].email}
 	for _, o := range demoOrgs {
-		t, created, err := s.demoTenant(ctx, o.slug, o.name, o.plan, o.tier)
+		t, created, err := s.demoTenant(ctx, o.slug, o.name, demoTypes[o.slug], o.settings, o.tier)
 		if err != nil {
 			return nil, fmt.Errorf("demo organisation %s: %w", o.slug, err)
 		}
-		res.Orgs = append(res.Orgs, Org{Slug: t.Slug, Name: t.Name, Plan: o.plan, Tier: t.Tier, Created: created})
+		res.Orgs = append(res.Orgs, Org{Slug: t.Slug, Name: t.Name, Plan: store.PlanOf(t), Accent: store.SettingsOf(t).Accent,
+			Type: t.Type, Customized: t.Customized(), Tier: t.Tier, Created: created})
 		for i, m := range o.members {
 			role := "member"
 			if i == 0 {
@@ -143,10 +167,27 @@ func Seed(ctx context.Context, client *tenancy.Client, accounts Accounts) (*Resu
 			continue
 		}
 		tctx := tenancy.WithTenant(ctx, t)
+		for _, c := range demoClients[o.slug] {
+			if _, err := s.store.CreateClient(tctx, c[0], c[1]); err != nil {
+				return nil, fmt.Errorf("demo client %s/%s: %w", o.slug, c[0], err)
+			}
+		}
 		for _, p := range o.projects {
 			proj, err := s.store.CreateProject(tctx, users[o.members[0]], p.name, p.description)
 			if err != nil {
 				return nil, fmt.Errorf("demo project %s/%s: %w", o.slug, p.name, err)
+			}
+			if cc := demoCostCentres[p.name]; cc != "" && t.Customized() {
+				// Only acme's placement has the column: its own migration added it. In a bound
+				// transaction, as pgx prepares a one-shot statement against tenancy_shape, which
+				// has the common tables only.
+				err := s.db.Tx(tctx, func(ctx context.Context, tx pgx.Tx) error {
+					_, err := tx.Exec(ctx, `UPDATE projects SET cost_centre = $1 WHERE id = $2`, cc, proj.ID)
+					return err
+				})
+				if err != nil {
+					return nil, fmt.Errorf("demo project %s/%s: %w", o.slug, p.name, err)
+				}
 			}
 			for _, dt := range p.tasks {
 				title, status := dt.title, dt.status
@@ -188,7 +229,7 @@ func (s *seeder) demoUser(ctx context.Context, u demoUser) (int64, error) {
 
 // demoTenant returns the organisation slug, creating it in the wanted tier, or in the schema tier
 // if the library does not offer that tier yet.
-func (s *seeder) demoTenant(ctx context.Context, slug, name, plan string, tier tenancy.Tier) (*tenancy.Tenant, bool, error) {
+func (s *seeder) demoTenant(ctx context.Context, slug, name, typ string, settings store.OrgSettings, tier tenancy.Tier) (*tenancy.Tenant, bool, error) {
 	t, err := s.db.TenantGet(ctx, slug)
 	if err == nil {
 		if t.Status == tenancy.StatusSuspended {
@@ -199,10 +240,13 @@ func (s *seeder) demoTenant(ctx context.Context, slug, name, plan string, tier t
 	if !errors.Is(err, tenancy.ErrTenantNotFound) {
 		return nil, false, err
 	}
-	settings, _ := json.Marshal(map[string]string{"plan": plan})
-	t, err = s.db.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Name: name, Tier: tier, Settings: settings})
+	raw, err := json.Marshal(settings)
+	if err != nil {
+		return nil, false, err
+	}
+	t, err = s.db.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Name: name, Type: typ, Tier: tier, Settings: raw})
 	if errors.Is(err, tenancy.ErrTierNotAvailable) {
-		t, err = s.db.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Name: name, Tier: tenancy.TierSchema, Settings: settings})
+		t, err = s.db.TenantCreate(ctx, slug, &tenancy.TenantCreateOpts{Name: name, Type: typ, Tier: tenancy.TierSchema, Settings: raw})
 	}
 	return t, err == nil, err
 }

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -33,7 +34,7 @@ func (a *testAccounts) AddMember(ctx context.Context, userID, tenantID int64, ro
 // everything and adds nothing, and brings a suspended organisation back.
 func TestSeedInEveryTier(t *testing.T) {
 	t.Parallel()
-	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
+	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), ClientConfig: store.ConfigureClient})
 	ctx := t.Context()
 	acc := &testAccounts{q: shareddb.New(db.Client.AppPool())}
 	res, err := Seed(ctx, db.Client, acc)
@@ -52,6 +53,7 @@ func TestSeedInEveryTier(t *testing.T) {
 		"acme":    {tenancy.TierSchema, []string{"Alice Martin", "Bob Chen", "Dana Demo"}, 3, 9, "Alice Martin", "Alice Martin"},
 		"globex":  {tenancy.TierPool, []string{"Bob Chen", "Carol Okafor", "Dana Demo"}, 2, 3, "Carol Okafor", "Dana Demo"},
 		"initech": {tenancy.TierDatabase, []string{"Carol Okafor", "Dana Demo"}, 1, 2, "Carol Okafor", "Dana Demo"},
+		"hooli":   {tenancy.TierSchema, []string{"Alice Martin", "Dana Demo"}, 1, 1, "Alice Martin", "Dana Demo"},
 	}
 	st := store.New(db.Client)
 	all := store.Page{Limit: 100}
@@ -103,6 +105,49 @@ func TestSeedInEveryTier(t *testing.T) {
 		if first[0].AssigneeName != w.assignee || !slices.Contains(authors, w.commenter) {
 			t.Errorf("%s: first task assigned to %q, commented by %v; want %q and a comment by %q", o.Slug, first[0].AssigneeName, authors, w.assignee, w.commenter)
 		}
+		// Settings are typed, in every tier: globex (a pool tenant) and hooli have an accent colour.
+		wantSettings := store.OrgSettings{Plan: o.Plan, Accent: map[string]string{"globex": "teal", "hooli": "rose"}[o.Slug]}
+		if got, err := tenancy.SettingsOf[store.OrgSettings](tn); err != nil || got != wantSettings || o.Accent != wantSettings.Accent {
+			t.Errorf("%s: settings %+v (%v), reported accent %q; want %+v", o.Slug, got, err, o.Accent, wantSettings)
+		}
+	}
+
+	// hooli is an agency, with its type's clients table; acme has its own column.
+	for _, o := range res.Orgs {
+		wantType := map[string]string{"hooli": migrations.TypeAgency}[o.Slug]
+		if wantType == "" {
+			wantType = tenancy.DefaultType
+		}
+		if o.Type != wantType || o.Customized != (o.Slug == "acme") {
+			t.Errorf("%s: type %q, customized %v; want %q, %v", o.Slug, o.Type, o.Customized, wantType, o.Slug == "acme")
+		}
+	}
+	hooli, err := db.Client.TenantGet(ctx, "hooli")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := st.ListClients(tenancy.WithTenant(ctx, hooli), 10)
+	if err != nil || len(clients) != 2 || clients[0].Name != "Pied Piper" {
+		t.Errorf("hooli's clients: %+v, %v", clients, err)
+	}
+	acme, err := db.Client.TenantGet(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx := tenancy.WithTenant(ctx, acme)
+	ps, err := st.ListProjects(actx, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps {
+		f, err := st.ProjectCustomFields(actx, p.ID)
+		if err != nil || len(f) != 1 || f[0] != (store.CustomField{Name: "cost_centre", Value: demoCostCentres[p.Name]}) {
+			t.Errorf("acme's %s: custom fields %+v, %v", p.Name, f, err)
+		}
+	}
+	gctx := tenancy.WithTenant(ctx, mustGet(t, db.Client, "globex"))
+	if _, err := st.ListClients(gctx, 10); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("globex (not an agency) listed clients: %v", err)
 	}
 
 	if _, err := db.Client.TenantSuspend(ctx, "globex"); err != nil {
@@ -129,4 +174,13 @@ func TestSeedInEveryTier(t *testing.T) {
 			t.Errorf("%s after the second run: %d projects, %v", o.Slug, len(ps), err)
 		}
 	}
+}
+
+func mustGet(t *testing.T, c *tenancy.Client, slug string) *tenancy.Tenant {
+	t.Helper()
+	tn, err := c.TenantGet(t.Context(), slug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/tenancy-go/tenancy"
+	"github.com/tenancy-go/tenancy/examples/taskboard/internal/store"
 	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
 	"github.com/tenancy-go/tenancy/tenancytest"
 )
@@ -66,7 +67,7 @@ func TestGQLCost(t *testing.T) {
 // TestGetRunsQueriesOnly: GET runs a query, and refuses a mutation (405) before anything runs.
 func TestGetRunsQueriesOnly(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()}), nil)
+	e := newEnv(t, tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), ClientConfig: store.ConfigureClient}), nil)
 	acme := e.org("acme")
 	get := func(doc string) *httptest.ResponseRecorder {
 		req := httptest.NewRequestWithContext(tenancy.WithTenant(context.Background(), acme), "GET", "/graphql?"+url.Values{"query": {doc}}.Encode(), nil)

@@ -22,7 +22,7 @@ type storeEnv struct {
 
 func newStoreEnv(t *testing.T, tier tenancy.Tier) *storeEnv {
 	t.Helper()
-	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant()})
+	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), ClientConfig: ConfigureClient})
 	ctx := t.Context()
 	e := &storeEnv{st: New(db.Client)}
 	for _, x := range []struct {
