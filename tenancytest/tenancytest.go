@@ -145,6 +145,8 @@ type Server struct {
 	superURL string // a role that can create roles and databases, on the maintenance database
 	admin    *pgxpool.Pool
 
+	workers   []*Server // a Citus cluster's workers: the roles are made there too
+
 	mu        sync.Mutex
 	templates map[string]bool
 	owners    map[Owner]error // owner roles made (nil) or refused
@@ -185,8 +187,14 @@ func startServer(ctx context.Context) (*Server, error) {
 
 // newServer prepares a cluster reached through superURL: the owner and application roles.
 func newServer(ctx context.Context, superURL string) (*Server, error) {
+	return newServerWith(ctx, superURL, nil)
+}
+
+// newServerWith is newServer for a Citus coordinator whose workers get the same roles.
+func newServerWith(ctx context.Context, superURL string, workers []*Server) (*Server, error) {
 	s := &Server{
 		superURL:  superURL,
+		workers:   workers,
 		templates: map[string]bool{},
 		owners:    map[Owner]error{},
 	}
@@ -218,8 +226,21 @@ func (s *Server) ensureOwner(ctx context.Context, o Owner) error {
 	if err, done := s.owners[o]; done {
 		return err
 	}
+	err := s.ensureRolesOn(ctx, s, o)
+	for _, w := range s.workers {
+		if err == nil {
+			err = s.ensureRolesOn(ctx, w, o)
+		}
+	}
+	s.owners[o] = err
+	return err
+}
+
+// ensureRolesOn creates o's owner role and the application role on node (s itself or one of
+// its Citus workers), with s's passwords.
+func (s *Server) ensureRolesOn(ctx context.Context, node *Server, o Owner) error {
 	// Roles are global to the cluster and other test binaries run at the same time: serialise.
-	err := pgx.BeginFunc(ctx, s.admin, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, node.admin, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockkey.TestRoles); err != nil {
 			return err
 		}
@@ -236,7 +257,6 @@ func (s *Server) ensureOwner(ctx context.Context, o Owner) error {
 	if err != nil {
 		err = fmt.Errorf("create test roles (%s owner): %w", o, err)
 	}
-	s.owners[o] = err
 	return err
 }
 
