@@ -64,6 +64,10 @@ func CitusInstalled() (bool, string) {
 	if err != nil {
 		return false, err.Error()
 	}
+	// The binaries may be links (/usr/local/bin/postgres -> /usr/lib/postgresql/15/bin/postgres).
+	if real, err := filepath.EvalSymlinks(filepath.Join(bin, "postgres")); err == nil {
+		bin = filepath.Dir(real)
+	}
 	lib := filepath.Join(filepath.Dir(bin), "lib", "citus.so")
 	if _, err := os.Stat(lib); err != nil {
 		return false, fmt.Sprintf("Citus is not installed (no %s): run /work/shared/citus/build.sh or see docs/citus.md", lib)
@@ -105,7 +109,7 @@ func startCitus(ctx context.Context) (*Citus, error) {
 	}
 	c := &Citus{}
 	for i := 1; i <= 2; i++ {
-		n, err := startWorker(ctx, i)
+		n, err := startWorker(ctx, i, coord.Password)
 		if err != nil {
 			return nil, err
 		}
@@ -117,12 +121,23 @@ func startCitus(ctx context.Context) (*Citus, error) {
 	return c, nil
 }
 
-func startWorker(ctx context.Context, i int) (*CitusNode, error) {
+// startWorker starts worker i and gives its postgres the coordinator's password: Citus copies
+// the coordinator's roles, passwords included, to the workers it adds, so they end up with it
+// anyway after the first test database.
+func startWorker(ctx context.Context, i int, password string) (*CitusNode, error) {
 	w, err := startNode(ctx, i)
 	if err != nil {
 		return nil, fmt.Errorf("citus worker %d: %w", i, err)
 	}
-	cfg, err := pgxpool.ParseConfig(w.URL("postgres"))
+	superURL := w.URLFor("postgres", password, "postgres")
+	if conn, err := pgx.Connect(ctx, w.URL("postgres")); err == nil {
+		_, err = conn.Exec(ctx, `ALTER ROLE postgres PASSWORD '`+strings.ReplaceAll(password, "'", "''")+`'`)
+		conn.Close(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("citus worker %d: %w", i, err)
+		}
+	}
+	cfg, err := pgxpool.ParseConfig(superURL)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +146,7 @@ func startWorker(ctx context.Context, i int) (*CitusNode, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &CitusNode{Port: w.Port, server: &Server{superURL: w.URL("postgres"), admin: pool, templates: map[string]bool{}}}, nil
+	return &CitusNode{Port: w.Port, server: &Server{superURL: superURL, admin: pool, templates: map[string]bool{}}}, nil
 }
 
 func (c *Citus) nodes() []*Server {
@@ -194,23 +209,23 @@ func (c *Citus) newDB(ctx context.Context, opts *Options) (*DB, error) {
 		}
 		return nil, err
 	}
-	// The coordinator's metadata: itself, the workers, and how it logs in to them.
-	err := c.inDatabase(ctx, name, func(conn *pgx.Conn) error {
+	// The coordinator's metadata: how it logs in to the nodes, itself, the workers.
+	err := c.asSuper(ctx, name, func(conn *pgx.Conn) error {
+		for _, role := range []string{"postgres", OwnerRole, BypassOwnerRole, SuperOwnerRole, AppRole} {
+			if _, err := conn.Exec(ctx, `INSERT INTO pg_dist_authinfo (nodeid, rolename, authinfo)
+				SELECT 0, $1, $2 WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)`, role, "password="+c.rolePassword(role)); err != nil {
+				return err
+			}
+		}
 		if _, err := conn.Exec(ctx, `SELECT citus_set_coordinator_host('127.0.0.1', $1)`, c.port()); err != nil {
 			return err
 		}
 		for _, w := range c.Workers {
-			if err := c.addNode(ctx, conn, w); err != nil {
+			if _, err := conn.Exec(ctx, `SELECT citus_add_node('127.0.0.1', $1)`, w.Port); err != nil {
 				return err
 			}
 		}
-		for _, role := range []string{OwnerRole, BypassOwnerRole, SuperOwnerRole, AppRole} {
-			if _, err := conn.Exec(ctx, `INSERT INTO pg_dist_authinfo (nodeid, rolename, authinfo) VALUES (0, $1, $2)`,
-				role, "password="+c.password(role)); err != nil {
-				return err
-			}
-		}
-		return nil
+		return distributeRoles(ctx, conn, opts.Owner.Role())
 	})
 	if err != nil {
 		return fail(fmt.Errorf("citus metadata: %w", err))
@@ -224,17 +239,6 @@ func (c *Citus) newDB(ctx context.Context, opts *Options) (*DB, error) {
 	return db, nil
 }
 
-// addNode adds worker w to the database conn is on, with the superuser's password for it.
-func (c *Citus) addNode(ctx context.Context, conn *pgx.Conn, w *CitusNode) error {
-	var id int32
-	if err := conn.QueryRow(ctx, `SELECT citus_add_node('127.0.0.1', $1)`, w.Port).Scan(&id); err != nil {
-		return err
-	}
-	_, err := conn.Exec(ctx, `INSERT INTO pg_dist_authinfo (nodeid, rolename, authinfo) VALUES ($1, 'postgres', $2)`,
-		id, "password="+w.superPassword())
-	return err
-}
-
 // AddWorker starts (once) a third worker and adds it to db's cluster metadata, as an operator
 // adding a machine would. Other tests' databases do not see it.
 func (c *Citus) AddWorker(tb testing.TB, db *DB) *CitusNode {
@@ -242,7 +246,8 @@ func (c *Citus) AddWorker(tb testing.TB, db *DB) *CitusNode {
 	ctx := context.Background()
 	c.mu.Lock()
 	if c.spare == nil {
-		n, err := startWorker(ctx, 3)
+		cfg, _ := pgx.ParseConfig(c.superURL)
+		n, err := startWorker(ctx, 3, cfg.Password)
 		if err != nil {
 			c.mu.Unlock()
 			tb.Fatalf("tenancytest: %v", err)
@@ -258,17 +263,42 @@ func (c *Citus) AddWorker(tb testing.TB, db *DB) *CitusNode {
 		tb.Fatalf("tenancytest: %v", err)
 	}
 	db.others = append(db.others, n.server)
-	err := c.inDatabase(ctx, db.Name, func(conn *pgx.Conn) error { return c.addNode(ctx, conn, n) })
+	err := c.asSuper(ctx, db.Name, func(conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, `SELECT citus_add_node('127.0.0.1', $1)`, n.Port)
+		return err
+	})
 	if err != nil {
 		tb.Fatalf("tenancytest: add worker: %v", err)
 	}
 	return n
 }
 
-// SuperURL is a superuser URL for db's database on the coordinator (the Citus UDFs that move
-// shards and rebalance want a superuser).
+// distributeRoles has Citus record the owner role, and the application role it is granted, as
+// objects that exist on every node. Citus propagates a role whenever an object that depends on
+// it (a function it owns, ...) goes to the workers, with ALTER ROLE ... NOSUPERUSER, which only a
+// superuser may run: so a superuser does it once, as an operator would (docs/citus.md), by
+// propagating a throwaway function that the owner owns.
+func distributeRoles(ctx context.Context, conn *pgx.Conn, owner string) error {
+	_, err := conn.Exec(ctx, `
+		CREATE FUNCTION public.tenancytest_roles() RETURNS int LANGUAGE sql AS 'SELECT 1';
+		ALTER FUNCTION public.tenancytest_roles() OWNER TO `+pgx.Identifier{owner}.Sanitize()+`;
+		DROP FUNCTION public.tenancytest_roles()`)
+	return err
+}
+
+// SuperURL is a superuser's URL (postgres, with the same password on every node) for db's
+// database on the coordinator (the Citus functions that move shards and rebalance want a superuser).
 func (c *Citus) SuperURL(db string) string {
 	return c.URL("", db)
+}
+
+// rolePassword is role's password on every node.
+func (c *Citus) rolePassword(role string) string {
+	if role == "postgres" {
+		cfg, _ := pgx.ParseConfig(c.superURL)
+		return cfg.Password
+	}
+	return c.password(role)
 }
 
 func (c *Citus) port() int {
@@ -276,12 +306,17 @@ func (c *Citus) port() int {
 	return int(u.Port)
 }
 
-func (n *CitusNode) superPassword() string {
-	cfg, _ := pgx.ParseConfig(n.server.superURL)
-	return cfg.Password
+// asSuper runs f on a superuser connection to database name on the coordinator.
+func (c *Citus) asSuper(ctx context.Context, name string, f func(*pgx.Conn) error) error {
+	conn, err := pgx.Connect(ctx, c.SuperURL(name))
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return f(conn)
 }
 
-// inDatabase runs f on a superuser connection to database name on the coordinator.
+// inDatabase runs f on a superuser connection to database name on s.
 func (s *Server) inDatabase(ctx context.Context, name string, f func(*pgx.Conn) error) error {
 	conn, err := pgx.Connect(ctx, s.URL("", name))
 	if err != nil {

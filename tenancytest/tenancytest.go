@@ -145,7 +145,7 @@ type Server struct {
 	superURL string // a role that can create roles and databases, on the maintenance database
 	admin    *pgxpool.Pool
 
-	workers   []*Server // a Citus cluster's workers: the roles are made there too
+	workers []*Server // a Citus cluster's workers: the roles are made there too
 
 	mu        sync.Mutex
 	templates map[string]bool
