@@ -38,6 +38,14 @@ type Citus struct {
 	spare *CitusNode // a worker that no database has by default: for tests that add a node
 }
 
+// CitusOptions describe how a Citus test database is set up, beyond Options.
+type CitusOptions struct {
+	// SchemaSharding turns citus.enable_schema_based_sharding on for the database (ALTER
+	// DATABASE ... SET) before the catalog is installed, as an operator who wants distributed
+	// schemas would.
+	SchemaSharding bool
+}
+
 // CitusNode is one worker of the Citus cluster.
 type CitusNode struct {
 	Port   int
@@ -162,14 +170,17 @@ func (c *Citus) nodes() []*Server {
 // catalog and opts' migrations installed by the Client. No template is used (a copied
 // database would carry the Citus metadata of another). It is dropped on every node when the
 // test ends, or kept if the test failed.
-func NewCitus(tb testing.TB, opts *Options) *DB {
+func NewCitus(tb testing.TB, opts *Options, copts *CitusOptions) *DB {
 	tb.Helper()
 	if opts == nil {
 		opts = &Options{}
 	}
+	if copts == nil {
+		copts = &CitusOptions{}
+	}
 	c := CitusCluster(tb)
 	ctx := context.Background()
-	db, err := c.newDB(ctx, opts)
+	db, err := c.newDB(ctx, opts, copts)
 	if err != nil {
 		tb.Fatalf("tenancytest: citus: %v", err)
 	}
@@ -188,7 +199,7 @@ func NewCitus(tb testing.TB, opts *Options) *DB {
 	return db
 }
 
-func (c *Citus) newDB(ctx context.Context, opts *Options) (*DB, error) {
+func (c *Citus) newDB(ctx context.Context, opts *Options, copts *CitusOptions) (*DB, error) {
 	if err := c.ensureOwner(ctx, opts.Owner); err != nil {
 		return nil, err
 	}
@@ -222,6 +233,11 @@ func (c *Citus) newDB(ctx context.Context, opts *Options) (*DB, error) {
 		}
 		for _, w := range c.Workers {
 			if _, err := conn.Exec(ctx, `SELECT citus_add_node('127.0.0.1', $1)`, w.Port); err != nil {
+				return err
+			}
+		}
+		if copts.SchemaSharding {
+			if _, err := conn.Exec(ctx, `ALTER DATABASE `+name+` SET citus.enable_schema_based_sharding TO on`); err != nil {
 				return err
 			}
 		}

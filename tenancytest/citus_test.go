@@ -13,7 +13,7 @@ import (
 func TestCitusCluster(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db := tenancytest.NewCitus(t, &tenancytest.Options{SharedMigrations: sharedMigrations, TenantMigrations: tenantMigrations})
+	db := tenancytest.NewCitus(t, &tenancytest.Options{SharedMigrations: sharedMigrations, TenantMigrations: tenantMigrations}, nil)
 	var workers int
 	if err := db.OwnerPool.QueryRow(ctx, `SELECT count(*) FROM pg_dist_node WHERE groupid <> 0 AND isactive`).Scan(&workers); err != nil {
 		t.Fatal(err)
