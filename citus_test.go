@@ -133,7 +133,10 @@ func TestCitusFacts(t *testing.T) {
 		if _, err := tx.Exec(ctx, `INSERT INTO f1.top VALUES (1)`); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT current_setting('tenancy.tenant_id', true), (SELECT coalesce(current_setting('tenancy.tenant_id', true), '') FROM f1.top)`).Scan(&local, &remote)
+		if err := tx.QueryRow(ctx, `SELECT current_setting('tenancy.tenant_id', true)`).Scan(&local); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT coalesce(current_setting('tenancy.tenant_id', true), '') FROM f1.top`).Scan(&remote)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +148,7 @@ func TestCitusFacts(t *testing.T) {
 		if _, err := tx.Exec(ctx, `SET LOCAL citus.propagate_set_commands TO local; SET LOCAL tenancy.tenant_id TO '7'`); err != nil {
 			return err
 		}
-		return tx.QueryRow(ctx, `SELECT current_setting('tenancy.tenant_id', true) FROM f1.top`).Scan(&remote)
+		return tx.QueryRow(ctx, `SELECT coalesce(current_setting('tenancy.tenant_id', true), '') FROM f1.top`).Scan(&remote)
 	})
 	if err != nil {
 		t.Fatal(err)
