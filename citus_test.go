@@ -116,8 +116,8 @@ func TestCitusFacts(t *testing.T) {
 		t.Errorf("top-level table distributed: %v (want true); table made in a DO block: %v (want false)", distributed("f1.top"), distributed("f1.in_do"))
 	}
 	for sql, want := range map[string]string{
-		`CREATE TABLE f2.child (id int REFERENCES f1.top (id))`: "foreign key",
-		`SELECT * FROM f1.top JOIN f2.top USING (id)`:          "repartitioning",
+		`CREATE TABLE f2.child (id int REFERENCES f1.top (id))`:             "foreign key",
+		`SELECT * FROM f1.top JOIN f2.top USING (id)`:                       "repartitioning",
 		`SELECT citus_schema_move('f3', '127.0.0.1', ` + portOf(t, 0) + `)`: "empty",
 	} {
 		if err := exec(sql); err == nil || !strings.Contains(err.Error(), want) {
