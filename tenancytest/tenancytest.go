@@ -20,6 +20,10 @@
 //
 // EachTier runs a test once per tier, each run with a tenant of that tier, so that an
 // application's code meets the database tier in its own tests.
+//
+// NewCitus gives a test a database on a Citus cluster (a coordinator and two workers, started
+// from the installed binaries in $TMPDIR/tenancy-citus-<uid>); such a test skips when Citus is
+// not installed, or fails if TENANCY_REQUIRE_CITUS=1 (docs/citus.md).
 package tenancytest
 
 import (
