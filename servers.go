@@ -24,7 +24,16 @@ type Server struct {
 	URL     string `json:"url"`     // the owner role's URL, password redacted
 	AppURL  string `json:"app_url"` // the application role's URL, password redacted
 	Tenants int    `json:"tenants"` // tenants placed there
+	// Kind is ServerKindPostgres, or ServerKindCitus for the coordinator of a Citus cluster
+	// (docs/citus.md), detected when the server was added.
+	Kind string `json:"kind"`
 }
+
+// Server kinds (Server.Kind, Client.ServerKind).
+const (
+	ServerKindPostgres = catalog.ServerKindPostgres
+	ServerKindCitus    = catalog.ServerKindCitus
+)
 
 // ServerDefault names the catalog's own server in APIs and on the command line.
 const ServerDefault = placement.DefaultServer
@@ -163,14 +172,21 @@ func (c *Client) ServerAdd(ctx context.Context, name, ownerURL, appURL string) (
 	if err := c.env.InstallHome(ctx, owner, sc.App.ConnConfig.User); err != nil {
 		return nil, fmt.Errorf("server %s: %w", name, err)
 	}
+	kind, err := catalog.ServerKind(ctx, owner)
+	if err != nil {
+		return nil, fmt.Errorf("server %s: %w", name, err)
+	}
 	err = catalog.ServerInsert(ctx, admin, name, ownerURL, appURL)
 	if isUniqueViolation(err) {
 		return nil, fmt.Errorf("%w: %s", ErrServerExists, name)
 	}
+	if err == nil {
+		err = catalog.ServerSetKind(ctx, admin, name, kind)
+	}
 	if err != nil {
 		return nil, notFoundOr(err, ErrServerNotFound, name)
 	}
-	return &Server{Name: name, URL: redact(ownerURL), AppURL: redact(appURL)}, nil
+	return &Server{Name: name, URL: redact(ownerURL), AppURL: redact(appURL), Kind: kind}, nil
 }
 
 // ServerList lists the servers besides the default one, with how many tenants each holds.
@@ -183,11 +199,33 @@ func (c *Client) ServerList(ctx context.Context) ([]Server, error) {
 	if err != nil {
 		return nil, notFoundOr(err, ErrServerNotFound, "")
 	}
+	kinds, err := catalog.ServerKinds(ctx, admin)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]Server, len(rows))
 	for i, s := range rows {
-		out[i] = Server{Name: s.Name, URL: redact(s.URL), AppURL: redact(s.AppURL), Tenants: s.Tenants}
+		out[i] = Server{Name: s.Name, URL: redact(s.URL), AppURL: redact(s.AppURL), Tenants: s.Tenants, Kind: kinds[s.Name]}
 	}
 	return out, nil
+}
+
+// ServerKind reports whether server name (ServerDefault for the catalog's own) is plain
+// PostgreSQL (ServerKindPostgres) or the coordinator of a Citus cluster (ServerKindCitus): the
+// catalog's own is detected on its database, the others as ServerAdd recorded them.
+func (c *Client) ServerKind(ctx context.Context, name string) (string, error) {
+	if c.owner == nil {
+		return "", ErrReadOnly
+	}
+	if name == ServerDefault {
+		name = ""
+	}
+	if name != "" {
+		if _, err := c.serverConfig(ctx, name); err != nil {
+			return "", err
+		}
+	}
+	return c.env.ServerKind(ctx, name)
 }
 
 // ServerRemove forgets a server. It is refused while any placement lives there.

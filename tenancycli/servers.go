@@ -77,9 +77,9 @@ func serversListCommand(a *app) *cobra.Command {
 				return nil
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "NAME\tTENANTS\tURL")
+			fmt.Fprintln(w, "NAME\tKIND\tTENANTS\tURL")
 			for _, s := range ss {
-				fmt.Fprintf(w, "%s\t%d\t%s\n", s.Name, s.Tenants, s.URL)
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", s.Name, s.Kind, s.Tenants, s.URL)
 			}
 			return w.Flush()
 		},

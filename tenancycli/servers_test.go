@@ -50,11 +50,12 @@ func TestTiersAndServers(t *testing.T) {
 		Name    string `json:"name"`
 		URL     string `json:"url"`
 		Tenants int    `json:"tenants"`
+		Kind    string `json:"kind"`
 	}
 	if err := json.Unmarshal([]byte(tg.ok(t, "servers", "list", "--json")), &servers); err != nil {
 		t.Fatal(err)
 	}
-	if len(servers) != 1 || servers[0].Name != "two" || servers[0].Tenants != 1 || servers[0].URL != owner2 {
+	if len(servers) != 1 || servers[0].Name != "two" || servers[0].Tenants != 1 || servers[0].URL != owner2 || servers[0].Kind != "postgres" {
 		t.Fatalf("servers list: %+v", servers)
 	}
 	wantFailure(t, tg.run(t, "servers", "remove", "two"), "server holds placements")

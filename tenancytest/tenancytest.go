@@ -20,6 +20,10 @@
 //
 // EachTier runs a test once per tier, each run with a tenant of that tier, so that an
 // application's code meets the database tier in its own tests.
+//
+// NewCitus gives a test a database on a Citus cluster (a coordinator and two workers, started
+// from the installed binaries in $TMPDIR/tenancy-citus-<uid>); such a test skips when Citus is
+// not installed, or fails if TENANCY_REQUIRE_CITUS=1 (docs/citus.md).
 package tenancytest
 
 import (
@@ -145,6 +149,8 @@ type Server struct {
 	superURL string // a role that can create roles and databases, on the maintenance database
 	admin    *pgxpool.Pool
 
+	workers []*Server // a Citus cluster's workers: the roles are made there too
+
 	mu        sync.Mutex
 	templates map[string]bool
 	owners    map[Owner]error // owner roles made (nil) or refused
@@ -185,8 +191,14 @@ func startServer(ctx context.Context) (*Server, error) {
 
 // newServer prepares a cluster reached through superURL: the owner and application roles.
 func newServer(ctx context.Context, superURL string) (*Server, error) {
+	return newServerWith(ctx, superURL, nil)
+}
+
+// newServerWith is newServer for a Citus coordinator whose workers get the same roles.
+func newServerWith(ctx context.Context, superURL string, workers []*Server) (*Server, error) {
 	s := &Server{
 		superURL:  superURL,
+		workers:   workers,
 		templates: map[string]bool{},
 		owners:    map[Owner]error{},
 	}
@@ -218,8 +230,21 @@ func (s *Server) ensureOwner(ctx context.Context, o Owner) error {
 	if err, done := s.owners[o]; done {
 		return err
 	}
+	err := s.ensureRolesOn(ctx, s, o)
+	for _, w := range s.workers {
+		if err == nil {
+			err = s.ensureRolesOn(ctx, w, o)
+		}
+	}
+	s.owners[o] = err
+	return err
+}
+
+// ensureRolesOn creates o's owner role and the application role on node (s itself or one of
+// its Citus workers), with s's passwords.
+func (s *Server) ensureRolesOn(ctx context.Context, node *Server, o Owner) error {
 	// Roles are global to the cluster and other test binaries run at the same time: serialise.
-	err := pgx.BeginFunc(ctx, s.admin, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, node.admin, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockkey.TestRoles); err != nil {
 			return err
 		}
@@ -236,7 +261,6 @@ func (s *Server) ensureOwner(ctx context.Context, o Owner) error {
 	if err != nil {
 		err = fmt.Errorf("create test roles (%s owner): %w", o, err)
 	}
-	s.owners[o] = err
 	return err
 }
 

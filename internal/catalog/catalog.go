@@ -46,6 +46,9 @@ func Install(ctx context.Context, admin *pgxpool.Pool, o InstallOpts) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockkey.Catalog); err != nil {
 			return err
 		}
+		if err := KeepLocal(ctx, tx); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `
 			CREATE SCHEMA IF NOT EXISTS tenancy;
 			CREATE TABLE IF NOT EXISTS tenancy.catalog_version (

@@ -35,6 +35,9 @@ func (databaseKind) Plan(ctx context.Context, e *Env, server, _ string) (Placeme
 	if err != nil {
 		return Placement{}, err
 	}
+	if err := refuseDatabaseOnCitus(ctx, e, s); err != nil {
+		return Placement{}, err
+	}
 	conn, err := e.OwnerConn(ctx, s, "")
 	if err != nil {
 		return Placement{}, err

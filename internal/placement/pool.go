@@ -125,6 +125,9 @@ func (e *Env) EnsurePoolType(ctx context.Context, name, typ string, lines []migr
 		if id, err = catalog.PoolInsert(ctx, tx, schema, made); err != nil {
 			return err
 		}
+		if err := catalog.KeepLocal(ctx, tx); err != nil { // docs/citus.md
+			return err
+		}
 		s := pgx.Identifier{schema}.Sanitize()
 		// No IF NOT EXISTS: a schema tenancy did not create is never taken over.
 		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, QuoteLiteral(PoolMark(name)))); err != nil {

@@ -305,6 +305,9 @@ func (e *Env) Load(ctx context.Context, tx pgx.Tx, ar *archive.Reader, id int64,
 // createStaging makes schema at tenant migration version, with a placement row of its own for
 // the migrations' ledger (all inside tx, so a failure leaves nothing).
 func (e *Env) createStaging(ctx context.Context, tx pgx.Tx, id int64, schema string, version int64, local bool) (int64, error) {
+	if err := catalog.KeepLocal(ctx, tx); err != nil { // docs/citus.md
+		return 0, err
+	}
 	s := pgx.Identifier{schema}.Sanitize()
 	if _, err := tx.Exec(ctx, `CREATE SCHEMA `+s); err != nil {
 		return 0, err
