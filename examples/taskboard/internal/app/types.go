@@ -3,8 +3,8 @@ package app
 import (
 	"net/http"
 
-	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/examples/taskboard/migrations"
+	"github.com/tenancy-go/tenancy/tenancyhttp"
 )
 
 // Pages of one organisation type, as django-tenants routes each tenant type to its own URL
@@ -15,18 +15,7 @@ func (s *Server) typePages(member func(http.HandlerFunc) http.HandlerFunc, notFo
 	agency.HandleFunc("GET /clients", member(s.clientsPage))
 	agency.HandleFunc("POST /clients", member(s.clientCreate))
 	agency.Handle("/", notFound)
-	return byType(map[string]http.Handler{migrations.TypeAgency: agency}, notFound)
-}
-
-// byType hands a request to the handler of its organisation's type, or to fallback.
-func byType(handlers map[string]http.Handler, fallback http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h, ok := handlers[tenancy.MustFromContext(r.Context()).Type]; ok {
-			h.ServeHTTP(w, r)
-			return
-		}
-		fallback.ServeHTTP(w, r)
-	})
+	return tenancyhttp.ByType(map[string]http.Handler{migrations.TypeAgency: agency}, notFound)
 }
 
 func (s *Server) clientsPage(w http.ResponseWriter, r *http.Request) {
