@@ -377,6 +377,11 @@ func (s *Server) open(ctx context.Context, name string, opts *Options) (*DB, err
 		opts.ClientConfig(cfg)
 	}
 	db.Client, err = tenancy.New(cfg)
+	if err == nil && len(cfg.TypeMigrations) > 0 {
+		// The template carries the common lines only (see template): bring the shape schema to
+		// the type lines ClientConfig added, so that the database is ready as promised.
+		err = db.Client.Init(ctx)
+	}
 	if err != nil {
 		db.OwnerPool.Close()
 		db.AppPool.Close()

@@ -619,7 +619,7 @@ func (r *runner) applyTx(ctx context.Context, t *Target, migs []Migration, to in
 		}
 		return nil
 	})
-	b.Queue(`SELECT version, checksum FROM tenancy.migrations WHERE placement_id = $1`, t.PlacementID).Query(func(rows pgx.Rows) error {
+	b.Queue(`SELECT version, checksum FROM tenancy.migrations WHERE placement_id = $1 AND line = ''`, t.PlacementID).Query(func(rows pgx.Rows) error {
 		var v int64
 		var sum string
 		_, err := pgx.ForEachRow(rows, []any{&v, &sum}, func() error { applied[v] = sum; return nil })

@@ -37,8 +37,22 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), ClientConfig: withoutCustom})
+	return newEnvWith(t, db, db.Client)
+}
+
+// newDemoEnv is newEnv with the demo's customized organisation (migrations/custom): acme may then
+// not go to the pool tier, which the other tests put it in.
+func newDemoEnv(t testing.TB) *env {
+	t.Helper()
 	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), ClientConfig: store.ConfigureClient})
 	return newEnvWith(t, db, db.Client)
+}
+
+// withoutCustom is store.ConfigureClient without the organisations' own migrations.
+func withoutCustom(c *tenancy.Config) {
+	store.ConfigureClient(c)
+	c.CustomMigrations = nil
 }
 
 // newEnvWith serves the application on db through client (a client of another build, with other

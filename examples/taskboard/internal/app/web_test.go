@@ -168,7 +168,7 @@ func waitStatus(t *testing.T, e *env, tok string, want int) {
 // database tier included, where the tenant's tables live in a database without the shared ones.
 func TestDemoInEveryTier(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newDemoEnv(t)
 	res, err := SeedDemo(t.Context(), e.db.Client, 4)
 	if err != nil {
 		t.Fatal(err)

@@ -22,7 +22,9 @@ type storeEnv struct {
 
 func newStoreEnv(t *testing.T, tier tenancy.Tier) *storeEnv {
 	t.Helper()
-	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(), ClientConfig: ConfigureClient})
+	// Without the organisations' own migrations: acme goes to the pool tier here.
+	db := tenancytest.New(t, &tenancytest.Options{SharedMigrations: migrations.Shared(), TenantMigrations: migrations.Tenant(),
+		ClientConfig: func(c *tenancy.Config) { ConfigureClient(c); c.CustomMigrations = nil }})
 	ctx := t.Context()
 	e := &storeEnv{st: New(db.Client)}
 	for _, x := range []struct {
