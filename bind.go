@@ -72,6 +72,7 @@ type binding struct {
 	sql        string
 	searchPath string
 	tenantID   string
+	placement  string // the placement's schema: what a connection's caches grow with (recycle.go)
 	args       []any
 	ownPlans   bool   // one-shot statements get texts of the tenant's own (plans.go)
 	limits     Limits // limits.go: the timeouts are in sql and args
@@ -101,6 +102,7 @@ func (c *Client) bindingFor(t *Tenant) (*binding, error) {
 		sql:        bindSQL,
 		searchPath: pgx.Identifier{t.Placement.Schema}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize() + ", pg_temp",
 		tenantID:   strconv.FormatInt(t.ID, 10),
+		placement:  t.Placement.Schema,
 	}
 	b.args = []any{b.searchPath, b.tenantID, lockkey.Fence, lockkey.Tenant(t.ID)}
 	switch t.Tier {
@@ -211,7 +213,7 @@ func (c *Client) begin(ctx context.Context, pool *pgxpool.Pool, b *binding, opts
 	if err != nil {
 		return nil, nil, err
 	}
-	c.recycle.served(conn.Conn(), b.tenantID) // recycle.go
+	c.recycle.served(conn.Conn(), b.placement) // recycle.go
 	batch := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
 	batch.BeginTx(opts)
 	batch.Queue(b.sql, b.args...)
@@ -368,7 +370,7 @@ func (c *Client) sendBound(ctx context.Context, sql string, args []any, obs *obs
 		adm.done(err)
 		return nil, nil, err
 	}
-	c.recycle.served(pc.Conn(), b.tenantID) // recycle.go
+	c.recycle.served(pc.Conn(), b.placement) // recycle.go
 	conn := &boundConn{Conn: pc, c: c, ctx: ctx, release: release, adm: adm}
 	batch := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3+len(resetSQL))}
 	batch.Queue(b.sql, b.args...)

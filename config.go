@@ -73,10 +73,12 @@ type Config struct {
 	// PlacementIdleTimeout closes a database-tier pool unused this long; 5 minutes if 0.
 	PlacementIdleTimeout time.Duration
 
-	// ConnMaxTenants closes a connection when it is released after it has been bound to this
-	// many distinct tenants, instead of returning it to its pool. A PostgreSQL backend keeps
-	// every table it has touched in its caches until it exits, so a schema-tier connection
-	// grows with each tenant it serves (docs/benchmarks.md, "Backend memory"); this bounds it.
+	// ConnMaxTenants closes a connection when it is released after it has been bound to
+	// tenants of this many distinct placements, instead of returning it to its pool. A
+	// PostgreSQL backend keeps every table it has touched in its caches until it exits, so a
+	// schema-tier connection grows with each tenant it serves (docs/benchmarks.md, "Backend
+	// memory"); this bounds it. The tenants of one pool placement share its tables and count
+	// once, so pool-tier connections are not recycled for them.
 	// The count is kept in Go and costs no query. 0 means ConnMaxTenantsDefault; negative, no
 	// limit. It needs the pool's AfterRelease hook, which ConfigurePool installs: a pool
 	// configured without ConfigurePool is never recycled.

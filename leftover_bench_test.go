@@ -72,6 +72,21 @@ func benchSessionReset(b *testing.B, mode pgx.QueryExecMode) {
 	lookup := `SELECT body FROM notes WHERE id = $1`
 	noReset := tenancy.WithoutSessionReset(db.Client)
 	rebind := `SELECT pg_advisory_unlock_all(), set_config('search_path', $1, true), set_config('tenancy.tenant_id', $2, true)`
+	// A candidate: the whole reset in one server-side function call (one Bind/Execute).
+	endUse := `SELECT public.tenancy_bench_end_use($1, $2)`
+	if _, err := db.OwnerPool.Exec(ctx, `CREATE FUNCTION public.tenancy_bench_end_use(sp text, tid text) RETURNS void LANGUAGE plpgsql AS $$
+		BEGIN
+			RESET ALL;
+			EXECUTE 'CLOSE ALL';
+			UNLISTEN *;
+			DISCARD TEMP;
+			PERFORM pg_advisory_unlock_all(), set_config('search_path', sp, true), set_config('tenancy.tenant_id', tid, true);
+		END $$`); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := db.OwnerPool.Exec(ctx, `GRANT EXECUTE ON FUNCTION public.tenancy_bench_end_use(text, text) TO PUBLIC`); err != nil {
+		b.Fatal(err)
+	}
 	batchOp := func(tail ...string) func(t tn, id int64) error {
 		return func(t tn, id int64) error {
 			batch := &pgx.Batch{}
@@ -79,7 +94,7 @@ func benchSessionReset(b *testing.B, mode pgx.QueryExecMode) {
 			var body string
 			batch.Queue(lookup, id).QueryRow(func(row pgx.Row) error { return row.Scan(&body) })
 			for _, s := range tail {
-				if s == rebind {
+				if s == rebind || s == endUse {
 					batch.Queue(s, t.args[0], t.args[1])
 				} else {
 					batch.Queue(s)
@@ -116,6 +131,7 @@ func benchSessionReset(b *testing.B, mode pgx.QueryExecMode) {
 		{"batch+reset+unlock", batchOp(`RESET ALL`, `SELECT pg_advisory_unlock_all()`)},
 		{"batch+all+unlock", batchOp(`CLOSE ALL`, `UNLISTEN *`, `DISCARD TEMP`, `RESET ALL`, `SELECT pg_advisory_unlock_all()`)},
 		{"batch+all+rebind", batchOp(`CLOSE ALL`, `UNLISTEN *`, `DISCARD TEMP`, `RESET ALL`, rebind)},
+		{"batch+fn", batchOp(endUse)},
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, v := range variants { // warm the connection's statement cache

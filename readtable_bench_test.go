@@ -95,6 +95,11 @@ func BenchmarkReadTable(b *testing.B) {
 		poolTargets[i] = newReadTarget(tenancy.WithTenant(ctx, t.t), t.t, t.base, &sharedPools)
 	}
 
+	noRecycle, err := tenancy.New(&tenancy.Config{AppPool: openPool(app, pgx.QueryExecModeCacheStatement, benchConns, ""), ConnMaxTenants: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(noRecycle.Close)
 	cells := []struct {
 		tier    tenancy.Tier
 		targets func() []readTarget
@@ -118,6 +123,15 @@ func BenchmarkReadTable(b *testing.B) {
 			}
 		}
 		variants := readVariants(c, cell.tier)
+		if cell.tier == tenancy.TierSchema {
+			// The same client without connection recycling (Config.ConnMaxTenants), on a pool of its
+			// own: what bounding the backends' memory costs when a connection serves more tenant
+			// schemas than the limit.
+			variants = append(variants, readVariant{"tenancy-norecycle", func(t *readTarget, id int64) error {
+				var body string
+				return noRecycle.QueryRow(t.ctx, readLookup, id).Scan(&body)
+			}})
+		}
 		res := runInterleaved(b, ts, variants, rounds, round, databases)
 		for _, cpu := range []bool{false, true} {
 			get := func(name string) float64 {
@@ -311,21 +325,36 @@ func runInterleaved(b *testing.B, ts []readTarget, variants []readVariant, round
 			b.Fatalf("%s: %v", v.name, err)
 		}
 	}
-	var pids []int
-	rows, err := benchFleet.db.Server.SuperPool().Query(context.Background(),
-		`SELECT pid FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()`, databases)
-	if err == nil {
-		pids, err = pgx.CollectRows(rows, pgx.RowTo[int])
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
+	// The server's CPU: the cell's backends alive at each reading, plus what the postmaster has
+	// reaped since (a recycled connection's backend exits during a round, taking its CPU time
+	// with it from /proc/<pid>; the parent's cutime and cstime keep it). Backends of other
+	// databases that exit meanwhile count too: a quiet machine is assumed, as for wall time.
+	var postmaster int
 	serverCPU := func() time.Duration {
+		rows, err := benchFleet.db.Server.SuperPool().Query(context.Background(),
+			`SELECT pid FROM pg_stat_activity WHERE datname = ANY($1) AND pid <> pg_backend_pid()`, databases)
+		var pids []int
+		if err == nil {
+			pids, err = pgx.CollectRows(rows, pgx.RowTo[int])
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
 		var d time.Duration
 		for _, pid := range pids {
 			if x, err := backendCPU(pid); err == nil {
 				d += x
 			}
+			if postmaster == 0 {
+				postmaster, _ = parentPID(pid)
+			}
+		}
+		if postmaster != 0 {
+			x, err := reapedCPU(postmaster)
+			if err != nil {
+				b.Fatal(err)
+			}
+			d += x
 		}
 		return d
 	}
@@ -482,4 +511,44 @@ func databaseClient(b *testing.B) *tenancy.Client {
 	b.Cleanup(c.Close)
 	readDBClient = c
 	return c
+}
+
+// parentPID is the parent of process pid (/proc/<pid>/stat).
+func parentPID(pid int) (int, error) {
+	f, err := procStat(pid)
+	if err != nil || len(f) < 2 {
+		return 0, fmt.Errorf("/proc/%d/stat: %v", pid, err)
+	}
+	return strconv.Atoi(f[1])
+}
+
+// reapedCPU is the CPU time of the children that process pid has waited for, user and system
+// (cutime and cstime of /proc/<pid>/stat, in clock ticks of 10 ms).
+func reapedCPU(pid int) (time.Duration, error) {
+	f, err := procStat(pid)
+	if err != nil || len(f) < 15 {
+		return 0, fmt.Errorf("/proc/%d/stat: %v", pid, err)
+	}
+	var ticks int64
+	for _, s := range f[13:15] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
+}
+
+// procStat returns the fields of /proc/<pid>/stat after the command name (field 3 on).
+func procStat(pid int) ([]string, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	if i < 0 {
+		return nil, fmt.Errorf("unexpected /proc/%d/stat", pid)
+	}
+	return strings.Fields(string(data[i+1:])), nil
 }

@@ -13,10 +13,12 @@ import (
 
 // Connection recycling. A PostgreSQL backend keeps every relation it has opened in its caches
 // (relcache, catcache, plan caches) until it exits; nothing frees them. A pooled connection of the
-// schema tier visits tenant after tenant, so its backend grows with the number of tenants it has
-// served (docs/benchmarks.md, "Backend memory"), until the server runs out of memory. So a
-// connection that has served Config.ConnMaxTenants distinct tenants, or whose backend holds more
-// than Config.ConnMaxBytes, is closed when it is released, and the pool opens a fresh one.
+// schema tier visits tenant after tenant, so its backend grows with the number of tenant schemas
+// it has served (docs/benchmarks.md, "Backend memory"), until the server runs out of memory. So a
+// connection that has served Config.ConnMaxTenants distinct placements, or whose backend holds
+// more than Config.ConnMaxBytes, is closed when it is released, and the pool opens a fresh one.
+// The tenants of a pool placement share its tables, so they count once: recycling a pool-tier
+// connection for them would throw away warm caches and buy no memory (docs/benchmarks.md).
 //
 // The count is kept in Go, on the connection (pgconn's CustomData), when the binding takes the
 // connection: it costs the bound call no query. The decision is pgxpool's AfterRelease hook,
@@ -59,16 +61,16 @@ func newRecycler(cfg *Config, warn func(string, ...any)) *recycler {
 // connUse is what a connection has served since it was opened.
 type connUse struct {
 	r        *recycler
-	tenants  map[string]struct{} // distinct tenants served, up to maxTenants
-	last     string              // the tenant served last
+	tenants  map[string]struct{} // distinct placements served, up to maxTenants
+	last     string              // the placement served last
 	switches int                 // tenant switches since the last memory reading
 	noMem    bool                // the memory reading was refused on this connection
 	due      bool                // close at the next release
 }
 
-// served records that conn is bound to the tenant with id tenantID. The binding calls it after
-// taking the connection from the pool; it runs no query.
-func (r *recycler) served(conn *pgx.Conn, tenantID string) {
+// served records that conn is bound to a tenant of placement (its schema). The binding calls it
+// after taking the connection from the pool; it runs no query.
+func (r *recycler) served(conn *pgx.Conn, placement string) {
 	if r == nil {
 		return
 	}
@@ -81,16 +83,16 @@ func (r *recycler) served(conn *pgx.Conn, tenantID string) {
 		}
 		data[connUseKey] = u
 	}
-	if u.last == tenantID {
+	if u.last == placement {
 		return
 	}
-	u.last = tenantID
+	u.last = placement
 	u.switches++
 	if u.tenants == nil {
 		return
 	}
-	if _, ok := u.tenants[tenantID]; !ok {
-		u.tenants[tenantID] = struct{}{}
+	if _, ok := u.tenants[placement]; !ok {
+		u.tenants[placement] = struct{}{}
 		if len(u.tenants) >= r.maxTenants {
 			u.due = true
 		}

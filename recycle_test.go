@@ -36,6 +36,39 @@ func backendPID(t *testing.T, c *tenancy.Client, tn *tenancy.Tenant, tx bool) in
 	return pid
 }
 
+// The tenants of one pool placement share its tables, so they count once: a pool-tier connection
+// serving more tenants than ConnMaxTenants is kept (recycling it would drop warm caches and free
+// no memory); a schema-tier tenant after them is a second placement.
+func TestConnRecycleCountsPlacements(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := newDB(t, 1)
+	c, err := tenancy.New(&tenancy.Config{AppPool: db.AppPool, OwnerPool: db.OwnerPool, TenantMigrations: tenantMigrations, ConnMaxTenants: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := make([]*tenancy.Tenant, 4)
+	for i := range pool {
+		if pool[i], err = c.TenantCreate(ctx, fmt.Sprintf("pooled-%d", i), &tenancy.TenantCreateOpts{Tier: tenancy.TierPool}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	schema := mustCreate(t, c, "own-schema")
+	first := backendPID(t, c, pool[0], false)
+	for i, tn := range []*tenancy.Tenant{pool[1], pool[2], pool[3], pool[0], pool[2]} {
+		if pid := backendPID(t, c, tn, i%2 == 0); pid != first {
+			t.Fatalf("%s: pid %d, want %d: a pool-tier connection was recycled for tenants of one placement", tn.Slug, pid, first)
+		}
+	}
+	// The second placement reaches the limit: served, then recycled on release.
+	if pid := backendPID(t, c, schema, false); pid != first {
+		t.Fatalf("%s: pid %d, want %d", schema.Slug, pid, first)
+	}
+	if pid := backendPID(t, c, pool[0], false); pid == first {
+		t.Fatalf("after 2 distinct placements the connection (pid %d) was reused", first)
+	}
+}
+
 // A connection that has served ConnMaxTenants distinct tenants is closed when released, not
 // reused: on a pool of one connection, the backend pid changes right after the third tenant,
 // whichever binding path served it; serving the same tenants again does not count.
