@@ -102,6 +102,8 @@ func (c *Client) Migrate(ctx context.Context, opts *MigrateOpts) (res *MigrateRe
 		Placements:   c.env,
 		Types:        c.typeMigs,
 		Custom:       c.customMigs,
+		// The owner's connections are bounded as the application's are (recycle.go).
+		ConnMaxPlacements: c.recycle.limit(),
 	}
 	if opts.OnEvent != nil {
 		ro.OnEvent = func(e migrate.Event) {

@@ -501,3 +501,50 @@ DROP FUNCTION note_count();
 		t.Errorf("the goose function, called as the application role: %d, %v", n, err)
 	}
 }
+
+// A fleet migration's connections are bounded as the application's are (Config.ConnMaxTenants):
+// a backend keeps the relations of every schema it migrated in its caches, so the runner closes
+// a connection after that many placements. On a limit of 2, migrating 6 placements one at a time
+// opens new connections along the way; without a limit it keeps one.
+func TestMigrateRecyclesOwnerConnections(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	v2 := withFiles(migV1, map[string]string{"0002_tags.up.sql": v2Tags})
+	for _, tc := range []struct {
+		limit   int
+		atLeast int64 // new connections the run opens
+		atMost  int64
+	}{{2, 2, 6}, {-1, 0, 1}} {
+		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
+			t.Parallel()
+			db := fleet(t, 5)
+			owner, err := pgxpool.New(ctx, db.AdminURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer owner.Close()
+			c, err := tenancy.New(&tenancy.Config{AppPool: db.AppPool, OwnerPool: owner, TenantMigrations: v2, ConnMaxTenants: tc.limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := owner.Ping(ctx); err != nil { // one connection open before the run
+				t.Fatal(err)
+			}
+			before := owner.Stat().NewConnsCount()
+			res, err := c.Migrate(ctx, &tenancy.MigrateOpts{Concurrency: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Failed) > 0 {
+				t.Fatalf("failed: %v", res.Failed)
+			}
+			opened := owner.Stat().NewConnsCount() - before
+			if opened < tc.atLeast || opened > tc.atMost {
+				t.Errorf("ConnMaxTenants %d: the run opened %d connections, want %d to %d", tc.limit, opened, tc.atLeast, tc.atMost)
+			}
+			if n := checkConsistent(t, db); n != 6 {
+				t.Errorf("%d placements at version 2, want 6", n)
+			}
+		})
+	}
+}

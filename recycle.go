@@ -58,6 +58,14 @@ func newRecycler(cfg *Config, warn func(string, ...any)) *recycler {
 	return r
 }
 
+// limit is the number of distinct placements after which a connection is closed; 0: none.
+func (r *recycler) limit() int {
+	if r == nil || r.maxTenants < 0 {
+		return 0
+	}
+	return r.maxTenants
+}
+
 // connUse is what a connection has served since it was opened.
 type connUse struct {
 	r        *recycler

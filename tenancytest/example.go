@@ -61,18 +61,6 @@ func (s *Server) keptDB(ctx context.Context, name string, opts *Options) (*DB, e
 		if _, err := s.admin.Exec(ctx, fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s OWNER %s`, pgx.Identifier{name}.Sanitize(), tpl, opts.Owner.Role())); err != nil {
 			return nil, fmt.Errorf("create database: %w", err)
 		}
-		return s.open(ctx, name, opts)
 	}
-	// A database kept by an older tenancy: bring its catalog up to date, as an upgrade would.
-	db, err := s.open(ctx, name, opts)
-	if err != nil {
-		return nil, err
-	}
-	if err := db.Client.Init(ctx); err != nil {
-		db.Client.Close()
-		db.OwnerPool.Close()
-		db.AppPool.Close()
-		return nil, fmt.Errorf("init the kept database %s: %w", name, err)
-	}
-	return db, nil
+	return s.open(ctx, name, opts)
 }

@@ -102,6 +102,11 @@ type RunOpts struct {
 	// tenant's schema or database placement. Both always go to their latest version.
 	Types  map[string][]Migration
 	Custom map[string][]Migration
+	// ConnMaxPlacements closes a connection of the pool once it has migrated this many
+	// placements, instead of returning it: a backend keeps every relation it has touched in its
+	// caches until it exits, and a fleet migration touches every tenant's (docs/benchmarks.md,
+	// "Backend memory"). 0 or negative: no limit.
+	ConnMaxPlacements int
 }
 
 // Placements is the tiers' part of a run.
@@ -607,8 +612,14 @@ func (r *runner) applyTx(ctx context.Context, t *Target, migs []Migration, to in
 	if err != nil {
 		return t.Version, nil, err
 	}
-	// A connection released inside a failed transaction is closed by pgxpool.
-	defer conn.Release()
+	spent := r.spent(conn.Conn())
+	defer func() {
+		if spent {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+		// A connection released closed, or inside a failed transaction, is destroyed by pgxpool.
+		conn.Release()
+	}()
 	var current int64
 	applied := map[int64]string{}
 	b := &pgx.Batch{}
@@ -684,6 +695,22 @@ func (r *runner) applyTx(ctx context.Context, t *Target, migs []Migration, to in
 		return current, nil, err
 	}
 	return done[len(done)-1].Version, noTx, nil
+}
+
+// migratedKey keys the count of placements a connection has migrated, in pgconn's CustomData.
+const migratedKey = "tenancy.migrated"
+
+// spent counts one more placement migrated on conn and reports whether it has reached
+// ConnMaxPlacements, so that it is closed after this one.
+func (r *runner) spent(conn *pgx.Conn) bool {
+	if r.o.ConnMaxPlacements <= 0 {
+		return false
+	}
+	data := conn.PgConn().CustomData()
+	n, _ := data[migratedKey].(int)
+	n++
+	data[migratedKey] = n
+	return n >= r.o.ConnMaxPlacements
 }
 
 // applyNoTx runs a NO TRANSACTION migration statement by statement outside any transaction, then

@@ -64,9 +64,13 @@ func (e *Env) ClaimWarm(ctx context.Context, tx pgx.Tx, id, version int64) (p Pl
 		return p, false, err
 	}
 	p = Placement{ID: w.ID, Kind: KindSchema, Schema: w.Schema, UID: w.UID, Owned: true}
-	// The warm schema must still be the one made for this placement.
+	// The warm schema must still be the one made for this placement; and its new name may be
+	// taken by a leftover of a crash. One round trip for both.
+	name := "tenant_" + strconv.FormatInt(id, 10)
 	var comment *string
-	if err := tx.QueryRow(ctx, `SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1`, p.Schema).Scan(&comment); err != nil {
+	var taken bool
+	if err := tx.QueryRow(ctx, `SELECT (SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1),
+		EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $2)`, p.Schema, name).Scan(&comment, &taken); err != nil {
 		return p, false, fmt.Errorf("warm placement %s: %w", p.Schema, err)
 	}
 	want, err := e.TenantMark(ctx, 0, p)
@@ -75,11 +79,6 @@ func (e *Env) ClaimWarm(ctx context.Context, tx pgx.Tx, id, version int64) (p Pl
 	}
 	if comment == nil || *comment != want {
 		return p, false, fmt.Errorf("%w: warm schema %s", ErrNotOwned, p.Schema)
-	}
-	name := "tenant_" + strconv.FormatInt(id, 10)
-	var taken bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, name).Scan(&taken); err != nil {
-		return p, false, err
 	}
 	if taken {
 		name += "_" + p.UID[:6]
