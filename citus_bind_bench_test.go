@@ -15,7 +15,8 @@ import (
 // on a plain server and on the Citus coordinator, there with the Citus binding and with the plain
 // one (set_config, which the workers do not see: only valid for rows on the coordinator); and a
 // pool-tier tenant's read on a table distributed by tenant_id, naming the tenant (routed to one
-// shard) and with RLS alone (every shard).
+// shard) and with RLS alone (every shard), and routed without unbind_citus (what resetting the
+// worker connections costs).
 //
 //	go test -run '^$' -bench BenchmarkCitusBind -benchtime 2s -count 3 .
 func BenchmarkCitusBind(b *testing.B) {
@@ -53,4 +54,5 @@ func BenchmarkCitusBind(b *testing.B) {
 	b.Run("schema/citus-setconfig", read(tenancy.WithoutCitusBinding(citusDB.Client), citusT, byID, citusID))
 	b.Run("pool-distributed/routed", read(citusDB.Client, poolT, `SELECT body FROM notes WHERE tenant_id = $1 AND id = $2`, poolT.ID, poolID))
 	b.Run("pool-distributed/rls-only", read(citusDB.Client, poolT, byID, poolID))
+	b.Run("pool-distributed/routed-nounbind", read(tenancy.WithoutCitusUnbind(citusDB.Client), poolT, `SELECT body FROM notes WHERE tenant_id = $1 AND id = $2`, poolT.ID, poolID))
 }
