@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -139,7 +138,13 @@ func (e *Env) EnsurePoolType(ctx context.Context, name, typ string, lines []migr
 		if err := migrate.ApplyLines(ctx, tx, id, e.searchPath(schema), lines); err != nil {
 			return err
 		}
-		return GrantSchema(ctx, tx, schema, e.AppRole)
+		if err := GrantSchema(ctx, tx, schema, e.AppRole); err != nil {
+			return err
+		}
+		if citus, err := IsCitus(ctx, tx); err != nil || !citus {
+			return err
+		}
+		return DistributePool(ctx, tx, schema) // docs/citus.md
 	})
 	if err != nil {
 		return 0, fmt.Errorf("tenancy: create pool %s: %w", name, err)
@@ -155,10 +160,10 @@ func (e *Env) PoolExists(ctx context.Context, name string) (bool, error) {
 
 // deletePoolRows removes one tenant's rows from a pool placement, inside tx. Every DELETE names
 // the tenant (TenantRows): the owner may bypass RLS. The transaction is bound to the tenant too,
-// for a plain owner's forced policies. Tables are emptied referencing-first so that foreign
-// keys between tenant tables hold throughout.
+// for a plain owner's forced policies (on the workers too, on Citus: BindOwnerTx). Tables are
+// emptied referencing-first so that foreign keys between tenant tables hold throughout.
 func deletePoolRows(ctx context.Context, tx pgx.Tx, tenantID int64, schema string) error {
-	if _, err := tx.Exec(ctx, `SELECT set_config('tenancy.tenant_id', $1, true)`, strconv.FormatInt(tenantID, 10)); err != nil {
+	if err := BindOwnerTx(ctx, tx, tenantID); err != nil {
 		return err
 	}
 	tables, err := TablesReferencingFirst(ctx, tx, schema)
