@@ -66,13 +66,11 @@ func BindOwnerTx(ctx context.Context, tx pgx.Tx, tenantID int64) error {
 	if err := rows.Err(); err != nil || !citus {
 		return err
 	}
-	// One message of SET LOCALs only: Citus sends the whole message's text to the workers.
-	var set strings.Builder
-	set.WriteString("SET LOCAL citus.propagate_set_commands TO local; SET LOCAL tenancy.tenant_id TO " + id)
-	for _, s := range SessionSettings {
-		fmt.Fprintf(&set, "; SET LOCAL %s TO %s", pgx.Identifier{s[0]}.Sanitize(), QuoteLiteral(s[1]))
-	}
-	_, err = tx.Exec(ctx, set.String(), pgx.QueryExecModeSimpleProtocol)
+	// One message of two SET LOCALs: Citus sends the text of the whole message that a
+	// propagated SET came in to the workers (so nothing else may be in it), once per SET that
+	// it propagates (citus.* settings are not). The session settings stay on the coordinator,
+	// which formats what the archive holds.
+	_, err = tx.Exec(ctx, "SET LOCAL citus.propagate_set_commands TO local; SET LOCAL tenancy.tenant_id TO "+id, pgx.QueryExecModeSimpleProtocol)
 	return err
 }
 
