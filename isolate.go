@@ -12,6 +12,12 @@ type IsolateOpts struct {
 	// Node, if set, is the Citus worker (host:port, as citus_get_active_worker_nodes() lists
 	// them) that the tenant's shards are moved to; empty leaves them where Citus split them.
 	Node string
+	// Online copies the rows by logical replication while writes go on (Citus's 'auto' transfer
+	// mode): it needs wal_level = logical on every node and the server to let Citus decode
+	// logically (on a PostgreSQL that restricts output plugins, citus among its
+	// output_plugin_libraries). Without it, writes to the shards being copied (the tenant's, and
+	// its shard neighbours' during the split) wait until the copy is done ('block_writes').
+	Online bool
 }
 
 // IsolateResult says where an isolated tenant's rows are.
@@ -77,7 +83,7 @@ func (c *Client) Isolate(ctx context.Context, slug string, opts *IsolateOpts) (*
 	if err != nil {
 		return nil, fmt.Errorf("tenancy: isolate %s: %w", slug, err)
 	}
-	s, err := placement.IsolatePoolTenant(ctx, conn.Conn(), t.Placement.Schema, t.ID, opts.Node)
+	s, err := placement.IsolatePoolTenant(ctx, conn.Conn(), t.Placement.Schema, t.ID, opts.Node, opts.Online)
 	if err != nil {
 		return nil, fmt.Errorf("tenancy: isolate %s: %w", slug, err)
 	}

@@ -220,8 +220,8 @@ it shards of its own, optionally on the worker named (docs/citus.md).`,
 			if iso.isolate {
 				return iso.run(a, cmd, args[0], tier != "" || server != "" || pool != "", asJSON)
 			}
-			if iso.node != "" {
-				return usagef(cmd, "--node goes with --isolate")
+			if iso.node != "" || iso.online {
+				return usagef(cmd, "--node and --online go with --isolate")
 			}
 			if tier == "" && server == "" && pool == "" {
 				return usagef(cmd, "say where to: --tier, --server or --pool")

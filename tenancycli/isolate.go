@@ -10,12 +10,14 @@ import (
 // (Client.Isolate) instead of moving it to another placement.
 type isolateFlags struct {
 	isolate bool
+	online  bool
 	node    string
 }
 
 func (f *isolateFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.isolate, "isolate", false, "Citus, pool tier: give the tenant shards of its own, in its pool (isolate_tenant_to_new_shard)")
 	cmd.Flags().StringVar(&f.node, "node", "", "with --isolate: the Citus worker (host:port) to move the tenant's shards to")
+	cmd.Flags().BoolVar(&f.online, "online", false, "with --isolate: copy by logical replication while writes go on (needs wal_level=logical; default: writes wait)")
 }
 
 // run does move --isolate; other move flags are refused with it.
@@ -28,7 +30,7 @@ func (f *isolateFlags) run(a *app, cmd *cobra.Command, slug string, others bool,
 	if err != nil {
 		return err
 	}
-	res, err := c.Isolate(ctx, slug, &tenancy.IsolateOpts{Node: f.node})
+	res, err := c.Isolate(ctx, slug, &tenancy.IsolateOpts{Node: f.node, Online: f.online})
 	if err != nil {
 		return err
 	}

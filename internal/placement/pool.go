@@ -110,6 +110,15 @@ func (e *Env) EnsurePoolType(ctx context.Context, name, typ string, lines []migr
 	if found || err != nil {
 		return sameType(id, has, found, err)
 	}
+	citus, err := IsCitus(ctx, e.Owner)
+	if err != nil {
+		return 0, err
+	}
+	if citus {
+		if err := e.makePoolSchema(ctx, name, schema); err != nil {
+			return 0, fmt.Errorf("tenancy: create pool %s: %w", name, err)
+		}
+	}
 	err = pgx.BeginFunc(ctx, e.Owner, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockkey.Pool(schema)); err != nil {
 			return err
@@ -128,8 +137,16 @@ func (e *Env) EnsurePoolType(ctx context.Context, name, typ string, lines []migr
 			return err
 		}
 		s := pgx.Identifier{schema}.Sanitize()
-		// No IF NOT EXISTS: a schema tenancy did not create is never taken over.
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, QuoteLiteral(PoolMark(name)))); err != nil {
+		if citus {
+			// Made and committed above (makePoolSchema).
+			if err := checkPoolSchema(ctx, tx, name, schema); err != nil {
+				return err
+			}
+		} else if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, QuoteLiteral(PoolMark(name)))); err != nil {
+			// No IF NOT EXISTS: a schema tenancy did not create is never taken over.
+			return err
+		}
+		if _, err := tx.Exec(ctx, migrate.PoolCitusSQL); err != nil {
 			return err
 		}
 		if _, err := migrate.Apply(ctx, tx, id, e.searchPath(schema), e.TenantMigs, 0); err != nil {
@@ -138,15 +155,15 @@ func (e *Env) EnsurePoolType(ctx context.Context, name, typ string, lines []migr
 		if err := migrate.ApplyLines(ctx, tx, id, e.searchPath(schema), lines); err != nil {
 			return err
 		}
-		if err := GrantSchema(ctx, tx, schema, e.AppRole); err != nil {
-			return err
-		}
-		if citus, err := IsCitus(ctx, tx); err != nil || !citus {
+		if err := GrantSchema(ctx, tx, schema, e.AppRole); err != nil || !citus {
 			return err
 		}
 		return DistributePool(ctx, tx, schema) // docs/citus.md
 	})
 	if err != nil {
+		if citus {
+			e.dropPoolSchema(ctx, schema)
+		}
 		return 0, fmt.Errorf("tenancy: create pool %s: %w", name, err)
 	}
 	return sameType(id, has, found, nil)
