@@ -5,6 +5,7 @@
 //	go run ./bench migrate [-tenants 10000 -create 200 -naive 1000 -reuse]       # package bench/migrate
 //	go run ./bench soak [-tenants 1000 -schema 90 -database 10 -requests 1000000] # package bench/soak
 //	go run ./bench noisy [-quiet 100 -noisy-workers 32 -conns 8 -cap 2 -phase 10s]   # package bench/noisy
+//	go run ./bench citus [-tenants 100000 -rows 5 -workers 8 -duration 10s -creates 100] # package bench/citus
 //
 // Each subcommand gets its database from tenancytest.Open, as the tests do: an owner role that
 // is not a superuser, an application role that owns nothing and has no BYPASSRLS, the catalog
@@ -28,6 +29,7 @@ import (
 
 	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/bench/archive"
+	"github.com/tenancy-go/tenancy/bench/citus"
 	"github.com/tenancy-go/tenancy/bench/memory"
 	"github.com/tenancy-go/tenancy/bench/migrate"
 	"github.com/tenancy-go/tenancy/bench/noisy"
@@ -52,6 +54,7 @@ commands:
   migrate   one new migration and nothing to apply across a fleet, against psql and a naive migrator
   soak      isolation soak: tenant-bound requests in three tiers with faults, every row checked
   noisy     one tenant hammering beside quiet ones: their latency with and without limits
+  citus     a pool of 100,000 tenants on Citus (two workers) against a single node: reads, creates
 
 "go run ./bench <command> -h" lists a command's flags.
 `
@@ -168,6 +171,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		work = func(ctx context.Context, db *tenancytest.DB, _ string) error {
 			_, err := noisy.Run(ctx, db, o, stdout)
+			return err
+		}
+	case "citus":
+		o := citus.Options{Log: logf}
+		fs.IntVar(&o.Tenants, "tenants", 100000, "pool tenants, made in bulk")
+		fs.IntVar(&o.Rows, "rows", 5, "rows per tenant")
+		fs.IntVar(&o.Sample, "sample", 2000, "tenants the readers pick from at random")
+		fs.IntVar(&o.Workers, "workers", 8, "concurrent readers")
+		conns := fs.Int("conns", 8, "application pool connections")
+		fs.DurationVar(&o.Duration, "duration", 10*time.Second, "length of each read phase")
+		fs.IntVar(&o.Creates, "creates", 100, "pool tenants made by TenantCreate, timed (0: skip)")
+		// The Citus nodes run with fsync off, as tenancytest's cluster: so does the plain side.
+		fastDefault = true
+		dbOpt = citus.DBOptions()
+		check = func() error {
+			o.Conns = int32(*conns)
+			dbOpt.AppMaxConns = o.Conns
+			return o.Validate()
+		}
+		work = func(ctx context.Context, db *tenancytest.DB, _ string) error {
+			_, err := citus.Run(ctx, db, o, stdout)
 			return err
 		}
 	case "-h", "-help", "--help", "help":

@@ -205,14 +205,24 @@ archive's domains. A restore that fails, or a bad archive, leaves nothing behind
 func moveCommand(a *app) *cobra.Command {
 	var tier, server, pool string
 	var asJSON bool
+	var iso isolateFlags
 	cmd := &cobra.Command{
 		Use:   "move SLUG --tier T",
 		Short: "Move a tenant to another tier, server or pool (served 503 meanwhile, never lost)",
 		Long: `move copies tenant SLUG into a new placement (--tier, --server, --pool), checks the copy, switches
 the catalog and only then drops the old placement. Meanwhile the tenant is 'moving': its requests
-get 503 with Retry-After. Interrupted, running move again (or 'repair') finishes or rolls back.`,
+get 503 with Retry-After. Interrupted, running move again (or 'repair') finishes or rolls back.
+
+On a Citus server, move SLUG --isolate [--node HOST:PORT] keeps a pool tenant in its pool but gives
+it shards of its own, optionally on the worker named (docs/citus.md).`,
 		Args: exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if iso.isolate {
+				return iso.run(a, cmd, args[0], tier != "" || server != "" || pool != "", asJSON)
+			}
+			if iso.node != "" || iso.online {
+				return usagef(cmd, "--node and --online go with --isolate")
+			}
 			if tier == "" && server == "" && pool == "" {
 				return usagef(cmd, "say where to: --tier, --server or --pool")
 			}
@@ -247,6 +257,7 @@ get 503 with Retry-After. Interrupted, running move again (or 'repair') finishes
 	cmd.Flags().StringVar(&tier, "tier", "", "pool, schema or database (default: the tenant's)")
 	cmd.Flags().StringVar(&server, "server", "", "the server to move to (default: the tenant's)")
 	cmd.Flags().StringVar(&pool, "pool", "", "with --tier pool: the pool to join (default: "+tenancy.PoolDefault+")")
+	iso.add(cmd)
 	jsonFlag(cmd, &asJSON)
 	return cmd
 }

@@ -637,6 +637,9 @@ func (r *runner) applyTx(ctx context.Context, t *Target, migs []Migration, to in
 		return err
 	})
 	b.Queue(`SELECT set_config('search_path', $1, true)`, searchPath)
+	if t.Kind == KindPool {
+		b.Queue(PoolCitusSQL)
+	}
 	br := conn.SendBatch(ctx, b)
 	tx := br.Tx()
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }() // after Commit, a no-op

@@ -175,6 +175,11 @@ func (o *RunOpts) linesOf(t *Target) []Line {
 func (r *runner) applyLines(ctx context.Context, t *Target, lines []Line, searchPath string) (bool, error) {
 	applied := false
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		if t.Kind == KindPool {
+			if _, err := tx.Exec(ctx, PoolCitusSQL); err != nil {
+				return err
+			}
+		}
 		for _, l := range lines {
 			before, err := lineVersion(ctx, tx, t.PlacementID, l.Name)
 			if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"regexp"
-	"strconv"
 
 	"github.com/jackc/pgx/v5"
 
@@ -111,6 +110,15 @@ func (e *Env) EnsurePoolType(ctx context.Context, name, typ string, lines []migr
 	if found || err != nil {
 		return sameType(id, has, found, err)
 	}
+	citus, err := IsCitus(ctx, e.Owner)
+	if err != nil {
+		return 0, err
+	}
+	if citus {
+		if err := e.makePoolSchema(ctx, name, schema); err != nil {
+			return 0, fmt.Errorf("tenancy: create pool %s: %w", name, err)
+		}
+	}
 	err = pgx.BeginFunc(ctx, e.Owner, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockkey.Pool(schema)); err != nil {
 			return err
@@ -129,8 +137,16 @@ func (e *Env) EnsurePoolType(ctx context.Context, name, typ string, lines []migr
 			return err
 		}
 		s := pgx.Identifier{schema}.Sanitize()
-		// No IF NOT EXISTS: a schema tenancy did not create is never taken over.
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, QuoteLiteral(PoolMark(name)))); err != nil {
+		if citus {
+			// Made and committed above (makePoolSchema).
+			if err := checkPoolSchema(ctx, tx, name, schema); err != nil {
+				return err
+			}
+		} else if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, QuoteLiteral(PoolMark(name)))); err != nil {
+			// No IF NOT EXISTS: a schema tenancy did not create is never taken over.
+			return err
+		}
+		if _, err := tx.Exec(ctx, migrate.PoolCitusSQL); err != nil {
 			return err
 		}
 		if _, err := migrate.Apply(ctx, tx, id, e.searchPath(schema), e.TenantMigs, 0); err != nil {
@@ -139,9 +155,15 @@ func (e *Env) EnsurePoolType(ctx context.Context, name, typ string, lines []migr
 		if err := migrate.ApplyLines(ctx, tx, id, e.searchPath(schema), lines); err != nil {
 			return err
 		}
-		return GrantSchema(ctx, tx, schema, e.AppRole)
+		if err := GrantSchema(ctx, tx, schema, e.AppRole); err != nil || !citus {
+			return err
+		}
+		return DistributePool(ctx, tx, schema) // docs/citus.md
 	})
 	if err != nil {
+		if citus {
+			e.dropPoolSchema(ctx, schema)
+		}
 		return 0, fmt.Errorf("tenancy: create pool %s: %w", name, err)
 	}
 	return sameType(id, has, found, nil)
@@ -155,10 +177,10 @@ func (e *Env) PoolExists(ctx context.Context, name string) (bool, error) {
 
 // deletePoolRows removes one tenant's rows from a pool placement, inside tx. Every DELETE names
 // the tenant (TenantRows): the owner may bypass RLS. The transaction is bound to the tenant too,
-// for a plain owner's forced policies. Tables are emptied referencing-first so that foreign
-// keys between tenant tables hold throughout.
+// for a plain owner's forced policies (on the workers too, on Citus: BindOwnerTx). Tables are
+// emptied referencing-first so that foreign keys between tenant tables hold throughout.
 func deletePoolRows(ctx context.Context, tx pgx.Tx, tenantID int64, schema string) error {
-	if _, err := tx.Exec(ctx, `SELECT set_config('tenancy.tenant_id', $1, true)`, strconv.FormatInt(tenantID, 10)); err != nil {
+	if err := BindOwnerTx(ctx, tx, tenantID); err != nil {
 		return err
 	}
 	tables, err := TablesReferencingFirst(ctx, tx, schema)

@@ -139,10 +139,14 @@ func (e *Env) MigrateRemote(ctx context.Context, t *migrate.Target, migs []migra
 // AfterApply runs in a placement's transaction after migrations were applied to it (the fleet
 // runner's migrate.Placements): the shape schema must stay unreadable by the application role
 // (no grants) and follow the RLS convention, or no tenant gets the migration; a tenant placement
-// gives the application role the tables it cannot use yet.
+// gives the application role the tables it cannot use yet (and a pool on Citus distributes them:
+// afterPool).
 func (e *Env) AfterApply(ctx context.Context, tx pgx.Tx, t *migrate.Target) error {
 	if t.Kind == migrate.KindShape {
 		return catalog.CheckRLS(ctx, tx, catalog.ShapeSchema)
+	}
+	if t.Kind == migrate.KindPool {
+		return e.afterPool(ctx, tx, t)
 	}
 	return GrantMissing(ctx, tx, t.Schema, e.AppRole)
 }

@@ -36,16 +36,41 @@ var SessionSettings = [][2]string{
 	{"standard_conforming_strings", "on"},
 }
 
-// BindOwnerTx sets, for tx, the session settings and the tenant the forced RLS policies see.
+// BindOwnerTx sets, for tx, the session settings and the tenant the forced RLS policies see. On
+// a Citus coordinator they must reach the workers too, where the shards' policies run: Citus
+// carries only SET LOCAL there, with citus.propagate_set_commands = local, inside a transaction
+// block (docs/citus.md). The statement says whether citus is installed, so that a plain server
+// pays nothing more.
 func BindOwnerTx(ctx context.Context, tx pgx.Tx, tenantID int64) error {
+	id := QuoteLiteral(strconv.FormatInt(tenantID, 10))
 	var b strings.Builder
-	b.WriteString("SELECT set_config('tenancy.tenant_id', ")
-	b.WriteString(QuoteLiteral(strconv.FormatInt(tenantID, 10)))
+	b.WriteString("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus'), set_config('tenancy.tenant_id', ")
+	b.WriteString(id)
 	b.WriteString(", true)")
 	for _, s := range SessionSettings {
 		fmt.Fprintf(&b, ", set_config(%s, %s, true)", QuoteLiteral(s[0]), QuoteLiteral(s[1]))
 	}
-	_, err := tx.Exec(ctx, b.String())
+	rows, err := tx.Query(ctx, b.String())
+	if err != nil {
+		return err
+	}
+	citus := false
+	dest := make([]any, 2+len(SessionSettings)) // nil skips a column
+	dest[0] = &citus
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			rows.Close()
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil || !citus {
+		return err
+	}
+	// One message of two SET LOCALs: Citus sends the text of the whole message that a
+	// propagated SET came in to the workers (so nothing else may be in it), once per SET that
+	// it propagates (citus.* settings are not). The session settings stay on the coordinator,
+	// which formats what the archive holds.
+	_, err = tx.Exec(ctx, "SET LOCAL citus.propagate_set_commands TO local; SET LOCAL tenancy.tenant_id TO "+id, pgx.QueryExecModeSimpleProtocol)
 	return err
 }
 
@@ -199,6 +224,10 @@ func (e *Env) Load(ctx context.Context, tx pgx.Tx, ar *archive.Reader, id int64,
 	if err != nil {
 		return err
 	}
+	insertTail, err := insertSelectTail(ctx, tx)
+	if err != nil {
+		return err
+	}
 	byName := map[string]*TableInfo{}
 	for _, ti := range tables {
 		byName[ti.name] = ti
@@ -260,7 +289,7 @@ func (e *Env) Load(ctx context.Context, tx pgx.Tx, ar *archive.Reader, id int64,
 				return err
 			}
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO `+target+` (tenant_id, `+cols+`) OVERRIDING SYSTEM VALUE SELECT $1, `+cols+` FROM pg_temp.`+tmp, id); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO `+target+` (tenant_id, `+cols+`) OVERRIDING SYSTEM VALUE SELECT $1, `+cols+` FROM pg_temp.`+tmp+insertTail, id); err != nil {
 			return fmt.Errorf("load %s: %w", mt.Name, err)
 		}
 		if _, err := tx.Exec(ctx, `DROP TABLE pg_temp.`+tmp); err != nil {
@@ -346,6 +375,10 @@ func (e *Env) promoteStaging(ctx context.Context, tx pgx.Tx, id int64, staging, 
 	if err != nil {
 		return err
 	}
+	insertTail, err := insertSelectTail(ctx, tx)
+	if err != nil {
+		return err
+	}
 	advances := make([]map[string]int64, 0, len(tables))
 	for _, ti := range tables {
 		cols := quoteIdents(ti.cols)
@@ -364,7 +397,7 @@ func (e *Env) promoteStaging(ctx context.Context, tx pgx.Tx, id int64, staging, 
 			}
 		}
 		var n, want int64
-		tag, err := tx.Exec(ctx, `INSERT INTO `+pgx.Identifier{schema, ti.name}.Sanitize()+` (tenant_id, `+cols+`) OVERRIDING SYSTEM VALUE SELECT tenant_id, `+cols+` FROM `+TenantRows(staging, ti.name, id))
+		tag, err := tx.Exec(ctx, `INSERT INTO `+pgx.Identifier{schema, ti.name}.Sanitize()+` (tenant_id, `+cols+`) OVERRIDING SYSTEM VALUE SELECT tenant_id, `+cols+` FROM `+TenantRows(staging, ti.name, id)+insertTail)
 		if err != nil {
 			return fmt.Errorf("copy %s from the staging schema: %w", ti.name, err)
 		}

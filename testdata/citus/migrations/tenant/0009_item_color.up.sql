@@ -1,0 +1,1 @@
+ALTER TABLE items ADD COLUMN color text NOT NULL DEFAULT 'red';
