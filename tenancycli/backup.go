@@ -204,15 +204,21 @@ archive's domains. A restore that fails, or a bad archive, leaves nothing behind
 
 func moveCommand(a *app) *cobra.Command {
 	var tier, server, pool string
+	var node string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "move SLUG --tier T",
 		Short: "Move a tenant to another tier, server or pool (served 503 meanwhile, never lost)",
 		Long: `move copies tenant SLUG into a new placement (--tier, --server, --pool), checks the copy, switches
 the catalog and only then drops the old placement. Meanwhile the tenant is 'moving': its requests
-get 503 with Retry-After. Interrupted, running move again (or 'repair') finishes or rolls back.`,
+get 503 with Retry-After. Interrupted, running move again (or 'repair') finishes or rolls back.
+On Citus, --node HOST:PORT moves a schema-tier tenant's distributed schema to that node of the
+cluster instead (citus_schema_move): the tenant stays served and the catalog does not change.`,
 		Args: exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if node != "" {
+				return a.moveToNode(cmd, args[0], node, tier != "" || server != "" || pool != "", asJSON)
+			}
 			if tier == "" && server == "" && pool == "" {
 				return usagef(cmd, "say where to: --tier, --server or --pool")
 			}
@@ -247,6 +253,7 @@ get 503 with Retry-After. Interrupted, running move again (or 'repair') finishes
 	cmd.Flags().StringVar(&tier, "tier", "", "pool, schema or database (default: the tenant's)")
 	cmd.Flags().StringVar(&server, "server", "", "the server to move to (default: the tenant's)")
 	cmd.Flags().StringVar(&pool, "pool", "", "with --tier pool: the pool to join (default: "+tenancy.PoolDefault+")")
+	cmd.Flags().StringVar(&node, "node", "", "on Citus: move a schema-tier tenant's distributed schema to this node (host:port, as status shows them)")
 	jsonFlag(cmd, &asJSON)
 	return cmd
 }

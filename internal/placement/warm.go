@@ -37,8 +37,8 @@ func (e *Env) MakeWarm(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s := pgx.Identifier{p.Schema}.Sanitize()
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, QuoteLiteral(m))); err != nil {
+		// A distributed schema on Citus, as a tenant's own: ALTER SCHEMA ... RENAME keeps it one.
+		if _, err := createTenantSchema(ctx, tx, p.Schema, m); err != nil {
 			return err
 		}
 		if _, err := migrate.Apply(ctx, tx, p.ID, e.searchPath(p.Schema), e.TenantMigs, 0); err != nil {
@@ -77,8 +77,8 @@ func (e *Env) ClaimWarm(ctx context.Context, tx pgx.Tx, id, version int64) (p Pl
 		return p, false, fmt.Errorf("%w: warm schema %s", ErrNotOwned, p.Schema)
 	}
 	name := "tenant_" + strconv.FormatInt(id, 10)
-	var taken bool
-	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, name).Scan(&taken); err != nil {
+	var taken, citus bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1), `+citusSQL, name).Scan(&taken, &citus); err != nil {
 		return p, false, err
 	}
 	if taken {
@@ -89,8 +89,8 @@ func (e *Env) ClaimWarm(ctx context.Context, tx pgx.Tx, id, version int64) (p Pl
 		return p, false, err
 	}
 	from, to := pgx.Identifier{p.Schema}.Sanitize(), pgx.Identifier{name}.Sanitize()
-	if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER SCHEMA %s RENAME TO %s; COMMENT ON SCHEMA %s IS %s; GRANT USAGE ON SCHEMA %s TO %s`,
-		from, to, to, QuoteLiteral(m), to, pgx.Identifier{e.AppRole}.Sanitize())); err != nil {
+	if err := execStatements(ctx, tx, citus, `ALTER SCHEMA `+from+` RENAME TO `+to, `COMMENT ON SCHEMA `+to+` IS `+QuoteLiteral(m),
+		`GRANT USAGE ON SCHEMA `+to+` TO `+pgx.Identifier{e.AppRole}.Sanitize()); err != nil {
 		return p, false, err
 	}
 	p.Schema = name
