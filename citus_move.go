@@ -85,7 +85,7 @@ func (c *Client) moveToNode(ctx context.Context, slug string, opts *MoveOpts) (*
 		return nil, err
 	}
 	defer release()
-	if _, err := conn.Exec(ctx, `SELECT citus_schema_move($1::regnamespace, $2, $3)`,
+	if _, err := conn.Exec(ctx, `SELECT citus_schema_move($1::regnamespace, $2::text, $3::int)`,
 		pgx.Identifier{t.Placement.Schema}.Sanitize(), host, port); err != nil {
 		return nil, fmt.Errorf("tenancy: move %s to node %s: %w", slug, opts.Node, err)
 	}

@@ -33,7 +33,7 @@ const (
 // shard holds the rows of every tenant whose tenant_id hashes into its range.
 type RebalanceMove struct {
 	Schema  string   `json:"schema"`            // the tenant's schema, or the pool's
-	Tenants []string `json:"tenants,omitempty"` // the schema's tenant (schema tier); empty for a pool's shard
+	Tenants []string `json:"tenants,omitempty"` // the schema's tenant (schema tier); empty for a pool's shard and a warm placement
 	Pool    bool     `json:"pool,omitempty"`    // a pool's shard
 	Table   string   `json:"table"`
 	Shard   int64    `json:"shard"`

@@ -77,7 +77,7 @@ func moveWhat(m tenancy.RebalanceMove) string {
 	case len(m.Tenants) > 0:
 		return "tenant " + strings.Join(m.Tenants, ", ")
 	}
-	return "table " + m.Table
+	return "schema " + m.Schema + " (no tenant: a warm placement)"
 }
 
 // moveToNode is `move SLUG --node HOST:PORT`.
@@ -136,24 +136,26 @@ type nodeCount struct {
 // and each tenant's node (by id), reading the tenants a page at a time; nil when no server is
 // a Citus one.
 func citusNodes(ctx context.Context, c *tenancy.Client) ([]nodeCount, map[int64]tenancy.TenantNode, error) {
-	servers := []string{tenancy.ServerDefault}
+	var servers []string
+	kind, err := c.ServerKind(ctx, tenancy.ServerDefault)
+	if err != nil {
+		return nil, nil, err
+	}
+	if kind == tenancy.ServerKindCitus {
+		servers = append(servers, tenancy.ServerDefault)
+	}
 	list, err := c.ServerList(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	for _, s := range list {
-		servers = append(servers, s.Name)
+		if s.Kind == tenancy.ServerKindCitus { // as recorded by servers add: no connection needed
+			servers = append(servers, s.Name)
+		}
 	}
 	var out []nodeCount
 	index := map[string]int{} // server + node -> position in out
 	for _, s := range servers {
-		kind, err := c.ServerKind(ctx, s)
-		if err != nil {
-			return nil, nil, err
-		}
-		if kind != tenancy.ServerKindCitus {
-			continue
-		}
 		nodes, err := c.CitusNodes(ctx, s)
 		if err != nil {
 			return nil, nil, err
