@@ -64,7 +64,7 @@ func (c *Client) BeginTxFor(ctx context.Context, t *Tenant, opts pgx.TxOptions) 
 		adm.done(err)
 		return nil, err
 	}
-	return &boundTx{Tx: tx, c: c, conn: conn, release: release, obs: obs, adm: adm}, nil
+	return &boundTx{Tx: tx, c: c, conn: conn, release: release, obs: obs, adm: adm, citus: b.citus}, nil
 }
 
 // boundTx is a transaction of BeginTx: it ends as Tx's do and then gives its connection back.
@@ -75,6 +75,7 @@ type boundTx struct {
 	release func() // lets go of the placement's pool
 	obs     *observedCall
 	adm     *admission
+	citus   bool // bound on a Citus coordinator (citusbind.go)
 	done    bool
 }
 
@@ -88,12 +89,12 @@ func (t *boundTx) Commit(ctx context.Context) error {
 	defer func() { t.end(err) }()
 	if !t.c.noReset && t.conn.Conn().PgConn().TxStatus() == 'E' {
 		// COMMIT would roll back; the commit message's last result would not say so.
-		t.c.rollback(ctx, t.conn, t.Tx)
+		t.c.rollback(ctx, t.conn, t.Tx, t.citus)
 		err = pgx.ErrTxCommitRollback
 		return err
 	}
 	if err = t.Tx.Commit(ctx); err != nil {
-		t.c.rollback(ctx, t.conn, t.Tx)
+		t.c.rollback(ctx, t.conn, t.Tx, t.citus)
 		return err
 	}
 	return nil
@@ -105,7 +106,7 @@ func (t *boundTx) Rollback(ctx context.Context) error {
 		return pgx.ErrTxClosed
 	}
 	defer t.end(nil)
-	t.c.rollback(ctx, t.conn, t.Tx)
+	t.c.rollback(ctx, t.conn, t.Tx, t.citus)
 	return nil
 }
 

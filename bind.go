@@ -24,6 +24,7 @@ import (
 // calls) or as the BEGIN (Tx). It sets nothing, and returns no row, when the tenant is fenced
 // (fence.go: a move holds its advisory lock), so the statements after it run unbound: they reach
 // the empty shape schema or RLS that shows nothing. The caller then reports ErrTenantMoving.
+// On a Citus coordinator the binding is other statements, in a transaction block (citusbind.go).
 
 // bindSQL binds a transaction to a tenant unless the tenant is fenced.
 const bindSQL = `SELECT set_config('search_path', $1, true), set_config('tenancy.tenant_id', $2, true)
@@ -75,6 +76,12 @@ type binding struct {
 	args       []any
 	ownPlans   bool   // one-shot statements get texts of the tenant's own (plans.go)
 	limits     Limits // limits.go: the timeouts are in sql and args
+
+	// What the binding on Citus needs (citusbind.go).
+	tenant *Tenant
+	schema string // the placement's schema, unquoted
+	poolID int64  // the pool placement that bind_citus checks; 0: no check
+	citus  bool   // the connection is to a Citus coordinator: set once it is acquired
 }
 
 func (c *Client) bindingFor(t *Tenant) (*binding, error) {
@@ -101,15 +108,19 @@ func (c *Client) bindingFor(t *Tenant) (*binding, error) {
 		sql:        bindSQL,
 		searchPath: pgx.Identifier{t.Placement.Schema}.Sanitize() + ", " + pgx.Identifier{c.shared}.Sanitize() + ", pg_temp",
 		tenantID:   strconv.FormatInt(t.ID, 10),
+		tenant:     t,
+		schema:     t.Placement.Schema,
 	}
 	b.args = []any{b.searchPath, b.tenantID, lockkey.Fence, lockkey.Tenant(t.ID)}
 	switch t.Tier {
 	case TierPool:
 		b.sql = bindPoolSQL
 		b.args = append(b.args, t.Placement.ID)
+		b.poolID = t.Placement.ID
 		if c.noPoolCheck {
 			b.sql = bindSQL
 			b.args = b.args[:4]
+			b.poolID = 0
 		}
 	case TierSchema:
 		// Tenants of a pool share its search_path, and a database's pool serves one tenant:
@@ -212,9 +223,18 @@ func (c *Client) begin(ctx context.Context, pool *pgxpool.Pool, b *binding, opts
 		return nil, nil, err
 	}
 	c.recycle.served(conn.Conn(), b.tenantID) // recycle.go
+	if b.citus, err = c.onCitus(ctx, conn.Conn(), b.tenant); err != nil {
+		conn.Release()
+		return nil, nil, err
+	}
 	batch := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 2)}
-	batch.BeginTx(opts)
-	batch.Queue(b.sql, b.args...)
+	if b.citus {
+		batch.BeginTx(c.citusCommit(opts))
+		batch.Queue(bindCitusSQL, b.citusArgs(c.shared)...)
+	} else {
+		batch.BeginTx(opts)
+		batch.Queue(b.sql, b.args...)
+	}
 	br := conn.SendBatch(ctx, batch)
 	tx := br.Tx()
 	if _, err := br.Exec(); err != nil {
@@ -222,7 +242,13 @@ func (c *Client) begin(ctx context.Context, pool *pgxpool.Pool, b *binding, opts
 		conn.Release()
 		return nil, nil, err
 	}
-	bindErr := b.check(br.QueryRow())
+	var bindErr error
+	if b.citus {
+		_, bindErr = br.Exec()
+		bindErr = citusBindErr(bindErr, b.slug)
+	} else {
+		bindErr = b.check(br.QueryRow())
+	}
 	if err := br.Close(); err != nil || bindErr != nil {
 		_ = tx.Rollback(context.WithoutCancel(ctx))
 		conn.Release()
@@ -235,11 +261,12 @@ func (c *Client) begin(ctx context.Context, pool *pgxpool.Pool, b *binding, opts
 }
 
 // rollback undoes what a bound transaction did, except session advisory locks, which it lets go.
-func (c *Client) rollback(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx) {
+func (c *Client) rollback(ctx context.Context, conn *pgxpool.Conn, tx pgx.Tx, citus bool) {
 	ctx = context.WithoutCancel(ctx)
-	if !c.noReset && conn.Conn().PgConn().TxStatus() == 'E' {
+	if !c.noReset && !citus && conn.Conn().PgConn().TxStatus() == 'E' {
 		// COMMIT rolls a failed transaction back: the commit message does it and the reset
-		// in one round trip.
+		// in one round trip. (Not on Citus: its commit message starts with unbind_citus,
+		// which a failed transaction refuses.)
 		if tx.Commit(ctx) == nil {
 			return
 		}
@@ -254,7 +281,7 @@ func (c *Client) runTx(ctx context.Context, pool *pgxpool.Pool, b *binding, opts
 		return err
 	}
 	defer conn.Release()
-	rollback := func() { c.rollback(ctx, conn, tx) }
+	rollback := func() { c.rollback(ctx, conn, tx, b.citus) }
 	defer func() {
 		if p := recover(); p != nil {
 			rollback()
@@ -369,7 +396,24 @@ func (c *Client) sendBound(ctx context.Context, sql string, args []any, obs *obs
 		return nil, nil, err
 	}
 	c.recycle.served(pc.Conn(), b.tenantID) // recycle.go
-	conn := &boundConn{Conn: pc, c: c, ctx: ctx, release: release, adm: adm}
+	if b.citus, err = c.onCitus(ctx, pc.Conn(), t); err != nil {
+		pc.Release()
+		release()
+		adm.done(err)
+		return nil, nil, err
+	}
+	conn := &boundConn{Conn: pc, c: c, ctx: ctx, release: release, adm: adm, citus: b.citus}
+	if b.citus {
+		br := conn.SendBatch(ctx, c.citusBatch(pc.Conn(), b, sql, args))
+		if err := b.checkCitus(br); err != nil {
+			// Fenced or failed: the statement did not run.
+			_ = br.Close()
+			conn.fail(err)
+			conn.Release()
+			return nil, nil, err
+		}
+		return conn, br, nil
+	}
 	batch := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, 3+len(resetSQL))}
 	batch.Queue(b.sql, b.args...)
 	batch.Queue(tenantSQL(pc.Conn(), b, sql, args), args...)
@@ -396,6 +440,7 @@ type boundConn struct {
 	c       *Client
 	ctx     context.Context
 	failed  bool // the batch failed, so its reset did not run
+	citus   bool // a Citus batch: a failure leaves its transaction block open
 	err     error
 	release func()
 	adm     *admission
@@ -406,7 +451,9 @@ func (c *boundConn) fail(err error) {
 }
 
 func (c *boundConn) Release() {
-	if c.failed {
+	if c.failed && c.citus {
+		c.c.abortCitus(context.WithoutCancel(c.ctx), c.Conn.Conn())
+	} else if c.failed {
 		c.c.unlock(context.WithoutCancel(c.ctx), c.Conn.Conn())
 	}
 	c.Conn.Release()

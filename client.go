@@ -46,6 +46,7 @@ type Client struct {
 	conns   *connpool.Registry // pools of placements outside the catalog's database
 	env     *placement.Env     // what the tiers (internal/placement) need of the client
 	servers serverCache
+	kinds   serverKinds // which servers are Citus coordinators (citusbind.go)
 
 	dbNameOnce sync.Once
 	dbName     string
@@ -65,6 +66,7 @@ type Client struct {
 
 	// Benchmarks only: per-tenant statements off, the pool tier's catalog check off (bind.go).
 	noOwnPlans, noPoolCheck bool
+	citusVariant            citusVariant // tests only: a part of the Citus binding off (citusbind.go)
 }
 
 // New validates cfg and returns a client. It does no I/O; call Init once to install or upgrade
