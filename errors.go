@@ -68,6 +68,9 @@ var (
 	ErrTenantBusy = errors.New("tenancy: tenant busy")
 	// ErrInvalidLimits: a value of Limits is out of range.
 	ErrInvalidLimits = errors.New("tenancy: invalid limits")
+	// ErrNotCitus: a Citus operation (Move with MoveOpts.Node, Rebalance) was asked of a server
+	// that is not a Citus coordinator (docs/citus.md).
+	ErrNotCitus = placement.ErrNotCitus
 	// ErrUnknownType: no tenant type has this name (DefaultType and the keys of
 	// Config.TypeMigrations are the types a client knows).
 	ErrUnknownType = errors.New("tenancy: unknown tenant type")
@@ -104,6 +107,10 @@ var (
 	ErrMigrationMissing = migrate.ErrMissing
 	// ErrMigrationOutOfOrder: a file older than the applied version was never applied.
 	ErrMigrationOutOfOrder = migrate.ErrOutOfOrder
+	// ErrNotDistributed: on Citus, a tenant migration made a table in a distributed schema that
+	// stayed a local table (made inside a DO block or a function): the placement's migration
+	// is rolled back. Create tenant tables with top-level CREATE TABLE (docs/citus.md).
+	ErrNotDistributed = migrate.ErrNotDistributed
 )
 
 // ErrBadArchive is the error of an archive that is malformed, truncated, edited, of a newer

@@ -23,6 +23,11 @@ type MoveOpts struct {
 	// own); empty keeps the tenant's server.
 	Server string
 	Pool   string // with TierPool: the pool to join (PoolDefault if empty)
+	// Node, on a Citus server, moves a schema-tier tenant's distributed schema to that node of
+	// the cluster (host:port, as TenantNodes and CitusNodes name it) with citus_schema_move,
+	// without Tier, Server or Pool: the catalog does not change and the tenant stays served
+	// (citus_move.go). ErrNotCitus elsewhere.
+	Node string
 	// OnTable, if set, is called after each table is copied.
 	OnTable func(table string, rows int64)
 }
@@ -42,6 +47,9 @@ func (c *Client) Move(ctx context.Context, slug string, opts *MoveOpts) (_ *Tena
 	defer func() { obs.end(err) }()
 	if _, err := c.ownerPool(); err != nil {
 		return nil, err
+	}
+	if opts.Node != "" {
+		return c.moveToNode(ctx, slug, opts)
 	}
 	if opts.Tier != "" {
 		if _, err := ParseTier(string(opts.Tier)); err != nil {

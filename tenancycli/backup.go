@@ -214,14 +214,19 @@ the catalog and only then drops the old placement. Meanwhile the tenant is 'movi
 get 503 with Retry-After. Interrupted, running move again (or 'repair') finishes or rolls back.
 
 On a Citus server, move SLUG --isolate [--node HOST:PORT] keeps a pool tenant in its pool but gives
-it shards of its own, optionally on the worker named (docs/citus.md).`,
+it shards of its own, optionally on the worker named; move SLUG --node HOST:PORT moves a
+schema-tier tenant's distributed schema to that node of the cluster (citus_schema_move): the tenant
+stays served and the catalog does not change (docs/citus.md).`,
 		Args: exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if iso.isolate {
 				return iso.run(a, cmd, args[0], tier != "" || server != "" || pool != "", asJSON)
 			}
-			if iso.node != "" || iso.online {
-				return usagef(cmd, "--node and --online go with --isolate")
+			if iso.online {
+				return usagef(cmd, "--online goes with --isolate")
+			}
+			if iso.node != "" {
+				return a.moveToNode(cmd, args[0], iso.node, tier != "" || server != "" || pool != "", asJSON)
 			}
 			if tier == "" && server == "" && pool == "" {
 				return usagef(cmd, "say where to: --tier, --server or --pool")

@@ -22,6 +22,7 @@ var commands = []func(a *app) *cobra.Command{
 	backupCommand,
 	restoreCommand,
 	moveCommand,
+	rebalanceCommand,
 	statusCommand,
 	usageCommand,
 	execCommand,

@@ -16,7 +16,7 @@ type isolateFlags struct {
 
 func (f *isolateFlags) add(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.isolate, "isolate", false, "Citus, pool tier: give the tenant shards of its own, in its pool (isolate_tenant_to_new_shard)")
-	cmd.Flags().StringVar(&f.node, "node", "", "with --isolate: the Citus worker (host:port) to move the tenant's shards to")
+	cmd.Flags().StringVar(&f.node, "node", "", "on Citus: the node (host:port, as status shows them) to move a schema-tier tenant's distributed schema to; with --isolate, the worker for the tenant's own shards")
 	cmd.Flags().BoolVar(&f.online, "online", false, "with --isolate: copy by logical replication while writes go on (needs wal_level=logical; default: writes wait)")
 }
 

@@ -17,7 +17,8 @@ func statusCommand(a *app) *cobra.Command {
 		Short: "Show how many tenants are at each migration version",
 		Long: `status counts the tenants at each tenant migration version (one query), and shows the
 versions of the shared and shape schemas, and the warm placements waiting (Config.WarmPlacements)
-if there are any. --tenants also lists every tenant's version.`,
+if there are any. --tenants also lists every tenant's version. On a Citus server it also lists
+the cluster's nodes with the tenants each holds (and --tenants each tenant's node).`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -36,6 +37,11 @@ if there are any. --tenants also lists every tenant's version.`,
 			if warm.Ready+warm.Stale == 0 {
 				warm = nil // shown only where an application keeps warm placements
 			}
+			// On Citus: each node with its tenants, and each tenant's node (citus.go).
+			nodes, tenantNodes, err := citusNodes(ctx, c)
+			if err != nil {
+				return err
+			}
 			type tenantVersion struct {
 				Slug    string         `json:"slug"`
 				Status  tenancy.Status `json:"status"`
@@ -43,13 +49,18 @@ if there are any. --tenants also lists every tenant's version.`,
 				Type    string         `json:"type"`
 				TypeV   int64          `json:"type_version,omitempty"`
 				Custom  int64          `json:"custom,omitempty"`
+				Node    string         `json:"node,omitempty"`
 			}
 			var list []tenantVersion
 			var table *tabwriter.Writer
 			if tenants {
 				if !asJSON {
 					table = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(table, "TENANT\tSTATUS\tVERSION\tTYPE\tCUSTOM")
+					fmt.Fprint(table, "TENANT\tSTATUS\tVERSION\tTYPE\tCUSTOM")
+					if nodes != nil {
+						fmt.Fprint(table, "\tNODE")
+					}
+					fmt.Fprintln(table)
 				}
 				opts := &tenancy.TenantListOpts{Limit: 1000}
 				for {
@@ -63,9 +74,17 @@ if there are any. --tenants also lists every tenant's version.`,
 							if t.Customized() {
 								custom = fmt.Sprintf("custom line %d", t.Custom)
 							}
-							fmt.Fprintf(table, "%s\t%s\t%d\t%s %d\t%s\n", t.Slug, t.Status, t.Version, t.Type, t.TypeVersion, custom)
+							fmt.Fprintf(table, "%s\t%s\t%d\t%s %d\t%s", t.Slug, t.Status, t.Version, t.Type, t.TypeVersion, custom)
+							if nodes != nil {
+								fmt.Fprintf(table, "\t%s", nodeText(tenantNodes, t.ID))
+							}
+							fmt.Fprintln(table)
 						} else {
-							list = append(list, tenantVersion{t.Slug, t.Status, t.Version, t.Type, t.TypeVersion, t.Custom})
+							tv := tenantVersion{t.Slug, t.Status, t.Version, t.Type, t.TypeVersion, t.Custom, ""}
+							if n, ok := tenantNodes[t.ID]; ok {
+								tv.Node = n.String()
+							}
+							list = append(list, tv)
 						}
 					}
 					if len(page) < opts.Limit {
@@ -82,7 +101,8 @@ if there are any. --tenants also lists every tenant's version.`,
 					*tenancy.MigrateStatusResult
 					Tenants []tenantVersion           `json:"tenants,omitempty"`
 					Warm    *tenancy.WarmStatusResult `json:"warm,omitempty"`
-				}{st, list, warm}
+					Nodes   []nodeCount               `json:"nodes,omitempty"`
+				}{st, list, warm, nodes}
 				if tenants && out.Tenants == nil {
 					out.Tenants = []tenantVersion{}
 				}
@@ -119,6 +139,10 @@ if there are any. --tenants also lists every tenant's version.`,
 			}
 			for _, cu := range st.Customized {
 				a.printf("customized tenant %s: custom line at %d of %d", cu.Slug, cu.Version, cu.Latest)
+			}
+			if nodes != nil {
+				a.printf("")
+				return a.printNodes(nodes)
 			}
 			return nil
 		},

@@ -211,10 +211,18 @@ func tenantsShowCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if asJSON {
-				return a.printJSON(tenantJSON(t))
+			node, err := tenantNode(ctx, c, t) // nil unless on Citus (citus.go)
+			if err != nil {
+				return err
 			}
-			a.printTenant(t)
+			if asJSON {
+				return a.printJSON(tenantWithNode{tenantJSON(t), node})
+			}
+			if node != nil {
+				a.printTenant(t, [2]string{"node", node.String()})
+			} else {
+				a.printTenant(t)
+			}
 			return nil
 		},
 	}
@@ -222,7 +230,8 @@ func tenantsShowCommand(a *app) *cobra.Command {
 	return cmd
 }
 
-func (a *app) printTenant(t *tenancy.Tenant) {
+// printTenant writes t, key by key; extra rows (the Citus node) go after its placement.
+func (a *app) printTenant(t *tenancy.Tenant, extra ...[2]string) {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	placement := t.Placement.Schema
 	if t.Placement.Database != "" {
@@ -231,7 +240,7 @@ func (a *app) printTenant(t *tenancy.Tenant) {
 	if t.Placement.Server != "" {
 		placement = t.Placement.Server + ":" + placement
 	}
-	for _, kv := range [][2]string{
+	for _, kv := range append(append([][2]string{
 		{"id", fmt.Sprint(t.ID)},
 		{"slug", t.Slug},
 		{"name", oneLine(t.Name)},
@@ -239,11 +248,12 @@ func (a *app) printTenant(t *tenancy.Tenant) {
 		{"type", t.Type},
 		{"tier", string(t.Tier)},
 		{"placement", orDash(placement)},
+	}, extra...), [][2]string{
 		{"version", fmt.Sprint(t.Version) + customText(t)},
 		{"domains", orDash(strings.Join(t.Domains, ", "))},
 		{"created", t.CreatedAt.Local().Format(time.RFC3339)},
 		{"updated", t.UpdatedAt.Local().Format(time.RFC3339)},
-	} {
+	}...) {
 		fmt.Fprintf(w, "%s:\t%s\n", kv[0], kv[1])
 	}
 	if len(t.Settings) > 0 {

@@ -246,6 +246,9 @@ func (c *Citus) newDB(ctx context.Context, opts *Options, copts *CitusOptions) (
 	if err != nil {
 		return fail(fmt.Errorf("citus metadata: %w", err))
 	}
+	if err := c.copyAuthinfo(ctx, name, c.nodes()); err != nil {
+		return fail(err)
+	}
 	opened, err := c.open(ctx, name, opts)
 	if err != nil {
 		return fail(err)
@@ -276,6 +279,9 @@ func (c *Citus) AddWorker(tb testing.TB, db *DB) *CitusNode {
 		tb.Fatalf("tenancytest: %v", err)
 	}
 	if err := n.server.createCitusDatabase(ctx, db.Name, db.OwnerRole); err != nil {
+		tb.Fatalf("tenancytest: %v", err)
+	}
+	if err := c.copyAuthinfo(ctx, db.Name, []*Server{n.server}); err != nil {
 		tb.Fatalf("tenancytest: %v", err)
 	}
 	db.others = append(db.others, n.server)

@@ -28,10 +28,10 @@ func ServerKind(ctx context.Context, db DB) (string, error) {
 
 // KeepLocal makes the schemas that the rest of tx creates plain local schemas on a Citus
 // coordinator, whatever citus.enable_schema_based_sharding says (with it on, every CREATE
-// SCHEMA becomes a distributed schema). The catalog, the shape schema and the shared schema are
-// the coordinator's own; so are tenant placements, for now: on a worker, the row-level security
-// policies would not see the binding's tenancy.tenant_id (docs/citus.md). A no-op on plain
-// PostgreSQL.
+// SCHEMA becomes a distributed schema). The catalog, the shape schema, the shared schema, pool
+// schemas (whose tables are distributed by tenant_id instead) and a restore's staging schema
+// are the coordinator's own; only a schema-tier tenant's schema is distributed
+// (internal/placement, citus_schema.go). A no-op on plain PostgreSQL.
 func KeepLocal(ctx context.Context, tx pgx.Tx) error {
 	// One statement, so that plain PostgreSQL pays one round trip and no error.
 	_, err := tx.Exec(ctx, `SELECT set_config('citus.enable_schema_based_sharding', 'off', true)
@@ -55,4 +55,28 @@ func ServerKinds(ctx context.Context, db DB) (map[string]string, error) {
 	var name, kind string
 	_, err = pgx.ForEachRow(rows, []any{&name, &kind}, func() error { kinds[name] = kind; return nil })
 	return kinds, err
+}
+
+// SchemaPlacement is what the catalog says of a schema on a server: its placement's kind, and
+// for a schema placement its tenant's slug.
+type SchemaPlacement struct {
+	Kind  string
+	Slugs []string
+}
+
+// PlacementsBySchema returns the placements of schemas on server (in its home database), by
+// schema. A pool's tenants are not listed (a pool may hold a million).
+func PlacementsBySchema(ctx context.Context, db DB, server string, schemas []string) (map[string]SchemaPlacement, error) {
+	rows, err := db.Query(ctx, `
+		SELECT p.schema, p.kind, CASE WHEN p.kind = 'pool' THEN '{}'::text[]
+		       ELSE ARRAY(SELECT t.slug FROM tenancy.tenants t WHERE t.placement_id = p.id ORDER BY t.slug) END
+		FROM tenancy.placements p WHERE p.server = $1 AND p.database = '' AND p.schema = ANY ($2)`, server, schemas)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]SchemaPlacement{}
+	var schema string
+	var sp SchemaPlacement
+	_, err = pgx.ForEachRow(rows, []any{&schema, &sp.Kind, &sp.Slugs}, func() error { out[schema] = sp; return nil })
+	return out, err
 }

@@ -621,11 +621,12 @@ func (r *runner) applyTx(ctx context.Context, t *Target, migs []Migration, to in
 		conn.Release()
 	}()
 	var current int64
+	var citus bool
 	applied := map[int64]string{}
 	b := &pgx.Batch{}
 	b.BeginTx(pgx.TxOptions{})
-	b.Queue(`SELECT version FROM tenancy.placements WHERE id = $1 FOR UPDATE`, t.PlacementID).QueryRow(func(row pgx.Row) error {
-		if err := row.Scan(&current); err != nil {
+	b.Queue(`SELECT version, `+citusSQL+` FROM tenancy.placements WHERE id = $1 FOR UPDATE`, t.PlacementID).QueryRow(func(row pgx.Row) error {
+		if err := row.Scan(&current, &citus); err != nil {
 			return fmt.Errorf("read placement version: %w", err)
 		}
 		return nil
@@ -662,11 +663,15 @@ func (r *runner) applyTx(ctx context.Context, t *Target, migs []Migration, to in
 			break
 		}
 		start := time.Now()
-		// The simple protocol sends the whole file as one query: each statement runs at top level.
-		if _, err := tx.Exec(ctx, m.Up, pgx.QueryExecModeSimpleProtocol); err != nil {
+		if err := execUp(ctx, tx, m.Up, citus); err != nil {
 			return current, nil, fmt.Errorf("migration %s: %w", m.label(), err)
 		}
 		done, took = append(done, m), append(took, time.Since(start))
+	}
+	if citus && len(done) > 0 {
+		if err := checkDistributed(ctx, tx); err != nil {
+			return current, nil, fmt.Errorf("migration %s: %w", done[len(done)-1].label(), err)
+		}
 	}
 	if len(done) == 0 {
 		return current, noTx, tx.Commit(ctx)
@@ -685,7 +690,7 @@ func (r *runner) applyTx(ctx context.Context, t *Target, migs []Migration, to in
 	switch {
 	case after != nil:
 		if sql := after(); sql != "" {
-			if _, err := tx.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol); err != nil {
+			if err := execUp(ctx, tx, sql, citus); err != nil {
 				return current, nil, err
 			}
 		}

@@ -39,15 +39,15 @@ func ApplyLines(ctx context.Context, tx pgx.Tx, placementID int64, searchPath st
 	return nil
 }
 
-// lineVersion reads (and locks) the placement's version of line.
-func lineVersion(ctx context.Context, tx pgx.Tx, placementID int64, line string) (int64, error) {
-	var v int64
+// lineVersion reads (and locks) the placement's version of line, and whether the database is
+// a Citus one (citus.go).
+func lineVersion(ctx context.Context, tx pgx.Tx, placementID int64, line string) (v int64, citus bool, err error) {
 	if line == "" {
-		err := tx.QueryRow(ctx, `SELECT version FROM tenancy.placements WHERE id = $1 FOR UPDATE`, placementID).Scan(&v)
-		return v, err
+		err = tx.QueryRow(ctx, `SELECT version, `+citusSQL+` FROM tenancy.placements WHERE id = $1 FOR UPDATE`, placementID).Scan(&v, &citus)
+		return v, citus, err
 	}
-	err := tx.QueryRow(ctx, `SELECT coalesce((lines->>$2)::bigint, 0) FROM tenancy.placements WHERE id = $1 FOR UPDATE`, placementID, line).Scan(&v)
-	return v, err
+	err = tx.QueryRow(ctx, `SELECT coalesce((lines->>$2)::bigint, 0), `+citusSQL+` FROM tenancy.placements WHERE id = $1 FOR UPDATE`, placementID, line).Scan(&v, &citus)
+	return v, citus, err
 }
 
 // recordLine writes m's ledger row on line and the placement's version of that line.
@@ -181,7 +181,7 @@ func (r *runner) applyLines(ctx context.Context, t *Target, lines []Line, search
 			}
 		}
 		for _, l := range lines {
-			before, err := lineVersion(ctx, tx, t.PlacementID, l.Name)
+			before, _, err := lineVersion(ctx, tx, t.PlacementID, l.Name)
 			if err != nil {
 				return err
 			}

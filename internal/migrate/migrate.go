@@ -41,7 +41,7 @@ func apply(ctx context.Context, tx pgx.Tx, placementID int64, searchPath string,
 
 // applyLine is apply on one line of the placement ("" its main line; see Line).
 func applyLine(ctx context.Context, tx pgx.Tx, placementID int64, searchPath, line string, migs []Migration, target int64, stopAtNoTx bool) (int64, *Migration, error) {
-	current, err := lineVersion(ctx, tx, placementID, line)
+	current, citus, err := lineVersion(ctx, tx, placementID, line)
 	if err != nil {
 		return 0, nil, fmt.Errorf("read placement version: %w", err)
 	}
@@ -70,10 +70,13 @@ func applyLine(ctx context.Context, tx pgx.Tx, placementID int64, searchPath, li
 					return current, nil, fmt.Errorf("migration %s: %w", m.label(), err)
 				}
 			}
-		} else if _, err := tx.Exec(ctx, m.Up, pgx.QueryExecModeSimpleProtocol); err != nil {
-			// The simple protocol sends the whole file as one query, so a file with many
-			// statements runs them all, each at top level.
+		} else if err := execUp(ctx, tx, m.Up, citus); err != nil {
 			return current, nil, fmt.Errorf("migration %s: %w", m.label(), err)
+		}
+		if citus {
+			if err := checkDistributed(ctx, tx); err != nil {
+				return current, nil, fmt.Errorf("migration %s: %w", m.label(), err)
+			}
 		}
 		if err := recordLine(ctx, tx, placementID, line, m, time.Since(start)); err != nil {
 			return current, nil, err

@@ -577,8 +577,9 @@ func GrantMissing(ctx context.Context, tx pgx.Tx, schema, role string) error {
 	if err != nil || sql == "" {
 		return err
 	}
-	_, err = tx.Exec(ctx, sql, pgx.QueryExecModeSimpleProtocol)
-	return err
+	// One message per statement, in one round trip: Citus refuses a message of two statements
+	// on a distributed schema's tables (citus_schema.go).
+	return migrate.ExecEach(ctx, tx, migrate.SplitSQL(sql))
 }
 
 // missingGrantsSQL lists the relations of schema $1 that role $2 cannot use: (is a sequence, name).

@@ -128,12 +128,7 @@ func (e *Env) createLocalSchema(ctx context.Context, tx pgx.Tx, id int64, p *Pla
 	if err != nil {
 		return err
 	}
-	if err := catalog.KeepLocal(ctx, tx); err != nil { // docs/citus.md
-		return err
-	}
-	s := pgx.Identifier{p.Schema}.Sanitize()
-	// CREATE SCHEMA without IF NOT EXISTS: a schema tenancy did not create is never taken over.
-	_, err = tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, QuoteLiteral(m)))
+	_, err = createTenantSchema(ctx, tx, p.Schema, m) // distributed on Citus (citus_schema.go)
 	return err
 }
 
@@ -167,11 +162,7 @@ func (e *Env) createRemoteSchema(ctx context.Context, tx pgx.Tx, id int64, p Pla
 	if err := catalog.LocalInsert(ctx, tx, localID, KindSchema, p.Schema, &id, cid); err != nil {
 		return err
 	}
-	if err := catalog.KeepLocal(ctx, tx); err != nil { // docs/citus.md
-		return err
-	}
-	s := pgx.Identifier{p.Schema}.Sanitize()
-	_, err = tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, QuoteLiteral(want)))
+	_, err = createTenantSchema(ctx, tx, p.Schema, want)
 	return err
 }
 

@@ -37,8 +37,8 @@ func (e *Env) MakeWarm(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s := pgx.Identifier{p.Schema}.Sanitize()
-		if _, err := tx.Exec(ctx, fmt.Sprintf(`CREATE SCHEMA %s; COMMENT ON SCHEMA %s IS %s`, s, s, QuoteLiteral(m))); err != nil {
+		// A distributed schema on Citus, as a tenant's own: ALTER SCHEMA ... RENAME keeps it one.
+		if _, err := createTenantSchema(ctx, tx, p.Schema, m); err != nil {
 			return err
 		}
 		if _, err := migrate.Apply(ctx, tx, p.ID, e.searchPath(p.Schema), e.TenantMigs, 0); err != nil {
@@ -65,12 +65,13 @@ func (e *Env) ClaimWarm(ctx context.Context, tx pgx.Tx, id, version int64) (p Pl
 	}
 	p = Placement{ID: w.ID, Kind: KindSchema, Schema: w.Schema, UID: w.UID, Owned: true}
 	// The warm schema must still be the one made for this placement; and its new name may be
-	// taken by a leftover of a crash. One round trip for both.
+	// taken by a leftover of a crash; and on Citus the rename is sent statement by statement.
+	// One round trip for the three.
 	name := "tenant_" + strconv.FormatInt(id, 10)
 	var comment *string
-	var taken bool
+	var taken, citus bool
 	if err := tx.QueryRow(ctx, `SELECT (SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1),
-		EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $2)`, p.Schema, name).Scan(&comment, &taken); err != nil {
+		EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $2), `+citusSQL, p.Schema, name).Scan(&comment, &taken, &citus); err != nil {
 		return p, false, fmt.Errorf("warm placement %s: %w", p.Schema, err)
 	}
 	want, err := e.TenantMark(ctx, 0, p)
@@ -88,8 +89,8 @@ func (e *Env) ClaimWarm(ctx context.Context, tx pgx.Tx, id, version int64) (p Pl
 		return p, false, err
 	}
 	from, to := pgx.Identifier{p.Schema}.Sanitize(), pgx.Identifier{name}.Sanitize()
-	if _, err := tx.Exec(ctx, fmt.Sprintf(`ALTER SCHEMA %s RENAME TO %s; COMMENT ON SCHEMA %s IS %s; GRANT USAGE ON SCHEMA %s TO %s`,
-		from, to, to, QuoteLiteral(m), to, pgx.Identifier{e.AppRole}.Sanitize())); err != nil {
+	if err := execStatements(ctx, tx, citus, `ALTER SCHEMA `+from+` RENAME TO `+to, `COMMENT ON SCHEMA `+to+` IS `+QuoteLiteral(m),
+		`GRANT USAGE ON SCHEMA `+to+` TO `+pgx.Identifier{e.AppRole}.Sanitize()); err != nil {
 		return p, false, err
 	}
 	p.Schema = name
