@@ -585,8 +585,8 @@ func TestIsolateRefusedOnPlainServer(t *testing.T) {
 // TestCitusPoolTiers moves tenants into and out of a distributed pool on Citus, between the
 // pool and schema tiers, with the test application whose tenant table references no shared
 // table (a schema-tier tenant's table that references a reference table is the schema tier's
-// affair, docs/citus.md): backup, restore and move in both directions, a hard delete, and
-// Isolate refused outside the pool tier.
+// affair, docs/citus.md): backup, restore and move in both directions and to another pool, a
+// hard delete, and Isolate refused outside the pool tier and for a plain owner.
 func TestCitusPoolTiers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -658,23 +658,38 @@ func TestCitusPoolTiers(t *testing.T) {
 	addNotes(t, c, moved, "s1 c")
 	same(moved, "s1 a", "s1 b", "s1 c")
 
+	// From one pool to another: a second pool is distributed in a co-location group of its own.
+	moved, err = c.Move(ctx, "p2", &tenancy.MoveOpts{Tier: tenancy.TierPool, Pool: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(moved, "p2 a")
+	dist := citusTables(t, super)
+	if o, d := dist[moved.Placement.Schema+".notes"], dist[pool+".notes"]; o.method != "h" || o.column != "tenant_id" || o.colocation == d.colocation {
+		t.Errorf("%s.notes: %+v, want distributed by tenant_id apart from %s.notes (%+v)", moved.Placement.Schema, o, pool, d)
+	}
+	if n := superCount(t, super, pool, "notes", p2.ID); n != 0 {
+		t.Errorf("%d notes of p2 left in %s after it moved to another pool", n, pool)
+	}
+	p2 = moved
+
 	if _, err := c.Isolate(ctx, "p1", nil); !errors.Is(err, tenancy.ErrTierNotAvailable) || !strings.Contains(err.Error(), "pool-tier") {
 		t.Errorf("isolate a schema-tier tenant: %v, want ErrTierNotAvailable naming the pool tier", err)
 	}
 	// A plain owner is subject to the forced policies: Citus would copy none of the shard's rows
 	// as it, and drop them. Refused, and nothing moves.
 	var total int
-	if err := super.QueryRow(ctx, `SELECT count(*) FROM `+pool+`.notes`).Scan(&total); err != nil {
+	if err := super.QueryRow(ctx, `SELECT count(*) FROM `+p2.Placement.Schema+`.notes`).Scan(&total); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Isolate(ctx, "p2", nil); err == nil || !strings.Contains(err.Error(), "BYPASSRLS") {
 		t.Errorf("isolate as a plain owner: %v, want a refusal asking for BYPASSRLS", err)
 	}
-	if _, isolated, _ := tenantShard(t, super, pool+".notes", p2.ID); isolated {
+	if _, isolated, _ := tenantShard(t, super, p2.Placement.Schema+".notes", p2.ID); isolated {
 		t.Error("p2 was isolated by a refused call")
 	}
 	var after int
-	if err := super.QueryRow(ctx, `SELECT count(*) FROM `+pool+`.notes`).Scan(&after); err != nil || after != total {
+	if err := super.QueryRow(ctx, `SELECT count(*) FROM `+p2.Placement.Schema+`.notes`).Scan(&after); err != nil || after != total {
 		t.Errorf("%d notes in the pool after the refused isolation (%v), %d before", after, err, total)
 	}
 	same(p2, "p2 a")
