@@ -3,6 +3,7 @@ package tenancy_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -203,7 +204,7 @@ func TestCitusPool(t *testing.T) {
 		if err := c.QueryRow(tenancy.WithTenant(ctx, beta), `SELECT count(*) FROM items`).Scan(&n); err != nil || n != 5 {
 			t.Fatalf("beta counts %d items (%v), want 5", n, err)
 		}
-		_, err := c.Exec(tenancy.WithTenant(ctx, acme), `INSERT INTO item_notes (item_id, body, author_id) SELECT min(id), 'x', 999999 FROM items`)
+		_, err := c.Exec(tenancy.WithTenant(ctx, acme), `INSERT INTO item_notes (item_id, body, author_id) SELECT min(id), 'x', 999999 FROM items RETURNING id`)
 		if sqlState(err) != "23503" {
 			t.Fatalf("a note by a user who does not exist: %v, want a foreign key violation", err)
 		}
@@ -294,63 +295,6 @@ func TestCitusPool(t *testing.T) {
 		if err := super.QueryRow(ctx, `SELECT count(*) FROM public.users`).Scan(&users); err != nil || users != 2 {
 			t.Errorf("%d users after the refused restores (%v), want 2", users, err)
 		}
-		insertsStillWorkCitus(t, c, beta)
-	})
-
-	t.Run("isolate gives a tenant shards of its own", func(t *testing.T) {
-		if _, err := c.Isolate(ctx, "acme", &tenancy.IsolateOpts{Node: "nowhere"}); err == nil || !strings.Contains(err.Error(), "host:port") {
-			t.Errorf("isolate to node \"nowhere\": %v, want an error asking for host:port", err)
-		}
-		if _, err := c.Isolate(ctx, "acme", &tenancy.IsolateOpts{Node: "127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "no active Citus node") {
-			t.Errorf("isolate to a node that is not in the cluster: %v, want an error naming it", err)
-		}
-		if _, isolated, _ := tenantShard(t, super, pool+".items", acme.ID); isolated {
-			t.Fatal("acme is isolated before Isolate ran (or after the refused calls)")
-		}
-		res, err := c.Isolate(ctx, "acme", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, table := range []string{"items", "item_notes"} {
-			if _, isolated, _ := tenantShard(t, super, pool+"."+table, acme.ID); !isolated {
-				t.Errorf("after Isolate, acme's shard of %s holds other tenant_ids too", table)
-			}
-		}
-		if _, isolated, _ := tenantShard(t, super, pool+".items", beta.ID); isolated {
-			t.Error("beta was isolated too")
-		}
-		sameSnapshot(t, "acme after isolation", acmeRows, snapshot(t, c, acme))
-		sameSnapshot(t, "beta after acme's isolation", betaRows, snapshot(t, c, beta))
-
-		// To the other worker, through the command line.
-		_, _, at := tenantShard(t, super, pool+".items", acme.ID)
-		other := 0
-		for _, w := range tenancytest.CitusCluster(t).Workers {
-			if w.Port != at {
-				other = w.Port
-			}
-		}
-		var stdout, stderr bytes.Buffer
-		code := tenancycli.Run(ctx, []string{"move", "acme", "--isolate", "--node", "127.0.0.1:" + strconv.Itoa(other), "--json",
-			"--database-url", db.AdminURL, "--app-url", db.AppURL, "--migrations", "testdata/citus/migrations"}, nil, &stdout, &stderr, &tenancycli.Options{Getenv: func(string) string { return "" }})
-		if code != 0 {
-			t.Fatalf("tenancy move acme --isolate --node: exit %d, %s", code, stderr.String())
-		}
-		if want := fmt.Sprintf(`"node":"127.0.0.1:%d"`, other); !strings.Contains(stdout.String(), want) || !strings.Contains(stdout.String(), `"already":true`) {
-			t.Errorf("tenancy move --isolate --json printed %s, want %s and already", stdout.String(), want)
-		}
-		for _, table := range []string{"items", "item_notes"} {
-			if _, isolated, port := tenantShard(t, super, pool+"."+table, acme.ID); !isolated || port != other {
-				t.Errorf("acme's shard of %s: isolated %v on port %d, want isolated on %d", table, isolated, port, other)
-			}
-		}
-		again, err := c.Isolate(ctx, "acme", nil)
-		if err != nil || !again.Already || again.Node != "127.0.0.1:"+strconv.Itoa(other) {
-			t.Errorf("isolate again: %+v, %v; want already, on the worker at port %d (first isolated on %s)", again, err, other, res.Node)
-		}
-		sameSnapshot(t, "acme after its move", acmeRows, snapshot(t, c, acme))
-		sameSnapshot(t, "beta after acme's move", betaRows, snapshot(t, c, beta))
-		insertsStillWorkCitus(t, c, acme)
 		insertsStillWorkCitus(t, c, beta)
 	})
 
@@ -466,6 +410,135 @@ func fillItemsCitus(t testing.TB, c *tenancy.Client, tn *tenancy.Tenant, n int) 
 
 // snapshot reads every row of tn's tables as the application role, without tenant_id, in key
 
+// TestCitusIsolate gives a pool tenant shards of its own on Citus (Client.Isolate and tenancy
+// move --isolate), with an owner role that has BYPASSRLS, as isolating needs (Citus copies the
+// rows as the owner): the tenant's rows, every other tenant's rows (counted as a superuser:
+// Citus rewrites the whole shard the tenant shared) and isolation are intact after the split
+// and after a move of its shards to the other worker. Bad nodes are refused first.
+func TestCitusIsolate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := tenancytest.NewCitus(t, &tenancytest.Options{SharedMigrations: citusShared, TenantMigrations: citusTenant, AppMaxConns: 4,
+		Owner: tenancytest.OwnerBypassRLS}, nil)
+	c := db.Client
+	super, err := pgx.Connect(ctx, tenancytest.CitusCluster(t).SuperURL(db.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer super.Close(ctx)
+	if _, err := db.OwnerPool.Exec(ctx, `INSERT INTO public.plans VALUES (1, 'free'); INSERT INTO public.users (email, plan_id) VALUES ('ann@example.com', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	copyAuthToWorkers(t, super, db.Name)
+	acme, beta := mustCreatePool(t, c, "acme"), mustCreatePool(t, c, "beta")
+	pool := acme.Placement.Schema
+	fillItemsCitus(t, c, acme, 7)
+	fillItemsCitus(t, c, beta, 4)
+	// Neighbours, some of which share acme's shard before the split.
+	for i := range 12 {
+		fillItemsCitus(t, c, mustCreatePool(t, c, fmt.Sprintf("n%d", i)), 1+i%3)
+	}
+	acmeRows, betaRows := snapshot(t, c, acme), snapshot(t, c, beta)
+	totals := func() string {
+		var s string
+		if err := super.QueryRow(ctx, `SELECT (SELECT count(*) FROM `+pool+`.items) || '/' || (SELECT count(*) FROM `+pool+`.item_notes)`).Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	before := totals()
+	if _, err := c.Isolate(ctx, "acme", &tenancy.IsolateOpts{Node: "nowhere"}); err == nil || !strings.Contains(err.Error(), "host:port") {
+		t.Errorf("isolate to node \"nowhere\": %v, want an error asking for host:port", err)
+	}
+	if _, err := c.Isolate(ctx, "acme", &tenancy.IsolateOpts{Node: "127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "no active Citus node") {
+		t.Errorf("isolate to a node that is not in the cluster: %v, want an error naming it", err)
+	}
+	if _, isolated, _ := tenantShard(t, super, pool+".items", acme.ID); isolated {
+		t.Fatal("acme is isolated before Isolate ran (or after the refused calls)")
+	}
+	res, err := c.Isolate(ctx, "acme", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"items", "item_notes"} {
+		if _, isolated, _ := tenantShard(t, super, pool+"."+table, acme.ID); !isolated {
+			t.Errorf("after Isolate, acme's shard of %s holds other tenant_ids too", table)
+		}
+	}
+	if _, isolated, _ := tenantShard(t, super, pool+".items", beta.ID); isolated {
+		t.Error("beta was isolated too")
+	}
+	sameSnapshot(t, "acme after isolation", acmeRows, snapshot(t, c, acme))
+	sameSnapshot(t, "beta after acme's isolation", betaRows, snapshot(t, c, beta))
+
+	// To the other worker, through the command line.
+	_, _, at := tenantShard(t, super, pool+".items", acme.ID)
+	other := 0
+	for _, w := range tenancytest.CitusCluster(t).Workers {
+		if w.Port != at {
+			other = w.Port
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	code := tenancycli.Run(ctx, []string{"move", "acme", "--isolate", "--node", "127.0.0.1:" + strconv.Itoa(other), "--json",
+		"--database-url", db.AdminURL, "--app-url", db.AppURL, "--migrations", "testdata/citus/migrations"}, nil, &stdout, &stderr, &tenancycli.Options{Getenv: func(string) string { return "" }})
+	if code != 0 {
+		t.Fatalf("tenancy move acme --isolate --node: exit %d, %s", code, stderr.String())
+	}
+	var printed struct {
+		Node    string `json:"node"`
+		Already bool   `json:"already"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &printed); err != nil || printed.Node != "127.0.0.1:"+strconv.Itoa(other) || !printed.Already {
+		t.Errorf("tenancy move --isolate --json printed %s (%v), want node 127.0.0.1:%d and already", stdout.String(), err, other)
+	}
+	for _, table := range []string{"items", "item_notes"} {
+		if _, isolated, port := tenantShard(t, super, pool+"."+table, acme.ID); !isolated || port != other {
+			t.Errorf("acme's shard of %s: isolated %v on port %d, want isolated on %d", table, isolated, port, other)
+		}
+	}
+	again, err := c.Isolate(ctx, "acme", nil)
+	if err != nil || !again.Already || again.Node != "127.0.0.1:"+strconv.Itoa(other) {
+		t.Errorf("isolate again: %+v, %v; want already, on the worker at port %d (first isolated on %s)", again, err, other, res.Node)
+	}
+	sameSnapshot(t, "acme after its move", acmeRows, snapshot(t, c, acme))
+	sameSnapshot(t, "beta after acme's move", betaRows, snapshot(t, c, beta))
+	insertsStillWorkCitus(t, c, acme)
+	insertsStillWorkCitus(t, c, beta)
+	if after := totals(); after != before {
+		t.Errorf("rows in the pool (items/notes, every tenant): %s before, %s after", before, after)
+	}
+}
+
+// copyAuthToWorkers copies the coordinator's pg_dist_authinfo to the workers' copies of the
+// database: moving a shard, a worker logs in to another as the role that asked (docs/citus.md).
+func copyAuthToWorkers(t testing.TB, super *pgx.Conn, dbName string) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := super.Query(ctx, `SELECT rolename, authinfo FROM pg_dist_authinfo WHERE nodeid = 0`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Role, Info string }])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range tenancytest.CitusCluster(t).Workers {
+		cfg := super.Config().Copy()
+		cfg.Port, cfg.Database = uint16(w.Port), dbName
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range auth {
+			if _, err := conn.Exec(ctx, `INSERT INTO pg_dist_authinfo (nodeid, rolename, authinfo) VALUES (0, $1, $2) ON CONFLICT DO NOTHING`, a.Role, a.Info); err != nil {
+				t.Fatal(err)
+			}
+		}
+		conn.Close(ctx)
+	}
+}
+
 // insertsStillWorkCitus inserts an item and a note for tn through the binding, checks the ids
 // come from a sequence nobody pushed, and deletes them again.
 func insertsStillWorkCitus(t testing.TB, c *tenancy.Client, tn *tenancy.Tenant) {
@@ -512,8 +585,8 @@ func TestIsolateRefusedOnPlainServer(t *testing.T) {
 // TestCitusPoolTiers moves tenants into and out of a distributed pool on Citus, between the
 // pool and schema tiers, with the test application whose tenant table references no shared
 // table (a schema-tier tenant's table that references a reference table is the schema tier's
-// affair, docs/citus.md): backup, restore and move in both directions, a hard delete, and
-// Isolate refused outside the pool tier.
+// affair, docs/citus.md): backup, restore and move in both directions and to another pool, a
+// hard delete, and Isolate refused outside the pool tier and for a plain owner.
 func TestCitusPoolTiers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -585,9 +658,41 @@ func TestCitusPoolTiers(t *testing.T) {
 	addNotes(t, c, moved, "s1 c")
 	same(moved, "s1 a", "s1 b", "s1 c")
 
+	// From one pool to another: a second pool is distributed in a co-location group of its own.
+	moved, err = c.Move(ctx, "p2", &tenancy.MoveOpts{Tier: tenancy.TierPool, Pool: "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same(moved, "p2 a")
+	dist := citusTables(t, super)
+	if o, d := dist[moved.Placement.Schema+".notes"], dist[pool+".notes"]; o.method != "h" || o.column != "tenant_id" || o.colocation == d.colocation {
+		t.Errorf("%s.notes: %+v, want distributed by tenant_id apart from %s.notes (%+v)", moved.Placement.Schema, o, pool, d)
+	}
+	if n := superCount(t, super, pool, "notes", p2.ID); n != 0 {
+		t.Errorf("%d notes of p2 left in %s after it moved to another pool", n, pool)
+	}
+	p2 = moved
+
 	if _, err := c.Isolate(ctx, "p1", nil); !errors.Is(err, tenancy.ErrTierNotAvailable) || !strings.Contains(err.Error(), "pool-tier") {
 		t.Errorf("isolate a schema-tier tenant: %v, want ErrTierNotAvailable naming the pool tier", err)
 	}
+	// A plain owner is subject to the forced policies: Citus would copy none of the shard's rows
+	// as it, and drop them. Refused, and nothing moves.
+	var total int
+	if err := super.QueryRow(ctx, `SELECT count(*) FROM `+p2.Placement.Schema+`.notes`).Scan(&total); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Isolate(ctx, "p2", nil); err == nil || !strings.Contains(err.Error(), "BYPASSRLS") {
+		t.Errorf("isolate as a plain owner: %v, want a refusal asking for BYPASSRLS", err)
+	}
+	if _, isolated, _ := tenantShard(t, super, p2.Placement.Schema+".notes", p2.ID); isolated {
+		t.Error("p2 was isolated by a refused call")
+	}
+	var after int
+	if err := super.QueryRow(ctx, `SELECT count(*) FROM `+p2.Placement.Schema+`.notes`).Scan(&after); err != nil || after != total {
+		t.Errorf("%d notes in the pool after the refused isolation (%v), %d before", after, err, total)
+	}
+	same(p2, "p2 a")
 
 	if err := c.TenantDelete(ctx, "s1", &tenancy.TenantDeleteOpts{Hard: true}); err != nil {
 		t.Fatal(err)

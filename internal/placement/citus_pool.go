@@ -32,7 +32,7 @@ func IsCitus(ctx context.Context, db catalog.DB) (bool, error) {
 // distributed a table distributed by tenant_id, co-located with the pool's first distributed
 // table, referenced tables first; before that, the tables outside the pool that its tables
 // reference become reference tables (ReferenceShared). It runs in the transaction that
-// migrated the pool (with migrate.PoolCitusSQL set), after the grants: Citus copies a table's
+// migrated the pool (with migrate.PoolCitusSQL set at its start), after the grants: Citus copies a table's
 // grants, RLS settings and policies to its shards. A no-op when everything is distributed
 // already; call it only on Citus (IsCitus).
 //
@@ -42,11 +42,6 @@ func IsCitus(ctx context.Context, db catalog.DB) (bool, error) {
 // superuser in a schema made in the same transaction, and which cannot be distributed later
 // when they have an identity column.
 func DistributePool(ctx context.Context, tx pgx.Tx, schema string) error {
-	// Citus creates shards over one connection per node in a transaction that also created
-	// tables or reference tables; in parallel mode it refuses some of what follows.
-	if _, err := tx.Exec(ctx, `SET LOCAL citus.multi_shard_modify_mode TO 'sequential'`); err != nil {
-		return err
-	}
 	tables, err := TablesReferencingFirst(ctx, tx, schema)
 	if err != nil {
 		return err
@@ -255,6 +250,10 @@ func (e *Env) afterPool(ctx context.Context, tx pgx.Tx, t *migrate.Target) error
 	return DistributePool(ctx, tx, t.Schema)
 }
 
+// ErrOwnerSubjectToRLS: Citus moves and splits shards as the calling role, which must see
+// every tenant's rows (IsolatePoolTenant).
+var ErrOwnerSubjectToRLS = errors.New("tenancy: the owner role is subject to row-level security: Citus would copy none of the shard's rows (and drop them); isolate as an owner role with BYPASSRLS, or a superuser")
+
 // ErrNotDistributed: a pool on a Citus coordinator whose tables are not distributed (made
 // before tenancy distributed pools: a fleet migration, or DistributePool, does it).
 var ErrNotDistributed = errors.New("tenancy: the pool's tables are not distributed")
@@ -307,10 +306,23 @@ func PoolTenantShard(ctx context.Context, db catalog.DB, schema string, id int64
 // writes to the shards being copied wait until the copy is done ('block_writes'). A tenant
 // isolated already is not split again. conn is an owner connection to the coordinator, outside
 // a transaction (Citus refuses both after other changes in a transaction).
+//
+// Citus copies a shard's rows as the calling role: a role subject to the pool's forced RLS
+// policies would copy none, and Citus would then drop the old shard with every tenant's rows in
+// it. So the owner role must bypass RLS (superuser or BYPASSRLS), or this refuses
+// (ErrOwnerSubjectToRLS) before anything is done.
 func IsolatePoolTenant(ctx context.Context, conn *pgx.Conn, schema string, id int64, node string, online bool) (TenantShard, error) {
-	mode := "block_writes"
+	var bypass bool
+	if err := conn.QueryRow(ctx, `SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&bypass); err != nil {
+		return TenantShard{}, err
+	}
+	if !bypass {
+		return TenantShard{}, ErrOwnerSubjectToRLS
+	}
+	// A literal: the type citus.shard_transfer_mode is in a schema the owner may not use.
+	mode := "'block_writes'"
 	if online {
-		mode = "auto"
+		mode = "'auto'"
 	}
 	var target int32
 	if node != "" {
@@ -332,7 +344,7 @@ func IsolatePoolTenant(ctx context.Context, conn *pgx.Conn, schema string, id in
 		return s, err
 	}
 	if !s.Isolated {
-		if _, err := conn.Exec(ctx, `SELECT isolate_tenant_to_new_shard($1::regclass, $2::bigint, 'CASCADE', shard_transfer_mode => $3::citus.shard_transfer_mode)`, s.Table, id, mode); err != nil {
+		if _, err := conn.Exec(ctx, `SELECT isolate_tenant_to_new_shard($1::regclass, $2::bigint, 'CASCADE', shard_transfer_mode => `+mode+`)`, s.Table, id); err != nil {
 			return s, fmt.Errorf("isolate_tenant_to_new_shard: %w", err)
 		}
 		if s, err = PoolTenantShard(ctx, conn, schema, id); err != nil {
@@ -340,7 +352,7 @@ func IsolatePoolTenant(ctx context.Context, conn *pgx.Conn, schema string, id in
 		}
 	}
 	if target != 0 && target != s.NodeID {
-		if _, err := conn.Exec(ctx, `SELECT citus_move_shard_placement($1::bigint, $2::int, $3::int, $4::citus.shard_transfer_mode)`, s.ShardID, s.NodeID, target, mode); err != nil {
+		if _, err := conn.Exec(ctx, `SELECT citus_move_shard_placement($1::bigint, $2::int, $3::int, `+mode+`)`, s.ShardID, s.NodeID, target); err != nil {
 			return s, fmt.Errorf("citus_move_shard_placement: %w", err)
 		}
 		return PoolTenantShard(ctx, conn, schema, id)
