@@ -204,7 +204,7 @@ archive's domains. A restore that fails, or a bad archive, leaves nothing behind
 
 func moveCommand(a *app) *cobra.Command {
 	var tier, server, pool string
-	var node string
+	var node, transfer string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "move SLUG --tier T",
@@ -217,7 +217,7 @@ cluster instead (citus_schema_move): the tenant stays served and the catalog doe
 		Args: exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if node != "" {
-				return a.moveToNode(cmd, args[0], node, tier != "" || server != "" || pool != "", asJSON)
+				return a.moveToNode(cmd, args[0], node, transfer, tier != "" || server != "" || pool != "", asJSON)
 			}
 			if tier == "" && server == "" && pool == "" {
 				return usagef(cmd, "say where to: --tier, --server or --pool")
@@ -254,6 +254,7 @@ cluster instead (citus_schema_move): the tenant stays served and the catalog doe
 	cmd.Flags().StringVar(&server, "server", "", "the server to move to (default: the tenant's)")
 	cmd.Flags().StringVar(&pool, "pool", "", "with --tier pool: the pool to join (default: "+tenancy.PoolDefault+")")
 	cmd.Flags().StringVar(&node, "node", "", "on Citus: move a schema-tier tenant's distributed schema to this node (host:port, as status shows them)")
+	cmd.Flags().StringVar(&transfer, "transfer-mode", tenancy.TransferAuto, "with --node: how Citus copies the shards (auto, force_logical or block_writes)")
 	jsonFlag(cmd, &asJSON)
 	return cmd
 }
