@@ -170,6 +170,26 @@ func TestCitusBind(t *testing.T) {
 			return got, err
 		}},
 	}
+	t.Run("ExecTenants", func(t *testing.T) {
+		got := map[string]string{}
+		res, err := c.ExecTenants(ctx, `SELECT coalesce(string_agg(body, ',' ORDER BY body), '') FROM notes`, &tenancy.ExecTenantsOpts{
+			Tenants: []string{a.Slug, b.Slug, s.Slug},
+			OnResult: func(r *tenancy.TenantRows) {
+				if r.Err == nil && len(r.Rows) == 1 {
+					got[r.Tenant], _ = r.Rows[0][0].(string)
+				}
+			},
+		})
+		if err != nil || res.Succeeded != 3 {
+			t.Fatalf("ExecTenants: %+v, %v", res, err)
+		}
+		for tn, w := range want {
+			if got[tn.Slug] != w {
+				t.Errorf("ExecTenants as %s: %q, want %q", tn.Slug, got[tn.Slug], w)
+			}
+		}
+	})
+
 	t.Run("every entry point sees its own rows", func(t *testing.T) {
 		for _, e := range entries {
 			for tn, w := range want {
@@ -411,6 +431,21 @@ func testCitusLeftovers(t *testing.T, db *tenancytest.DB, a, b *tenancy.Tenant) 
 		if err := pool.QueryRow(ctx, `SELECT coalesce(current_setting('tenancy.tenant_id', true), '')`).Scan(&setting); err != nil || setting != "" {
 			t.Errorf("the coordinator's tenancy.tenant_id after a's leftover: %q, %v; want empty", setting, err)
 		}
+	}
+	// Every tenant's binding is the same statement: pgx prepares bind_citus once per connection,
+	// not once per tenant (SET would need the tenant in its text).
+	for _, tn := range []*tenancy.Tenant{a, b, a, b} {
+		if _, err := c.Exec(tenancy.WithTenant(ctx, tn), `SELECT count(*) FROM notes`); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Tx(tenancy.WithTenant(ctx, tn), func(context.Context, pgx.Tx) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var binds, unbinds int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE statement LIKE 'SELECT tenancy.bind_citus(%'),
+		count(*) FILTER (WHERE statement LIKE 'SELECT tenancy.unbind_citus(%') FROM pg_prepared_statements`).Scan(&binds, &unbinds); err != nil || binds != 1 || unbinds != 1 {
+		t.Fatalf("the connection has %d prepared statements that bind and %d that unbind, %v; want 1 each for every tenant", binds, unbinds, err)
 	}
 	for _, via := range vias {
 		for _, k := range kinds {

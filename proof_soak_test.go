@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tenancy-go/tenancy"
 	"github.com/tenancy-go/tenancy/bench/soak/isolation"
 	"github.com/tenancy-go/tenancy/tenancytest"
 )
@@ -46,9 +47,37 @@ func TestProofSoak(t *testing.T) {
 	}
 }
 
+// TestProofSoakCitus is TestProofSoak on a Citus coordinator with two workers (docs/citus.md),
+// in the tiers that Citus serves (the database tier is refused there): the pool's table is
+// distributed by tenant_id, so pool tenants' requests run on the workers.
+func TestProofSoakCitus(t *testing.T) {
+	t.Parallel()
+	db := tenancytest.NewCitus(t, isolation.Options(), nil)
+	rep := soakWith(t, db, db.AppURL, pgx.QueryExecModeCacheStatement, isolation.Split{Pool: 180, Schema: 20}, soakRequests(t, 3000), false,
+		func(ts []*tenancy.Tenant) {
+			for _, tn := range ts {
+				if tn.Tier == tenancy.TierPool {
+					distribute(t, db, pgx.Identifier{tn.Placement.Schema, "items"}.Sanitize())
+					return
+				}
+			}
+		})
+	for _, k := range []string{"error", "panic", "cancel", "timeout", "savepoint", "kill", "http-panic"} {
+		if rep.Faults[k] == 0 {
+			t.Errorf("no %s fault was injected", k)
+		}
+	}
+}
+
 // soak runs requests requests of the isolation soak against db with the application pool on
 // appURL in mode, one backend killed every 25 requests, and fails the test unless it is clean.
 func soak(t *testing.T, db *tenancytest.DB, appURL string, mode pgx.QueryExecMode, split isolation.Split, requests int64, noCancelRequests bool) *isolation.Report {
+	t.Helper()
+	return soakWith(t, db, appURL, mode, split, requests, noCancelRequests, nil)
+}
+
+// soakWith is soak with a step after the tenants are made, before the requests (nil: none).
+func soakWith(t *testing.T, db *tenancytest.DB, appURL string, mode pgx.QueryExecMode, split isolation.Split, requests int64, noCancelRequests bool, prepare func([]*tenancy.Tenant)) *isolation.Report {
 	t.Helper()
 	ctx := context.Background()
 	c, pool, appName, err := isolation.AppClient(ctx, db, appURL, mode, 4)
@@ -59,6 +88,9 @@ func soak(t *testing.T, db *tenancytest.DB, appURL string, mode pgx.QueryExecMod
 	ts, err := isolation.Setup(ctx, c, split)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(ts)
 	}
 	rep, err := isolation.Run(ctx, isolation.Config{
 		Client: c, Super: db.Server.SuperPool(), SuperURL: db.Server.URL("", db.Name), AppName: appName,

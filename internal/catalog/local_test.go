@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -107,6 +108,20 @@ func withLocal(t *testing.T, extra map[string]string) []migrate.Migration {
 	return migs
 }
 
+// localLine is the shipped local line's versions as versions reports them.
+func localLine(t *testing.T) []string {
+	t.Helper()
+	migs, err := migrate.Load(catalog.LocalFiles())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range migs {
+		out = append(out, fmt.Sprintf("%d_%s", m.Version, m.Name))
+	}
+	return out
+}
+
 func fmtName(m migrate.Migration) string { return fmt.Sprintf("%04d_%s.up.sql", m.Version, m.Name) }
 
 func TestInstallLocalFresh(t *testing.T) {
@@ -116,8 +131,8 @@ func TestInstallLocalFresh(t *testing.T) {
 	if err := install(t, conn, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := versions(t, conn); len(got) != 2 || got[0] != "1_local_catalog" || got[1] != "2_lines" {
-		t.Fatalf("versions = %v, want [1_local_catalog 2_lines]", got)
+	if got, want := versions(t, conn), localLine(t); !slices.Equal(got, want) {
+		t.Fatalf("versions = %v, want %v", got, want)
 	}
 	// What the old string made, a placement row and its ledger, and the function RLS policies use.
 	if _, err := conn.Exec(ctx, `INSERT INTO tenancy.placements (id, kind, schema, catalog) VALUES (1, 'database', 'tenant', 'c')`); err != nil {
@@ -134,8 +149,8 @@ func TestInstallLocalFresh(t *testing.T) {
 	if err := install(t, conn, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := versions(t, conn); len(got) != 2 {
-		t.Fatalf("versions after a rerun = %v", got)
+	if got, want := versions(t, conn), localLine(t); !slices.Equal(got, want) {
+		t.Fatalf("versions after a rerun = %v, want %v", got, want)
 	}
 	var n int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM tenancy.placements`).Scan(&n); err != nil || n != 1 {
@@ -158,15 +173,15 @@ func TestInstallLocalLegacy(t *testing.T) {
 	if err := install(t, conn, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := versions(t, conn); len(got) != 2 || got[0] != "1_local_catalog" || got[1] != "2_lines" {
-		t.Fatalf("versions = %v, want [1_local_catalog 2_lines]", got)
+	if got, want := versions(t, conn), localLine(t); !slices.Equal(got, want) {
+		t.Fatalf("versions = %v, want %v", got, want)
 	}
-	next := withLocal(t, map[string]string{"0003_note.up.sql": `ALTER TABLE tenancy.placements ADD COLUMN note text NOT NULL DEFAULT 'upgraded'`})
+	next := withLocal(t, map[string]string{"0099_note.up.sql": `ALTER TABLE tenancy.placements ADD COLUMN note text NOT NULL DEFAULT 'upgraded'`})
 	if err := install(t, conn, next); err != nil {
 		t.Fatal(err)
 	}
-	if got := versions(t, conn); len(got) != 3 || got[2] != "3_note" {
-		t.Fatalf("versions = %v, want [1_local_catalog 2_lines 3_note]", got)
+	if got, want := versions(t, conn), append(localLine(t), "99_note"); !slices.Equal(got, want) {
+		t.Fatalf("versions = %v, want %v", got, want)
 	}
 	var note string
 	if err := conn.QueryRow(ctx, `SELECT note FROM tenancy.placements WHERE id = 1`).Scan(&note); err != nil || note != "upgraded" {
@@ -175,7 +190,7 @@ func TestInstallLocalLegacy(t *testing.T) {
 	if err := install(t, conn, next); err != nil {
 		t.Fatal(err)
 	}
-	// A release that knows only versions 1-2 refuses a newer local catalog instead of misreading it.
+	// A release that knows only the shipped line refuses a newer local catalog instead of misreading it.
 	if err := install(t, conn, nil); err == nil {
 		t.Fatal("InstallLocal accepted a local catalog newer than it knows")
 	}
@@ -185,11 +200,11 @@ func TestInstallLocalLegacy(t *testing.T) {
 func TestInstallLocalFreshLine(t *testing.T) {
 	t.Parallel()
 	conn := emptyDatabase(t)
-	next := withLocal(t, map[string]string{"0003_note.up.sql": `ALTER TABLE tenancy.placements ADD COLUMN note text`})
+	next := withLocal(t, map[string]string{"0099_note.up.sql": `ALTER TABLE tenancy.placements ADD COLUMN note text`})
 	if err := install(t, conn, next); err != nil {
 		t.Fatal(err)
 	}
-	if got := versions(t, conn); len(got) != 3 || got[0] != "1_local_catalog" || got[2] != "3_note" {
+	if got, want := versions(t, conn), append(localLine(t), "99_note"); !slices.Equal(got, want) {
 		t.Fatalf("versions = %v", got)
 	}
 }
