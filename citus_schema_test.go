@@ -435,6 +435,11 @@ func TestCitusSchema(t *testing.T) {
 		mustSee(t, wc, beta, "b1")
 	})
 
+	t.Run("check", func(t *testing.T) {
+		// Check and DropOrphans take distributed schemas for what they are: nothing wrong, nothing to drop.
+		mustAgree(t, c)
+	})
+
 	t.Run("rebalance", func(t *testing.T) {
 		for _, slug := range []string{"r1", "r2", "r3", "r4"} {
 			addNotes(t, c, create(t, slug), slug+"-note")
