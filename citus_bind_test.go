@@ -204,6 +204,48 @@ func TestCitusBind(t *testing.T) {
 		}
 	})
 
+	t.Run("exec modes", func(t *testing.T) {
+		// The batch in every pgx mode: simple protocol (as behind PgBouncer) sends it as one
+		// message, where Citus would propagate any SET with the whole message's text.
+		for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeSimpleProtocol, pgx.QueryExecModeExec, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeCacheDescribe} {
+			cfg, err := pgxpool.ParseConfig(db.AppURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tenancy.ConfigurePool(cfg, "")
+			cfg.ConnConfig.DefaultQueryExecMode = mode
+			cfg.MaxConns = 1
+			pool, err := pgxpool.NewWithConfig(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mc, err := tenancy.New(&tenancy.Config{AppPool: pool, OwnerPool: db.OwnerPool})
+			if err != nil {
+				pool.Close()
+				t.Fatal(err)
+			}
+			for tn, w := range want {
+				got, err := collect(mc.Query(tenancy.WithTenant(ctx, tn), read))
+				if err != nil || got != w {
+					t.Errorf("%v, Query as %s: %q, %v; want %q", mode, tn.Slug, got, err, w)
+				}
+				err = mc.Tx(tenancy.WithTenant(ctx, tn), func(ctx context.Context, tx pgx.Tx) error {
+					got, err = collect(tx.Query(ctx, read))
+					return err
+				})
+				if err != nil || got != w {
+					t.Errorf("%v, Tx as %s: %q, %v; want %q", mode, tn.Slug, got, err, w)
+				}
+			}
+			var n int
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil || n != 0 {
+				t.Errorf("%v: an unbound read after bound ones: %d rows, %v; want 0", mode, n, err)
+			}
+			mc.Close()
+			pool.Close()
+		}
+	})
+
 	t.Run("a bound insert lands under its tenant", func(t *testing.T) {
 		if _, err := c.Exec(tenancy.WithTenant(ctx, b), `INSERT INTO notes (body) VALUES ('b-exec')`); err != nil {
 			t.Fatal(err)
