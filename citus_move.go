@@ -30,6 +30,10 @@ func (c *Client) moveToNode(ctx context.Context, slug string, opts *MoveOpts) (*
 	if err != nil {
 		return nil, err
 	}
+	mode, err := transferMode(opts.TransferMode)
+	if err != nil {
+		return nil, fmt.Errorf("tenancy: move %s: %w", slug, err)
+	}
 	t, err := c.TenantGet(ctx, slug)
 	if err != nil {
 		return nil, err
@@ -85,7 +89,8 @@ func (c *Client) moveToNode(ctx context.Context, slug string, opts *MoveOpts) (*
 		return nil, err
 	}
 	defer release()
-	if _, err := conn.Exec(ctx, `SELECT citus_schema_move($1::regnamespace, $2::text, $3::int)`,
+	// The mode goes in as a literal: naming its type needs USAGE on schema citus (rebalance.go).
+	if _, err := conn.Exec(ctx, `SELECT citus_schema_move($1::regnamespace, $2::text, $3::int, `+placement.QuoteLiteral(mode)+`)`,
 		pgx.Identifier{t.Placement.Schema}.Sanitize(), host, port); err != nil {
 		return nil, fmt.Errorf("tenancy: move %s to node %s: %w", slug, opts.Node, err)
 	}

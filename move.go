@@ -28,6 +28,9 @@ type MoveOpts struct {
 	// without Tier, Server or Pool: the catalog does not change and the tenant stays served
 	// (citus_move.go). ErrNotCitus elsewhere.
 	Node string
+	// TransferMode, with Node, is how Citus copies the schema's shards: as
+	// RebalanceOpts.TransferMode (TransferAuto if empty).
+	TransferMode string
 	// OnTable, if set, is called after each table is copied.
 	OnTable func(table string, rows int64)
 }

@@ -28,6 +28,17 @@ const (
 	TransferBlockWrites  = "block_writes"
 )
 
+// transferMode checks a RebalanceOpts.TransferMode or MoveOpts.TransferMode ("" is TransferAuto).
+func transferMode(mode string) (string, error) {
+	switch mode {
+	case "":
+		return TransferAuto, nil
+	case TransferAuto, TransferForceLogical, TransferBlockWrites:
+		return mode, nil
+	}
+	return "", fmt.Errorf("invalid transfer mode %q (want %s, %s or %s)", truncate(mode, 40), TransferAuto, TransferForceLogical, TransferBlockWrites)
+}
+
 // RebalanceMove is one move of the rebalancer: a shard and the shards co-located with it. A
 // schema-tier tenant's distributed schema is one co-location group and moves whole; a pool's
 // shard holds the rows of every tenant whose tenant_id hashes into its range.
@@ -58,13 +69,9 @@ func (c *Client) Rebalance(ctx context.Context, opts *RebalanceOpts) (*Rebalance
 	if opts == nil {
 		opts = &RebalanceOpts{}
 	}
-	mode := opts.TransferMode
-	switch mode {
-	case "":
-		mode = TransferAuto
-	case TransferAuto, TransferForceLogical, TransferBlockWrites:
-	default:
-		return nil, fmt.Errorf("tenancy: rebalance: invalid transfer mode %q (want %s, %s or %s)", mode, TransferAuto, TransferForceLogical, TransferBlockWrites)
+	mode, err := transferMode(opts.TransferMode)
+	if err != nil {
+		return nil, fmt.Errorf("tenancy: rebalance: %w", err)
 	}
 	admin, err := c.ownerPool()
 	if err != nil {

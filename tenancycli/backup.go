@@ -204,6 +204,7 @@ archive's domains. A restore that fails, or a bad archive, leaves nothing behind
 
 func moveCommand(a *app) *cobra.Command {
 	var tier, server, pool string
+	var transfer string
 	var asJSON bool
 	var iso isolateFlags
 	cmd := &cobra.Command{
@@ -219,6 +220,9 @@ schema-tier tenant's distributed schema to that node of the cluster (citus_schem
 stays served and the catalog does not change (docs/citus.md).`,
 		Args: exactArgs("SLUG"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if transfer != tenancy.TransferAuto && (iso.node == "" || iso.isolate) {
+				return usagef(cmd, "--transfer-mode goes with --node alone (--isolate takes --online)")
+			}
 			if iso.isolate {
 				return iso.run(a, cmd, args[0], tier != "" || server != "" || pool != "", asJSON)
 			}
@@ -226,7 +230,7 @@ stays served and the catalog does not change (docs/citus.md).`,
 				return usagef(cmd, "--online goes with --isolate")
 			}
 			if iso.node != "" {
-				return a.moveToNode(cmd, args[0], iso.node, tier != "" || server != "" || pool != "", asJSON)
+				return a.moveToNode(cmd, args[0], iso.node, transfer, tier != "" || server != "" || pool != "", asJSON)
 			}
 			if tier == "" && server == "" && pool == "" {
 				return usagef(cmd, "say where to: --tier, --server or --pool")
@@ -263,6 +267,7 @@ stays served and the catalog does not change (docs/citus.md).`,
 	cmd.Flags().StringVar(&server, "server", "", "the server to move to (default: the tenant's)")
 	cmd.Flags().StringVar(&pool, "pool", "", "with --tier pool: the pool to join (default: "+tenancy.PoolDefault+")")
 	iso.add(cmd)
+	cmd.Flags().StringVar(&transfer, "transfer-mode", tenancy.TransferAuto, "with --node: how Citus copies the shards (auto, force_logical or block_writes)")
 	jsonFlag(cmd, &asJSON)
 	return cmd
 }

@@ -81,7 +81,7 @@ func moveWhat(m tenancy.RebalanceMove) string {
 }
 
 // moveToNode is `move SLUG --node HOST:PORT`.
-func (a *app) moveToNode(cmd *cobra.Command, slug, node string, others bool, asJSON bool) error {
+func (a *app) moveToNode(cmd *cobra.Command, slug, node, mode string, others bool, asJSON bool) error {
 	if others {
 		return usagef(cmd, "--node moves a tenant inside its Citus cluster: give no --tier, --server or --pool with it")
 	}
@@ -91,7 +91,7 @@ func (a *app) moveToNode(cmd *cobra.Command, slug, node string, others bool, asJ
 		return err
 	}
 	start := time.Now()
-	t, err := c.Move(ctx, slug, &tenancy.MoveOpts{Node: node})
+	t, err := c.Move(ctx, slug, &tenancy.MoveOpts{Node: node, TransferMode: mode})
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,10 @@ var citusSettings = map[string]string{
 	"shared_preload_libraries": "'citus'",
 	"citus.node_conninfo":      "'sslmode=disable'",
 	"wal_level":                "logical",
+	// Each test database holds a Citus maintenance daemon (a background worker) on every node,
+	// and each logical-replication shard move an apply worker on its target: the default 8
+	// runs out with a few databases kept for inspection, and a move then waits forever.
+	"max_worker_processes": "64",
 }
 
 // Citus is the test run's Citus cluster: a coordinator (the Server that test databases are made
@@ -294,9 +298,6 @@ func (c *Citus) AddWorker(tb testing.TB, db *DB) *CitusNode {
 	if err := n.server.createCitusDatabase(ctx, db.Name, db.OwnerRole); err != nil {
 		tb.Fatalf("tenancytest: %v", err)
 	}
-	if err := c.copyAuthinfo(ctx, db.Name, []*Server{n.server}); err != nil {
-		tb.Fatalf("tenancytest: %v", err)
-	}
 	db.others = append(db.others, n.server)
 	err := c.asSuper(ctx, db.Name, func(conn *pgx.Conn) error {
 		_, err := conn.Exec(ctx, `SELECT citus_add_node('127.0.0.1', $1)`, n.Port)
@@ -304,6 +305,10 @@ func (c *Citus) AddWorker(tb testing.TB, db *DB) *CitusNode {
 	})
 	if err != nil {
 		tb.Fatalf("tenancytest: add worker: %v", err)
+	}
+	// After citus_add_node, which copies the roles there.
+	if err := c.copyAuthinfo(ctx, db.Name, []*Server{n.server}); err != nil {
+		tb.Fatalf("tenancytest: %v", err)
 	}
 	return n
 }

@@ -29,7 +29,9 @@ func (c *Citus) copyAuthinfo(ctx context.Context, name string, nodes []*Server) 
 	for _, n := range nodes {
 		err := n.inDatabase(ctx, name, func(conn *pgx.Conn) error {
 			for _, r := range rows {
-				if _, err := conn.Exec(ctx, `INSERT INTO pg_dist_authinfo (nodeid, rolename, authinfo) VALUES ($1, $2, $3)
+				// Only for the roles the worker has (the other owners' may not be there).
+				if _, err := conn.Exec(ctx, `INSERT INTO pg_dist_authinfo (nodeid, rolename, authinfo)
+					SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $2)
 					ON CONFLICT DO NOTHING`, r[0], r[1], r[2]); err != nil {
 					return err
 				}

@@ -77,7 +77,8 @@ const localTablesSQL = `
 	JOIN pg_depend d ON d.refclassid = 'pg_namespace'::regclass AND d.refobjid = ds.schemaid AND d.classid = 'pg_class'::regclass
 	JOIN pg_class c ON c.oid = d.objid AND c.relkind IN ('r', 'p')
 	WHERE ds.schemaid = (SELECT oid FROM pg_namespace WHERE nspname = (current_schemas(false))[1])
-	  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = c.oid)`
+	  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_partition p WHERE p.logicalrelid = c.oid)
+	  AND NOT pg_catalog.relation_is_a_known_shard(c.oid)` // a shard on a coordinator that takes shards
 
 // checkDistributed fails when a migration left a local table in the placement's distributed
 // schema (Citus only): the placement's transaction rolls back, and the error says how to fix

@@ -223,7 +223,9 @@ func (e *Env) CitusRebalance(ctx context.Context, s, mode string, dryRun bool) (
 	if dryRun || len(plan) == 0 {
 		return plan, nil
 	}
-	if _, err := conn.Exec(ctx, `SELECT rebalance_table_shards(shard_transfer_mode => $1::citus.shard_transfer_mode)`, mode); err != nil {
+	// mode is one of three names (checked by the caller) and goes in as a literal: naming the
+	// type (citus.shard_transfer_mode) needs USAGE on schema citus, which the owner lacks.
+	if _, err := conn.Exec(ctx, `SELECT rebalance_table_shards(shard_transfer_mode => `+QuoteLiteral(mode)+`)`); err != nil {
 		return plan, fmt.Errorf("rebalance: %w", err)
 	}
 	return plan, nil
