@@ -89,6 +89,10 @@ func (c *Client) moveToNode(ctx context.Context, slug string, opts *MoveOpts) (*
 		return nil, err
 	}
 	defer release()
+	// A schema copied as a role subject to RLS arrives empty, and the source is dropped.
+	if err := placement.CheckOwnerCopiesShards(ctx, conn); err != nil {
+		return nil, fmt.Errorf("%w: move %s to node %s", err, slug, opts.Node)
+	}
 	// The mode goes in as a literal: naming its type needs USAGE on schema citus (rebalance.go).
 	if _, err := conn.Exec(ctx, `SELECT citus_schema_move($1::regnamespace, $2::text, $3::int, `+placement.QuoteLiteral(mode)+`)`,
 		pgx.Identifier{t.Placement.Schema}.Sanitize(), host, port); err != nil {

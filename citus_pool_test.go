@@ -693,6 +693,39 @@ func TestCitusPoolTiers(t *testing.T) {
 		t.Errorf("%d notes in the pool after the refused isolation (%v), %d before", after, err, total)
 	}
 	same(p2, "p2 a")
+	// The same holds for moving a schema-tier tenant's distributed schema to another node, and
+	// for the rebalancer: both copy as the owner. Refused, and nothing moves.
+	p1s, err := c.TenantGet(ctx, "p1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := c.TenantNodes(ctx, []*tenancy.Tenant{p1s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.CitusNodes(ctx, tenancy.ServerDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tried := false
+	for _, n := range list {
+		if n.Coordinator || !n.HasShards || n.Node == nodes[p1s.ID].Node {
+			continue
+		}
+		tried = true
+		if _, err := c.Move(ctx, "p1", &tenancy.MoveOpts{Node: n.Node, TransferMode: tenancy.TransferBlockWrites}); !errors.Is(err, tenancy.ErrOwnerSubjectToRLS) {
+			t.Errorf("move p1 to node %s as a plain owner: %v, want ErrOwnerSubjectToRLS", n.Node, err)
+		}
+		after, err := c.TenantNodes(ctx, []*tenancy.Tenant{p1s})
+		if err != nil || after[p1s.ID].Node != nodes[p1s.ID].Node {
+			t.Errorf("p1 on %+v after the refused move (%v), was on %s", after[p1s.ID], err, nodes[p1s.ID].Node)
+		}
+		break
+	}
+	if !tried {
+		t.Errorf("no other worker than p1's (%s) among %+v", nodes[p1s.ID].Node, list)
+	}
+	same(p1s, "p1 a", "p1 b", "p1 c")
 
 	if err := c.TenantDelete(ctx, "s1", &tenancy.TenantDeleteOpts{Hard: true}); err != nil {
 		t.Fatal(err)

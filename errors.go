@@ -71,6 +71,11 @@ var (
 	// ErrNotCitus: a Citus operation (Move with MoveOpts.Node, Rebalance) was asked of a server
 	// that is not a Citus coordinator (docs/citus.md).
 	ErrNotCitus = placement.ErrNotCitus
+	// ErrOwnerSubjectToRLS: an operation that makes Citus copy shards (Isolate, Move with
+	// MoveOpts.Node, Rebalance) was asked of an owner role that row-level security applies to.
+	// Citus copies as the calling role, so the copy would be empty and the source dropped: the
+	// rows lost. Nothing is done; run it as an owner with BYPASSRLS, or a superuser.
+	ErrOwnerSubjectToRLS = placement.ErrOwnerSubjectToRLS
 	// ErrUnknownType: no tenant type has this name (DefaultType and the keys of
 	// Config.TypeMigrations are the types a client knows).
 	ErrUnknownType = errors.New("tenancy: unknown tenant type")

@@ -53,7 +53,7 @@ func TestProofSoak(t *testing.T) {
 func TestProofSoakCitus(t *testing.T) {
 	t.Parallel()
 	db := tenancytest.NewCitus(t, isolation.Options(), nil)
-	rep := soakWith(t, db, db.AppURL, pgx.QueryExecModeCacheStatement, isolation.Split{Pool: 180, Schema: 20}, soakRequests(t, 3000), false,
+	rep := soakWith(t, db, db.AppURL, pgx.QueryExecModeCacheStatement, isolation.Split{Pool: 180, Schema: 20}, soakRequests(t, 1000), false,
 		func(ts []*tenancy.Tenant) {
 			for _, tn := range ts {
 				if tn.Tier == tenancy.TierPool {

@@ -223,6 +223,10 @@ func (e *Env) CitusRebalance(ctx context.Context, s, mode string, dryRun bool) (
 	if dryRun || len(plan) == 0 {
 		return plan, nil
 	}
+	// A shard copied as a role subject to RLS arrives empty, and the source is dropped.
+	if err := CheckOwnerCopiesShards(ctx, conn); err != nil {
+		return plan, err
+	}
 	// mode is one of three names (checked by the caller) and goes in as a literal: naming the
 	// type (citus.shard_transfer_mode) needs USAGE on schema citus, which the owner lacks.
 	if _, err := conn.Exec(ctx, `SELECT rebalance_table_shards(shard_transfer_mode => `+QuoteLiteral(mode)+`)`); err != nil {

@@ -250,9 +250,25 @@ func (e *Env) afterPool(ctx context.Context, tx pgx.Tx, t *migrate.Target) error
 	return DistributePool(ctx, tx, t.Schema)
 }
 
+// CheckOwnerCopiesShards returns ErrOwnerSubjectToRLS unless the role of conn bypasses
+// row-level security. Every operation that makes Citus copy shards (isolate, citus_schema_move,
+// the rebalancer) calls it before asking Citus anything.
+func CheckOwnerCopiesShards(ctx context.Context, conn interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) error {
+	var bypass bool
+	if err := conn.QueryRow(ctx, `SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&bypass); err != nil {
+		return err
+	}
+	if !bypass {
+		return ErrOwnerSubjectToRLS
+	}
+	return nil
+}
+
 // ErrOwnerSubjectToRLS: Citus moves and splits shards as the calling role, which must see
 // every tenant's rows (IsolatePoolTenant).
-var ErrOwnerSubjectToRLS = errors.New("tenancy: the owner role is subject to row-level security: Citus would copy none of the shard's rows (and drop them); isolate as an owner role with BYPASSRLS, or a superuser")
+var ErrOwnerSubjectToRLS = errors.New("tenancy: the owner role is subject to row-level security: Citus would copy none of the shard's rows (and drop them); isolate, move to a node and rebalance as an owner role with BYPASSRLS, or a superuser")
 
 // ErrNotDistributed: a pool on a Citus coordinator whose tables are not distributed (made
 // before tenancy distributed pools: a fleet migration, or DistributePool, does it).
@@ -312,12 +328,8 @@ func PoolTenantShard(ctx context.Context, db catalog.DB, schema string, id int64
 // it. So the owner role must bypass RLS (superuser or BYPASSRLS), or this refuses
 // (ErrOwnerSubjectToRLS) before anything is done.
 func IsolatePoolTenant(ctx context.Context, conn *pgx.Conn, schema string, id int64, node string, online bool) (TenantShard, error) {
-	var bypass bool
-	if err := conn.QueryRow(ctx, `SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user`).Scan(&bypass); err != nil {
+	if err := CheckOwnerCopiesShards(ctx, conn); err != nil {
 		return TenantShard{}, err
-	}
-	if !bypass {
-		return TenantShard{}, ErrOwnerSubjectToRLS
 	}
 	// A literal: the type citus.shard_transfer_mode is in a schema the owner may not use.
 	mode := "'block_writes'"
