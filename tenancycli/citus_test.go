@@ -16,9 +16,12 @@ import (
 // refused.
 func TestCitusNodes(t *testing.T) {
 	t.Parallel()
+	// Moving a schema to a node copies it as the owner, who must bypass RLS (ErrOwnerSubjectToRLS;
+	// the refusal is TestCitusPoolTiers's).
 	db := tenancytest.NewCitus(t, &tenancytest.Options{
 		SharedMigrations: os.DirFS(migrationsDir + "/shared"),
 		TenantMigrations: os.DirFS(migrationsDir + "/tenant"),
+		Owner:            tenancytest.OwnerBypassRLS,
 	}, nil)
 	tg := &target{db: db, args: []string{"--database-url", db.AdminURL, "--app-url", db.AppURL, "--migrations", migrationsDir}}
 	workers := map[string]bool{}

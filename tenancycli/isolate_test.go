@@ -11,9 +11,12 @@ func TestMoveIsolateRefused(t *testing.T) {
 	before := tg.snapshot(t)
 	wantFailure(t, tg.run(t, "move", "acme", "--isolate"), "Citus")
 	wantFailure(t, tg.run(t, "move", "nobody", "--isolate"), "not found")
+	// --node alone moves a schema-tier tenant's schema: refused for a pool tenant.
+	wantFailure(t, tg.run(t, "move", "acme", "--node", "127.0.0.1:5432"), "schema-tier")
 	for _, args := range [][]string{
 		{"move", "acme", "--isolate", "--tier", "schema"},
-		{"move", "acme", "--node", "127.0.0.1:5432"},
+		{"move", "acme", "--online"},
+		{"move", "acme", "--isolate", "--transfer-mode", "block_writes"},
 	} {
 		if r := tg.run(t, args...); r.code != 2 {
 			t.Errorf("%q: exit %d (stderr %q), want 2", args, r.code, r.stderr)
