@@ -59,6 +59,12 @@ func withSecond(t testing.TB, db *tenancytest.DB) {
 // two notes per item, written through the binding as the application role.
 func fillItems(t testing.TB, c *tenancy.Client, tn *tenancy.Tenant, n int) {
 	t.Helper()
+	fillItemsTail(t, c, tn, n, "")
+}
+
+// fillItemsTail is fillItems with tail after each INSERT (citus_pool_test.go's RETURNING).
+func fillItemsTail(t testing.TB, c *tenancy.Client, tn *tenancy.Tenant, n int, tail string) {
+	t.Helper()
 	ctx := tenancy.WithTenant(context.Background(), tn)
 	err := c.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
@@ -74,10 +80,10 @@ func fillItems(t testing.TB, c *tenancy.Client, tn *tenancy.Tenant, n int) {
 			       CASE WHEN g % 5 = 0 THEN NULL ELSE date '1999-12-31' + g END,
 			       CASE WHEN g % 5 = 0 THEN NULL ELSE make_interval(0, g, 0, g, 1, 2, 3.5) END,
 			       CASE WHEN g % 5 = 0 THEN NULL ELSE md5(g::text)::uuid END
-			FROM generate_series(1, $1) g`, n); err != nil {
+			FROM generate_series(1, $1) g`+tail, n); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO item_notes (item_id, body) SELECT id, 'note ' || k || ' of ' || id FROM items, generate_series(1, 2) k ORDER BY id, k`)
+		_, err := tx.Exec(ctx, `INSERT INTO item_notes (item_id, body) SELECT id, 'note ' || k || ' of ' || id FROM items, generate_series(1, 2) k ORDER BY id, k`+tail)
 		return err
 	})
 	if err != nil {

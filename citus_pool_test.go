@@ -382,33 +382,8 @@ func TestCitusPool(t *testing.T) {
 // sends INSERT ... SELECT from intermediate results, which the policies check (docs/citus.md).
 func fillItemsCitus(t testing.TB, c *tenancy.Client, tn *tenancy.Tenant, n int) {
 	t.Helper()
-	ctx := tenancy.WithTenant(context.Background(), tn)
-	err := c.Tx(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO items (name, price, ratio, data, tags, blob, at, day, span, uid)
-			SELECT CASE g % 4 WHEN 0 THEN 'tab' || E'\t' || 'nl' || E'\n' || 'bs\\' || g
-			                  WHEN 1 THEN 'ünïcødé ✓ ' || g WHEN 2 THEN '' ELSE 'plain ' || g END,
-			       CASE WHEN g % 5 = 0 THEN NULL ELSE (g * 37.1234 - 50)::numeric(14, 4) END,
-			       CASE g % 6 WHEN 0 THEN NULL WHEN 1 THEN 1.0 / 3 WHEN 2 THEN 'Infinity' WHEN 3 THEN -0.0 WHEN 4 THEN 1e-300 ELSE 0.1 + 0.2 END,
-			       CASE WHEN g % 5 = 0 THEN NULL ELSE jsonb_build_object('n', g, 'f', 1.5e10, 's', 'q"uote\', 'a', jsonb_build_array(1, 'x', NULL), 'u', 'ü') END,
-			       CASE WHEN g % 5 = 0 THEN NULL ELSE ARRAY['a', NULL, 'with space', 'q"', '{br}', 'x' || g] END,
-			       CASE WHEN g % 5 = 0 THEN NULL ELSE decode('00ff10' || lpad(to_hex(g), 6, '0') || '5c0a09', 'hex') END,
-			       CASE WHEN g % 5 = 0 THEN NULL WHEN g % 7 = 0 THEN 'infinity' ELSE '2024-02-29 23:59:59.123456+05:30'::timestamptz + g * interval '1 hour' END,
-			       CASE WHEN g % 5 = 0 THEN NULL ELSE date '1999-12-31' + g END,
-			       CASE WHEN g % 5 = 0 THEN NULL ELSE make_interval(0, g, 0, g, 1, 2, 3.5) END,
-			       CASE WHEN g % 5 = 0 THEN NULL ELSE md5(g::text)::uuid END
-			FROM generate_series(1, $1) g RETURNING NULL`, n); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `INSERT INTO item_notes (item_id, body) SELECT id, 'note ' || k || ' of ' || id FROM items, generate_series(1, 2) k ORDER BY id, k RETURNING NULL`)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("fill %s: %v", tn.Slug, err)
-	}
+	fillItemsTail(t, c, tn, n, " RETURNING NULL")
 }
-
-// snapshot reads every row of tn's tables as the application role, without tenant_id, in key
 
 // TestCitusIsolate gives a pool tenant shards of its own on Citus (Client.Isolate and tenancy
 // move --isolate), with an owner role that has BYPASSRLS, as isolating needs (Citus copies the

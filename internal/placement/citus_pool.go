@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -185,39 +184,16 @@ func referencedOutside(ctx context.Context, tx pgx.Tx, schema string) ([]*outsid
 		return nil, err
 	}
 	var all []*outsideTable
-	byName := map[string]*outsideTable{}
 	var t outsideTable
 	if _, err := pgx.ForEachRow(rows, []any{&t.name, &t.method, &t.model, &t.refs}, func() error {
 		c := t
 		all = append(all, &c)
-		byName[c.name] = &c
 		return nil
 	}); err != nil {
 		return nil, err
 	}
-	// Depth-first, referenced tables before the tables that reference them.
-	var order []*outsideTable
-	state := map[string]int{}
-	var visit func(*outsideTable)
-	visit = func(t *outsideTable) {
-		if state[t.name] != 0 {
-			return
-		}
-		state[t.name] = 1
-		refs := append([]string(nil), t.refs...)
-		sort.Strings(refs)
-		for _, r := range refs {
-			if to := byName[r]; to != nil {
-				visit(to)
-			}
-		}
-		state[t.name] = 2
-		order = append(order, t)
-	}
-	for _, t := range all {
-		visit(t)
-	}
-	return order, nil
+	// Referenced tables before the tables that reference them.
+	return refsFirst(all, func(t *outsideTable) string { return t.name }, func(t *outsideTable) []string { return t.refs }), nil
 }
 
 // makeReference makes tables (referencedOutside's) reference tables, in order.

@@ -159,7 +159,6 @@ func ListTables(ctx context.Context, tx pgx.Tx, schema string) ([]*TableInfo, er
 		return nil, err
 	}
 	var all []*TableInfo
-	byName := map[string]*TableInfo{}
 	for rows.Next() {
 		ti := &TableInfo{}
 		if err := rows.Scan(&ti.name, &ti.cols, &ti.types, &ti.pk, &ti.pkC, &ti.refs, &ti.seqCols); err != nil {
@@ -167,34 +166,42 @@ func ListTables(ctx context.Context, tx pgx.Tx, schema string) ([]*TableInfo, er
 			return nil, err
 		}
 		all = append(all, ti)
-		byName[ti.name] = ti
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	// Depth-first: a table comes after the tables it references; ties in name order.
-	var out []*TableInfo
+	return refsFirst(all, func(ti *TableInfo) string { return ti.name }, func(ti *TableInfo) []string { return ti.refs }), nil
+}
+
+// refsFirst orders tables depth-first so that each comes after the tables it references (a
+// table of another schema is not in all and is skipped); ties in name order.
+func refsFirst[T any](all []T, name func(T) string, refs func(T) []string) []T {
+	byName := make(map[string]T, len(all))
+	for _, t := range all {
+		byName[name(t)] = t
+	}
+	var out []T
 	state := map[string]int{}
-	var visit func(*TableInfo)
-	visit = func(ti *TableInfo) {
-		if state[ti.name] != 0 {
+	var visit func(T)
+	visit = func(t T) {
+		if state[name(t)] != 0 {
 			return
 		}
-		state[ti.name] = 1
-		refs := append([]string(nil), ti.refs...)
-		sort.Strings(refs)
-		for _, r := range refs {
-			if to := byName[r]; to != nil {
+		state[name(t)] = 1
+		rs := append([]string(nil), refs(t)...)
+		sort.Strings(rs)
+		for _, r := range rs {
+			if to, ok := byName[r]; ok {
 				visit(to)
 			}
 		}
-		state[ti.name] = 2
-		out = append(out, ti)
+		state[name(t)] = 2
+		out = append(out, t)
 	}
-	for _, ti := range all {
-		visit(ti)
+	for _, t := range all {
+		visit(t)
 	}
-	return out, nil
+	return out
 }
 
 // Load loads the archive's rows into schema for tenant id, inside tx (bound to id), and
